@@ -1,0 +1,100 @@
+"""Every error agentstream raises derives from `AgentStreamError`.
+
+```
+AgentStreamError
+├── SetupError                 a mistake in how agentstream is used; fix the code
+│   └── ToolDefinitionError    a tool that cannot be offered to a model
+├── ToolError                  raised by a tool on purpose; its message goes to the model
+├── ToolArgumentsError         a call's arguments do not fit the tool's schema
+└── RunError                   something failed while a run was going on
+    ├── ModelError             the server refused the request or failed before answering
+    ├── StreamError            the response stream was broken, malformed, or carried an error
+    └── ErrorBudgetExceeded    the model made too many invalid tool calls in one run
+```
+
+`ToolError` and `ToolArgumentsError` never escape a run: the agent loop turns them
+into tool messages so the model can correct itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AgentStreamError",
+    "ErrorBudgetExceeded",
+    "ModelError",
+    "RunError",
+    "SetupError",
+    "StreamError",
+    "ToolArgumentsError",
+    "ToolDefinitionError",
+    "ToolError",
+]
+
+
+class AgentStreamError(Exception):
+    """The root of every error agentstream raises."""
+
+
+class SetupError(AgentStreamError):
+    """agentstream was used wrongly: bad arguments to `Agent`, a bad tool, a bad file."""
+
+
+class ToolDefinitionError(SetupError):
+    """A tool cannot be offered to a model: bad name, duplicate name, unusable signature."""
+
+
+class ToolError(AgentStreamError):
+    """Raise this inside a tool to send exactly `message` back to the model as the result."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ToolArgumentsError(AgentStreamError):
+    """A tool call's arguments are not JSON or do not fit the tool's schema.
+
+    `message` is short and precise, written for the model that made the call.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class RunError(AgentStreamError):
+    """A run failed while it was going on."""
+
+
+class ModelError(RunError):
+    """The server refused the request or failed before it streamed anything.
+
+    `status_code` is the HTTP status where there was one; `body` is the error body the
+    server sent, if any.
+    """
+
+    def __init__(
+        self, message: str, *, status_code: int | None = None, body: Any = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.body = body
+
+
+class StreamError(RunError):
+    """The response stream broke: it was cut, malformed, or carried an error payload.
+
+    Tool calls from a broken stream are never executed.
+    """
+
+    def __init__(self, message: str, *, body: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.body = body
+
+
+class ErrorBudgetExceeded(RunError):
+    """The model made more invalid tool calls in one run than the agent allows."""

@@ -2,6 +2,30 @@
 
 from __future__ import annotations
 
+from ._assemble import AssembledChoice as AssembledChoice
+from ._assemble import AssembledMessage as AssembledMessage
+from ._assemble import AssembledResponse as AssembledResponse
+from ._assemble import AssembledToolCall as AssembledToolCall
+from ._assemble import StreamAssembler as StreamAssembler
+from ._events import Event as Event
+from ._events import MaxStepsReached as MaxStepsReached
+from ._events import ReasoningDelta as ReasoningDelta
+from ._events import RefusalDelta as RefusalDelta
+from ._events import RunFailed as RunFailed
+from ._events import RunFinished as RunFinished
+from ._events import RunStarted as RunStarted
+from ._events import ServerError as ServerError
+from ._events import StepFinished as StepFinished
+from ._events import StepStarted as StepStarted
+from ._events import StreamEvent as StreamEvent
+from ._events import TextDelta as TextDelta
+from ._events import ToolCallDelta as ToolCallDelta
+from ._events import ToolCallInvalid as ToolCallInvalid
+from ._events import ToolCallReady as ToolCallReady
+from ._events import ToolCallStarted as ToolCallStarted
+from ._events import ToolFinished as ToolFinished
+from ._events import ToolStarted as ToolStarted
+from ._events import event_to_dict as event_to_dict
 from ._exceptions import AgentStreamError as AgentStreamError
 from ._exceptions import ErrorBudgetExceeded as ErrorBudgetExceeded
 from ._exceptions import ModelError as ModelError
@@ -11,17 +35,43 @@ from ._exceptions import StreamError as StreamError
 from ._exceptions import ToolArgumentsError as ToolArgumentsError
 from ._exceptions import ToolDefinitionError as ToolDefinitionError
 from ._exceptions import ToolError as ToolError
+from ._usage import Usage as Usage
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AgentStreamError",
+    "AssembledChoice",
+    "AssembledMessage",
+    "AssembledResponse",
+    "AssembledToolCall",
     "ErrorBudgetExceeded",
+    "Event",
+    "MaxStepsReached",
     "ModelError",
+    "ReasoningDelta",
+    "RefusalDelta",
     "RunError",
+    "RunFailed",
+    "RunFinished",
+    "RunStarted",
+    "ServerError",
     "SetupError",
+    "StepFinished",
+    "StepStarted",
+    "StreamAssembler",
     "StreamError",
+    "StreamEvent",
+    "TextDelta",
     "ToolArgumentsError",
+    "ToolCallDelta",
+    "ToolCallInvalid",
+    "ToolCallReady",
+    "ToolCallStarted",
     "ToolDefinitionError",
     "ToolError",
+    "ToolFinished",
+    "ToolStarted",
+    "Usage",
+    "event_to_dict",
 ]

@@ -1,0 +1,525 @@
+"""Merging streamed Chat Completions chunks into messages, without I/O.
+
+`StreamAssembler.feed(chunk)` takes one chunk (a dict as parsed from the wire, or the
+SDK's chunk object) and returns the events it produced; `finish()` returns the
+assembled response. The rules it follows are those real servers demand: see
+`shared/streams/README.md` in the project's history, summarised where they apply below.
+
+Cost is linear in the size of the stream: text and arguments are kept as lists of
+pieces and joined once, and the partial parse of arguments is refreshed only when
+the arguments have grown by a fixed fraction since the last parse.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic_core import from_json
+
+from ._events import (
+    ReasoningDelta,
+    RefusalDelta,
+    ServerError,
+    StreamEvent,
+    TextDelta,
+    ToolCallDelta,
+    ToolCallStarted,
+)
+from ._exceptions import StreamError
+from ._usage import Usage
+
+__all__ = [
+    "AssembledChoice",
+    "AssembledMessage",
+    "AssembledResponse",
+    "AssembledToolCall",
+    "StreamAssembler",
+]
+
+# Below this many characters the partial arguments are re-parsed on every piece; above
+# it, only once they have grown by 1/_REPARSE_FRACTION of their size since the last
+# parse, which keeps the total parsing work linear in the arguments' length.
+_SMALL_ARGUMENTS = 512
+_REPARSE_FRACTION = 8
+
+
+@dataclass(frozen=True, slots=True)
+class AssembledToolCall:
+    """One complete tool call as the server sent it (arguments not validated)."""
+
+    index: int
+    id: str
+    name: str | None
+    """None when the server never sent a name: such a call can only be reported invalid."""
+    arguments: str
+    """The raw JSON arguments; an empty string from the server becomes `"{}"`."""
+    id_generated: bool = False
+    """True when the server sent no usable id and one was made up."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The call in OpenAI message format."""
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AssembledMessage:
+    """An assistant message assembled from a stream."""
+
+    content: str | None = None
+    tool_calls: tuple[AssembledToolCall, ...] = ()
+    refusal: str | None = None
+    reasoning: str | None = None
+    role: str = "assistant"
+
+    def to_dict(self, *, include_reasoning: bool = False) -> dict[str, Any]:
+        """The message in OpenAI format, ready to append to a conversation.
+
+        Reasoning is left out unless asked for: most servers reject it in requests.
+        """
+        data: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.tool_calls:
+            data["tool_calls"] = [call.to_dict() for call in self.tool_calls]
+        if self.refusal is not None:
+            data["refusal"] = self.refusal
+        if include_reasoning and self.reasoning is not None:
+            data["reasoning_content"] = self.reasoning
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class AssembledChoice:
+    """One choice of a response (there is one unless the request set n > 1)."""
+
+    index: int
+    message: AssembledMessage
+    finish_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AssembledResponse:
+    """Everything a stream said, merged."""
+
+    choices: tuple[AssembledChoice, ...]
+    usage: Mapping[str, Any] | None
+    """The last usage object the server sent, as sent."""
+    id: str | None
+    model: str | None
+    errors: tuple[Any, ...]
+    """Error payloads the server sent inside the stream."""
+
+    @property
+    def message(self) -> AssembledMessage:
+        """The first choice's message (an empty one if the stream had no choice)."""
+        return self.choices[0].message if self.choices else AssembledMessage()
+
+    @property
+    def finish_reason(self) -> str | None:
+        """The first choice's finish reason."""
+        return self.choices[0].finish_reason if self.choices else None
+
+    @property
+    def usage_summary(self) -> Usage | None:
+        """`usage` as a `Usage` value."""
+        return Usage.from_dict(self.usage) if self.usage is not None else None
+
+
+def _new_call_id() -> str:
+    return "call_" + secrets.token_hex(12)
+
+
+class _Call:
+    """A tool call being assembled."""
+
+    __slots__ = (
+        "id",
+        "name",
+        "parse_at",
+        "partial",
+        "pieces",
+        "position",
+        "size",
+        "started",
+    )
+
+    def __init__(self, position: int) -> None:
+        self.position = position
+        self.id: str | None = None
+        self.name: str | None = None
+        self.pieces: list[str] = []
+        self.size = 0
+        self.started = False
+        self.partial: Any = None
+        self.parse_at = 1
+
+    def arguments(self) -> str:
+        return "".join(self.pieces)
+
+
+class _Choice:
+    """One choice being assembled."""
+
+    __slots__ = (
+        "by_id",
+        "by_index",
+        "calls",
+        "content",
+        "content_seen",
+        "finish_reason",
+        "reasoning",
+        "refusal",
+        "role",
+    )
+
+    def __init__(self) -> None:
+        self.role: str | None = None
+        self.content: list[str] = []
+        self.content_seen = False
+        self.refusal: list[str] = []
+        self.reasoning: list[str] = []
+        self.finish_reason: str | None = None
+        self.calls: list[_Call] = []
+        self.by_index: dict[int, _Call] = {}
+        self.by_id: dict[str, _Call] = {}
+
+
+def _malformed(what: str, value: Any) -> StreamError:
+    shown = repr(value)
+    if len(shown) > 200:
+        shown = shown[:200] + "..."
+    return StreamError(f"malformed chunk: {what}: {shown}", body=value)
+
+
+class StreamAssembler:
+    """Merges the chunks of one streamed response; does no I/O.
+
+    `step` is stamped on every event. `partial_arguments=False` skips the partial
+    parse of tool arguments (events then carry `partial=None`). `new_id` makes ids
+    for calls the server sent without one.
+    """
+
+    __slots__ = ("_choices", "_errors", "_id", "_model", "_new_id", "_partial", "_step", "_usage")
+
+    def __init__(
+        self,
+        *,
+        step: int = 0,
+        partial_arguments: bool = True,
+        new_id: Callable[[], str] = _new_call_id,
+    ) -> None:
+        self._step = step
+        self._partial = partial_arguments
+        self._new_id = new_id
+        self._choices: dict[int, _Choice] = {}
+        self._usage: Mapping[str, Any] | None = None
+        self._errors: list[Any] = []
+        self._id: str | None = None
+        self._model: str | None = None
+
+    @property
+    def errors(self) -> tuple[Any, ...]:
+        """Error payloads received so far."""
+        return tuple(self._errors)
+
+    @property
+    def finish_reason(self) -> str | None:
+        """The first choice's finish reason so far."""
+        choice = self._choices.get(0)
+        return choice.finish_reason if choice else None
+
+    def feed(self, chunk: Mapping[str, Any] | Any) -> list[StreamEvent]:
+        """Merge one chunk; return the events it produced, in order.
+
+        Raises `StreamError` if the chunk's structure cannot be read.
+        """
+        if not isinstance(chunk, Mapping):
+            dump = getattr(chunk, "model_dump", None)
+            if not callable(dump):
+                raise _malformed("not an object", chunk)
+            chunk = dump(exclude_unset=True)
+            if not isinstance(chunk, Mapping):
+                raise _malformed("not an object", chunk)
+        events: list[StreamEvent] = []
+        if self._id is None:
+            chunk_id = chunk.get("id")
+            if isinstance(chunk_id, str) and chunk_id:
+                self._id = chunk_id
+        if self._model is None:
+            model = chunk.get("model")
+            if isinstance(model, str) and model:
+                self._model = model
+        error = chunk.get("error")
+        if error:
+            self._errors.append(error)
+            events.append(ServerError(self._step, _error_message(error), error))
+        choices = chunk.get("choices")
+        if choices:
+            if not isinstance(choices, list):
+                raise _malformed("choices is not a list", choices)
+            for choice in choices:
+                self._feed_choice(choice, events)
+        usage = chunk.get("usage")
+        if usage is not None:
+            if not isinstance(usage, Mapping):
+                raise _malformed("usage is not an object", usage)
+            self._usage = usage  # cumulative or repeated: the last one is the total
+        return events
+
+    def _feed_choice(self, data: Any, events: list[StreamEvent]) -> None:
+        if not isinstance(data, Mapping):
+            raise _malformed("choice is not an object", data)
+        number = data.get("index")
+        if not isinstance(number, int):
+            number = 0
+        choice = self._choices.get(number)
+        if choice is None:
+            choice = self._choices[number] = _Choice()
+        delta = data.get("delta")
+        if delta is None:
+            delta = data.get("message")  # a few servers send a whole message at the end
+        if delta:
+            if not isinstance(delta, Mapping):
+                raise _malformed("delta is not an object", delta)
+            self._feed_delta(choice, number, delta, events)
+        # The finish reason is applied after the delta: they often share a chunk, and a
+        # later null never clears it.
+        reason = data.get("finish_reason")
+        if reason is not None:
+            if not isinstance(reason, str):
+                raise _malformed("finish_reason is not a string", reason)
+            if reason:
+                choice.finish_reason = reason
+
+    def _feed_delta(
+        self, choice: _Choice, number: int, delta: Mapping[str, Any], events: list[StreamEvent]
+    ) -> None:
+        step = self._step
+        if choice.role is None:
+            role = delta.get("role")
+            if isinstance(role, str) and role:
+                choice.role = role
+        content = delta.get("content")
+        if content is not None:
+            choice.content_seen = True
+            if isinstance(content, str):
+                if content:
+                    choice.content.append(content)
+                    events.append(TextDelta(step, number, content))
+            elif isinstance(content, list):
+                for text in _text_parts(content):
+                    choice.content.append(text)
+                    events.append(TextDelta(step, number, text))
+            else:
+                raise _malformed("content is neither text nor a list of parts", content)
+        refusal = delta.get("refusal")
+        if refusal:
+            if not isinstance(refusal, str):
+                raise _malformed("refusal is not a string", refusal)
+            choice.refusal.append(refusal)
+            events.append(RefusalDelta(step, number, refusal))
+        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+        if reasoning:
+            if isinstance(reasoning, str):
+                choice.reasoning.append(reasoning)
+                events.append(ReasoningDelta(step, number, reasoning))
+        else:
+            # Servers that send `reasoning_details` next to `reasoning` repeat the same
+            # text, so the details are read only when the plain field is absent.
+            details = delta.get("reasoning_details")
+            if details and isinstance(details, list):
+                for text in _reasoning_texts(details):
+                    choice.reasoning.append(text)
+                    events.append(ReasoningDelta(step, number, text))
+        tool_calls = delta.get("tool_calls")
+        if tool_calls:
+            if not isinstance(tool_calls, list):
+                raise _malformed("tool_calls is not a list", tool_calls)
+            several = len(tool_calls) > 1
+            for position, fragment in enumerate(tool_calls):
+                if not isinstance(fragment, Mapping):
+                    raise _malformed("tool call is not an object", fragment)
+                call = self._identify(choice, fragment, position if several else None)
+                self._feed_fragment(call, number, fragment, events)
+
+    def _identify(self, choice: _Choice, fragment: Mapping[str, Any], position: int | None) -> _Call:
+        """Find the call a fragment belongs to, or open a new one.
+
+        By `index` when present; else by a non-empty `id`; else, when several fragments
+        share the delta, by their position in it; else the last open call, unless the
+        fragment names a new call. Never by the chunk's own id.
+        """
+        index = fragment.get("index")
+        call_id = fragment.get("id")
+        if not isinstance(call_id, str) or not call_id:
+            call_id = None
+        if isinstance(index, int) and not isinstance(index, bool):
+            call = choice.by_index.get(index)
+            if call is None:
+                call = choice.by_id.get(call_id) if call_id is not None else None
+                if call is None:
+                    call = self._open(choice)
+                choice.by_index[index] = call
+            elif call_id is not None and call.id not in (None, call_id):
+                # Another id at a known index: some servers change the id on every
+                # fragment, others reuse index 0 for each call. A fresh name decides.
+                if self._names_new_call(call, fragment):
+                    call = choice.by_id.get(call_id) or self._open(choice)
+                    choice.by_index[index] = call
+            return call
+        if call_id is not None:
+            call = choice.by_id.get(call_id)
+            return call if call is not None else self._open(choice)
+        if position is not None:
+            call = choice.by_index.get(position)
+            if call is None:
+                call = choice.by_index[position] = self._open(choice)
+            return call
+        if choice.calls and not self._names_new_call(choice.calls[-1], fragment):
+            return choice.calls[-1]
+        return self._open(choice)
+
+    @staticmethod
+    def _names_new_call(last: _Call, fragment: Mapping[str, Any]) -> bool:
+        """Whether an anonymous fragment starts a call rather than continuing `last`."""
+        function = fragment.get("function")
+        name = function.get("name") if isinstance(function, Mapping) else None
+        if not isinstance(name, str) or not name or last.name is None:
+            return False
+        if name != last.name:
+            return True
+        # The same name again: a new call only if the last one's arguments are whole.
+        try:
+            json.loads(last.arguments())
+        except ValueError:
+            return False
+        return True
+
+    @staticmethod
+    def _open(choice: _Choice) -> _Call:
+        call = _Call(len(choice.calls))
+        choice.calls.append(call)
+        return call
+
+    def _feed_fragment(
+        self, call: _Call, number: int, fragment: Mapping[str, Any], events: list[StreamEvent]
+    ) -> None:
+        if call.id is None:
+            call_id = fragment.get("id")
+            if isinstance(call_id, str) and call_id:
+                call.id = call_id
+                self._choices[number].by_id[call_id] = call
+        function = fragment.get("function")
+        if function is None:
+            return
+        if not isinstance(function, Mapping):
+            raise _malformed("function is not an object", function)
+        if call.name is None:
+            name = function.get("name")
+            if name is not None and not isinstance(name, str):
+                raise _malformed("function name is not a string", name)
+            if name:
+                call.name = name
+        piece = function.get("arguments")
+        if piece is not None and not isinstance(piece, str):
+            if not isinstance(piece, (Mapping, list)):
+                raise _malformed("arguments are neither text nor JSON", piece)
+            piece = json.dumps(piece)  # a few servers send the arguments as an object
+        if piece:
+            call.pieces.append(piece)
+            call.size += len(piece)
+        if not call.started:
+            if call.name is None:
+                return  # arguments before the name are sent on with the start
+            call.started = True
+            events.append(ToolCallStarted(self._step, number, call.position, call.id, call.name))
+            piece = call.arguments()
+        if piece:
+            if self._partial and call.size >= call.parse_at:
+                self._reparse(call)
+            events.append(
+                ToolCallDelta(
+                    self._step, number, call.position, call.id, call.name, piece, call.partial
+                )
+            )
+
+    @staticmethod
+    def _reparse(call: _Call) -> None:
+        text = call.arguments()
+        if len(call.pieces) > 1:
+            call.pieces = [text]  # keep the join for next time
+        try:
+            call.partial = from_json(text, allow_partial="trailing-strings")
+        except ValueError:
+            if text.strip():
+                call.parse_at = 1 << 62  # not JSON so far: it will not become JSON later
+            else:
+                call.parse_at = call.size + 1
+            return
+        size = call.size
+        call.parse_at = size + 1 if size < _SMALL_ARGUMENTS else size + size // _REPARSE_FRACTION
+
+    def finish(self) -> AssembledResponse:
+        """Return the assembled response. The assembler can still be fed afterwards."""
+        choices = tuple(
+            AssembledChoice(number, self._message(choice), choice.finish_reason)
+            for number, choice in sorted(self._choices.items())
+        )
+        return AssembledResponse(choices, self._usage, self._id, self._model, tuple(self._errors))
+
+    def _message(self, choice: _Choice) -> AssembledMessage:
+        calls = []
+        for call in choice.calls:
+            generated = call.id is None
+            if generated:
+                call.id = self._new_id()
+            arguments = call.arguments()
+            if not arguments.strip():
+                arguments = "{}"  # a tool without parameters
+            assert call.id is not None
+            calls.append(AssembledToolCall(call.position, call.id, call.name, arguments, generated))
+        content = "".join(choice.content) if choice.content_seen else None
+        return AssembledMessage(
+            content=content,
+            tool_calls=tuple(calls),
+            refusal="".join(choice.refusal) if choice.refusal else None,
+            reasoning="".join(choice.reasoning) if choice.reasoning else None,
+            role=choice.role or "assistant",
+        )
+
+
+def _text_parts(parts: list[Any]) -> list[str]:
+    texts = []
+    for part in parts:
+        if isinstance(part, str):
+            texts.append(part)
+        elif isinstance(part, Mapping):
+            text = part.get("text")
+            if isinstance(text, str) and text and part.get("type", "text") == "text":
+                texts.append(text)
+    return texts
+
+
+def _reasoning_texts(details: list[Any]) -> list[str]:
+    texts = []
+    for detail in details:
+        if isinstance(detail, Mapping):
+            text = detail.get("text") or detail.get("summary")
+            if isinstance(text, str) and text:
+                texts.append(text)
+    return texts
+
+
+def _error_message(error: Any) -> str:
+    if isinstance(error, Mapping):
+        message = error.get("message")
+        if isinstance(message, str) and message:
+            return message
+        return json.dumps(error, default=str)[:500]
+    return str(error)[:500]

@@ -1,0 +1,301 @@
+"""The typed events a run reports, one frozen dataclass per kind, joined in `Event`.
+
+Every event has a literal `type` tag, so consumers can `match` on the class or on the
+tag, and `event_to_dict` turns any of them into plain JSON-ready data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Union
+
+from ._usage import Usage
+
+if TYPE_CHECKING:
+    from ._result import RunResult
+
+__all__ = [
+    "Event",
+    "MaxStepsReached",
+    "ReasoningDelta",
+    "RefusalDelta",
+    "RunFailed",
+    "RunFinished",
+    "RunStarted",
+    "ServerError",
+    "StepFinished",
+    "StepStarted",
+    "StreamEvent",
+    "TextDelta",
+    "ToolCallDelta",
+    "ToolCallInvalid",
+    "ToolCallReady",
+    "ToolCallStarted",
+    "ToolFinished",
+    "ToolStarted",
+    "event_to_dict",
+]
+
+# Events produced while a response streams (by the assembler) carry `step` and `choice`:
+# `step` is the 1-based step of the run (0 when an assembler is used on its own) and
+# `choice` the choice index (always 0 unless the request asked for n > 1).
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """A piece of the assistant's visible text."""
+
+    step: int
+    choice: int
+    text: str
+    type: Literal["text_delta"] = field(default="text_delta", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ReasoningDelta:
+    """A piece of the model's reasoning, from servers that stream it separately."""
+
+    step: int
+    choice: int
+    text: str
+    type: Literal["reasoning_delta"] = field(default="reasoning_delta", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class RefusalDelta:
+    """A piece of a refusal, sent instead of an answer."""
+
+    step: int
+    choice: int
+    text: str
+    type: Literal["refusal_delta"] = field(default="refusal_delta", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallStarted:
+    """The model began a tool call; its name is known, its arguments follow."""
+
+    step: int
+    choice: int
+    index: int
+    """Position of the call in the assistant message, 0-based."""
+    id: str | None
+    """The call id if the server has sent one yet."""
+    name: str
+    type: Literal["tool_call_started"] = field(default="tool_call_started", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A piece of a tool call's JSON arguments."""
+
+    step: int
+    choice: int
+    index: int
+    id: str | None
+    name: str
+    delta: str
+    """The raw piece, as the server sent it."""
+    partial: Any
+    """Best-effort parse of the arguments so far (usually a dict), or None.
+
+    Refreshed as the arguments grow, at amortised linear cost: for long arguments it can
+    lag a few pieces behind `delta`. Treat it as read-only.
+    """
+    type: Literal["tool_call_delta"] = field(default="tool_call_delta", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerError:
+    """The server reported an error inside the stream."""
+
+    step: int
+    message: str
+    body: Any
+    type: Literal["server_error"] = field(default="server_error", init=False)
+
+
+StreamEvent = Union[
+    TextDelta, ReasoningDelta, RefusalDelta, ToolCallStarted, ToolCallDelta, ServerError
+]
+"""The events an assembler produces from a stream's chunks."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunStarted:
+    """A run began."""
+
+    run_id: str
+    model: str
+    tools: tuple[str, ...]
+    type: Literal["run_started"] = field(default="run_started", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class StepStarted:
+    """A request to the model is about to stream."""
+
+    step: int
+    type: Literal["step_started"] = field(default="step_started", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallReady:
+    """A completed tool call whose arguments fit its tool's schema."""
+
+    step: int
+    index: int
+    id: str
+    name: str
+    arguments: dict[str, Any]
+    """The validated arguments, as the tool will receive them."""
+    raw_arguments: str
+    type: Literal["tool_call_ready"] = field(default="tool_call_ready", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallInvalid:
+    """A completed tool call that will not run; `error` is what the model is told."""
+
+    step: int
+    index: int
+    id: str
+    name: str | None
+    raw_arguments: str
+    error: str
+    type: Literal["tool_call_invalid"] = field(default="tool_call_invalid", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolStarted:
+    """A tool began executing."""
+
+    step: int
+    index: int
+    id: str
+    name: str
+    arguments: dict[str, Any]
+    type: Literal["tool_started"] = field(default="tool_started", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolFinished:
+    """A tool finished: `output` is the text sent back to the model."""
+
+    step: int
+    index: int
+    id: str
+    name: str
+    output: str
+    value: Any
+    """What the tool returned (None if it raised)."""
+    error: BaseException | None
+    """The exception the tool raised, with its traceback, or None."""
+    duration: float
+    """Seconds the tool ran."""
+    type: Literal["tool_finished"] = field(default="tool_finished", init=False)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the tool returned normally."""
+        return self.error is None
+
+
+@dataclass(frozen=True, slots=True)
+class StepFinished:
+    """A response finished streaming and was assembled."""
+
+    step: int
+    finish_reason: str | None
+    message: Mapping[str, Any]
+    """The assistant message as added to the conversation."""
+    usage: Usage | None
+    time_to_first_token: float | None
+    """Seconds from sending the request to the first content, reasoning or tool piece."""
+    duration: float
+    """Seconds from sending the request to the end of the stream."""
+    tokens_per_second: float | None
+    """Completion tokens per second after the first token, when usage was reported."""
+    type: Literal["step_finished"] = field(default="step_finished", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class MaxStepsReached:
+    """The run used all its steps while the model still wanted tools."""
+
+    step: int
+    max_steps: int
+    type: Literal["max_steps_reached"] = field(default="max_steps_reached", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class RunFinished:
+    """The run ended normally; `result` is what `Agent.run` returns."""
+
+    result: RunResult
+    type: Literal["run_finished"] = field(default="run_finished", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class RunFailed:
+    """The run ended with an error, which the caller also receives as an exception."""
+
+    error: BaseException
+    type: Literal["run_failed"] = field(default="run_failed", init=False)
+
+
+Event = Union[
+    RunStarted,
+    StepStarted,
+    TextDelta,
+    ReasoningDelta,
+    RefusalDelta,
+    ToolCallStarted,
+    ToolCallDelta,
+    ServerError,
+    ToolCallReady,
+    ToolCallInvalid,
+    ToolStarted,
+    ToolFinished,
+    StepFinished,
+    MaxStepsReached,
+    RunFinished,
+    RunFailed,
+]
+"""Every event a run can report."""
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, BaseException):
+        return {
+            "type": type(value).__name__,
+            "message": str(value),
+            "traceback": "".join(traceback.format_exception(value)),
+        }
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, enum.Enum):
+        return _jsonable(value.value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return _jsonable(dump(mode="json"))
+    return str(value)
+
+
+def event_to_dict(event: Event) -> dict[str, Any]:
+    """Plain JSON-ready data for an event, with its `type` first."""
+    data: dict[str, Any] = {"type": event.type}
+    for f in dataclasses.fields(event):
+        if f.name != "type":
+            data[f.name] = _jsonable(getattr(event, f.name))
+    return data

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ._agent import Agent as Agent
+from ._agent import AgentRun as AgentRun
 from ._assemble import AssembledChoice as AssembledChoice
 from ._assemble import AssembledMessage as AssembledMessage
 from ._assemble import AssembledResponse as AssembledResponse
@@ -35,11 +37,19 @@ from ._exceptions import StreamError as StreamError
 from ._exceptions import ToolArgumentsError as ToolArgumentsError
 from ._exceptions import ToolDefinitionError as ToolDefinitionError
 from ._exceptions import ToolError as ToolError
+from ._result import RunResult as RunResult
+from ._result import StepInfo as StepInfo
+from ._result import StopReason as StopReason
+from ._tools import Tool as Tool
+from ._tools import ToolContext as ToolContext
+from ._tools import tool as tool
 from ._usage import Usage as Usage
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Agent",
+    "AgentRun",
     "AgentStreamError",
     "AssembledChoice",
     "AssembledMessage",
@@ -54,24 +64,30 @@ __all__ = [
     "RunError",
     "RunFailed",
     "RunFinished",
+    "RunResult",
     "RunStarted",
     "ServerError",
     "SetupError",
     "StepFinished",
+    "StepInfo",
     "StepStarted",
+    "StopReason",
     "StreamAssembler",
     "StreamError",
     "StreamEvent",
     "TextDelta",
+    "Tool",
     "ToolArgumentsError",
     "ToolCallDelta",
     "ToolCallInvalid",
     "ToolCallReady",
     "ToolCallStarted",
+    "ToolContext",
     "ToolDefinitionError",
     "ToolError",
     "ToolFinished",
     "ToolStarted",
     "Usage",
     "event_to_dict",
+    "tool",
 ]

@@ -348,7 +348,9 @@ class StreamAssembler:
                 call = self._identify(choice, fragment, position if several else None)
                 self._feed_fragment(call, number, fragment, events)
 
-    def _identify(self, choice: _Choice, fragment: Mapping[str, Any], position: int | None) -> _Call:
+    def _identify(
+        self, choice: _Choice, fragment: Mapping[str, Any], position: int | None
+    ) -> _Call:
         """Find the call a fragment belongs to, or open a new one.
 
         By `index` when present; else by a non-empty `id`; else, when several fragments
@@ -366,12 +368,15 @@ class StreamAssembler:
                 if call is None:
                     call = self._open(choice)
                 choice.by_index[index] = call
-            elif call_id is not None and call.id not in (None, call_id):
+            elif (
+                call_id is not None
+                and call.id not in (None, call_id)
+                and self._names_new_call(call, fragment)
+            ):
                 # Another id at a known index: some servers change the id on every
                 # fragment, others reuse index 0 for each call. A fresh name decides.
-                if self._names_new_call(call, fragment):
-                    call = choice.by_id.get(call_id) or self._open(choice)
-                    choice.by_index[index] = call
+                call = choice.by_id.get(call_id) or self._open(choice)
+                choice.by_index[index] = call
             return call
         if call_id is not None:
             call = choice.by_id.get(call_id)
@@ -434,19 +439,18 @@ class StreamAssembler:
         if piece:
             call.pieces.append(piece)
             call.size += len(piece)
+        name = call.name
+        if name is None:
+            return  # arguments before the name are sent on when the name comes
         if not call.started:
-            if call.name is None:
-                return  # arguments before the name are sent on with the start
             call.started = True
-            events.append(ToolCallStarted(self._step, number, call.position, call.id, call.name))
+            events.append(ToolCallStarted(self._step, number, call.position, call.id, name))
             piece = call.arguments()
         if piece:
             if self._partial and call.size >= call.parse_at:
                 self._reparse(call)
             events.append(
-                ToolCallDelta(
-                    self._step, number, call.position, call.id, call.name, piece, call.partial
-                )
+                ToolCallDelta(self._step, number, call.position, call.id, name, piece, call.partial)
             )
 
     @staticmethod

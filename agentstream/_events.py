@@ -11,7 +11,7 @@ import enum
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Union
+from typing import TYPE_CHECKING, Any, Literal
 
 from ._usage import Usage
 
@@ -119,9 +119,9 @@ class ServerError:
     type: Literal["server_error"] = field(default="server_error", init=False)
 
 
-StreamEvent = Union[
-    TextDelta, ReasoningDelta, RefusalDelta, ToolCallStarted, ToolCallDelta, ServerError
-]
+StreamEvent = (
+    TextDelta | ReasoningDelta | RefusalDelta | ToolCallStarted | ToolCallDelta | ServerError
+)
 """The events an assembler produces from a stream's chunks."""
 
 
@@ -248,24 +248,24 @@ class RunFailed:
     type: Literal["run_failed"] = field(default="run_failed", init=False)
 
 
-Event = Union[
-    RunStarted,
-    StepStarted,
-    TextDelta,
-    ReasoningDelta,
-    RefusalDelta,
-    ToolCallStarted,
-    ToolCallDelta,
-    ServerError,
-    ToolCallReady,
-    ToolCallInvalid,
-    ToolStarted,
-    ToolFinished,
-    StepFinished,
-    MaxStepsReached,
-    RunFinished,
-    RunFailed,
-]
+Event = (
+    RunStarted
+    | StepStarted
+    | TextDelta
+    | ReasoningDelta
+    | RefusalDelta
+    | ToolCallStarted
+    | ToolCallDelta
+    | ServerError
+    | ToolCallReady
+    | ToolCallInvalid
+    | ToolStarted
+    | ToolFinished
+    | StepFinished
+    | MaxStepsReached
+    | RunFinished
+    | RunFailed
+)
 """Every event a run can report."""
 
 

@@ -75,9 +75,7 @@ class ModelError(RunError):
     server sent, if any.
     """
 
-    def __init__(
-        self, message: str, *, status_code: int | None = None, body: Any = None
-    ) -> None:
+    def __init__(self, message: str, *, status_code: int | None = None, body: Any = None) -> None:
         super().__init__(message)
         self.message = message
         self.status_code = status_code

@@ -52,7 +52,7 @@ def assert_matches_final(choices: list[dict[str, Any]], final: list[dict[str, An
     JSON); ids where the recording has a non-empty one; reasoning where it has one.
     """
     assert len(choices) == len(final)
-    for got, want in zip(choices, final):
+    for got, want in zip(choices, final, strict=True):
         assert got["index"] == want["index"]
         assert got.get("finish_reason") == want["finish_reason"]
         message, expected = got["message"], want["message"]
@@ -62,7 +62,7 @@ def assert_matches_final(choices: list[dict[str, Any]], final: list[dict[str, An
             assert message.get("reasoning") == expected["reasoning_content"]
         calls, expected_calls = message.get("tool_calls", []), expected.get("tool_calls", [])
         assert len(calls) == len(expected_calls)
-        for call, expected_call in zip(calls, expected_calls):
+        for call, expected_call in zip(calls, expected_calls, strict=True):
             assert call["type"] == "function"
             assert call["function"]["name"] == expected_call["function"]["name"]
             got_args = _arguments(call["function"]["arguments"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -24,7 +25,7 @@ from agentstream._replay import response_to_dict
 from ._streams import INDEX, assert_matches_final, load_chunks, stream_params
 
 
-def assemble(chunks: list[dict[str, Any]], **options: Any) -> tuple[AssembledResponse, list[Any]]:
+def assemble(chunks: Sequence[Any], **options: Any) -> tuple[AssembledResponse, list[Any]]:
     assembler = StreamAssembler(**options)
     events = [event for chunk in chunks for event in assembler.feed(chunk)]
     return assembler.finish(), events
@@ -98,14 +99,19 @@ def calls(response: AssembledResponse) -> list[tuple[str | None, str | None, Any
             id="no-index-two-ids-in-one-delta",
         ),
         pytest.param(
-            [chunk(frag(None, None, "f", '{"x":'), frag(None, None, "g", '{"y":')),
-             chunk(frag(None, None, None, "1}"), frag(None, None, None, "2}"))],
+            [
+                chunk(frag(None, None, "f", '{"x":'), frag(None, None, "g", '{"y":')),
+                chunk(frag(None, None, None, "1}"), frag(None, None, None, "2}")),
+            ],
             [("generated", "f", {"x": 1}), ("generated", "g", {"y": 2})],
             id="no-index-no-id-by-position",
         ),
         pytest.param(
-            [chunk(frag(None, "a", "f", "")), chunk(frag(None, None, None, '{"x"')),
-             chunk(frag(None, None, None, ":1}"))],
+            [
+                chunk(frag(None, "a", "f", "")),
+                chunk(frag(None, None, None, '{"x"')),
+                chunk(frag(None, None, None, ":1}")),
+            ],
             [("a", "f", {"x": 1})],
             id="anonymous-fragments-continue-last-call",
         ),
@@ -193,9 +199,13 @@ def test_usage_in_any_place_last_one_wins() -> None:
 @pytest.mark.parametrize(
     ("delta", "expected_type", "field"),
     [
-        pytest.param({"content": [{"type": "text", "text": "hi"}]}, TextDelta, "content", id="parts"),
+        pytest.param(
+            {"content": [{"type": "text", "text": "hi"}]}, TextDelta, "content", id="parts"
+        ),
         pytest.param({"refusal": "no"}, RefusalDelta, "refusal", id="refusal"),
-        pytest.param({"reasoning_content": "hm"}, ReasoningDelta, "reasoning", id="reasoning_content"),
+        pytest.param(
+            {"reasoning_content": "hm"}, ReasoningDelta, "reasoning", id="reasoning_content"
+        ),
         pytest.param({"reasoning": "hm"}, ReasoningDelta, "reasoning", id="reasoning"),
         pytest.param(
             {"reasoning_details": [{"type": "reasoning.text", "text": "hm"}]},
@@ -295,7 +305,9 @@ def test_partial_arguments_grow_with_the_stream() -> None:
     partials = [e.partial for e in events if isinstance(e, ToolCallDelta)]
     assert partials[-1] == {"city": "Paris", "days": [1, 2, 3]}
     # Trailing strings are shown as they grow.
-    assert any(p.get("city") not in (None, "Paris") and "Paris".startswith(p["city"]) for p in partials)
+    assert any(
+        p.get("city") not in (None, "Paris") and "Paris".startswith(p["city"]) for p in partials
+    )
 
 
 def test_partial_arguments_can_be_switched_off() -> None:
@@ -308,7 +320,7 @@ def test_partial_parsing_work_is_linear(monkeypatch: pytest.MonkeyPatch) -> None
     import agentstream._assemble as module
 
     parsed = 0
-    real = module.from_json
+    real = module.from_json  # type: ignore[attr-defined]
 
     def counting(text: str, **kwargs: Any) -> Any:
         nonlocal parsed

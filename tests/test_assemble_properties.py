@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -12,7 +13,9 @@ from agentstream import StreamAssembler, TextDelta, ToolCallDelta, ToolCallStart
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
     max_leaves=6,
 )
 calls_strategy = st.lists(
@@ -28,7 +31,7 @@ def cut(text: str, data: st.DataObject) -> list[str]:
     """Cut `text` at arbitrary points (at least one piece, possibly empty ones)."""
     points = sorted(data.draw(st.lists(st.integers(0, len(text)), max_size=8)))
     bounds = [0, *points, len(text)]
-    return [text[a:b] for a, b in zip(bounds, bounds[1:])]
+    return [text[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 def build_stream(

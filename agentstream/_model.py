@@ -1,0 +1,99 @@
+"""One streamed request to the model: the SDK sends it, agentstream reads the bytes.
+
+The `openai` client does what it is good at (configuration, authentication, HTTP
+errors, its own retries before any output) through `with_streaming_response`; the SSE
+framing and JSON of the body are parsed here, which costs a fraction of building the
+SDK's typed object for every chunk.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator, Mapping
+from typing import Any
+
+import openai
+
+from ._exceptions import ModelError, StreamError
+from ._sse import SSEDecoder, decode_chunk
+
+__all__ = ["stream_chunks"]
+
+
+def _model_error(exc: openai.APIError) -> ModelError:
+    if isinstance(exc, openai.APIStatusError):
+        return ModelError(
+            f"the server answered {exc.status_code}: {exc.message}",
+            status_code=exc.status_code,
+            body=exc.body,
+        )
+    if isinstance(exc, openai.APITimeoutError):
+        return ModelError("the request to the server timed out")
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__ or exc.__context__
+        detail = f": {cause}" if cause and str(cause) else ""
+        return ModelError(f"could not connect to the server{detail}")
+    return ModelError(f"the request failed: {exc.message}", body=exc.body)
+
+
+def _completion_as_chunk(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A whole `chat.completion` (from a server that ignored `stream`) as one chunk."""
+    choices = [
+        {
+            "index": choice.get("index", 0),
+            "delta": choice.get("message") or {},
+            "finish_reason": choice.get("finish_reason"),
+        }
+        for choice in body.get("choices") or ()
+        if isinstance(choice, Mapping)
+    ]
+    chunk: dict[str, Any] = {key: body[key] for key in ("id", "model", "usage") if key in body}
+    chunk["choices"] = choices
+    if "error" in body:
+        chunk["error"] = body["error"]
+    return chunk
+
+
+async def stream_chunks(
+    client: openai.AsyncOpenAI, params: Mapping[str, Any]
+) -> AsyncGenerator[dict[str, Any], None]:
+    """Send a streaming request and yield each chunk as a dict, in wire order.
+
+    Raises `ModelError` when the request fails before the stream starts and
+    `StreamError` when the stream breaks or carries a malformed chunk. Close the
+    generator (`aclosing`) to close the HTTP response.
+    """
+    try:
+        manager = client.chat.completions.with_streaming_response.create(**params)
+        async with manager as response:
+            content_type = response.headers.get("content-type", "")
+            if "json" in content_type and "event-stream" not in content_type:
+                try:
+                    body = json.loads(await response.read())
+                except ValueError as exc:
+                    raise StreamError(f"the server sent a body that is not JSON: {exc}") from None
+                if not isinstance(body, Mapping):
+                    raise StreamError("the server sent a body that is not a JSON object")
+                yield _completion_as_chunk(body)
+                return
+            decoder = SSEDecoder()
+            reader = response.iter_bytes().__aiter__()
+            while True:
+                try:
+                    raw = await reader.__anext__()
+                except StopAsyncIteration:
+                    break
+                except Exception as exc:  # the transport's own errors, whatever its library
+                    raise StreamError(f"the stream broke: {type(exc).__name__}: {exc}") from exc
+                for event in decoder.feed(raw):
+                    chunk = decode_chunk(event)
+                    if chunk is None:
+                        return
+                    yield chunk
+            for event in decoder.flush():
+                chunk = decode_chunk(event)
+                if chunk is None:
+                    return
+                yield chunk
+    except openai.APIError as exc:
+        raise _model_error(exc) from exc

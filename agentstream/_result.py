@@ -1,0 +1,60 @@
+"""What a finished run returns."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ._usage import Usage
+
+__all__ = ["RunResult", "StepInfo", "StopReason"]
+
+StopReason = Literal["answer", "max_steps", "length", "content_filter", "refusal"]
+"""Why a run ended normally.
+
+- `answer`: the model answered without asking for tools;
+- `max_steps`: the step limit was reached (with `final_answer`, after one last step
+  without tools);
+- `length`: the response hit the token limit (its cut tool calls were not run);
+- `content_filter`: the server withheld the response;
+- `refusal`: the model refused.
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class StepInfo:
+    """Timings and usage of one step."""
+
+    step: int
+    finish_reason: str | None
+    usage: Usage | None
+    time_to_first_token: float | None
+    duration: float
+    tokens_per_second: float | None
+    tool_calls: int
+    tool_time: float
+    """Wall time spent running this step's tools, in seconds."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """The outcome of a run."""
+
+    run_id: str
+    output: str
+    """The final assistant text ("" if the model ended without text)."""
+    messages: tuple[Mapping[str, Any], ...]
+    """The whole conversation as OpenAI message dicts, ready to save or to continue."""
+    new_messages: tuple[Mapping[str, Any], ...]
+    """The messages this run added (assistant and tool messages)."""
+    stop_reason: StopReason
+    usage: Usage
+    """Usage summed over all steps that reported it."""
+    steps: tuple[StepInfo, ...]
+    duration: float
+    refusal: str | None = None
+
+    def to_messages(self) -> list[dict[str, Any]]:
+        """A mutable copy of the conversation, for continuing it in another run."""
+        return [dict(message) for message in self.messages]

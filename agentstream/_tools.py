@@ -1,0 +1,444 @@
+"""Tools: callables a model may call, with the JSON schema that describes them to it.
+
+`tool()` reads a function's signature and docstring; `Tool.from_schema()` takes a
+hand-written JSON schema. Either way the result is an immutable `Tool` that can describe
+itself (`definition()`), check a call's arguments (`validate()`) and run (`invoke()`).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import inspect
+import re
+import types
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, NoReturn, Union, get_args, get_origin, get_type_hints, overload
+
+import anyio.to_thread
+import pydantic_core
+from pydantic import BaseModel
+
+from ._docstring import parse_docstring
+from ._exceptions import ToolDefinitionError
+from ._schema import (
+    Check,
+    model_arguments,
+    parse_arguments,
+    raw_arguments,
+    signature_arguments,
+    strict_arguments,
+)
+
+__all__ = ["Tool", "ToolContext", "build_toolset", "format_tool_result", "tool"]
+
+_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+_Bind = Callable[[dict[str, Any], "ToolContext"], tuple[tuple[Any, ...], dict[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolContext:
+    """What a tool may learn about the call it serves."""
+
+    run_id: str
+    """The run this call belongs to."""
+    tool_call_id: str
+    """The id the model gave this call."""
+    tool_name: str
+    """The name the model called."""
+    step: int
+    """The 1-based step of the run in which the model made the call."""
+    messages: tuple[Mapping[str, Any], ...]
+    """The conversation so far as OpenAI message dicts, ending with the assistant message
+    that made this call."""
+
+
+class Tool:
+    """A callable a model may call, with the JSON schema that describes it.
+
+    Made by `tool()` or `Tool.from_schema()`; immutable once made.
+    """
+
+    __slots__ = (
+        "_bind",
+        "_check",
+        "_is_async",
+        "concurrent",
+        "description",
+        "function",
+        "name",
+        "parameters",
+        "strict",
+    )
+
+    name: str
+    """The name the model calls the tool by."""
+    description: str
+    """What the tool does, for the model."""
+    parameters: dict[str, Any]
+    """The JSON schema of the arguments, as sent to the model."""
+    strict: bool
+    """Whether the schema is sent in OpenAI strict mode."""
+    concurrent: bool
+    """False: never runs alongside other tool calls of the same step."""
+    function: Callable[..., Any]
+    """The original callable (for `from_schema`, the handler)."""
+
+    _check: Check
+    _bind: _Bind
+    _is_async: bool
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        description: str,
+        parameters: dict[str, Any],
+        strict: bool,
+        concurrent: bool,
+        function: Callable[..., Any],
+        check: Check,
+        bind: _Bind,
+    ) -> None:
+        """Internal: use `tool()` or `Tool.from_schema()`."""
+        for slot, value in (
+            ("name", name),
+            ("description", description),
+            ("parameters", parameters),
+            ("strict", strict),
+            ("concurrent", concurrent),
+            ("function", function),
+            ("_check", check),
+            ("_bind", bind),
+            ("_is_async", _is_async(function)),
+        ):
+            object.__setattr__(self, slot, value)
+
+    def __setattr__(self, name: str, value: Any) -> NoReturn:
+        raise AttributeError(f"Tool is immutable; cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> NoReturn:
+        raise AttributeError(f"Tool is immutable; cannot delete {name!r}")
+
+    def __copy__(self) -> Tool:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Tool:
+        return self
+
+    def __repr__(self) -> str:
+        return f"Tool(name={self.name!r}, strict={self.strict}, concurrent={self.concurrent})"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the original function directly, as if it had not been decorated."""
+        return self.function(*args, **kwargs)
+
+    def definition(self) -> dict[str, Any]:
+        """The entry for the request's `tools` list."""
+        function: dict[str, Any] = {
+            "name": self.name,
+            "description": self.description,
+            "parameters": copy.deepcopy(self.parameters),
+        }
+        if self.strict:
+            function["strict"] = True
+        return {"type": "function", "function": function}
+
+    def validate(self, arguments: str | Mapping[str, Any]) -> dict[str, Any]:
+        """Parse and check a call's arguments; return what `invoke()` takes.
+
+        Raises `ToolArgumentsError` with a short message written for the model.
+        """
+        return self._check(parse_arguments(arguments))
+
+    async def invoke(self, arguments: dict[str, Any], context: ToolContext) -> Any:
+        """Run the tool with validated `arguments`; exceptions propagate unchanged.
+
+        Sync functions run in a worker thread so they never block the event loop.
+        """
+        args, kwargs = self._bind(arguments, context)
+        if self._is_async:
+            result = self.function(*args, **kwargs)
+        else:
+            result = await anyio.to_thread.run_sync(
+                functools.partial(self.function, *args, **kwargs)
+            )
+        if inspect.isawaitable(result):
+            # An async function hidden behind a sync wrapper (a partial, a decorator).
+            result = await result
+        return result
+
+    @classmethod
+    def from_schema(
+        cls,
+        name: str,
+        parameters: Mapping[str, Any],
+        handler: Callable[..., Any],
+        *,
+        description: str = "",
+        strict: bool = False,
+        concurrent: bool = True,
+    ) -> Tool:
+        """A tool from a hand-written JSON schema.
+
+        `handler(args)` or `handler(args, context)`, sync or async, gets the validated
+        arguments as a dict. Arguments are checked with `jsonschema`, using the draft the
+        schema's `$schema` names (Draft 2020-12 by default); no defaults are filled in.
+        """
+        label = f"tool {name!r}"
+        _check_name(name, "Tool.from_schema()")
+        if not callable(handler):
+            raise ToolDefinitionError(f"the handler of {label} is not callable: {handler!r:.80}")
+        if not isinstance(parameters, Mapping) or parameters.get("type") != "object":
+            raise ToolDefinitionError(
+                f'the parameters of {label} must be an object schema ({{"type": "object", ...}})'
+            )
+        schema = copy.deepcopy(dict(parameters))
+        check = raw_arguments(schema, label)
+        if strict:
+            schema, check = strict_arguments(schema, check, label)
+        takes_context = _handler_takes_context(handler, label)
+
+        def bind(
+            arguments: dict[str, Any], context: ToolContext
+        ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+            return ((arguments, context) if takes_context else (arguments,)), {}
+
+        return cls(
+            name=name,
+            description=description,
+            parameters=schema,
+            strict=strict,
+            concurrent=concurrent,
+            function=handler,
+            check=check,
+            bind=bind,
+        )
+
+
+@overload
+def tool(
+    func: Callable[..., Any],
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    strict: bool = False,
+    concurrent: bool = True,
+) -> Tool: ...
+@overload
+def tool(
+    func: None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    strict: bool = False,
+    concurrent: bool = True,
+) -> Callable[[Callable[..., Any]], Tool]: ...
+def tool(
+    func: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    strict: bool = False,
+    concurrent: bool = True,
+) -> Tool | Callable[[Callable[..., Any]], Tool]:
+    """Make a `Tool` of a function: `@tool`, `@tool()` or `@tool(name=..., strict=True, ...)`.
+
+    The schema comes from the type hints, the description from the docstring's first
+    paragraph and each parameter's description from its `Args:` (or Sphinx / NumPy)
+    entry unless `Field(description=...)` gives one. A parameter annotated `ToolContext`
+    receives the call's context and is not shown to the model. If the only other
+    parameter is a pydantic model, the model's own schema becomes the tool's schema and
+    the function receives a model instance. `strict=True` sends an OpenAI strict-mode
+    schema: parameters with defaults become nullable, and `null` means "use the default".
+    `concurrent=False` keeps the tool from running alongside other calls of its step.
+    Nothing is registered anywhere; pass the returned `Tool` to the agent.
+    """
+
+    def make(function: Callable[..., Any]) -> Tool:
+        return _tool_from_function(
+            function, name=name, description=description, strict=strict, concurrent=concurrent
+        )
+
+    return make if func is None else make(func)
+
+
+def format_tool_result(value: Any) -> str:
+    """The text sent to the model for what a tool returned; never raises."""
+    if isinstance(value, str):
+        return str.__str__(value)  # a str subclass (say a str Enum) as its plain value
+    try:
+        if isinstance(value, BaseModel):
+            return value.model_dump_json()
+        return pydantic_core.to_json(value, fallback=str).decode()
+    except Exception:  # circular data, bytes that are not UTF-8, a broken __str__, ...
+        return _safe_str(value)
+
+
+def build_toolset(tools: Iterable[Tool | Callable[..., Any]]) -> dict[str, Tool]:
+    """Tools by name; plain callables are wrapped with `tool()`. Names must be unique."""
+    toolset: dict[str, Tool] = {}
+    for item in tools:
+        made = item if isinstance(item, Tool) else tool(item)
+        if made.name in toolset:
+            raise ToolDefinitionError(
+                f"two tools are named {made.name!r}; tool names must be unique"
+            )
+        toolset[made.name] = made
+    return toolset
+
+
+# --- tools from functions ----------------------------------------------------------------
+
+
+def _tool_from_function(
+    func: Callable[..., Any],
+    *,
+    name: str | None,
+    description: str | None,
+    strict: bool,
+    concurrent: bool,
+) -> Tool:
+    if isinstance(func, Tool):
+        raise ToolDefinitionError(
+            f"{func!r} is already a tool; for other options use tool(it.function, ...)"
+        )
+    if not callable(func):
+        raise ToolDefinitionError(
+            f"a tool must be callable, got {type(func).__name__}: {func!r:.80}"
+        )
+    # A partial describes its function; an object with __call__ describes that method.
+    target: Any = func.func if isinstance(func, functools.partial) else func
+    if not (inspect.isroutine(target) or inspect.isclass(target)):
+        target = type(target).__call__
+    label = f"{getattr(func, '__qualname__', None) or _default_name(func)}()"
+    tool_name = _default_name(func) if name is None else name
+    _check_name(tool_name, label)
+    try:
+        signature = inspect.signature(func)
+        hints = get_type_hints(target, include_extras=True)
+    except Exception as exc:  # NameError for an unresolvable hint, TypeError, ValueError
+        raise ToolDefinitionError(f"cannot read the signature of {label}: {exc}") from exc
+
+    context_name: str | None = None
+    fields: dict[str, tuple[Any, Any]] = {}
+    for param in signature.parameters.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            stars = "*" if param.kind is param.VAR_POSITIONAL else "**"
+            raise ToolDefinitionError(
+                f"{label} takes {stars}{param.name}; a tool's parameters must each be named "
+                f"and annotated so they can be described to the model"
+            )
+        if param.name not in hints:
+            raise ToolDefinitionError(f"parameter {param.name!r} of {label} has no type annotation")
+        hint = hints[param.name]
+        if not _is_context(hint):
+            fields[param.name] = (hint, param.default)
+        elif context_name is None:
+            context_name = param.name
+        else:
+            raise ToolDefinitionError(
+                f"{label} has two ToolContext parameters, {context_name!r} and {param.name!r}"
+            )
+
+    # Not inspect.getdoc: it would inherit "Call self as a function." for a bare __call__.
+    docstring = getattr(target, "__doc__", None)
+    if docstring is None and target is not func and not isinstance(func, functools.partial):
+        docstring = type(func).__doc__  # an object with __call__: its class's doc
+    doc = parse_docstring(docstring)
+    only = next(iter(fields.values()))[0] if len(fields) == 1 else None
+    if inspect.isclass(only) and issubclass(only, BaseModel):
+        parameters, check = model_arguments(only, next(iter(fields)), label)
+    else:
+        parameters, check = signature_arguments(fields, doc.params, label)
+    if strict:
+        parameters, check = strict_arguments(parameters, check, label)
+
+    positional_only = [p.name for p in signature.parameters.values() if p.kind is p.POSITIONAL_ONLY]
+
+    def bind(
+        arguments: dict[str, Any], context: ToolContext
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        kwargs = dict(arguments)
+        if context_name is not None:
+            kwargs[context_name] = context
+        args = tuple(kwargs.pop(n) for n in positional_only)
+        return args, kwargs
+
+    return Tool(
+        name=tool_name,
+        description=doc.description if description is None else description,
+        parameters=parameters,
+        strict=strict,
+        concurrent=concurrent,
+        function=func,
+        check=check,
+        bind=bind,
+    )
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+def _check_name(name: object, label: str) -> None:
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ToolDefinitionError(
+            f"invalid tool name {name!r} for {label}: a name must be 1-64 letters, digits, "
+            f"'_' or '-'; pass name=..."
+        )
+
+
+def _default_name(func: Any) -> str:
+    target = func.func if isinstance(func, functools.partial) else func
+    name = getattr(target, "__name__", None)
+    return name if isinstance(name, str) else type(target).__name__
+
+
+def _is_context(hint: Any) -> bool:
+    if get_origin(hint) is Annotated:
+        hint = get_args(hint)[0]
+    if hint is ToolContext:
+        return True
+    # `ToolContext | None` too: it must never reach the schema.
+    return get_origin(hint) in (Union, types.UnionType) and ToolContext in get_args(hint)
+
+
+def _is_async(func: Callable[..., Any]) -> bool:
+    # The second test catches an object whose class defines `async def __call__`.
+    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(type(func).__call__)
+
+
+def _handler_takes_context(handler: Callable[..., Any], label: str) -> bool:
+    try:
+        signature = inspect.signature(handler)
+    except (TypeError, ValueError):
+        return False  # a builtin without a signature: assume handler(args)
+    accepts = []
+    for count in (1, 2):
+        try:
+            signature.bind(*range(count))
+            accepts.append(count)
+        except TypeError:
+            pass
+    if not accepts:
+        raise ToolDefinitionError(
+            f"the handler of {label} must accept (args) or (args, context); "
+            f"its signature is {signature}"
+        )
+    positional = [
+        p
+        for p in signature.parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    return 2 in accepts and len(positional) >= 2
+
+
+def _safe_str(value: object) -> str:
+    try:
+        return str(value)
+    except Exception:
+        return object.__repr__(value)

@@ -1,0 +1,36 @@
+"""Test agents against a scripted model that speaks real Chat Completions SSE.
+
+```python
+from agentstream.testing import Reply, ScriptedModel, ToolCall
+
+model = ScriptedModel([
+    Reply(tool_calls=[ToolCall("get_weather", {"city": "Paris"})]),
+    Reply("It is sunny in Paris."),
+])
+async with model.async_client() as client:  # a real openai.AsyncOpenAI
+    ...
+model.requests  # every request the model received
+```
+"""
+
+from __future__ import annotations
+
+from ._model import ScriptedModel as ScriptedModel
+from ._reply import Dialect as Dialect
+from ._reply import Fault as Fault
+from ._reply import Reply as Reply
+from ._reply import ToolCall as ToolCall
+from ._request import ModelRequest as ModelRequest
+from ._request import Policy as Policy
+from ._server import serve as serve
+
+__all__ = [
+    "Dialect",
+    "Fault",
+    "ModelRequest",
+    "Policy",
+    "Reply",
+    "ScriptedModel",
+    "ToolCall",
+    "serve",
+]

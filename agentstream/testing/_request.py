@@ -1,0 +1,77 @@
+"""What a scripted model receives: `ModelRequest`, and the `Policy` that answers it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+from ._reply import Reply
+
+__all__ = ["ModelRequest", "Policy"]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRequest:
+    """One HTTP request the scripted model received."""
+
+    method: str
+    """`"POST"`, `"GET"`, ..."""
+    path: str
+    """The URL path, e.g. `"/v1/chat/completions"`."""
+    headers: Mapping[str, str]
+    """Request headers, names in lower case."""
+    body: Any
+    """The parsed JSON body, or None when the body is empty or not JSON."""
+    content: bytes = b""
+    """The raw body."""
+
+    @classmethod
+    def from_http(
+        cls, method: str, path: str, headers: Mapping[str, str], content: bytes
+    ) -> ModelRequest:
+        """Build a request from its HTTP parts, parsing a JSON body."""
+        body: Any = None
+        if content:
+            try:
+                body = json.loads(content)
+            except ValueError:
+                body = None
+        return cls(method.upper(), path, headers, body, content)
+
+    def _get(self, key: str) -> Any:
+        return self.body.get(key) if isinstance(self.body, dict) else None
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """The request's `messages` (empty if none)."""
+        messages = self._get("messages")
+        return messages if isinstance(messages, list) else []
+
+    @property
+    def tools(self) -> list[dict[str, Any]]:
+        """The request's `tools` (empty if none)."""
+        tools = self._get("tools")
+        return tools if isinstance(tools, list) else []
+
+    @property
+    def model(self) -> str | None:
+        """The requested model name."""
+        model = self._get("model")
+        return model if isinstance(model, str) else None
+
+    @property
+    def stream(self) -> bool:
+        """Whether the client asked for a streamed answer."""
+        return self._get("stream") is True
+
+    @property
+    def include_usage(self) -> bool:
+        """Whether the client asked for a usage chunk (`stream_options.include_usage`)."""
+        options = self._get("stream_options")
+        return isinstance(options, dict) and options.get("include_usage") is True
+
+
+Policy: TypeAlias = Callable[[ModelRequest], Reply]
+"""Chooses the reply to a chat completion request; a `ScriptedModel` can be built on one."""

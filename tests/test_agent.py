@@ -1,0 +1,573 @@
+"""The agent loop, driven through the real openai client by a scripted SSE model."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import anyio
+import pytest
+from pydantic import BaseModel
+
+from agentstream import (
+    Agent,
+    ErrorBudgetExceeded,
+    Event,
+    MaxStepsReached,
+    ModelError,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    SetupError,
+    StepFinished,
+    StepStarted,
+    StreamError,
+    TextDelta,
+    ToolCallDelta,
+    ToolCallInvalid,
+    ToolCallReady,
+    ToolCallStarted,
+    ToolContext,
+    ToolError,
+    ToolFinished,
+    ToolStarted,
+    tool,
+)
+from agentstream.testing import Fault, Reply, ScriptedModel, ToolCall
+
+pytestmark = pytest.mark.anyio
+
+
+@tool
+def get_weather(city: str, unit: str = "celsius") -> str:
+    """Get the current weather in a city.
+
+    Args:
+        city: The city's name.
+        unit: celsius or fahrenheit.
+    """
+    return f"Sunny and 21 degrees {unit} in {city}"
+
+
+class Order(BaseModel):
+    item: str
+    quantity: int
+
+
+@tool
+async def place_order(order: Order) -> dict[str, Any]:
+    """Place an order."""
+    return {"ok": True, "item": order.item, "quantity": order.quantity}
+
+
+def make_agent(model: ScriptedModel, *tools: Any, **options: Any) -> Agent:
+    return Agent(client=model.async_client(), model="scripted", tools=tools, **options)
+
+
+async def collect(agent: Agent, prompt: Any, **options: Any) -> tuple[list[Event], Any]:
+    events: list[Event] = []
+    async with agent.stream(prompt, **options) as run:
+        async for event in run:
+            events.append(event)
+    return events, run.result
+
+
+def tool_messages(messages: Any) -> list[tuple[str, str]]:
+    return [(m["tool_call_id"], m["content"]) for m in messages if m["role"] == "tool"]
+
+
+async def test_single_tool_then_answer() -> None:
+    model = ScriptedModel(
+        [
+            Reply(tool_calls=[ToolCall("get_weather", {"city": "Paris"}, id="call_a")]),
+            Reply("It is sunny in Paris."),
+        ]
+    )
+    events, result = await collect(make_agent(model, get_weather), "Weather in Paris?")
+
+    assert result.output == "It is sunny in Paris."
+    assert result.stop_reason == "answer"
+    assert [m["role"] for m in result.messages] == ["user", "assistant", "tool", "assistant"]
+    assert result.messages[1]["tool_calls"][0]["function"] == {
+        "name": "get_weather",
+        "arguments": '{"city": "Paris"}',
+    }
+    assert tool_messages(result.messages) == [("call_a", "Sunny and 21 degrees celsius in Paris")]
+    assert result.new_messages == result.messages[1:]
+
+    kinds = [type(e) for e in events]
+    assert kinds[:3] == [RunStarted, StepStarted, ToolCallStarted]
+    assert kinds[-1] is RunFinished
+    ready = next(e for e in events if isinstance(e, ToolCallReady))
+    assert (ready.id, ready.name, ready.arguments) == (
+        "call_a",
+        "get_weather",
+        {"city": "Paris", "unit": "celsius"},
+    )
+    finished = next(e for e in events if isinstance(e, ToolFinished))
+    assert finished.ok
+    assert finished.output.startswith("Sunny")
+    assert finished.duration >= 0
+    # The second request carries the tool result and the tool definitions.
+    second = model.requests[1]
+    assert second.messages[-1] == {
+        "role": "tool",
+        "tool_call_id": "call_a",
+        "content": "Sunny and 21 degrees celsius in Paris",
+    }
+    assert second.tools is not None
+    assert second.tools[0]["function"]["name"] == "get_weather"
+    assert second.body["stream"] is True
+    assert second.body["stream_options"] == {"include_usage": True}
+
+
+async def test_arguments_stream_live_with_partial_parses() -> None:
+    model = ScriptedModel(
+        [
+            Reply(tool_calls=[ToolCall("get_weather", {"city": "Rio de Janeiro"})], piece_size=3),
+            Reply("ok"),
+        ]
+    )
+    events, _ = await collect(make_agent(model, get_weather), "x")
+    deltas = [e for e in events if isinstance(e, ToolCallDelta)]
+    assert len(deltas) > 5
+    assert "".join(d.delta for d in deltas) == '{"city": "Rio de Janeiro"}'
+    assert deltas[-1].partial == {"city": "Rio de Janeiro"}
+    cities = [d.partial.get("city") for d in deltas if d.partial]
+    assert any(c and c != "Rio de Janeiro" and "Rio de Janeiro".startswith(c) for c in cities)
+
+
+async def test_parallel_tools_run_concurrently() -> None:
+    """Each tool waits until both have started: only concurrent execution finishes."""
+    started = 0
+    both = anyio.Event()
+
+    @tool
+    async def rendezvous(name: str) -> str:
+        """Meet the other call."""
+        nonlocal started
+        started += 1
+        if started == 2:
+            both.set()
+        with anyio.fail_after(5):
+            await both.wait()
+        return f"met {name}"
+
+    model = ScriptedModel(
+        [
+            Reply(
+                tool_calls=[
+                    ToolCall("rendezvous", {"name": "a"}, id="c1"),
+                    ToolCall("rendezvous", {"name": "b"}, id="c2"),
+                ]
+            ),
+            Reply("done"),
+        ]
+    )
+    events, result = await collect(make_agent(model, rendezvous), "go")
+    assert tool_messages(result.messages) == [("c1", "met a"), ("c2", "met b")]
+    kinds = [type(e) for e in events if isinstance(e, (ToolStarted, ToolFinished))]
+    assert kinds[:2] == [ToolStarted, ToolStarted]
+
+
+async def test_non_concurrent_tool_runs_alone() -> None:
+    active = 0
+    peak = 0
+
+    async def body() -> str:
+        nonlocal active, peak
+        active += 1
+        peak = max(peak, active)
+        await anyio.sleep(0.01)
+        active -= 1
+        return "ok"
+
+    @tool(concurrent=False)
+    async def exclusive() -> str:
+        """Must run alone."""
+        return await body()
+
+    @tool
+    async def shared() -> str:
+        """May run with others."""
+        return await body()
+
+    model = ScriptedModel(
+        [
+            Reply(tool_calls=[ToolCall("shared"), ToolCall("exclusive"), ToolCall("shared")]),
+            Reply("done"),
+        ]
+    )
+    _, result = await collect(make_agent(model, exclusive, shared), "go")
+    assert peak == 1
+    assert [c for _, c in tool_messages(result.messages)] == ["ok", "ok", "ok"]
+
+
+async def test_tool_that_raises_reports_and_the_run_goes_on() -> None:
+    @tool
+    def fragile(x: int) -> int:
+        """Divide by x."""
+        return 10 // x
+
+    model = ScriptedModel(
+        [Reply(tool_calls=[ToolCall("fragile", {"x": 0}, id="c1")]), Reply("Sorry.")]
+    )
+    events, result = await collect(make_agent(model, fragile), "go")
+    finished = next(e for e in events if isinstance(e, ToolFinished))
+    assert isinstance(finished.error, ZeroDivisionError)
+    assert finished.error.__traceback__ is not None
+    assert finished.output == "ZeroDivisionError: integer division or modulo by zero"
+    assert tool_messages(result.messages) == [("c1", finished.output)]
+    assert result.output == "Sorry."
+
+
+async def test_tool_error_sends_exactly_its_message() -> None:
+    @tool
+    def lookup(key: str) -> str:
+        """Look a key up."""
+        raise ToolError(f"no entry named {key!r}; try one of: a, b")
+
+    model = ScriptedModel([Reply(tool_calls=[ToolCall("lookup", {"key": "z"})]), Reply("ok")])
+    _, result = await collect(make_agent(model, lookup), "go")
+    assert tool_messages(result.messages)[0][1] == "no entry named 'z'; try one of: a, b"
+
+
+async def test_invalid_arguments_are_corrected_on_the_next_step() -> None:
+    model = ScriptedModel(
+        [
+            Reply(tool_calls=[ToolCall("get_weather", {"town": "Paris"}, id="bad")]),
+            Reply(tool_calls=[ToolCall("get_weather", {"city": "Paris"}, id="good")]),
+            Reply("Sunny."),
+        ]
+    )
+    events, result = await collect(make_agent(model, get_weather), "go")
+    invalid = next(e for e in events if isinstance(e, ToolCallInvalid))
+    assert invalid.id == "bad"
+    assert "city" in invalid.error
+    # The model is told precisely what was wrong, then corrects itself.
+    assert model.requests[1].messages[-1]["content"] == f"Invalid tool call: {invalid.error}"
+    assert tool_messages(result.messages)[1] == ("good", "Sunny and 21 degrees celsius in Paris")
+    assert result.output == "Sunny."
+
+
+async def test_arguments_that_are_not_json() -> None:
+    model = ScriptedModel(
+        [Reply(tool_calls=[ToolCall("get_weather", '{"city": "Par', id="c")]), Reply("ok")]
+    )
+    events, _ = await collect(make_agent(model, get_weather), "go")
+    invalid = next(e for e in events if isinstance(e, ToolCallInvalid))
+    assert "not valid JSON" in invalid.error
+    assert not any(isinstance(e, ToolStarted) for e in events)
+
+
+async def test_unknown_tool() -> None:
+    model = ScriptedModel([Reply(tool_calls=[ToolCall("teleport", {}, id="c")]), Reply("ok")])
+    events, result = await collect(make_agent(model, get_weather), "go")
+    invalid = next(e for e in events if isinstance(e, ToolCallInvalid))
+    assert invalid.error == "unknown tool 'teleport'; the available tools are: get_weather"
+    assert tool_messages(result.messages) == [("c", f"Invalid tool call: {invalid.error}")]
+
+
+async def test_error_budget() -> None:
+    model = ScriptedModel([Reply(tool_calls=[ToolCall("teleport", {})])] * 3)
+    agent = make_agent(model, get_weather, max_invalid_calls=1)
+    events: list[Event] = []
+    with pytest.raises(ErrorBudgetExceeded):
+        async with agent.stream("go") as run:
+            async for event in run:
+                events.append(event)
+    assert isinstance(events[-1], RunFailed)
+    # The conversation is consistent: every call has its answer.
+    assert [m["role"] for m in run.messages] == ["user", "assistant", "tool", "assistant", "tool"]
+
+
+@pytest.mark.parametrize("final_answer", [False, True])
+async def test_max_steps(final_answer: bool) -> None:
+    replies = [Reply(tool_calls=[ToolCall("get_weather", {"city": "X"})]) for _ in range(2)]
+    model = ScriptedModel([*replies, Reply("Best I can say: sunny.")])
+    agent = make_agent(model, get_weather, max_steps=2, final_answer=final_answer)
+    events, result = await collect(agent, "go")
+    assert sum(isinstance(e, MaxStepsReached) for e in events) == 1
+    assert len(result.steps) == (3 if final_answer else 2)
+    if final_answer:
+        assert model.requests[2].body["tool_choice"] == "none"
+        assert result.output == "Best I can say: sunny."
+        assert result.messages[-1]["role"] == "assistant"
+    else:
+        assert result.messages[-1]["role"] == "tool"
+    assert result.stop_reason == "max_steps"
+
+
+async def test_length_with_a_half_written_call_is_not_executed() -> None:
+    ran = False
+
+    @tool
+    def write_file(path: str, text: str) -> str:
+        """Write a file."""
+        nonlocal ran
+        ran = True
+        return "written"
+
+    model = ScriptedModel(
+        [
+            Reply(
+                tool_calls=[ToolCall("write_file", '{"path": "a.txt", "text": "hel', id="c")],
+                finish_reason="length",
+            )
+        ]
+    )
+    events, result = await collect(make_agent(model, write_file), "go")
+    assert not ran
+    assert result.stop_reason == "length"
+    invalid = next(e for e in events if isinstance(e, ToolCallInvalid))
+    assert "token limit" in invalid.error
+    assert tool_messages(result.messages) == [("c", f"Invalid tool call: {invalid.error}")]
+
+
+async def test_stop_with_tool_calls_still_runs_them() -> None:
+    model = ScriptedModel(
+        [
+            Reply(tool_calls=[ToolCall("get_weather", {"city": "Oslo"})], dialect="ollama"),
+            Reply("Cold.", dialect="ollama"),
+        ]
+    )
+    _, result = await collect(make_agent(model, get_weather), "go")
+    assert tool_messages(result.messages)[0][1].endswith("in Oslo")
+    assert result.output == "Cold."
+
+
+async def test_mistral_dialect_parallel_calls() -> None:
+    model = ScriptedModel(
+        [
+            Reply(
+                tool_calls=[
+                    ToolCall("get_weather", {"city": "A"}),
+                    ToolCall("get_weather", {"city": "B"}),
+                ],
+                dialect="mistral",
+            ),
+            Reply("ok", dialect="mistral"),
+        ]
+    )
+    _, result = await collect(make_agent(model, get_weather), "go")
+    assert [c[1][-1] for c in tool_messages(result.messages)] == ["A", "B"]
+
+
+async def test_text_and_tool_calls_in_one_message() -> None:
+    model = ScriptedModel(
+        [
+            Reply("Let me check.", tool_calls=[ToolCall("get_weather", {"city": "Lima"})]),
+            Reply("Warm."),
+        ]
+    )
+    events, result = await collect(make_agent(model, get_weather), "go")
+    assert result.messages[1]["content"] == "Let me check."
+    assert len(result.messages[1]["tool_calls"]) == 1
+    first_text = next(i for i, e in enumerate(events) if isinstance(e, TextDelta))
+    first_call = next(i for i, e in enumerate(events) if isinstance(e, ToolCallStarted))
+    assert first_text < first_call
+
+
+async def test_usage_is_summed_across_steps() -> None:
+    model = ScriptedModel(
+        [
+            Reply(
+                tool_calls=[ToolCall("get_weather", {"city": "A"})],
+                usage={"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+            ),
+            Reply("ok", usage={"prompt_tokens": 20, "completion_tokens": 7, "total_tokens": 27}),
+        ]
+    )
+    events, result = await collect(make_agent(model, get_weather), "go")
+    assert (result.usage.prompt_tokens, result.usage.completion_tokens) == (30, 12)
+    assert result.usage.total_tokens == 42
+    step_events = [e for e in events if isinstance(e, StepFinished)]
+    assert [e.usage.total_tokens for e in step_events if e.usage] == [15, 27]
+    assert all(e.time_to_first_token is not None for e in step_events)
+    assert all(s.duration >= 0 for s in result.steps)
+
+
+async def test_request_parameters_pass_through() -> None:
+    model = ScriptedModel([Reply("ok")])
+    agent = make_agent(
+        model, get_weather, temperature=0.2, parallel_tool_calls=False,
+        extra_body={"top_k": 5}, extra_headers={"X-Trace": "abc"},
+    )  # fmt: skip
+    await agent.run("hi", tool_choice="required", max_tokens=50)
+    body = model.requests[0].body
+    assert body["temperature"] == 0.2
+    assert body["parallel_tool_calls"] is False
+    assert body["top_k"] == 5
+    assert body["tool_choice"] == "required"
+    assert body["max_tokens"] == 50
+    assert model.requests[0].headers["x-trace"] == "abc"
+
+
+async def test_instructions_and_continuing_a_conversation() -> None:
+    model = ScriptedModel([Reply("Hello!"), Reply("You said hi.")])
+    agent = make_agent(model, instructions="Be brief.")
+    first = await agent.run("hi")
+    assert first.messages[0] == {"role": "system", "content": "Be brief."}
+    saved = json.loads(json.dumps(first.to_messages()))
+    second = await agent.run([*saved, {"role": "user", "content": "what did I say?"}])
+    assert [m["role"] for m in model.requests[1].messages] == [
+        "system", "user", "assistant", "user",
+    ]  # fmt: skip
+    assert second.output == "You said hi."
+
+
+async def test_tool_context_is_injected() -> None:
+    seen: list[ToolContext] = []
+
+    @tool
+    def whoami(ctx: ToolContext) -> str:
+        """Say who is calling."""
+        seen.append(ctx)
+        return "ok"
+
+    model = ScriptedModel([Reply(tool_calls=[ToolCall("whoami", {}, id="c9")]), Reply("done")])
+    agent = make_agent(model, whoami)
+    async with agent.stream("go") as run:
+        async for _ in run:
+            pass
+    (ctx,) = seen
+    assert (ctx.run_id, ctx.tool_call_id, ctx.tool_name, ctx.step) == (
+        run.run_id,
+        "c9",
+        "whoami",
+        1,
+    )
+    assert ctx.messages[-1]["tool_calls"][0]["id"] == "c9"
+    assert "ctx" not in json.dumps(model.requests[0].tools)
+
+
+async def test_pydantic_model_tool_and_structured_result() -> None:
+    model = ScriptedModel(
+        [Reply(tool_calls=[ToolCall("place_order", {"item": "tea", "quantity": 2})]), Reply("ok")]
+    )
+    _, result = await collect(make_agent(model, place_order), "go")
+    assert json.loads(tool_messages(result.messages)[0][1]) == {
+        "ok": True, "item": "tea", "quantity": 2,
+    }  # fmt: skip
+
+
+async def test_sync_tools_run_in_worker_threads() -> None:
+    threads: list[int] = []
+
+    @tool
+    def where() -> str:
+        """Report the thread."""
+        threads.append(threading.get_ident())
+        return "ok"
+
+    model = ScriptedModel([Reply(tool_calls=[ToolCall("where")]), Reply("ok")])
+    await make_agent(model, where).run("go")
+    assert len(threads) == 1
+    assert threads[0] != threading.get_ident()
+
+
+async def test_error_payload_mid_stream_fails_the_step_without_running_tools() -> None:
+    ran = False
+
+    @tool
+    def act() -> str:
+        """Act."""
+        nonlocal ran
+        ran = True
+        return "ok"
+
+    model = ScriptedModel([Reply(tool_calls=[ToolCall("act")], fault=Fault(error_after=2))])
+    agent = make_agent(model, act)
+    events: list[Event] = []
+    with pytest.raises(StreamError, match="error in the stream"):
+        async with agent.stream("go") as run:
+            async for event in run:
+                events.append(event)
+    assert not ran
+    assert isinstance(events[-1], RunFailed)
+    assert run.messages == [{"role": "user", "content": "go"}]
+
+
+async def test_server_error_before_streaming_is_a_model_error() -> None:
+    model = ScriptedModel([Reply("x", fault=Fault(status=500))])
+    with pytest.raises(ModelError) as info:
+        await make_agent(model).run("go")
+    assert info.value.status_code == 500
+
+
+async def test_malformed_chunk_is_a_stream_error() -> None:
+    model = ScriptedModel([Reply("hello there", fault=Fault(malformed_after=1))])
+    with pytest.raises(StreamError, match="malformed chunk"):
+        await make_agent(model).run("go")
+
+
+async def test_dropped_connection_is_a_stream_error() -> None:
+    model = ScriptedModel([Reply("hello there friend", fault=Fault(drop_after=2))])
+    with pytest.raises(StreamError, match="the stream broke"):
+        await make_agent(model).run("go")
+
+
+async def test_leaving_early_closes_the_stream_and_cancels_tools() -> None:
+    cancelled = anyio.Event()
+
+    @tool
+    async def slow() -> str:
+        """Take forever."""
+        try:
+            await anyio.sleep_forever()
+        finally:
+            cancelled.set()
+        return "never"
+
+    model = ScriptedModel([Reply(tool_calls=[ToolCall("slow")]), Reply("ok")])
+    agent = make_agent(model, slow)
+    with anyio.fail_after(5):
+        async with agent.stream("go") as run:
+            async for event in run:
+                if isinstance(event, ToolStarted):
+                    break
+    assert cancelled.is_set()
+    assert run.messages == [{"role": "user", "content": "go"}]
+
+
+async def test_client_factory_is_closed_after_each_run() -> None:
+    model = ScriptedModel([Reply("a"), Reply("b")])
+    clients: list[Any] = []
+
+    def factory() -> Any:
+        client = model.async_client()
+        clients.append(client)
+        return client
+
+    agent = Agent(client=factory, model="m")
+    assert (await agent.run("1")).output == "a"
+    assert (await agent.run("2")).output == "b"
+    assert len(clients) == 2
+    assert all(c.is_closed() for c in clients)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        pytest.param({"model": ""}, "model", id="empty-model"),
+        pytest.param({"max_steps": 0}, "max_steps", id="max-steps"),
+        pytest.param({"messages": []}, "messages", id="owned-field"),
+        pytest.param({"tools": [get_weather, get_weather]}, "get_weather", id="duplicate-tool"),
+    ],
+)
+async def test_setup_mistakes(kwargs: dict[str, Any], message: str) -> None:
+    options: dict[str, Any] = {"client": ScriptedModel([]).async_client(), "model": "m"}
+    options.update(kwargs)
+    with pytest.raises(SetupError, match=message):
+        Agent(**options)
+
+
+def test_run_sync() -> None:
+    model = ScriptedModel(
+        [Reply(tool_calls=[ToolCall("get_weather", {"city": "Rome"})]), Reply("Nice.")]
+    )
+    agent = Agent(client=model.async_client, model="m", tools=[get_weather])
+    result = agent.run_sync("Weather in Rome?")
+    assert result.output == "Nice."
+    assert tool_messages(result.messages)[0][1].endswith("in Rome")

@@ -46,7 +46,7 @@ Prompt = str | Sequence[Mapping[str, Any]]
 _OWNED = frozenset({"messages", "model", "stream", "tools"})
 _ERROR_TEXT_LIMIT = 2000
 
-_NOT_RUN = {
+_NOT_RUN: dict[StopReason, str] = {
     "length": "not run: the response hit the token limit before this call was complete",
     "content_filter": "not run: the server's content filter withheld the response",
     "max_steps": "not run: the run reached its step limit",
@@ -281,10 +281,10 @@ class AgentRun:
             finished = perf_counter()
             response = assembler.finish()
             if response.errors:
-                error = response.errors[0]
-                message = error.get("message") if isinstance(error, Mapping) else None
+                payload = response.errors[0]
+                said = payload.get("message") if isinstance(payload, Mapping) else None
                 raise StreamError(
-                    f"the server reported an error in the stream: {message or error}", body=error
+                    f"the server reported an error in the stream: {said or payload}", body=payload
                 )
 
             calls = response.message.tool_calls
@@ -292,7 +292,7 @@ class AgentRun:
             stop: StopReason | None = None
             outputs: dict[int, str] = {}
             runnable: list[_Call] = []
-            not_run = (
+            not_run: StopReason | None = (
                 "length" if reason == "length"
                 else "content_filter" if reason == "content_filter"
                 else "max_steps" if extra_step
@@ -344,7 +344,7 @@ class AgentRun:
                     f"(the budget is {agent.max_invalid_calls})"
                 )
             if not_run is not None:
-                stop = not_run  # type: ignore[assignment]
+                stop = not_run
             elif not calls:
                 stop = _answer_reason(response)
             elif step >= agent.max_steps:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import secrets
@@ -436,7 +437,7 @@ class AgentRun:
         send: MemoryObjectSendStream[Event],
     ) -> None:
         tool = call.tool
-        send.send_nowait(ToolStarted(step, call.index, call.id, tool.name, call.arguments))
+        _report(send, ToolStarted(step, call.index, call.id, tool.name, call.arguments))
         ctx = ToolContext(self.run_id, call.id, tool.name, step, context)
         started = perf_counter()
         value: Any = None
@@ -448,12 +449,23 @@ class AgentRun:
             error, call.output = exc, exc.message
         except Exception as exc:
             error, call.output = exc, _describe(exc)
-        send.send_nowait(
+        _report(
+            send,
             ToolFinished(
                 step, call.index, call.id, tool.name, call.output, value, error,
                 perf_counter() - started,
-            )
+            ),
         )  # fmt: skip
+
+
+def _report(send: MemoryObjectSendStream[Event], event: Event) -> None:
+    """Relay a tool's event; once the run is left, nobody listens and it is dropped.
+
+    A sync tool cannot be interrupted in its worker thread, so it may finish after the
+    run that started it was cancelled.
+    """
+    with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+        send.send_nowait(event)
 
 
 def _describe(exc: Exception) -> str:

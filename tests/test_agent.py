@@ -571,3 +571,24 @@ def test_run_sync() -> None:
     result = agent.run_sync("Weather in Rome?")
     assert result.output == "Nice."
     assert tool_messages(result.messages)[0][1].endswith("in Rome")
+
+
+async def test_sync_tool_finishing_after_the_run_was_left_is_dropped_quietly() -> None:
+    release = threading.Event()
+
+    @tool
+    def blocking() -> str:
+        """Block in a worker thread."""
+        release.wait(5)
+        return "late"
+
+    model = ScriptedModel([Reply(tool_calls=[ToolCall("blocking")]), Reply("ok")])
+    agent = make_agent(model, blocking)
+    with anyio.fail_after(10):
+        async with agent.stream("go") as run:
+            async for event in run:
+                if isinstance(event, ToolStarted):
+                    # The thread cannot be cancelled: let it finish while the run unwinds.
+                    release.set()
+                    break
+    assert run.messages == [{"role": "user", "content": "go"}]

@@ -1,31 +1,142 @@
-"""The command line: `python -m agentstream [replay FILE | ...]`."""
+"""The command line: `python -m agentstream [-p PROMPT] [replay FILE | serve-model]`."""
 
 from __future__ import annotations
 
 import argparse
+import functools
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
-from ._exceptions import AgentStreamError
+import anyio
+
+from ._agent import Agent
+from ._exceptions import AgentStreamError, SetupError
+from ._loader import load_default_tools, load_tools
+from ._render import EventSink, JsonRenderer, Renderer
 from ._replay import replay
+from ._tools import Tool
 
 __all__ = ["main"]
 
 _DESCRIPTION = """\
 agentstream: a runtime for tool-calling agents over streamed Chat Completions.
 
-Subcommands:
-  replay FILE   assemble a recorded stream and print the message it makes
+Without a subcommand, chat with an agent and watch it work: its reasoning and text as
+they stream, each tool call's arguments as they grow, the tools as they run, and the
+timings of every step. With no API key and no base URL it talks to an offline demo
+model (no network, no API key) that picks tools from their schemas.
 """
+
+_USAGE = """\
+python -m agentstream [-p TEXT] [--json] [--model MODEL] [--tools SPEC] [options]
+       python -m agentstream replay FILE [--events]
+       python -m agentstream serve-model [--host HOST] [--port PORT] [--ttft S] [--tps N]"""
+
+_EPILOG = """\
+environment (as the openai SDK reads them; flags win):
+  OPENAI_API_KEY    API key of the provider (prefer this to --api-key, which `ps` shows)
+  OPENAI_BASE_URL   base URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1
+  OPENAI_MODEL      model to use when not offline (default: gpt-4o-mini)
+  NO_COLOR          any value turns colours and live redraw off
+
+exit status: 0 done, 1 the run failed, 2 bad usage or setup, 130 interrupted (Ctrl-C)
+
+examples:
+  python -m agentstream -p "What's the weather in Paris and Tokyo?"
+  python -m agentstream --json -p "What is 17 * 23?" | jq .type
+  python -m agentstream serve-model --port 8000
+  OPENAI_API_KEY=sk-... python -m agentstream --model gpt-4o-mini --tools my_tools.py
+"""
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value >= 0:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, not {text!r}")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a TCP port (0 to 65535), not {text!r}")
+    return value
+
+
+def _add_pace(parser: argparse.ArgumentParser, ttft: float, tps: float) -> None:
+    pace = parser.add_argument_group("offline model pace")
+    pace.add_argument(
+        "--ttft", type=_seconds, default=ttft, metavar="SECONDS",
+        help=f"seconds before the first token (default: {ttft})",
+    )  # fmt: skip
+    pace.add_argument(
+        "--tps", type=_seconds, default=tps, metavar="N",
+        help=f"tokens per second, 0 for flat out (default: {tps:g})",
+    )  # fmt: skip
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m agentstream",
+        usage=_USAGE,
         description=_DESCRIPTION,
+        epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.add_argument("-p", "--prompt", metavar="TEXT", help="run one turn and exit")
+    parser.add_argument(
+        "--json", action="store_true", help="print every event as one JSON line, for scripts"
+    )
+    parser.add_argument(
+        "--no-color", action="store_true", help="plain text: no colours, no live redraw"
+    )
+    connection = parser.add_argument_group("model and provider")
+    connection.add_argument("--model", help="model name (see OPENAI_MODEL)")
+    connection.add_argument("--base-url", metavar="URL", help="see OPENAI_BASE_URL")
+    connection.add_argument("--api-key", metavar="KEY", help="see OPENAI_API_KEY")
+    connection.add_argument(
+        "--max-retries", type=_count, default=2, metavar="N",
+        help="retries of a failed request before any output (default: 2)",
+    )  # fmt: skip
+    agent = parser.add_argument_group("agent")
+    agent.add_argument(
+        "--tools", action="append", metavar="SPEC",
+        help="a module name, a .py file or a folder of them; every agentstream.Tool at "
+        "their top level is offered (repeatable; replaces the repository's tools/)",
+    )  # fmt: skip
+    agent.add_argument(
+        "--no-default-tools", action="store_true",
+        help="do not load the repository's tools/ package",
+    )  # fmt: skip
+    agent.add_argument("--system", metavar="TEXT", help="system instructions")
+    agent.add_argument(
+        "--max-steps", type=_positive, default=10, metavar="N",
+        help="requests to the model per turn at most (default: 10)",
+    )  # fmt: skip
+    _add_pace(parser, 0.35, 60)
+
+    commands = parser.add_subparsers(
+        dest="command",
+        metavar="COMMAND",
+        title="subcommands",
+        description="`python -m agentstream COMMAND --help` tells more.",
+    )
     replay_parser = commands.add_parser(
         "replay",
         help="assemble a recorded stream and print the result as JSON",
@@ -39,6 +150,19 @@ def _parser() -> argparse.ArgumentParser:
     replay_parser.add_argument(
         "--events", action="store_true", help="print every event as a JSON line instead"
     )
+    serve_parser = commands.add_parser(
+        "serve-model",
+        help="serve the offline demo model over HTTP until Ctrl-C",
+        description=(
+            "Serve the offline demo model on an OpenAI-compatible HTTP endpoint, so any "
+            "client can use it: set OPENAI_BASE_URL to the URL it prints."
+        ),
+    )
+    serve_parser.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
+    serve_parser.add_argument(
+        "--port", type=_port, default=8000, help="default: 8000; 0 picks a free port"
+    )
+    _add_pace(serve_parser, 0.35, 60)
     return parser
 
 
@@ -50,8 +174,83 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "replay":
             replay(args.file, sys.stdout, events=args.events)
             return 0
+        if args.command == "serve-model":
+            return _serve_model(args)
+        return _demo(args, os.environ)
     except AgentStreamError as exc:
-        print(f"agentstream {args.command}: {exc}", file=sys.stderr)
+        name = f"agentstream {args.command}" if args.command else "error"
+        print(f"{name}: {exc}", file=sys.stderr)
         return 2
-    parser.print_help()
+    except KeyboardInterrupt:
+        return 130
+
+
+def _serve_model(args: argparse.Namespace) -> int:
+    from ._demo import serve
+
+    pace = args.tps or None
+    run = functools.partial(
+        serve, host=args.host, port=args.port, ttft=args.ttft, tokens_per_second=pace
+    )
+    try:
+        anyio.run(functools.partial(run, out=sys.stdout))
+    except OSError as exc:
+        print(f"error: cannot serve on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _demo(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    from ._demo import banner, connect, run_demo
+
+    connection = connect(
+        model=args.model,
+        base_url=args.base_url,
+        api_key=args.api_key,
+        environ=environ,
+        max_retries=args.max_retries,
+        ttft=args.ttft,
+        tokens_per_second=args.tps or None,
+    )
+    tools = _tools(args)
+    agent = Agent(
+        client=connection.client_factory(),
+        model=connection.model,
+        tools=tools,
+        instructions=args.system,
+        max_steps=args.max_steps,
+    )
+    terminal = (
+        not args.no_color
+        and not environ.get("NO_COLOR")
+        and environ.get("TERM") != "dumb"
+        and sys.stdout.isatty()
+    )
+    sink: EventSink
+    if args.json:
+        sink = JsonRenderer(sys.stdout, redact=connection.redact)
+    else:
+        sink = Renderer(sys.stdout, terminal=terminal)
+        print(banner(connection, tools, chat=args.prompt is None), file=sys.stderr)
+    return run_demo(
+        agent,
+        connection,
+        sink,
+        prompt=args.prompt,
+        live=terminal and not args.json,
+        stdout=sys.stdout,
+        stderr=sys.stderr,
+    )
+
+
+def _tools(args: argparse.Namespace) -> list[Tool]:
+    if args.tools:
+        return load_tools(args.tools)
+    folder = Path(__file__).resolve().parent.parent / "tools"
+    if args.no_default_tools or not (folder / "__init__.py").is_file():
+        return []
+    try:
+        return load_default_tools(folder)
+    except SetupError as exc:
+        print(f"warning: running without the repository's tools: {exc}", file=sys.stderr)
+        return []

@@ -16,6 +16,10 @@ model.requests  # every request the model received
 from __future__ import annotations
 
 from ._model import ScriptedModel as ScriptedModel
+from ._offline import OFFLINE_MODEL_NAME as OFFLINE_MODEL_NAME
+from ._offline import offline_model as offline_model
+from ._offline import offline_policy as offline_policy
+from ._offline import serve_model as serve_model
 from ._reply import Dialect as Dialect
 from ._reply import Fault as Fault
 from ._reply import Reply as Reply
@@ -24,13 +28,18 @@ from ._request import ModelRequest as ModelRequest
 from ._request import Policy as Policy
 from ._server import serve as serve
 
-__all__ = [
+# Plain sorted order, as the package's other `__all__` (a test checks it), not isort's.
+__all__ = [  # noqa: RUF022
     "Dialect",
     "Fault",
     "ModelRequest",
+    "OFFLINE_MODEL_NAME",
     "Policy",
     "Reply",
     "ScriptedModel",
     "ToolCall",
+    "offline_model",
+    "offline_policy",
     "serve",
+    "serve_model",
 ]

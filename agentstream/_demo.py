@@ -1,0 +1,270 @@
+"""The demo behind `python -m agentstream`: chat with an agent and watch it stream.
+
+Each turn runs in its own event loop (`anyio.run`), with a client made for it by the
+agent's client factory; between turns no loop runs, so the prompt is a plain `input()`
+in the main thread. Ctrl-C there raises `KeyboardInterrupt` as usual, and nothing is
+left behind in a worker thread that would keep the process from exiting.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import signal
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+import anyio
+import openai
+
+from ._agent import Agent
+from ._exceptions import AgentStreamError, ModelError
+from ._render import EventSink
+from ._tools import Tool
+
+__all__ = ["Connection", "connect", "run_demo", "serve"]
+
+_DEFAULT_MODEL = "gpt-4o-mini"
+_NO_KEY = "unused"  # servers reached by base URL alone (a local one) ignore the key
+_TICK = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """Where the demo sends its requests; the key never shows in the repr."""
+
+    model: str
+    base_url: str | None
+    api_key: str | None = field(repr=False)
+    max_retries: int = 2
+    ttft: float = 0.0
+    tokens_per_second: float | None = None
+
+    @property
+    def offline(self) -> bool:
+        """Whether the in-process offline demo model answers (no key and no base URL)."""
+        return self.api_key is None and self.base_url is None
+
+    def client_factory(self) -> Callable[[], openai.AsyncOpenAI]:
+        """A function making a client for each turn (the agent closes it after the turn)."""
+        if self.offline:
+            from .testing import offline_model
+
+            model = offline_model(ttft=self.ttft, tokens_per_second=self.tokens_per_second)
+            return model.async_client
+        return functools.partial(
+            openai.AsyncOpenAI,
+            api_key=self.api_key or _NO_KEY,
+            base_url=self.base_url,
+            max_retries=self.max_retries,
+        )
+
+    def redact(self, text: str) -> str:
+        """`text` with the API key blanked out, should a server have echoed it."""
+        key = self.api_key
+        return text.replace(key, "***") if key and len(key) >= 6 else text
+
+    def describe(self) -> str:
+        """One line saying what answers, for the banner."""
+        if self.offline:
+            return "offline demo model (no network, no API key)"
+        return f"model {self.model} at {self.base_url or 'https://api.openai.com/v1'}"
+
+
+def connect(
+    *,
+    model: str | None,
+    base_url: str | None,
+    api_key: str | None,
+    environ: Mapping[str, str],
+    max_retries: int = 2,
+    ttft: float = 0.0,
+    tokens_per_second: float | None = None,
+) -> Connection:
+    """Settle the connection from flags, then the `openai` SDK's environment variables."""
+    api_key = api_key or environ.get("OPENAI_API_KEY") or None
+    base_url = base_url or environ.get("OPENAI_BASE_URL") or None
+    if not model:
+        if api_key is None and base_url is None:
+            from .testing import OFFLINE_MODEL_NAME
+
+            model = OFFLINE_MODEL_NAME
+        else:
+            model = environ.get("OPENAI_MODEL") or _DEFAULT_MODEL
+    return Connection(model, base_url, api_key, max_retries, ttft, tokens_per_second)
+
+
+def banner(connection: Connection, tools: Sequence[Tool], *, chat: bool) -> str:
+    """What the demo says before it starts."""
+    names = ", ".join(t.name for t in tools) or "none"
+    lines = [f"agentstream demo: {connection.describe()}", f"tools: {names}"]
+    if connection.offline:
+        lines.append(
+            "For a real provider set OPENAI_API_KEY (and OPENAI_MODEL or OPENAI_BASE_URL),\n"
+            "or pass --api-key, --base-url and --model; see --help."
+        )
+    if chat:
+        lines.append("Type a message. An empty line or Ctrl-D quits; Ctrl-C stops a turn.")
+    return "\n".join(lines)
+
+
+def run_demo(
+    agent: Agent,
+    connection: Connection,
+    sink: EventSink,
+    *,
+    prompt: str | None,
+    live: bool,
+    stdout: TextIO,
+    stderr: TextIO,
+) -> int:
+    """One turn for `prompt`, or a chat on standard input; return the exit status."""
+    turn = functools.partial(_turn, agent, sink, connection, live=live, stderr=stderr)
+    if prompt is not None:
+        return anyio.run(turn, [{"role": "user", "content": prompt}]).status
+    interactive = sys.stdin.isatty()
+    if interactive:
+        with contextlib.suppress(ImportError):
+            import readline  # noqa: F401  (line editing and history for input())
+    history: list[dict[str, Any]] = []
+    while True:
+        try:
+            line = input("you> ")
+        except EOFError:
+            stdout.write("\n")
+            return 0
+        except KeyboardInterrupt:
+            stdout.write("\n")
+            return 130
+        if not interactive:  # make a piped transcript read like a typed one
+            stdout.write(line + "\n")
+        if not line.strip():
+            return 0
+        outcome = anyio.run(turn, [*history, {"role": "user", "content": line}])
+        if outcome.messages is not None:
+            history = outcome.messages
+        stdout.write("\n")
+
+
+@dataclass(slots=True)
+class _Outcome:
+    status: int = 0
+    messages: list[dict[str, Any]] | None = None
+    """The conversation after the turn, if it finished (a stopped turn is forgotten)."""
+
+
+async def _turn(
+    agent: Agent,
+    sink: EventSink,
+    connection: Connection,
+    conversation: list[dict[str, Any]],
+    *,
+    live: bool,
+    stderr: TextIO,
+) -> _Outcome:
+    outcome = _Outcome()
+    async with anyio.create_task_group() as tasks:
+        with anyio.CancelScope() as scope:
+            tasks.start_soon(_watch_interrupts, scope, stderr)
+            if live:
+                tasks.start_soon(_tick, sink)
+            try:
+                # Leaving this block, even by cancellation, closes the HTTP stream and
+                # cancels the tools still running.
+                async with agent.stream(conversation) as run:
+                    async for event in run:
+                        sink.handle(event)
+                outcome.messages = run.result.to_messages()
+                sink.finish()
+            except AgentStreamError as exc:
+                sink.finish()
+                stderr.write(f"error: {connection.redact(describe_error(exc, connection))}\n")
+                stderr.flush()
+                outcome.status = 1
+        if scope.cancelled_caught:
+            sink.interrupted()
+            outcome.status = 130
+        tasks.cancel_scope.cancel()
+    return outcome
+
+
+async def _watch_interrupts(scope: anyio.CancelScope, stderr: TextIO) -> None:
+    """Ctrl-C stops the turn; a second one, while the turn winds down, ends the process."""
+    with contextlib.ExitStack() as stack:
+        try:
+            signals = stack.enter_context(anyio.open_signal_receiver(signal.SIGINT))
+        except (NotImplementedError, ValueError, RuntimeError):
+            return  # no signal handling here (Windows, or not the main thread)
+        async for _ in signals:
+            if scope.cancel_called:
+                # A sync tool in a worker thread cannot be cancelled, and the turn waits
+                # for it; the user has asked twice, so leave without waiting.
+                stderr.write("\nerror: interrupted twice; exiting\n")
+                stderr.flush()
+                sys.stdout.flush()
+                os._exit(130)
+            scope.cancel()
+
+
+async def _tick(sink: EventSink) -> None:
+    while True:
+        await anyio.sleep(_TICK)
+        sink.tick()
+
+
+def describe_error(exc: AgentStreamError, connection: Connection) -> str:
+    """One line for an error, with a hint where the fix is usually the same."""
+    message = str(exc)
+    if isinstance(exc, ModelError):
+        detail = exc.body.get("message") if isinstance(exc.body, Mapping) else None
+        if exc.status_code is not None and isinstance(detail, str) and detail:
+            message = f"the server answered {exc.status_code}: {detail}"
+        if exc.status_code == 401:
+            message += " (check --api-key or OPENAI_API_KEY)"
+        elif exc.status_code == 404:
+            message += f" (is the model {connection.model!r} served there? see --model)"
+        elif exc.status_code is None and not connection.offline:
+            message += f" ({connection.describe()})"
+    first = message.strip().splitlines()[0] if message.strip() else type(exc).__name__
+    return first if len(first) <= 400 else first[:400] + "..."
+
+
+async def serve(
+    *, host: str, port: int, ttft: float, tokens_per_second: float | None, out: TextIO
+) -> None:
+    """Serve the offline model over HTTP until Ctrl-C (or SIGTERM)."""
+    from .testing import OFFLINE_MODEL_NAME, serve_model
+
+    failed: OSError | None = None
+    async with anyio.create_task_group() as tasks:
+        try:
+            started = await tasks.start(
+                functools.partial(
+                    serve_model,
+                    host=host,
+                    port=port,
+                    ttft=ttft,
+                    tokens_per_second=tokens_per_second,
+                )
+            )
+        except OSError as exc:  # raised here rather than in the group: no exception group
+            failed = exc
+        else:
+            bound = started if isinstance(started, int) else port
+            shown = f"[{host}]" if ":" in host else host
+            url = f"http://{shown}:{bound}/v1"
+            out.write(
+                f"Serving the offline demo model at {url} (Ctrl-C stops it).\n"
+                f"Use it from any OpenAI client with OPENAI_BASE_URL={url}, for example:\n"
+                f"  OPENAI_BASE_URL={url} OPENAI_MODEL={OFFLINE_MODEL_NAME} python -m agentstream\n"
+            )
+            out.flush()
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for _ in signals:
+                    break
+            tasks.cancel_scope.cancel()
+    if failed is not None:
+        raise failed

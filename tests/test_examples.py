@@ -1,0 +1,275 @@
+"""The scripts in `examples/`, run against the offline model."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx2
+import pytest
+from starlette.types import Message
+
+from agentstream import Agent, tool
+from agentstream.testing import offline_model
+from examples import events, minimal, other_servers, parallel_tools, sync_run, web_sse
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+WEATHER = "What's the weather in Paris and Tokyo?"
+NO_TOOL_FITS = "Write a haiku about the sea."
+_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_MODEL")
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the examples choose the offline model, whatever the developer's environment."""
+    for name in _ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        pytest.param("minimal.py", ["Paris", "Tokyo"], id="minimal"),
+        pytest.param("events.py", ["[tool] get_weather", "[run] answer"], id="events"),
+        pytest.param("parallel_tools.py", ["find_hotel", "of wall time"], id="parallel_tools"),
+        pytest.param("sync_run.py", ["Q: ", "Tokyo"], id="sync_run"),
+        pytest.param("other_servers.py", ["No OpenAI-compatible server"], id="other_servers"),
+    ],
+)
+def test_script_runs_as_it_is(script: str, expected: list[str]) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in _ENV}
+    # A closed port, so that a developer's own server does not answer.
+    argv = [f"http://127.0.0.1:{_closed_port()}/v1"] if script == "other_servers.py" else []
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / script), *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    for fragment in expected:
+        assert fragment in done.stdout
+
+
+@pytest.mark.anyio
+async def test_minimal(capsys: pytest.CaptureFixture[str]) -> None:
+    await minimal.main()
+    answer = capsys.readouterr().out
+    assert "Paris" in answer
+    assert "Tokyo" in answer
+
+
+@pytest.mark.anyio
+async def test_minimal_agent_calls_its_tool() -> None:
+    async with offline_model().async_client() as client:
+        result = await minimal.build_agent(client).run(WEATHER)
+    outputs = [m["content"] for m in result.messages if m["role"] == "tool"]
+    assert outputs == ["Sunny and 21 °C in Paris", "Sunny and 21 °C in Tokyo"]
+
+
+@pytest.mark.anyio
+async def test_events_prints_each_kind(capsys: pytest.CaptureFixture[str]) -> None:
+    async with offline_model().async_client() as client:
+        await events.show(events.build_agent(client), WEATHER)
+    lines = capsys.readouterr().out.splitlines()
+    calls = [line for line in lines if line.startswith("[model] call #")]
+    assert len(calls) == 2
+    assert all('"location"' in line for line in calls)  # the streamed arguments
+    started = [line for line in lines if line.startswith("[tool] get_weather({")]
+    finished = [line for line in lines if line.startswith("[tool] get_weather -> ")]
+    assert len(started) == len(finished) == 2
+    assert lines[-1].startswith("[run] answer after 2 steps")
+    assert [line.split("]")[0] for line in lines if line.startswith("[step")] == [
+        "[step 1",
+        "[step 2",
+    ]
+
+
+@pytest.mark.anyio
+async def test_events_text_answer(capsys: pytest.CaptureFixture[str]) -> None:
+    await events.main(NO_TOOL_FITS)
+    out = capsys.readouterr().out
+    assert "[tool]" not in out
+    assert "[step 1] stop" in out
+    assert "[run] answer after 1 steps" in out
+
+
+@pytest.mark.anyio
+async def test_parallel_tools_overlap(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    latency = {"get_weather": 0.02, "get_local_time": 0.01, "find_hotel": 0.03}
+    monkeypatch.setattr(parallel_tools, "LATENCY", latency)
+    await parallel_tools.main()
+    lines = capsys.readouterr().out.splitlines()
+    kinds = [line.split()[2] for line in lines if line.split()[2:3] in (["start"], ["finish"])]
+    assert kinds == ["start"] * 3 + ["finish"] * 3  # all three ran before any ended
+    summary = next(i for i, line in enumerate(lines) if line.startswith("tools: "))
+    answer = "\n".join(lines[summary + 1 :])
+    for name in latency:
+        assert name in answer
+
+
+def test_sync_run(capsys: pytest.CaptureFixture[str]) -> None:
+    sync_run.main()  # two run_sync calls, each in its own event loop
+    out = capsys.readouterr().out
+    assert out.count("Q: ") == out.count("A: ") == len(sync_run.QUESTIONS)
+    weather_answer = out.split("A: ")[1]
+    assert "Paris" in weather_answer
+    assert "Tokyo" in weather_answer
+
+
+def _sse_data(lines: list[str]) -> list[dict[str, Any]]:
+    """The JSON of each `data:` line; every other line must be blank."""
+    assert all(line.startswith("data: ") or not line for line in lines)
+    return [json.loads(line.removeprefix("data: ")) for line in lines if line]
+
+
+@pytest.mark.anyio
+async def test_web_page() -> None:
+    transport = httpx2.ASGITransport(app=web_sse.app)
+    async with httpx2.AsyncClient(transport=transport, base_url="http://test") as http:
+        response = await http.get("/")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "new EventSource(" in response.text
+
+
+@pytest.mark.anyio
+async def test_web_chat_streams_the_run() -> None:
+    app = web_sse.build_app(web_sse.build_agent(offline_model().async_client))
+    transport = httpx2.ASGITransport(app=app)
+    async with (
+        httpx2.AsyncClient(transport=transport, base_url="http://test") as http,
+        http.stream("GET", "/chat", params={"q": WEATHER}) as response,
+    ):
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        lines = [line async for line in response.aiter_lines()]
+    sent = _sse_data(lines)
+    types = [event["type"] for event in sent]
+    assert types[0] == "run_started"
+    assert types[-1] == "run_finished"
+    assert types.count("tool_call_started") == 2
+    assert types.count("tool_finished") == 2
+    assert "tool_call_delta" in types
+    assert "text_delta" in types
+    last_result = len(types) - 1 - types[::-1].index("tool_finished")
+    assert types.index("tool_call_started") < types.index("tool_started") < last_result
+    assert last_result < types.index("text_delta")  # the answer comes after the tools
+    outputs = sorted(event["output"] for event in sent if event["type"] == "tool_finished")
+    assert outputs == ["Sunny and 21 °C in Paris", "Sunny and 21 °C in Tokyo"]
+    answer = "".join(event["text"] for event in sent if event["type"] == "text_delta")
+    assert sent[-1]["result"]["output"] == answer
+
+
+@pytest.mark.anyio
+async def test_web_chat_leaves_the_run_when_the_client_goes() -> None:
+    started: list[str] = []
+    cancelled: list[str] = []
+    both_started = anyio.Event()
+
+    @tool
+    async def get_weather(location: str) -> str:
+        """Get the current weather in a city, very slowly."""
+        started.append(location)
+        if len(started) == 2:
+            both_started.set()
+        try:
+            await anyio.sleep_forever()
+        except anyio.get_cancelled_exc_class():
+            cancelled.append(location)
+            raise
+        raise AssertionError("unreachable")
+
+    agent = Agent(client=offline_model().async_client, model="offline", tools=[get_weather])
+    sent: list[Message] = []
+    asked = False
+
+    async def receive() -> Message:
+        nonlocal asked
+        if not asked:
+            asked = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await both_started.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/chat",
+        "raw_path": b"/chat",
+        "root_path": "",
+        "query_string": b"q=What%27s+the+weather+in+Paris+and+Tokyo%3F",
+        "headers": [],
+        "client": ("127.0.0.1", 50000),
+        "server": ("test", 80),
+    }
+    with anyio.fail_after(5):
+        await web_sse.build_app(agent)(scope, receive, send)
+    assert sorted(cancelled) == ["Paris", "Tokyo"]
+    bodies = b"".join(message.get("body", b"") for message in sent).decode()
+    assert '"type": "tool_started"' in bodies
+    assert '"type": "run_finished"' not in bodies
+    assert sent[-1]["more_body"] is True  # the response was abandoned, not completed
+
+
+@pytest.mark.anyio
+async def test_other_servers_without_a_server(capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"http://127.0.0.1:{_closed_port()}/v1"
+    assert await other_servers.main([url, "some-model"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"No OpenAI-compatible server answered at {url}")
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        pytest.param([], ("http://localhost:11434/v1", "llama3.2"), id="default"),
+        pytest.param(["vllm"], ("http://localhost:8000/v1", "Qwen/Qwen2.5-7B-Instruct"), id="vllm"),
+        pytest.param(["ollama", "qwen2.5"], ("http://localhost:11434/v1", "qwen2.5"), id="model"),
+        pytest.param(["http://box:1234/v1", "m"], ("http://box:1234/v1", "m"), id="url"),
+    ],
+)
+def test_other_servers_choice(argv: list[str], expected: tuple[str, str]) -> None:
+    assert other_servers.server(argv) == expected
+
+
+def _answers(base_url: str) -> bool:
+    try:
+        httpx2.get(f"{base_url}/models", timeout=0.2)
+    except httpx2.HTTPError:
+        return False
+    return True
+
+
+# Read before the `offline` fixture clears the environment: the developer's own server.
+LOCAL_SERVER = other_servers.server([])
+
+
+@pytest.mark.skipif(not _answers(LOCAL_SERVER[0]), reason=f"no server at {LOCAL_SERVER[0]}")
+@pytest.mark.anyio
+async def test_other_servers_with_a_server(capsys: pytest.CaptureFixture[str]) -> None:
+    assert await other_servers.main(list(LOCAL_SERVER)) == 0
+    assert capsys.readouterr().out.startswith(f"{LOCAL_SERVER[1]} at {LOCAL_SERVER[0]}: ")

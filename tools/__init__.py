@@ -1,0 +1,21 @@
+"""Ready-made tools for demos and tests, built only on agentstream's public API.
+
+Nothing here calls the network unless asked to: `get_weather` simulates its data
+offline (see `WEATHER_URL_ENV` for a live backend), `calculate` is a safe arithmetic
+evaluator, `current_time` reads the local time zone database and `plan_trip` shows a
+tool whose argument is a nested pydantic model.
+"""
+
+from __future__ import annotations
+
+from agentstream import Tool
+
+from .calculator import calculate as calculate
+from .clock import current_time as current_time
+from .trips import plan_trip as plan_trip
+from .weather import get_weather as get_weather
+
+__all__ = ["ALL_TOOLS", "calculate", "current_time", "get_weather", "plan_trip"]
+
+ALL_TOOLS: tuple[Tool, ...] = (get_weather, calculate, current_time, plan_trip)
+"""Every tool above, ready to give to an `Agent`."""

@@ -448,3 +448,35 @@ async def test_a_non_streaming_request() -> None:
 
 def test_a_reply_is_a_reply() -> None:
     assert isinstance(offline_policy(request(user("hello"), tools=[])), Reply)
+
+
+@pytest.mark.parametrize(
+    ("prompt", "expected"),
+    [
+        pytest.param(
+            "What's the weather and the local time in Paris and Tokyo?",
+            {("get_weather", "Paris"), ("get_weather", "Tokyo"),
+             ("current_time", "Paris"), ("current_time", "Tokyo")},
+            id="shared-list-goes-to-every-tool",
+        ),
+        pytest.param(
+            "What's the weather in Paris and the local time in Tokyo?",
+            {("get_weather", "Paris"), ("current_time", "Tokyo")},
+            id="interleaved-places-go-to-the-nearest-tool",
+        ),
+    ],
+)  # fmt: skip
+def test_places_shared_between_tools(prompt: str, expected: set[tuple[str, str]]) -> None:
+    request_tools = [t.definition() for t in (tools.get_weather, tools.current_time)]
+    reply = offline_policy(
+        ModelRequest(
+            method="POST",
+            path="/v1/chat/completions",
+            headers={},
+            body={"model": "m", "messages": [{"role": "user", "content": prompt}],
+                  "tools": request_tools},
+            content=b"",
+        )
+    )  # fmt: skip
+    made = {(c.name, next(iter(json.loads(c.arguments_json).values()))) for c in reply.tool_calls}
+    assert made == expected

@@ -156,7 +156,7 @@ def plan_calls(choices: Sequence[Choice], message: Message) -> list[PlannedCall]
     calls: list[PlannedCall] = []
     for choice in choices:
         spec = choice.spec
-        mine = [e for e in places if owners.get(e.first) == spec.name]
+        mine = [e for e in places if spec.name in owners.get(e.first, ())]
         if not places and not spec.has_people:
             mine = others  # "Paris weather?": a bare name is a place after all
         people = [e for e in others if e not in mine]
@@ -170,18 +170,28 @@ def plan_calls(choices: Sequence[Choice], message: Message) -> list[PlannedCall]
     return calls
 
 
-def _place_owners(choices: Sequence[Choice], places: list[Entity]) -> dict[int, str]:
-    """Give each place to the tool whose words come nearest before it (else after it)."""
+def _place_owners(choices: Sequence[Choice], places: list[Entity]) -> dict[int, set[str]]:
+    """Which tools each place goes to.
+
+    Places in one shared list ("the weather and the time in Paris and Tokyo") go to every
+    tool that takes a place; when tool words stand between them ("the weather in Paris
+    and the time in Tokyo"), each goes to the tool whose words come nearest before it
+    (else after it).
+    """
     takers = [c for c in choices if c.spec.place_params]
-    owners: dict[int, str] = {}
+    if not places or not takers:
+        return {}
+    start, end = min(e.first for e in places), max(e.last for e in places)
+    interleaved = any(start < t.index < end for c in takers for t in c.matched)
+    if len(takers) == 1 or not interleaved:
+        names = {c.spec.name for c in takers}
+        return {entity.first: names for entity in places}
+    owners: dict[int, set[str]] = {}
     for entity in places:
-        if len(takers) == 1:
-            owners[entity.first] = takers[0].spec.name
-            continue
         before = [(t.index, c) for c in takers for t in c.matched if t.index < entity.first]
         after = [(-t.index, c) for c in takers for t in c.matched if t.index > entity.last]
         if before or after:
-            owners[entity.first] = max(before or after, key=lambda pair: pair[0])[1].spec.name
+            owners[entity.first] = {max(before or after, key=lambda pair: pair[0])[1].spec.name}
     return owners
 
 

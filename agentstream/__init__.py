@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from ._agent import Agent as Agent
 from ._agent import AgentRun as AgentRun
-from ._assemble import AssembledChoice as AssembledChoice
-from ._assemble import AssembledMessage as AssembledMessage
-from ._assemble import AssembledResponse as AssembledResponse
-from ._assemble import AssembledToolCall as AssembledToolCall
 from ._assemble import StreamAssembler as StreamAssembler
 from ._events import Event as Event
 from ._events import MaxStepsReached as MaxStepsReached
@@ -37,6 +33,10 @@ from ._exceptions import StreamError as StreamError
 from ._exceptions import ToolArgumentsError as ToolArgumentsError
 from ._exceptions import ToolDefinitionError as ToolDefinitionError
 from ._exceptions import ToolError as ToolError
+from ._message import AssembledChoice as AssembledChoice
+from ._message import AssembledMessage as AssembledMessage
+from ._message import AssembledResponse as AssembledResponse
+from ._message import AssembledToolCall as AssembledToolCall
 from ._result import RunResult as RunResult
 from ._result import StepInfo as StepInfo
 from ._result import StopReason as StopReason

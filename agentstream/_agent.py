@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import math
 import secrets
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass
 from time import perf_counter
 from types import TracebackType
 from typing import Any
@@ -16,9 +13,8 @@ from typing import Any
 import anyio
 import openai
 from anyio.abc import TaskGroup
-from anyio.streams.memory import MemoryObjectSendStream
 
-from ._assemble import AssembledResponse, AssembledToolCall, StreamAssembler
+from ._assemble import StreamAssembler
 from ._events import (
     Event,
     MaxStepsReached,
@@ -29,13 +25,13 @@ from ._events import (
     StepStarted,
     ToolCallInvalid,
     ToolCallReady,
-    ToolFinished,
-    ToolStarted,
 )
-from ._exceptions import ErrorBudgetExceeded, SetupError, StreamError, ToolArgumentsError, ToolError
+from ._exceptions import ErrorBudgetExceeded, SetupError, StreamError, ToolArgumentsError
+from ._execute import ToolRun, run_tools
+from ._message import AssembledResponse, AssembledToolCall
 from ._model import stream_chunks
 from ._result import RunResult, StepInfo, StopReason
-from ._tools import Tool, ToolContext, build_toolset, format_tool_result
+from ._tools import Tool, build_toolset
 from ._usage import Usage
 
 __all__ = ["Agent", "AgentRun"]
@@ -45,7 +41,6 @@ Prompt = str | Sequence[Mapping[str, Any]]
 
 # Request fields the loop owns; anything else passes through to the server untouched.
 _OWNED = frozenset({"messages", "model", "stream", "tools"})
-_ERROR_TEXT_LIMIT = 2000
 
 _NOT_RUN: dict[StopReason, str] = {
     "length": "not run: the response hit the token limit before this call was complete",
@@ -157,17 +152,6 @@ def _conversation(prompt: Prompt, instructions: str | None) -> list[dict[str, An
     if instructions and not starts_with_system:
         messages.insert(0, {"role": "system", "content": instructions})
     return messages
-
-
-@dataclass(slots=True)
-class _Call:
-    """A validated call waiting to run, and what became of it."""
-
-    index: int
-    id: str
-    tool: Tool
-    arguments: dict[str, Any]
-    output: str = ""
 
 
 class AgentRun:
@@ -292,7 +276,7 @@ class AgentRun:
             reason = response.finish_reason
             stop: StopReason | None = None
             outputs: dict[int, str] = {}
-            runnable: list[_Call] = []
+            runnable: list[ToolRun] = []
             not_run: StopReason | None = (
                 "length" if reason == "length"
                 else "content_filter" if reason == "content_filter"
@@ -319,7 +303,9 @@ class AgentRun:
             tool_started = perf_counter()
             if runnable:
                 context = (*self._messages, assistant)
-                async with aclosing(self._run_tools(runnable, step, context)) as tool_events:
+                assert self._task_group is not None
+                batch = run_tools(self._task_group, runnable, self.run_id, step, context)
+                async with aclosing(batch) as tool_events:
                     async for tool_event in tool_events:
                         yield tool_event
                 outputs.update((call.index, call.output) for call in runnable)
@@ -384,7 +370,7 @@ class AgentRun:
                 params["tool_choice"] = "none"
         return params
 
-    def _validate(self, call: AssembledToolCall, step: int) -> tuple[_Call | None, str]:
+    def _validate(self, call: AssembledToolCall, step: int) -> tuple[ToolRun | None, str]:
         tools = self._agent.tools
         if not call.name:
             return None, "the call has no function name"
@@ -396,7 +382,7 @@ class AgentRun:
             arguments = tool.validate(call.arguments)
         except ToolArgumentsError as exc:
             return None, f"{call.name}: {exc.message}"
-        return _Call(call.index, call.id, tool, arguments), ""
+        return ToolRun(call.index, call.id, tool, arguments), ""
 
     @staticmethod
     def _assistant_message(response: AssembledResponse) -> dict[str, Any]:
@@ -405,72 +391,6 @@ class AgentRun:
             if call["function"]["name"] is None:
                 call["function"]["name"] = ""  # servers reject a null name in requests
         return message
-
-    async def _run_tools(
-        self, calls: list[_Call], step: int, context: tuple[Mapping[str, Any], ...]
-    ) -> AsyncGenerator[Event, None]:
-        """Run the calls, concurrently where their tools allow, yielding their events.
-
-        The tools run in the run's task group, so they are cancelled when the run is
-        left; this generator only relays their events to the consumer's task.
-        """
-        assert self._task_group is not None
-        send, receive = anyio.create_memory_object_stream[Event](math.inf)
-        batches: list[list[_Call]] = []
-        for call in calls:
-            if call.tool.concurrent and batches and batches[-1][0].tool.concurrent:
-                batches[-1].append(call)
-            else:
-                batches.append([call])
-        with send, receive:
-            for batch in batches:
-                for call in batch:
-                    self._task_group.start_soon(self._run_tool, call, step, context, send)
-                for _ in range(2 * len(batch)):  # each tool reports its start and its end
-                    yield await receive.receive()
-
-    async def _run_tool(
-        self,
-        call: _Call,
-        step: int,
-        context: tuple[Mapping[str, Any], ...],
-        send: MemoryObjectSendStream[Event],
-    ) -> None:
-        tool = call.tool
-        _report(send, ToolStarted(step, call.index, call.id, tool.name, call.arguments))
-        ctx = ToolContext(self.run_id, call.id, tool.name, step, context)
-        started = perf_counter()
-        value: Any = None
-        error: Exception | None = None
-        try:
-            value = await tool.invoke(call.arguments, ctx)
-            call.output = format_tool_result(value)
-        except ToolError as exc:
-            error, call.output = exc, exc.message
-        except Exception as exc:
-            error, call.output = exc, _describe(exc)
-        _report(
-            send,
-            ToolFinished(
-                step, call.index, call.id, tool.name, call.output, value, error,
-                perf_counter() - started,
-            ),
-        )  # fmt: skip
-
-
-def _report(send: MemoryObjectSendStream[Event], event: Event) -> None:
-    """Relay a tool's event; once the run is left, nobody listens and it is dropped.
-
-    A sync tool cannot be interrupted in its worker thread, so it may finish after the
-    run that started it was cancelled.
-    """
-    with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
-        send.send_nowait(event)
-
-
-def _describe(exc: Exception) -> str:
-    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    return text if len(text) <= _ERROR_TEXT_LIMIT else text[:_ERROR_TEXT_LIMIT] + "..."
 
 
 def _answer_reason(response: AssembledResponse) -> StopReason:

@@ -29,7 +29,7 @@ from ._events import (
 from ._exceptions import ErrorBudgetExceeded, SetupError, StreamError, ToolArgumentsError
 from ._execute import ToolRun, run_tools
 from ._message import AssembledResponse, AssembledToolCall
-from ._model import stream_chunks
+from ._model import ModelStream
 from ._result import RunResult, StepInfo, StopReason
 from ._tools import Tool, build_toolset
 from ._usage import Usage
@@ -255,7 +255,8 @@ class AgentRun:
             sent = perf_counter()
             first_token: float | None = None
             assembler = StreamAssembler(step=step, partial_arguments=agent.partial_arguments)
-            async with aclosing(stream_chunks(client, self._params(extra_step))) as chunks:
+            stream = ModelStream(client, self._params(extra_step))
+            async with aclosing(stream.chunks()) as chunks:
                 async for chunk in chunks:
                     events = assembler.feed(chunk)
                     if events:
@@ -271,6 +272,10 @@ class AgentRun:
                 raise StreamError(
                     f"the server reported an error in the stream: {said or payload}", body=payload
                 )
+            if not stream.done and assembler.finish_reason is None:
+                # Servers end with a finish reason, `[DONE]`, or both: with neither, the
+                # body may have been cut, and its tool calls must not run.
+                raise StreamError("the stream ended early: no finish reason and no [DONE]")
 
             calls = response.message.tool_calls
             reason = response.finish_reason

@@ -17,7 +17,7 @@ import openai
 from ._exceptions import ModelError, StreamError
 from ._sse import SSEDecoder, decode_chunk
 
-__all__ = ["stream_chunks"]
+__all__ = ["ModelStream"]
 
 
 def _model_error(exc: openai.APIError) -> ModelError:
@@ -54,46 +54,66 @@ def _completion_as_chunk(body: Mapping[str, Any]) -> dict[str, Any]:
     return chunk
 
 
-async def stream_chunks(
-    client: openai.AsyncOpenAI, params: Mapping[str, Any]
-) -> AsyncGenerator[dict[str, Any], None]:
-    """Send a streaming request and yield each chunk as a dict, in wire order.
+class ModelStream:
+    """One streaming request; iterate `chunks()` for the chunks in wire order.
 
-    Raises `ModelError` when the request fails before the stream starts and
-    `StreamError` when the stream breaks or carries a malformed chunk. Close the
-    generator (`aclosing`) to close the HTTP response.
+    `done` tells whether the server ended the body with `[DONE]` (or sent one whole
+    JSON answer): a body that stops without it, and without a finish reason, may
+    have been cut.
     """
-    try:
-        manager = client.chat.completions.with_streaming_response.create(**params)
-        async with manager as response:
-            content_type = response.headers.get("content-type", "")
-            if "json" in content_type and "event-stream" not in content_type:
-                try:
-                    body = json.loads(await response.read())
-                except ValueError as exc:
-                    raise StreamError(f"the server sent a body that is not JSON: {exc}") from None
-                if not isinstance(body, Mapping):
-                    raise StreamError("the server sent a body that is not a JSON object")
-                yield _completion_as_chunk(body)
-                return
-            decoder = SSEDecoder()
-            reader = response.iter_bytes().__aiter__()
-            while True:
-                try:
-                    raw = await reader.__anext__()
-                except StopAsyncIteration:
-                    break
-                except Exception as exc:  # the transport's own errors, whatever its library
-                    raise StreamError(f"the stream broke: {type(exc).__name__}: {exc}") from exc
-                for event in decoder.feed(raw):
+
+    __slots__ = ("_client", "_params", "done")
+
+    def __init__(self, client: openai.AsyncOpenAI, params: Mapping[str, Any]) -> None:
+        self._client = client
+        self._params = params
+        self.done = False
+
+    async def chunks(self) -> AsyncGenerator[dict[str, Any], None]:
+        """Send the request and yield each chunk as a dict.
+
+        Raises `ModelError` when the request fails before the stream starts and
+        `StreamError` when the stream breaks or carries a malformed chunk. Close the
+        generator (`aclosing`) to close the HTTP response.
+        """
+        try:
+            manager = self._client.chat.completions.with_streaming_response.create(**self._params)
+            async with manager as response:
+                content_type = response.headers.get("content-type", "")
+                if "json" in content_type and "event-stream" not in content_type:
+                    yield await _whole_answer(response)
+                    self.done = True
+                    return
+                decoder = SSEDecoder()
+                reader = response.iter_bytes().__aiter__()
+                while True:
+                    try:
+                        raw = await reader.__anext__()
+                    except StopAsyncIteration:
+                        break
+                    except Exception as exc:  # the transport's own errors, whatever its library
+                        raise StreamError(f"the stream broke: {type(exc).__name__}: {exc}") from exc
+                    for event in decoder.feed(raw):
+                        chunk = decode_chunk(event)
+                        if chunk is None:
+                            self.done = True
+                            return
+                        yield chunk
+                for event in decoder.flush():
                     chunk = decode_chunk(event)
                     if chunk is None:
+                        self.done = True
                         return
                     yield chunk
-            for event in decoder.flush():
-                chunk = decode_chunk(event)
-                if chunk is None:
-                    return
-                yield chunk
-    except openai.APIError as exc:
-        raise _model_error(exc) from exc
+        except openai.APIError as exc:
+            raise _model_error(exc) from exc
+
+
+async def _whole_answer(response: Any) -> dict[str, Any]:
+    try:
+        body = json.loads(await response.read())
+    except ValueError as exc:
+        raise StreamError(f"the server sent a body that is not JSON: {exc}") from None
+    if not isinstance(body, Mapping):
+        raise StreamError("the server sent a body that is not a JSON object")
+    return _completion_as_chunk(body)

@@ -592,3 +592,50 @@ async def test_sync_tool_finishing_after_the_run_was_left_is_dropped_quietly() -
                     release.set()
                     break
     assert run.messages == [{"role": "user", "content": "go"}]
+
+
+def raw_tool_chunks(finish: str | None) -> list[dict[str, Any]]:
+    call = {
+        "index": 0,
+        "id": "c1",
+        "type": "function",
+        "function": {"name": "act", "arguments": "{}"},
+    }
+    return [
+        {
+            "id": "x",
+            "choices": [{"index": 0, "delta": {"role": "assistant", "tool_calls": [call]}}],
+        },
+        {"id": "x", "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("finish", "no_done", "runs"),
+    [
+        pytest.param(None, True, False, id="neither-finish-nor-done-is-cut"),
+        pytest.param("tool_calls", True, True, id="finish-without-done"),
+        pytest.param(None, False, True, id="done-without-finish"),
+    ],
+)
+async def test_a_body_that_may_have_been_cut_never_runs_its_calls(
+    finish: str | None, no_done: bool, runs: bool
+) -> None:
+    ran = False
+
+    @tool
+    def act() -> str:
+        """Act."""
+        nonlocal ran
+        ran = True
+        return "ok"
+
+    first = Reply(chunks=raw_tool_chunks(finish), fault=Fault(no_done=True) if no_done else None)
+    model = ScriptedModel([first, Reply("done")])
+    agent = make_agent(model, act)
+    if runs:
+        await agent.run("go")
+    else:
+        with pytest.raises(StreamError, match="ended early"):
+            await agent.run("go")
+    assert ran is runs

@@ -28,6 +28,7 @@ from ._exceptions import AgentStreamError as AgentStreamError
 from ._exceptions import ErrorBudgetExceeded as ErrorBudgetExceeded
 from ._exceptions import ModelError as ModelError
 from ._exceptions import RunError as RunError
+from ._exceptions import RunTimeout as RunTimeout
 from ._exceptions import SetupError as SetupError
 from ._exceptions import StreamError as StreamError
 from ._exceptions import ToolArgumentsError as ToolArgumentsError
@@ -40,6 +41,7 @@ from ._message import AssembledToolCall as AssembledToolCall
 from ._result import RunResult as RunResult
 from ._result import StepInfo as StepInfo
 from ._result import StopReason as StopReason
+from ._timeouts import Timeouts as Timeouts
 from ._tools import Tool as Tool
 from ._tools import ToolContext as ToolContext
 from ._tools import tool as tool
@@ -66,6 +68,7 @@ __all__ = [
     "RunFinished",
     "RunResult",
     "RunStarted",
+    "RunTimeout",
     "ServerError",
     "SetupError",
     "StepFinished",
@@ -76,6 +79,7 @@ __all__ = [
     "StreamError",
     "StreamEvent",
     "TextDelta",
+    "Timeouts",
     "Tool",
     "ToolArgumentsError",
     "ToolCallDelta",

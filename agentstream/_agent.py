@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import secrets
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from contextlib import aclosing
@@ -26,11 +27,18 @@ from ._events import (
     ToolCallInvalid,
     ToolCallReady,
 )
-from ._exceptions import ErrorBudgetExceeded, SetupError, StreamError, ToolArgumentsError
+from ._exceptions import (
+    ErrorBudgetExceeded,
+    RunTimeout,
+    SetupError,
+    StreamError,
+    ToolArgumentsError,
+)
 from ._execute import ToolRun, run_tools
 from ._message import AssembledResponse, AssembledToolCall
 from ._model import ModelStream
 from ._result import RunResult, StepInfo, StopReason
+from ._timeouts import Timeouts
 from ._tools import Tool, build_toolset
 from ._usage import Usage
 
@@ -70,6 +78,7 @@ class Agent:
         "model",
         "partial_arguments",
         "request",
+        "timeouts",
         "tools",
     )
 
@@ -84,6 +93,7 @@ class Agent:
         final_answer: bool = False,
         max_invalid_calls: int = 10,
         partial_arguments: bool = True,
+        timeouts: Timeouts | None = None,
         **request: Any,
     ) -> None:
         if not isinstance(client, openai.AsyncOpenAI) and not callable(client):
@@ -103,6 +113,7 @@ class Agent:
         self.final_answer = final_answer
         self.max_invalid_calls = max_invalid_calls
         self.partial_arguments = partial_arguments
+        self.timeouts = timeouts or Timeouts()
         self.request: dict[str, Any] = request
 
     def __repr__(self) -> str:
@@ -248,16 +259,37 @@ class AgentRun:
         first_new = len(self._messages)
         invalid_calls = 0
         step = 0
+        limits = agent.timeouts
+        run_deadline = started + limits.run if limits.run else math.inf
         while True:
             step += 1
             extra_step = step > agent.max_steps  # the final answer without tools
+            if limits.run and perf_counter() >= run_deadline:
+                raise RunTimeout("run", limits.run)
             yield StepStarted(step)
             sent = perf_counter()
             first_token: float | None = None
             assembler = StreamAssembler(step=step, partial_arguments=agent.partial_arguments)
+            step_deadline = sent + limits.step if limits.step else math.inf
             stream = ModelStream(client, self._params(extra_step))
             async with aclosing(stream.chunks()) as chunks:
-                async for chunk in chunks:
+                received = False
+                while True:
+                    wait = _chunk_wait(limits, received, step_deadline, run_deadline)
+                    if wait is None:
+                        try:
+                            chunk = await chunks.__anext__()
+                        except StopAsyncIteration:
+                            break
+                    else:
+                        with anyio.move_on_after(wait[0]) as scope:
+                            try:
+                                chunk = await chunks.__anext__()
+                            except StopAsyncIteration:
+                                break
+                        if scope.cancelled_caught:
+                            raise RunTimeout(wait[1], wait[2])
+                    received = True
                     events = assembler.feed(chunk)
                     if events:
                         if first_token is None:
@@ -309,7 +341,10 @@ class AgentRun:
             if runnable:
                 context = (*self._messages, assistant)
                 assert self._task_group is not None
-                batch = run_tools(self._task_group, runnable, self.run_id, step, context)
+                tool_limit = _tool_limit(limits, run_deadline)
+                batch = run_tools(
+                    self._task_group, runnable, self.run_id, step, context, tool_limit
+                )
                 async with aclosing(batch) as tool_events:
                     async for tool_event in tool_events:
                         yield tool_event
@@ -396,6 +431,33 @@ class AgentRun:
             if call["function"]["name"] is None:
                 call["function"]["name"] = ""  # servers reject a null name in requests
         return message
+
+
+def _chunk_wait(
+    limits: Timeouts, received: bool, step_deadline: float, run_deadline: float
+) -> tuple[float, str, float] | None:
+    """How long to wait for the next chunk, and which limit that is; None for no limit."""
+    now = perf_counter()
+    waits = []
+    gap = limits.idle if received else limits.first_chunk
+    if gap:
+        waits.append((gap, "idle" if received else "first_chunk", gap))
+    if limits.step:
+        waits.append((step_deadline - now, "step", limits.step))
+    if limits.run:
+        waits.append((run_deadline - now, "run", limits.run))
+    if not waits:
+        return None
+    wait, limit, seconds = min(waits)
+    return max(wait, 0.0), limit, seconds
+
+
+def _tool_limit(limits: Timeouts, run_deadline: float) -> float | None:
+    """Seconds a tool may run: its own limit, cut by what is left of the run's."""
+    left = run_deadline - perf_counter() if limits.run else None
+    if limits.tool is None:
+        return None if left is None else max(left, 0.0)
+    return limits.tool if left is None else max(min(limits.tool, left), 0.0)
 
 
 def _answer_reason(response: AssembledResponse) -> StopReason:

@@ -9,6 +9,7 @@ AgentStreamError
 └── RunError                   something failed while a run was going on
     ├── ModelError             the server refused the request or failed before answering
     ├── StreamError            the response stream was broken, malformed, or carried an error
+    ├── RunTimeout             a time limit of the run was reached
     └── ErrorBudgetExceeded    the model made too many invalid tool calls in one run
 ```
 
@@ -25,6 +26,7 @@ __all__ = [
     "ErrorBudgetExceeded",
     "ModelError",
     "RunError",
+    "RunTimeout",
     "SetupError",
     "StreamError",
     "ToolArgumentsError",
@@ -92,6 +94,15 @@ class StreamError(RunError):
         super().__init__(message)
         self.message = message
         self.body = body
+
+
+class RunTimeout(RunError):
+    """A time limit was reached: `limit` names it (`first_chunk`, `idle`, `step`, `run`)."""
+
+    def __init__(self, limit: str, seconds: float) -> None:
+        super().__init__(f"the {limit.replace('_', ' ')} time limit of {seconds:g} s was reached")
+        self.limit = limit
+        self.seconds = seconds
 
 
 class ErrorBudgetExceeded(RunError):

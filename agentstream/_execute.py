@@ -39,13 +39,15 @@ async def run_tools(
     run_id: str,
     step: int,
     context: tuple[Mapping[str, Any], ...],
+    timeout: float | None = None,
 ) -> AsyncGenerator[Event, None]:
     """Run the calls in `task_group` and yield their events as they happen.
 
     Consecutive concurrent calls run together; a call whose tool opted out of
     concurrency runs alone. The tools belong to the run's task group, so they are
     cancelled when the run is left; this generator only relays their events to the
-    consumer's task. Each call's `output` is set when it finishes.
+    consumer's task. Each call's `output` is set when it finishes; a call still running
+    after `timeout` seconds is stopped and reported as a `TimeoutError`.
     """
     send, receive = anyio.create_memory_object_stream[Event](math.inf)
     batches: list[list[ToolRun]] = []
@@ -57,7 +59,7 @@ async def run_tools(
     with send, receive:
         for batch in batches:
             for call in batch:
-                task_group.start_soon(_run_one, call, run_id, step, context, send)
+                task_group.start_soon(_run_one, call, run_id, step, context, timeout, send)
             for _ in range(2 * len(batch)):  # each tool reports its start and its end
                 yield await receive.receive()
 
@@ -67,6 +69,7 @@ async def _run_one(
     run_id: str,
     step: int,
     context: tuple[Mapping[str, Any], ...],
+    timeout: float | None,
     send: MemoryObjectSendStream[Event],
 ) -> None:
     tool = call.tool
@@ -75,13 +78,17 @@ async def _run_one(
     started = perf_counter()
     value: Any = None
     error: Exception | None = None
-    try:
-        value = await tool.invoke(call.arguments, ctx)
-        call.output = format_tool_result(value)
-    except ToolError as exc:
-        error, call.output = exc, exc.message
-    except Exception as exc:
-        error, call.output = exc, describe_exception(exc)
+    with anyio.move_on_after(timeout) as scope:
+        try:
+            value = await tool.invoke(call.arguments, ctx)
+            call.output = format_tool_result(value)
+        except ToolError as exc:
+            error, call.output = exc, exc.message
+        except Exception as exc:
+            error, call.output = exc, describe_exception(exc)
+    if scope.cancelled_caught:
+        error = TimeoutError(f"the tool did not finish within {timeout:g} s and was stopped")
+        call.output = describe_exception(error)
     duration = perf_counter() - started
     _report(
         send,

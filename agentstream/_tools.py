@@ -161,8 +161,10 @@ class Tool:
         if self._is_async:
             result = self.function(*args, **kwargs)
         else:
+            # A thread cannot be interrupted: on cancellation (a timeout, the run being
+            # left) it is abandoned to finish on its own and its result is dropped.
             result = await anyio.to_thread.run_sync(
-                functools.partial(self.function, *args, **kwargs)
+                functools.partial(self.function, *args, **kwargs), abandon_on_cancel=True
             )
         if inspect.isawaitable(result):
             # An async function hidden behind a sync wrapper (a partial, a decorator).

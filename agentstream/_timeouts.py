@@ -1,0 +1,33 @@
+"""The time limits of a run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Timeouts"]
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Time limits of a run in seconds; None means no limit.
+
+    A model limit that is reached fails the run with `RunTimeout`. A tool that runs
+    past `tool` is stopped and the model is told so, as for a tool that raised.
+    """
+
+    first_chunk: float | None = None
+    """From sending a request to the first chunk of its stream."""
+    idle: float | None = None
+    """Between two chunks of a stream."""
+    step: float | None = None
+    """One request, from sending it to the end of its stream."""
+    tool: float | None = None
+    """One tool call."""
+    run: float | None = None
+    """The whole run."""
+
+    def __post_init__(self) -> None:
+        for name in ("first_chunk", "idle", "step", "tool", "run"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ValueError(f"Timeouts.{name} must be positive or None, not {value!r}")

@@ -1,0 +1,129 @@
+"""Each time limit of a run, driven by stalls of the scripted model and slow tools."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import anyio
+import pytest
+
+from agentstream import Agent, RunTimeout, Timeouts, ToolFinished, ToolStarted, tool
+from agentstream.testing import Fault, Reply, ScriptedModel, ToolCall
+
+pytestmark = pytest.mark.anyio
+
+
+async def run_events(agent: Agent, prompt: str = "go") -> tuple[list[Any], Any]:
+    events: list[Any] = []
+    with anyio.fail_after(20):  # a broken limit must fail the test, not hang it
+        async with agent.stream(prompt) as run:
+            async for event in run:
+                events.append(event)
+    return events, run
+
+
+@pytest.mark.parametrize(
+    ("fault", "timeouts", "limit"),
+    [
+        pytest.param(
+            Fault(stall_after=0, stall_seconds=30), Timeouts(first_chunk=0.2), "first_chunk",
+            id="first-chunk",
+        ),
+        pytest.param(
+            Fault(stall_after=2, stall_seconds=30), Timeouts(idle=0.2), "idle", id="idle"
+        ),
+        pytest.param(
+            Fault(stall_after=2, stall_seconds=30), Timeouts(step=0.3), "step", id="step"
+        ),
+        pytest.param(
+            Fault(stall_after=2, stall_seconds=30), Timeouts(run=0.3), "run", id="run"
+        ),
+    ],
+)  # fmt: skip
+async def test_model_limits_fail_the_run(fault: Fault, timeouts: Timeouts, limit: str) -> None:
+    ran = False
+
+    @tool
+    def act() -> str:
+        """Act."""
+        nonlocal ran
+        ran = True
+        return "ok"
+
+    model = ScriptedModel([Reply(tool_calls=[ToolCall("act")], fault=fault)])
+    agent = Agent(client=model.async_client(), model="m", tools=[act], timeouts=timeouts)
+    with pytest.raises(RunTimeout) as info:
+        await run_events(agent)
+    assert info.value.limit == limit
+    assert not ran
+
+
+async def test_idle_limit_allows_a_slow_but_steady_stream() -> None:
+    model = ScriptedModel([Reply("one two three four")], tokens_per_second=50)
+    agent = Agent(client=model.async_client(), model="m", timeouts=Timeouts(idle=1.0))
+    _, run = await run_events(agent)
+    assert run.result.output == "one two three four"
+
+
+@pytest.mark.parametrize("kind", ["async", "sync"])
+async def test_a_tool_past_its_limit_is_stopped_and_the_model_told(kind: str) -> None:
+    release = threading.Event()
+
+    @tool
+    async def slow_async() -> str:
+        """Take long."""
+        await anyio.sleep(30)
+        return "never"
+
+    @tool
+    def slow_sync() -> str:
+        """Block long."""
+        release.wait(30)
+        return "never"
+
+    chosen = slow_async if kind == "async" else slow_sync
+    model = ScriptedModel([Reply(tool_calls=[ToolCall(chosen.name, id="c1")]), Reply("Sorry.")])
+    agent = Agent(
+        client=model.async_client(), model="m", tools=[chosen], timeouts=Timeouts(tool=0.2)
+    )
+    try:
+        events, run = await run_events(agent)
+    finally:
+        release.set()
+    finished = next(e for e in events if isinstance(e, ToolFinished))
+    assert isinstance(finished.error, TimeoutError)
+    assert finished.output == "TimeoutError: the tool did not finish within 0.2 s and was stopped"
+    assert model.requests[1].messages[-1] == {
+        "role": "tool",
+        "tool_call_id": "c1",
+        "content": finished.output,
+    }
+    assert run.result.output == "Sorry."
+
+
+async def test_run_limit_stops_a_tool_then_fails_the_run() -> None:
+    @tool
+    async def slow() -> str:
+        """Take long."""
+        await anyio.sleep(30)
+        return "never"
+
+    model = ScriptedModel([Reply(tool_calls=[ToolCall("slow", id="c1")]), Reply("late")])
+    agent = Agent(client=model.async_client(), model="m", tools=[slow], timeouts=Timeouts(run=0.3))
+    events: list[Any] = []
+    with pytest.raises(RunTimeout) as info:
+        with anyio.fail_after(20):
+            async with agent.stream("go") as run:
+                async for event in run:
+                    events.append(event)
+    assert info.value.limit == "run"
+    assert any(isinstance(e, ToolStarted) for e in events)
+    # The stopped call was answered, so the conversation can be continued.
+    assert [m["role"] for m in run.messages] == ["user", "assistant", "tool"]
+
+
+@pytest.mark.parametrize("field", ["first_chunk", "idle", "step", "tool", "run"])
+def test_limits_must_be_positive(field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        Timeouts(**{field: 0})

@@ -50,6 +50,7 @@ Prompt = str | Sequence[Mapping[str, Any]]
 # Request fields the loop owns; anything else passes through to the server untouched.
 _OWNED = frozenset({"messages", "model", "stream", "tools"})
 
+_CANCELLED = "cancelled: the run was stopped before this call finished"
 _NOT_RUN: dict[StopReason, str] = {
     "length": "not run: the response hit the token limit before this call was complete",
     "content_filter": "not run: the server's content filter withheld the response",
@@ -345,17 +346,22 @@ class AgentRun:
                 batch = run_tools(
                     self._task_group, runnable, self.run_id, step, context, tool_limit
                 )
-                async with aclosing(batch) as tool_events:
-                    async for tool_event in tool_events:
-                        yield tool_event
-                outputs.update((call.index, call.output) for call in runnable)
+                try:
+                    async with aclosing(batch) as tool_events:
+                        async for tool_event in tool_events:
+                            yield tool_event
+                finally:
+                    # Also when the run is left or cancelled mid-way: every call gets an
+                    # answer, so the conversation stays consistent and can be continued.
+                    outputs.update(
+                        (call.index, call.output if call.finished else _CANCELLED)
+                        for call in runnable
+                    )
+                    if not all(call.finished for call in runnable):
+                        self._add_step(assistant, calls, outputs)
             tool_time = perf_counter() - tool_started if runnable else 0.0
 
-            self._messages.append(assistant)
-            self._messages.extend(
-                {"role": "tool", "tool_call_id": call.id, "content": outputs[call.index]}
-                for call in calls
-            )
+            self._add_step(assistant, calls, outputs)
             step_usage = response.usage_summary
             if step_usage is not None:
                 usage += step_usage
@@ -394,6 +400,19 @@ class AgentRun:
             refusal=message.refusal,
         )
         yield RunFinished(self._result)
+
+    def _add_step(
+        self,
+        assistant: dict[str, Any],
+        calls: Sequence[AssembledToolCall],
+        outputs: Mapping[int, str],
+    ) -> None:
+        """Append the assistant message and one tool message per call, in call order."""
+        self._messages.append(assistant)
+        self._messages.extend(
+            {"role": "tool", "tool_call_id": call.id, "content": outputs[call.index]}
+            for call in calls
+        )
 
     def _params(self, extra_step: bool) -> dict[str, Any]:
         agent = self._agent

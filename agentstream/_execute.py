@@ -31,6 +31,8 @@ class ToolRun:
     tool: Tool
     arguments: dict[str, Any]
     output: str = ""
+    finished: bool = False
+    """Whether `output` is final (the tool returned, raised or timed out)."""
 
 
 async def run_tools(
@@ -89,6 +91,7 @@ async def _run_one(
     if scope.cancelled_caught:
         error = TimeoutError(f"the tool did not finish within {timeout:g} s and was stopped")
         call.output = describe_exception(error)
+    call.finished = True
     duration = perf_counter() - started
     _report(
         send,

@@ -508,6 +508,17 @@ async def test_dropped_connection_is_a_stream_error() -> None:
         await make_agent(model).run("go")
 
 
+def assert_answered_as_cancelled(messages: list[dict[str, Any]]) -> None:
+    """The call of a run left mid-tool is answered, so the conversation can go on."""
+    assert [m["role"] for m in messages] == ["user", "assistant", "tool"]
+    (call,) = messages[1]["tool_calls"]
+    assert messages[2] == {
+        "role": "tool",
+        "tool_call_id": call["id"],
+        "content": "cancelled: the run was stopped before this call finished",
+    }
+
+
 async def test_leaving_early_closes_the_stream_and_cancels_tools() -> None:
     cancelled = anyio.Event()
 
@@ -528,7 +539,7 @@ async def test_leaving_early_closes_the_stream_and_cancels_tools() -> None:
                 if isinstance(event, ToolStarted):
                     break
     assert cancelled.is_set()
-    assert run.messages == [{"role": "user", "content": "go"}]
+    assert_answered_as_cancelled(run.messages)
 
 
 async def test_client_factory_is_closed_after_each_run() -> None:
@@ -591,7 +602,7 @@ async def test_sync_tool_finishing_after_the_run_was_left_is_dropped_quietly() -
                     # The thread cannot be cancelled: let it finish while the run unwinds.
                     release.set()
                     break
-    assert run.messages == [{"role": "user", "content": "go"}]
+    assert_answered_as_cancelled(run.messages)
 
 
 def raw_tool_chunks(finish: str | None) -> list[dict[str, Any]]:
@@ -639,3 +650,49 @@ async def test_a_body_that_may_have_been_cut_never_runs_its_calls(
         with pytest.raises(StreamError, match="ended early"):
             await agent.run("go")
     assert ran is runs
+
+
+async def test_cancelling_the_consumer_task_keeps_the_conversation_consistent() -> None:
+    started = anyio.Event()
+
+    @tool
+    async def quick() -> str:
+        """Finish at once."""
+        return "done quickly"
+
+    @tool
+    async def slow() -> str:
+        """Take forever."""
+        started.set()
+        await anyio.sleep_forever()
+        return "never"
+
+    model = ScriptedModel(
+        [Reply(tool_calls=[ToolCall("quick", id="q"), ToolCall("slow", id="s")]), Reply("ok")]
+    )
+    agent = make_agent(model, quick, slow)
+    holder: list[Any] = []
+
+    async def consume() -> None:
+        async with agent.stream("go") as run:
+            holder.append(run)
+            async for _ in run:
+                pass
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(consume)
+            await started.wait()
+            await anyio.sleep(0.05)  # let the quick tool report
+            tg.cancel_scope.cancel()
+    messages = holder[0].messages
+    assert tool_messages(messages) == [
+        ("q", "done quickly"),
+        ("s", "cancelled: the run was stopped before this call finished"),
+    ]
+    # The conversation can be sent to the next run as it is.
+    model2 = ScriptedModel([Reply("continued")])
+    result = await make_agent(model2, quick, slow).run(
+        [*messages, {"role": "user", "content": "and?"}]
+    )
+    assert result.output == "continued"

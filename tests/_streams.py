@@ -25,6 +25,10 @@ def _index() -> dict[str, Any]:
 INDEX = _index()
 
 
+needs_streams = pytest.mark.skipif(not INDEX, reason=f"{STREAMS} not found")
+"""For tests that read particular recordings (outside CI they skip when none are there)."""
+
+
 def stream_params() -> list[Any]:
     """One pytest.param per recorded stream, id'd by its name."""
     if not INDEX:

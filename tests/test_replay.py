@@ -11,7 +11,7 @@ import pytest
 
 from agentstream._cli import main
 
-from ._streams import INDEX, STREAMS, assert_matches_final, stream_params
+from ._streams import INDEX, STREAMS, assert_matches_final, needs_streams, stream_params
 
 
 @pytest.mark.parametrize("name", stream_params())
@@ -21,6 +21,7 @@ def test_replay_prints_the_final_message(name: str, capsys: pytest.CaptureFixtur
     assert_matches_final(document["choices"], INDEX[name]["final"])
 
 
+@needs_streams
 def test_replay_reads_a_raw_sse_body(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     name = "openai-python__parallel-tools-weather-stock"
     lines = (STREAMS / INDEX[name]["file"]).read_text().splitlines()
@@ -34,6 +35,7 @@ def test_replay_reads_a_raw_sse_body(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "errors" not in document
 
 
+@needs_streams
 def test_replay_reports_error_payloads(capsys: pytest.CaptureFixture[str]) -> None:
     name = "pydantic-ai__openrouter-minimax-error-finish"
     assert main(["replay", str(STREAMS / INDEX[name]["file"])]) == 0
@@ -41,6 +43,7 @@ def test_replay_reports_error_payloads(capsys: pytest.CaptureFixture[str]) -> No
     assert document["errors"] == [{"code": 400, "message": "Token limit reached"}]
 
 
+@needs_streams
 def test_replay_generates_stable_ids(capsys: pytest.CaptureFixture[str]) -> None:
     path = str(STREAMS / "tgi__llama31-legacy-name-inside-arguments.jsonl")
     main(["replay", path])
@@ -52,6 +55,7 @@ def test_replay_generates_stable_ids(capsys: pytest.CaptureFixture[str]) -> None
     assert call["function"]["name"] is None
 
 
+@needs_streams
 def test_replay_events(capsys: pytest.CaptureFixture[str]) -> None:
     path = str(STREAMS / "openai-python__single-tool-GetWeatherArgs.jsonl")
     assert main(["replay", "--events", path]) == 0

@@ -34,15 +34,13 @@ from agentstream.testing import (
 # openai's AsyncStream stops at [DONE] without closing its SSE generators, nor the httpx2
 # and httpcore2 ones under them, and trio warns when it finalizes them (httpx2.MockTransport
 # shows it too). The leak is the SDK's, so exactly that warning is let through here.
+from ._streams import INDEX, STREAMS, load_chunks
+
 pytestmark = pytest.mark.filterwarnings(
     r"ignore:Async generator '(openai|httpx2|httpcore2)\.:ResourceWarning"
 )
 
-STREAMS = Path(__file__).resolve().parents[2] / "shared" / "streams"
 RECORDINGS = sorted(STREAMS.glob("*.jsonl"))
-INDEX: dict[str, Any] = (
-    json.loads((STREAMS / "INDEX.json").read_text()) if (STREAMS / "INDEX.json").exists() else {}
-)
 
 USER: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Weather in Paris?"}]
 WEATHER_TOOL: ChatCompletionToolParam = {
@@ -50,12 +48,6 @@ WEATHER_TOOL: ChatCompletionToolParam = {
     "function": {"name": "get_weather", "parameters": {"type": "object"}},
 }
 CHAT_BODY: dict[str, Any] = {"model": "m", "messages": USER, "stream": True}
-
-
-def recorded(name: str) -> list[dict[str, Any]]:
-    """The chunks of one recorded stream."""
-    lines = (STREAMS / f"{name}.jsonl").read_text().splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
 
 
 async def stream_chunks(
@@ -292,7 +284,7 @@ async def test_each_dialect_streams_the_chunk_shapes_its_server_sends(
     model = ScriptedModel([reply])
     async with model.async_client() as client:
         chunks = await stream_chunks(client, include_usage=include_usage)
-    assert shapes(chunks) == shapes(recorded(recording))
+    assert shapes(chunks) == shapes(load_chunks(recording))
     content = "".join(d.get("content") or "" for d in deltas(chunks))
     assert content == (text or "")
     # These servers send each call whole, in one fragment.
@@ -339,7 +331,7 @@ async def test_ollama_repeats_the_role_and_finishes_with_stop() -> None:
 @pytest.mark.anyio
 @pytest.mark.parametrize("path", RECORDINGS, ids=[p.stem for p in RECORDINGS])
 async def test_raw_chunks_replay_a_recorded_stream_through_the_sdk(path: Path) -> None:
-    expected = recorded(path.stem)
+    expected = load_chunks(path.stem)
     model = ScriptedModel([Reply(chunks=path.read_text().splitlines())])
     received: list[Any] = []
     async with model.async_client() as client:
@@ -426,7 +418,7 @@ async def test_a_failing_policy_surfaces_through_the_sdk() -> None:
 
 
 @pytest.mark.anyio
-async def test_every_request_is_recorded() -> None:
+async def test_every_request_is_load_chunks() -> None:
     model = ScriptedModel([Reply("a")])
     async with model.async_client() as client:
         await stream_chunks(client, include_usage=True)
@@ -443,7 +435,7 @@ async def test_every_request_is_recorded() -> None:
 
 
 @pytest.mark.anyio
-async def test_tools_are_recorded() -> None:
+async def test_tools_are_load_chunks() -> None:
     model = ScriptedModel([Reply("a")])
     async with model.async_client() as client:
         await client.chat.completions.create(model="m", messages=USER, tools=[WEATHER_TOOL])

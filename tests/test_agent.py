@@ -36,6 +36,8 @@ from agentstream import (
 )
 from agentstream.testing import Fault, Reply, ScriptedModel, ToolCall
 
+from ._helpers import Recorder
+
 pytestmark = pytest.mark.anyio
 
 
@@ -468,23 +470,16 @@ async def test_sync_tools_run_in_worker_threads() -> None:
 
 
 async def test_error_payload_mid_stream_fails_the_step_without_running_tools() -> None:
-    ran = False
-
-    @tool
-    def act() -> str:
-        """Act."""
-        nonlocal ran
-        ran = True
-        return "ok"
+    recorder = Recorder()
 
     model = ScriptedModel([Reply(tool_calls=[ToolCall("act")], fault=Fault(error_after=2))])
-    agent = make_agent(model, act)
+    agent = make_agent(model, recorder.tool)
     events: list[Event] = []
     with pytest.raises(StreamError, match="error in the stream"):
         async with agent.stream("go") as run:
             async for event in run:
                 events.append(event)
-    assert not ran
+    assert not recorder.ran
     assert isinstance(events[-1], RunFailed)
     assert run.messages == [{"role": "user", "content": "go"}]
 
@@ -632,24 +627,17 @@ def raw_tool_chunks(finish: str | None) -> list[dict[str, Any]]:
 async def test_a_body_that_may_have_been_cut_never_runs_its_calls(
     finish: str | None, no_done: bool, runs: bool
 ) -> None:
-    ran = False
-
-    @tool
-    def act() -> str:
-        """Act."""
-        nonlocal ran
-        ran = True
-        return "ok"
+    recorder = Recorder()
 
     first = Reply(chunks=raw_tool_chunks(finish), fault=Fault(no_done=True) if no_done else None)
     model = ScriptedModel([first, Reply("done")])
-    agent = make_agent(model, act)
+    agent = make_agent(model, recorder.tool)
     if runs:
         await agent.run("go")
     else:
         with pytest.raises(StreamError, match="ended early"):
             await agent.run("go")
-    assert ran is runs
+    assert recorder.ran is runs
 
 
 async def test_cancelling_the_consumer_task_keeps_the_conversation_consistent() -> None:

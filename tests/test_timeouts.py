@@ -11,6 +11,8 @@ import pytest
 from agentstream import Agent, RunTimeout, Timeouts, ToolFinished, ToolStarted, tool
 from agentstream.testing import Fault, Reply, ScriptedModel, ToolCall
 
+from ._helpers import Recorder
+
 pytestmark = pytest.mark.anyio
 
 
@@ -42,21 +44,14 @@ async def run_events(agent: Agent, prompt: str = "go") -> tuple[list[Any], Any]:
     ],
 )  # fmt: skip
 async def test_model_limits_fail_the_run(fault: Fault, timeouts: Timeouts, limit: str) -> None:
-    ran = False
-
-    @tool
-    def act() -> str:
-        """Act."""
-        nonlocal ran
-        ran = True
-        return "ok"
+    recorder = Recorder()
 
     model = ScriptedModel([Reply(tool_calls=[ToolCall("act")], fault=fault)])
-    agent = Agent(client=model.async_client(), model="m", tools=[act], timeouts=timeouts)
+    agent = Agent(client=model.async_client(), model="m", tools=[recorder.tool], timeouts=timeouts)
     with pytest.raises(RunTimeout) as info:
         await run_events(agent)
     assert info.value.limit == limit
-    assert not ran
+    assert not recorder.ran
 
 
 async def test_idle_limit_allows_a_slow_but_steady_stream() -> None:

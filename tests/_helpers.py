@@ -1,0 +1,25 @@
+"""Small helpers shared by the loop's tests."""
+
+from __future__ import annotations
+
+from agentstream import tool
+
+
+class Recorder:
+    """A tool named `act` that counts its calls, for checking that a call never ran."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+        @tool
+        def act() -> str:
+            """Act."""
+            self.calls += 1
+            return "ok"
+
+        self.tool = act
+
+    @property
+    def ran(self) -> bool:
+        """Whether the tool ran at least once."""
+        return self.calls > 0

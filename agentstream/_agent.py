@@ -273,24 +273,11 @@ class AgentRun:
             assembler = StreamAssembler(step=step, partial_arguments=agent.partial_arguments)
             step_deadline = sent + limits.step if limits.step else math.inf
             stream = ModelStream(client, self._params(extra_step))
-            async with aclosing(stream.chunks()) as chunks:
-                received = False
-                while True:
-                    wait = _chunk_wait(limits, received, step_deadline, run_deadline)
-                    if wait is None:
-                        try:
-                            chunk = await chunks.__anext__()
-                        except StopAsyncIteration:
-                            break
-                    else:
-                        with anyio.move_on_after(wait[0]) as scope:
-                            try:
-                                chunk = await chunks.__anext__()
-                            except StopAsyncIteration:
-                                break
-                        if scope.cancelled_caught:
-                            raise RunTimeout(wait[1], wait[2])
-                    received = True
+            source = stream.chunks()
+            if limits.bounds_streams:
+                source = _within_limits(source, limits, step_deadline, run_deadline)
+            async with aclosing(source) as chunks:
+                async for chunk in chunks:
                     events = assembler.feed(chunk)
                     if events:
                         if first_token is None:
@@ -452,23 +439,38 @@ class AgentRun:
         return message
 
 
-def _chunk_wait(
-    limits: Timeouts, received: bool, step_deadline: float, run_deadline: float
-) -> tuple[float, str, float] | None:
-    """How long to wait for the next chunk, and which limit that is; None for no limit."""
-    now = perf_counter()
-    waits = []
-    gap = limits.idle if received else limits.first_chunk
-    if gap:
-        waits.append((gap, "idle" if received else "first_chunk", gap))
-    if limits.step:
-        waits.append((step_deadline - now, "step", limits.step))
-    if limits.run:
-        waits.append((run_deadline - now, "run", limits.run))
-    if not waits:
-        return None
-    wait, limit, seconds = min(waits)
-    return max(wait, 0.0), limit, seconds
+async def _within_limits(
+    chunks: AsyncGenerator[dict[str, Any], None],
+    limits: Timeouts,
+    step_deadline: float,
+    run_deadline: float,
+) -> AsyncGenerator[dict[str, Any], None]:
+    """`chunks`, failing with `RunTimeout` when the next one takes too long.
+
+    Each wait is bounded by the tightest limit left: to the first chunk or between
+    chunks, and what remains of the step and of the run. The cancel scope covers only
+    the wait, never a `yield`.
+    """
+    async with aclosing(chunks):
+        received = False
+        while True:
+            now = perf_counter()
+            gap = limits.idle if received else limits.first_chunk
+            waits = [(gap, "idle" if received else "first_chunk", gap)] if gap else []
+            if limits.step:
+                waits.append((step_deadline - now, "step", limits.step))
+            if limits.run:
+                waits.append((run_deadline - now, "run", limits.run))
+            wait, limit, seconds = min(waits) if waits else (math.inf, "", 0.0)
+            with anyio.move_on_after(max(wait, 0.0)) as scope:
+                try:
+                    chunk = await chunks.__anext__()
+                except StopAsyncIteration:
+                    return
+            if scope.cancelled_caught:
+                raise RunTimeout(limit, seconds)
+            received = True
+            yield chunk
 
 
 def _tool_limit(limits: Timeouts, run_deadline: float) -> float | None:

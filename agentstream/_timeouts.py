@@ -26,6 +26,11 @@ class Timeouts:
     run: float | None = None
     """The whole run."""
 
+    @property
+    def bounds_streams(self) -> bool:
+        """Whether any limit applies while a response streams."""
+        return bool(self.first_chunk or self.idle or self.step or self.run)
+
     def __post_init__(self) -> None:
         for name in ("first_chunk", "idle", "step", "tool", "run"):
             value = getattr(self, name)

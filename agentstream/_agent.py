@@ -15,7 +15,7 @@ import anyio
 import openai
 from anyio.abc import TaskGroup
 
-from ._assemble import StreamAssembler
+from ._assemble import StreamAssembler, error_message
 from ._events import (
     Event,
     MaxStepsReached,
@@ -288,9 +288,9 @@ class AgentRun:
             response = assembler.finish()
             if response.errors:
                 payload = response.errors[0]
-                said = payload.get("message") if isinstance(payload, Mapping) else None
                 raise StreamError(
-                    f"the server reported an error in the stream: {said or payload}", body=payload
+                    f"the server reported an error in the stream: {error_message(payload)}",
+                    body=payload,
                 )
             if not stream.done and assembler.finish_reason is None:
                 # Servers end with a finish reason, `[DONE]`, or both: with neither, the

@@ -31,7 +31,7 @@ from ._events import (
 from ._exceptions import StreamError
 from ._message import AssembledChoice, AssembledMessage, AssembledResponse, AssembledToolCall
 
-__all__ = ["StreamAssembler"]
+__all__ = ["StreamAssembler", "error_message"]
 
 # Below this many characters the partial arguments are re-parsed on every piece; above
 # it, only once they have grown by 1/_REPARSE_FRACTION of their size since the last
@@ -167,7 +167,7 @@ class StreamAssembler:
         error = chunk.get("error")
         if error:
             self._errors.append(error)
-            events.append(ServerError(self._step, _error_message(error), error))
+            events.append(ServerError(self._step, error_message(error), error))
         choices = chunk.get("choices")
         if choices:
             if not isinstance(choices, list):
@@ -429,7 +429,8 @@ def _reasoning_texts(details: list[Any]) -> list[str]:
     return texts
 
 
-def _error_message(error: Any) -> str:
+def error_message(error: Any) -> str:
+    """The human-readable message of an error payload a server sent in a stream."""
     if isinstance(error, Mapping):
         message = error.get("message")
         if isinstance(message, str) and message:

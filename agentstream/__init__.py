@@ -14,6 +14,7 @@ from ._events import RunFinished as RunFinished
 from ._events import RunStarted as RunStarted
 from ._events import ServerError as ServerError
 from ._events import StepFinished as StepFinished
+from ._events import StepInterrupted as StepInterrupted
 from ._events import StepStarted as StepStarted
 from ._events import StreamEvent as StreamEvent
 from ._events import TextDelta as TextDelta
@@ -27,6 +28,7 @@ from ._events import event_to_dict as event_to_dict
 from ._exceptions import AgentStreamError as AgentStreamError
 from ._exceptions import ErrorBudgetExceeded as ErrorBudgetExceeded
 from ._exceptions import ModelError as ModelError
+from ._exceptions import RetriesExhausted as RetriesExhausted
 from ._exceptions import RunError as RunError
 from ._exceptions import RunTimeout as RunTimeout
 from ._exceptions import SetupError as SetupError
@@ -41,6 +43,7 @@ from ._message import AssembledToolCall as AssembledToolCall
 from ._result import RunResult as RunResult
 from ._result import StepInfo as StepInfo
 from ._result import StopReason as StopReason
+from ._retries import Retries as Retries
 from ._timeouts import Timeouts as Timeouts
 from ._tools import Tool as Tool
 from ._tools import ToolContext as ToolContext
@@ -63,6 +66,8 @@ __all__ = [
     "ModelError",
     "ReasoningDelta",
     "RefusalDelta",
+    "Retries",
+    "RetriesExhausted",
     "RunError",
     "RunFailed",
     "RunFinished",
@@ -73,6 +78,7 @@ __all__ = [
     "SetupError",
     "StepFinished",
     "StepInfo",
+    "StepInterrupted",
     "StepStarted",
     "StopReason",
     "StreamAssembler",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
+import random
 import secrets
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from contextlib import aclosing
@@ -15,7 +17,7 @@ import anyio
 import openai
 from anyio.abc import TaskGroup
 
-from ._assemble import StreamAssembler, error_message
+from ._assemble import StreamAssembler, error_message, new_call_id
 from ._events import (
     Event,
     MaxStepsReached,
@@ -23,21 +25,25 @@ from ._events import (
     RunFinished,
     RunStarted,
     StepFinished,
+    StepInterrupted,
     StepStarted,
     ToolCallInvalid,
     ToolCallReady,
 )
 from ._exceptions import (
     ErrorBudgetExceeded,
+    RetriesExhausted,
+    RunError,
     RunTimeout,
     SetupError,
     StreamError,
     ToolArgumentsError,
 )
 from ._execute import ToolRun, run_tools
-from ._message import AssembledResponse, AssembledToolCall
+from ._message import AssembledMessage, AssembledToolCall
 from ._model import ModelStream
 from ._result import RunResult, StepInfo, StopReason
+from ._retries import Retries
 from ._timeouts import Timeouts
 from ._tools import Tool, build_toolset
 from ._usage import Usage
@@ -55,6 +61,7 @@ _NOT_RUN: dict[StopReason, str] = {
     "length": "not run: the response hit the token limit before this call was complete",
     "content_filter": "not run: the server's content filter withheld the response",
     "max_steps": "not run: the run reached its step limit",
+    "max_tool_calls": "not run: the run reached its limit of tool calls",
 }
 
 
@@ -64,21 +71,33 @@ class Agent:
     `client` is an `openai.AsyncOpenAI` (or a function that makes one for each run, which
     the run then closes). Keyword arguments beyond the named ones (`temperature`,
     `tool_choice`, `max_tokens`, `extra_headers`, `extra_body`, ...) are sent with every
-    request as they are. `max_steps` bounds the requests of a run; with
-    `final_answer=True` a run that reaches it makes one more request without tools so
-    the user still gets an answer. `max_invalid_calls` is the run-wide budget of tool
-    calls the model may get wrong before the run fails with `ErrorBudgetExceeded`.
+    request as they are.
+
+    Limits: `max_steps` bounds the requests of a run and `max_tool_calls` the tool
+    calls it runs; with `final_answer=True` a run that reaches either makes one more
+    request without tools so the user still gets an answer. Calls past
+    `max_tool_calls_per_step` in one response are not run and the model is told.
+    `max_invalid_calls` is the run-wide budget of tool calls the model may get wrong
+    before the run fails with `ErrorBudgetExceeded`. Arguments longer than
+    `max_argument_size` characters are dropped as they stream and the call is refused;
+    results longer than `max_result_size` are cut, with a note, before the model sees
+    them. `timeouts` bounds waiting; `retries` says when a failed step is tried again.
     """
 
     __slots__ = (
         "_client",
         "final_answer",
         "instructions",
+        "max_argument_size",
         "max_invalid_calls",
+        "max_result_size",
         "max_steps",
+        "max_tool_calls",
+        "max_tool_calls_per_step",
         "model",
         "partial_arguments",
         "request",
+        "retries",
         "timeouts",
         "tools",
     )
@@ -93,18 +112,29 @@ class Agent:
         max_steps: int = 10,
         final_answer: bool = False,
         max_invalid_calls: int = 10,
+        max_tool_calls: int | None = None,
+        max_tool_calls_per_step: int | None = None,
+        max_argument_size: int | None = 1_000_000,
+        max_result_size: int | None = 100_000,
         partial_arguments: bool = True,
         timeouts: Timeouts | None = None,
+        retries: Retries | None = None,
         **request: Any,
     ) -> None:
         if not isinstance(client, openai.AsyncOpenAI) and not callable(client):
             raise SetupError("client must be an openai.AsyncOpenAI or a function returning one")
         if not isinstance(model, str) or not model:
             raise SetupError("model must be a non-empty string")
-        if not isinstance(max_steps, int) or max_steps < 1:
-            raise SetupError(f"max_steps must be a positive integer, not {max_steps!r}")
-        if not isinstance(max_invalid_calls, int) or max_invalid_calls < 0:
-            raise SetupError(f"max_invalid_calls must be 0 or more, not {max_invalid_calls!r}")
+        _check_count("max_steps", max_steps, minimum=1)
+        _check_count("max_invalid_calls", max_invalid_calls, minimum=0)
+        for name, value in (
+            ("max_tool_calls", max_tool_calls),
+            ("max_tool_calls_per_step", max_tool_calls_per_step),
+            ("max_argument_size", max_argument_size),
+            ("max_result_size", max_result_size),
+        ):
+            if value is not None:
+                _check_count(name, value, minimum=1)
         _check_request(request)
         self._client = client
         self.model = model
@@ -113,8 +143,13 @@ class Agent:
         self.max_steps = max_steps
         self.final_answer = final_answer
         self.max_invalid_calls = max_invalid_calls
+        self.max_tool_calls = max_tool_calls
+        self.max_tool_calls_per_step = max_tool_calls_per_step
+        self.max_argument_size = max_argument_size
+        self.max_result_size = max_result_size
         self.partial_arguments = partial_arguments
         self.timeouts = timeouts or Timeouts()
+        self.retries = retries or Retries()
         self.request: dict[str, Any] = request
 
     def __repr__(self) -> str:
@@ -143,6 +178,11 @@ class Agent:
         connections belong to the event loop they were opened in.
         """
         return anyio.run(functools.partial(self.run, prompt, **request), backend=backend)
+
+
+def _check_count(name: str, value: object, *, minimum: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise SetupError(f"{name} must be an integer >= {minimum}, not {value!r}")
 
 
 def _check_request(request: Mapping[str, Any]) -> None:
@@ -234,22 +274,24 @@ class AgentRun:
     async def _run(self) -> AsyncGenerator[Event, None]:
         agent = self._agent
         started = perf_counter()
-        client = agent._client
-        owned = not isinstance(client, openai.AsyncOpenAI)
-        if owned:
-            client = client()  # type: ignore[operator]
+        given = agent._client
+        client = given if isinstance(given, openai.AsyncOpenAI) else given()
         try:
             yield RunStarted(self.run_id, agent.model, tuple(agent.tools))
-            async with aclosing(self._steps(client, started)) as steps:  # type: ignore[arg-type]
+            # The run retries failed steps itself (honouring Retry-After, and also after
+            # partial output); the client retrying the same requests too would multiply
+            # the attempts. The copy shares the client's connection pool.
+            requester = client.with_options(max_retries=0) if agent.retries.enabled else client
+            async with aclosing(self._steps(requester, started)) as steps:
                 async for event in steps:
                     yield event
         except Exception as exc:
             yield RunFailed(exc)
             raise
         finally:
-            if owned:
+            if client is not given:
                 with anyio.CancelScope(shield=True):
-                    await client.close()  # type: ignore[union-attr]
+                    await client.close()
 
     async def _steps(
         self, client: openai.AsyncOpenAI, started: float
@@ -259,45 +301,75 @@ class AgentRun:
         steps: list[StepInfo] = []
         first_new = len(self._messages)
         invalid_calls = 0
+        calls_run = 0
+        retries = agent.retries
+        retries_left = math.inf if retries.budget is None else retries.budget
+        rng = random.Random()
+        used_ids = _call_ids(self._messages)
         step = 0
+        final_only: StopReason | None = None  # why the next request offers no tools
         limits = agent.timeouts
         run_deadline = started + limits.run if limits.run else math.inf
         while True:
             step += 1
-            extra_step = step > agent.max_steps  # the final answer without tools
-            if limits.run and perf_counter() >= run_deadline:
-                raise RunTimeout("run", limits.run)
-            yield StepStarted(step)
-            sent = perf_counter()
-            first_token: float | None = None
-            assembler = StreamAssembler(step=step, partial_arguments=agent.partial_arguments)
-            step_deadline = sent + limits.step if limits.step else math.inf
-            stream = ModelStream(client, self._params(extra_step))
-            source = stream.chunks()
-            if limits.bounds_streams:
-                source = _within_limits(source, limits, step_deadline, run_deadline)
-            async with aclosing(source) as chunks:
-                async for chunk in chunks:
-                    events = assembler.feed(chunk)
-                    if events:
-                        if first_token is None:
-                            first_token = perf_counter()
-                        for stream_event in events:
-                            yield stream_event
+            if final_only is None and step > agent.max_steps:
+                final_only = "max_steps"
+            failures: list[RunError] = []
+            while True:  # attempts at this step
+                if limits.run and perf_counter() >= run_deadline:
+                    raise RunTimeout("run", limits.run)
+                yield StepStarted(step, len(failures) + 1)
+                sent = perf_counter()
+                first_token: float | None = None
+                assembler = StreamAssembler(
+                    step=step,
+                    partial_arguments=agent.partial_arguments,
+                    max_argument_size=agent.max_argument_size,
+                )
+                stream = ModelStream(client, self._params(final_only is not None))
+                source = stream.chunks()
+                if limits.bounds_streams:
+                    step_deadline = sent + limits.step if limits.step else math.inf
+                    source = _within_limits(source, limits, step_deadline, run_deadline)
+                try:
+                    async with aclosing(source) as chunks:
+                        async for chunk in chunks:
+                            events = assembler.feed(chunk)
+                            if events:
+                                if first_token is None:
+                                    first_token = perf_counter()
+                                for stream_event in events:
+                                    yield stream_event
+                    _check_complete(assembler, stream)
+                except RunError as exc:
+                    # Nothing of a broken attempt is kept or run: the step starts over
+                    # from the last consistent conversation, or the run fails.
+                    failures.append(exc)
+                    delay = retries.delay(exc, len(failures), rng) if retries_left else None
+                    if delay is not None and perf_counter() + delay >= run_deadline:
+                        delay = None
+                    partial = assembler.finish().message
+                    yield StepInterrupted(
+                        step,
+                        len(failures),
+                        exc,
+                        partial.content or "",
+                        partial.reasoning or "",
+                        tuple(call.index for call in partial.tool_calls),
+                        delay,
+                    )
+                    if delay is None:
+                        if len(failures) > 1:
+                            raise RetriesExhausted(tuple(failures)) from exc
+                        raise
+                    retries_left -= 1
+                    await anyio.sleep(delay)
+                else:
+                    break
             finished = perf_counter()
             response = assembler.finish()
-            if response.errors:
-                payload = response.errors[0]
-                raise StreamError(
-                    f"the server reported an error in the stream: {error_message(payload)}",
-                    body=payload,
-                )
-            if not stream.done and assembler.finish_reason is None:
-                # Servers end with a finish reason, `[DONE]`, or both: with neither, the
-                # body may have been cut, and its tool calls must not run.
-                raise StreamError("the stream ended early: no finish reason and no [DONE]")
-
-            calls = response.message.tool_calls
+            message = _with_fresh_ids(response.message, used_ids)
+            calls = message.tool_calls
             reason = response.finish_reason
             stop: StopReason | None = None
             outputs: dict[int, str] = {}
@@ -305,34 +377,40 @@ class AgentRun:
             not_run: StopReason | None = (
                 "length" if reason == "length"
                 else "content_filter" if reason == "content_filter"
-                else "max_steps" if extra_step
-                else None
+                else final_only
             )  # fmt: skip
             for call in calls:
                 if not_run is not None:
                     error = _NOT_RUN[not_run]
                 else:
-                    ready, error = self._validate(call, step)
-                    if ready is not None:
-                        runnable.append(ready)
-                        yield ToolCallReady(
-                            step, call.index, call.id, ready.tool.name, ready.arguments,
-                            call.arguments,
-                        )  # fmt: skip
-                        continue
-                    invalid_calls += 1
+                    ready, error = self._validate(call)
+                    if ready is None:
+                        invalid_calls += 1
+                    else:
+                        error = self._over_limit(len(runnable), calls_run)
+                        if not error:
+                            runnable.append(ready)
+                            yield ToolCallReady(
+                                step, call.index, call.id, ready.tool.name, ready.arguments,
+                                call.arguments,
+                            )  # fmt: skip
+                            continue
+                        if error == _NOT_RUN["max_tool_calls"] and final_only is None:
+                            final_only = "max_tool_calls"
                 outputs[call.index] = f"Invalid tool call: {error}"
                 yield ToolCallInvalid(step, call.index, call.id, call.name, call.arguments, error)
 
-            assistant = self._assistant_message(response)
+            assistant = self._assistant_message(message)
             tool_started = perf_counter()
             if runnable:
+                calls_run += len(runnable)
                 context = (*self._messages, assistant)
                 assert self._task_group is not None
                 tool_limit = _tool_limit(limits, run_deadline)
                 batch = run_tools(
-                    self._task_group, runnable, self.run_id, step, context, tool_limit
-                )
+                    self._task_group, runnable, self.run_id, step, context, tool_limit,
+                    agent.max_result_size,
+                )  # fmt: skip
                 try:
                     async with aclosing(batch) as tool_events:
                         async for tool_event in tool_events:
@@ -354,8 +432,11 @@ class AgentRun:
                 usage += step_usage
             ttft, duration, rate = _timings(sent, first_token, finished, step_usage)
             steps.append(
-                StepInfo(step, reason, step_usage, ttft, duration, rate, len(calls), tool_time)
-            )
+                StepInfo(
+                    step, reason, step_usage, ttft, duration, rate, len(calls), tool_time,
+                    len(failures) + 1,
+                )
+            )  # fmt: skip
             yield StepFinished(step, reason, assistant, step_usage, ttft, duration, rate)
 
             if invalid_calls > agent.max_invalid_calls:
@@ -366,7 +447,9 @@ class AgentRun:
             if not_run is not None:
                 stop = not_run
             elif not calls:
-                stop = _answer_reason(response)
+                stop = _answer_reason(message, reason)
+            elif final_only == "max_tool_calls" and not agent.final_answer:
+                stop = "max_tool_calls"
             elif step >= agent.max_steps:
                 yield MaxStepsReached(step, agent.max_steps)
                 if not agent.final_answer:
@@ -374,7 +457,6 @@ class AgentRun:
             if stop is not None:
                 break
 
-        message = response.message
         self._result = RunResult(
             run_id=self.run_id,
             output=message.content or "",
@@ -387,6 +469,16 @@ class AgentRun:
             refusal=message.refusal,
         )
         yield RunFinished(self._result)
+
+    def _over_limit(self, in_step: int, in_run: int) -> str:
+        """Why one more call cannot run after `in_step` in this step, `in_run` before it."""
+        agent = self._agent
+        per_step = agent.max_tool_calls_per_step
+        if per_step is not None and in_step >= per_step:
+            return f"not run: at most {per_step} tool calls run in one step"
+        if agent.max_tool_calls is not None and in_run + in_step >= agent.max_tool_calls:
+            return _NOT_RUN["max_tool_calls"]
+        return ""
 
     def _add_step(
         self,
@@ -416,8 +508,13 @@ class AgentRun:
                 params["tool_choice"] = "none"
         return params
 
-    def _validate(self, call: AssembledToolCall, step: int) -> tuple[ToolRun | None, str]:
+    def _validate(self, call: AssembledToolCall) -> tuple[ToolRun | None, str]:
         tools = self._agent.tools
+        if call.oversized is not None:
+            return None, (
+                f"the arguments were {call.oversized} characters long; at most "
+                f"{self._agent.max_argument_size} are accepted"
+            )
         if not call.name:
             return None, "the call has no function name"
         tool = tools.get(call.name)
@@ -431,8 +528,8 @@ class AgentRun:
         return ToolRun(call.index, call.id, tool, arguments), ""
 
     @staticmethod
-    def _assistant_message(response: AssembledResponse) -> dict[str, Any]:
-        message = response.message.to_dict()
+    def _assistant_message(assembled: AssembledMessage) -> dict[str, Any]:
+        message = assembled.to_dict()
         for call in message.get("tool_calls", ()):
             if call["function"]["name"] is None:
                 call["function"]["name"] = ""  # servers reject a null name in requests
@@ -481,12 +578,53 @@ def _tool_limit(limits: Timeouts, run_deadline: float) -> float | None:
     return limits.tool if left is None else max(min(limits.tool, left), 0.0)
 
 
-def _answer_reason(response: AssembledResponse) -> StopReason:
-    if response.message.refusal:
+def _answer_reason(message: AssembledMessage, finish_reason: str | None) -> StopReason:
+    if message.refusal:
         return "refusal"
-    if response.finish_reason in ("length", "content_filter"):
-        return response.finish_reason  # type: ignore[return-value]
+    if finish_reason in ("length", "content_filter"):
+        return finish_reason  # type: ignore[return-value]
     return "answer"
+
+
+def _check_complete(assembler: StreamAssembler, stream: ModelStream) -> None:
+    """Raise `StreamError` unless the stream ended as a whole, error-free response."""
+    errors = assembler.errors
+    if errors:
+        raise StreamError(
+            f"the server reported an error in the stream: {error_message(errors[0])}",
+            body=errors[0],
+        )
+    if not stream.done and assembler.finish_reason is None:
+        # Servers end with a finish reason, `[DONE]`, or both: with neither, the body
+        # may have been cut, and its tool calls must not run.
+        raise StreamError("the stream ended early: no finish reason and no [DONE]")
+
+
+def _call_ids(messages: Iterable[Mapping[str, Any]]) -> set[str]:
+    """The ids of the tool calls in a conversation."""
+    ids: set[str] = set()
+    for message in messages:
+        for call in message.get("tool_calls") or ():
+            if isinstance(call, Mapping) and isinstance(call.get("id"), str):
+                ids.add(call["id"])
+    return ids
+
+
+def _with_fresh_ids(message: AssembledMessage, used: set[str]) -> AssembledMessage:
+    """`message` with a new id for each call whose id the conversation already holds.
+
+    Some servers number calls per response (`call_0` in every step) or repeat an id
+    within one; each call must have its own id for its result to be matched to it, and
+    for a tool to run at most once per id. `used` gains the ids of `message`.
+    """
+    calls = list(message.tool_calls)
+    for position, call in enumerate(calls):
+        if call.id in used:
+            calls[position] = call = dataclasses.replace(call, id=new_call_id(), id_generated=True)
+        used.add(call.id)
+    if calls == list(message.tool_calls):
+        return message
+    return dataclasses.replace(message, tool_calls=tuple(calls))
 
 
 def _timings(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -31,7 +32,7 @@ from ._events import (
 from ._exceptions import StreamError
 from ._message import AssembledChoice, AssembledMessage, AssembledResponse, AssembledToolCall
 
-__all__ = ["StreamAssembler", "error_message"]
+__all__ = ["StreamAssembler", "error_message", "new_call_id"]
 
 # Below this many characters the partial arguments are re-parsed on every piece; above
 # it, only once they have grown by 1/_REPARSE_FRACTION of their size since the last
@@ -40,7 +41,8 @@ _SMALL_ARGUMENTS = 512
 _REPARSE_FRACTION = 8
 
 
-def _new_call_id() -> str:
+def new_call_id() -> str:
+    """A fresh id in the style OpenAI uses, for calls that came without a usable one."""
     return "call_" + secrets.token_hex(12)
 
 
@@ -50,6 +52,7 @@ class _Call:
     __slots__ = (
         "id",
         "name",
+        "oversized",
         "parse_at",
         "partial",
         "pieces",
@@ -67,6 +70,7 @@ class _Call:
         self.started = False
         self.partial: Any = None
         self.parse_at = 1
+        self.oversized = False
 
     def arguments(self) -> str:
         return "".join(self.pieces)
@@ -111,21 +115,35 @@ class StreamAssembler:
 
     `step` is stamped on every event. `partial_arguments=False` skips the partial
     parse of tool arguments (events then carry `partial=None`). `new_id` makes ids
-    for calls the server sent without one.
+    for calls the server sent without one. A call whose arguments grow past
+    `max_argument_size` characters is not buffered further: its pieces are dropped as
+    they come, and the assembled call is marked `oversized`.
     """
 
-    __slots__ = ("_choices", "_errors", "_id", "_model", "_new_id", "_partial", "_step", "_usage")
+    __slots__ = (
+        "_choices",
+        "_errors",
+        "_id",
+        "_max_arguments",
+        "_model",
+        "_new_id",
+        "_partial",
+        "_step",
+        "_usage",
+    )
 
     def __init__(
         self,
         *,
         step: int = 0,
         partial_arguments: bool = True,
-        new_id: Callable[[], str] = _new_call_id,
+        new_id: Callable[[], str] = new_call_id,
+        max_argument_size: int | None = None,
     ) -> None:
         self._step = step
         self._partial = partial_arguments
         self._new_id = new_id
+        self._max_arguments = sys.maxsize if max_argument_size is None else max_argument_size
         self._choices: dict[int, _Choice] = {}
         self._usage: Mapping[str, Any] | None = None
         self._errors: list[Any] = []
@@ -346,8 +364,16 @@ class StreamAssembler:
                 raise _malformed("arguments are neither text nor JSON", piece)
             piece = json.dumps(piece)  # a few servers send the arguments as an object
         if piece:
-            call.pieces.append(piece)
             call.size += len(piece)
+            if call.size <= self._max_arguments:
+                call.pieces.append(piece)
+            else:
+                if not call.oversized:
+                    call.oversized = True
+                    call.pieces = []
+                    call.partial = None
+                    call.parse_at = sys.maxsize
+                piece = ""
         name = call.name
         if name is None:
             return  # arguments before the name are sent on when the name comes
@@ -394,9 +420,14 @@ class StreamAssembler:
                 call.id = self._new_id()
             arguments = call.arguments()
             if not arguments.strip():
-                arguments = "{}"  # a tool without parameters
+                arguments = "{}"  # a tool without parameters, or arguments dropped
             assert call.id is not None
-            calls.append(AssembledToolCall(call.position, call.id, call.name, arguments, generated))
+            oversized = call.size if call.oversized else None
+            calls.append(
+                AssembledToolCall(
+                    call.position, call.id, call.name, arguments, generated, oversized
+                )
+            )
         content = "".join(choice.content) if choice.content_seen else None
         return AssembledMessage(
             content=content,

@@ -16,6 +16,7 @@ from ._exceptions import AgentStreamError, SetupError
 from ._loader import load_default_tools, load_tools
 from ._render import EventSink, JsonRenderer, Renderer
 from ._replay import replay
+from ._retries import Retries
 from ._tools import Tool
 
 __all__ = ["main"]
@@ -112,7 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     connection.add_argument("--api-key", metavar="KEY", help="see OPENAI_API_KEY")
     connection.add_argument(
         "--max-retries", type=_count, default=2, metavar="N",
-        help="retries of a failed request before any output (default: 2)",
+        help="retries of a failed step, before or after partial output (default: 2)",
     )  # fmt: skip
     agent = parser.add_argument_group("agent")
     agent.add_argument(
@@ -219,6 +220,7 @@ def _demo(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         tools=tools,
         instructions=args.system,
         max_steps=args.max_steps,
+        retries=Retries(max_retries=args.max_retries),
     )
     terminal = (
         not args.no_color

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from ._exceptions import RunError
 from ._usage import Usage
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ __all__ = [
     "RunStarted",
     "ServerError",
     "StepFinished",
+    "StepInterrupted",
     "StepStarted",
     "StreamEvent",
     "TextDelta",
@@ -137,10 +139,32 @@ class RunStarted:
 
 @dataclass(frozen=True, slots=True)
 class StepStarted:
-    """A request to the model is about to stream."""
+    """A request to the model is about to stream; `attempt` counts from 1 within a step."""
 
     step: int
+    attempt: int = 1
     type: Literal["step_started"] = field(default="step_started", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class StepInterrupted:
+    """An attempt at a step failed; everything it streamed is withdrawn.
+
+    A UI should clear what it showed for this step: the text and reasoning in
+    `retracted_text` and `retracted_reasoning`, and the tool calls whose (choice 0)
+    indexes are in `retracted_calls`, none of which will run. With `retry_in` set the
+    step starts again (a new `StepStarted` with the next `attempt`) after that many
+    seconds; with None the run fails with `error` or with `RetriesExhausted`.
+    """
+
+    step: int
+    attempt: int
+    error: RunError
+    retracted_text: str
+    retracted_reasoning: str
+    retracted_calls: tuple[int, ...]
+    retry_in: float | None
+    type: Literal["step_interrupted"] = field(default="step_interrupted", init=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +221,8 @@ class ToolFinished:
     """The exception the tool raised, with its traceback, or None."""
     duration: float
     """Seconds the tool ran."""
+    truncated: bool = False
+    """Whether `output` was cut to the agent's `max_result_size` (the note says so)."""
     type: Literal["tool_finished"] = field(default="tool_finished", init=False)
 
     @property
@@ -251,6 +277,7 @@ class RunFailed:
 Event = (
     RunStarted
     | StepStarted
+    | StepInterrupted
     | TextDelta
     | ReasoningDelta
     | RefusalDelta

@@ -10,6 +10,7 @@ AgentStreamError
     ├── ModelError             the server refused the request or failed before answering
     ├── StreamError            the response stream was broken, malformed, or carried an error
     ├── RunTimeout             a time limit of the run was reached
+    ├── RetriesExhausted       a step failed on every attempt it was allowed
     └── ErrorBudgetExceeded    the model made too many invalid tool calls in one run
 ```
 
@@ -25,6 +26,7 @@ __all__ = [
     "AgentStreamError",
     "ErrorBudgetExceeded",
     "ModelError",
+    "RetriesExhausted",
     "RunError",
     "RunTimeout",
     "SetupError",
@@ -74,14 +76,26 @@ class ModelError(RunError):
     """The server refused the request or failed before it streamed anything.
 
     `status_code` is the HTTP status where there was one; `body` is the error body the
-    server sent, if any.
+    server sent, if any; `retry_after` the seconds the server asked to wait before
+    trying again (`Retry-After`), and `should_retry` its explicit yes or no
+    (`x-should-retry`), where it sent them.
     """
 
-    def __init__(self, message: str, *, status_code: int | None = None, body: Any = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        body: Any = None,
+        retry_after: float | None = None,
+        should_retry: bool | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.status_code = status_code
         self.body = body
+        self.retry_after = retry_after
+        self.should_retry = should_retry
 
 
 class StreamError(RunError):
@@ -103,6 +117,23 @@ class RunTimeout(RunError):
         super().__init__(f"the {limit.replace('_', ' ')} time limit of {seconds:g} s was reached")
         self.limit = limit
         self.seconds = seconds
+
+
+class RetriesExhausted(RunError):
+    """A step failed on every attempt it was allowed; `errors` holds each attempt's error.
+
+    The last error is also this exception's `__cause__`.
+    """
+
+    def __init__(self, errors: tuple[RunError, ...]) -> None:
+        seen: dict[str, int] = {}  # each distinct failure once, in order, with a count
+        for error in errors:
+            seen[str(error)] = seen.get(str(error), 0) + 1
+        tried = "; ".join(
+            text if count == 1 else f"{text} ({count} times)" for text, count in seen.items()
+        )
+        super().__init__(f"the step failed on all {len(errors)} attempts: {tried}")
+        self.errors = errors
 
 
 class ErrorBudgetExceeded(RunError):

@@ -17,7 +17,7 @@ from ._events import Event, ToolFinished, ToolStarted
 from ._exceptions import ToolError
 from ._tools import Tool, ToolContext, format_tool_result
 
-__all__ = ["ToolRun", "describe_exception", "run_tools"]
+__all__ = ["ToolRun", "describe_exception", "run_tools", "truncate"]
 
 _ERROR_TEXT_LIMIT = 2000
 
@@ -42,15 +42,18 @@ async def run_tools(
     step: int,
     context: tuple[Mapping[str, Any], ...],
     timeout: float | None = None,
+    max_result_size: int | None = None,
 ) -> AsyncGenerator[Event, None]:
     """Run the calls in `task_group` and yield their events as they happen.
 
     Consecutive concurrent calls run together; a call whose tool opted out of
     concurrency runs alone. The tools belong to the run's task group, so they are
     cancelled when the run is left; this generator only relays their events to the
-    consumer's task. Each call's `output` is set when it finishes; a call still running
-    after `timeout` seconds is stopped and reported as a `TimeoutError`.
+    consumer's task. Each call's `output` is set when it finishes, cut to
+    `max_result_size` characters with a note saying so; a call still running after
+    `timeout` seconds is stopped and reported as a `TimeoutError`.
     """
+    limits = _Limits(timeout, max_result_size)
     send, receive = anyio.create_memory_object_stream[Event](math.inf)
     batches: list[list[ToolRun]] = []
     for call in calls:
@@ -61,7 +64,7 @@ async def run_tools(
     with send, receive:
         for batch in batches:
             for call in batch:
-                task_group.start_soon(_run_one, call, run_id, step, context, timeout, send)
+                task_group.start_soon(_run_one, call, run_id, step, context, limits, send)
             for _ in range(2 * len(batch)):  # each tool reports its start and its end
                 yield await receive.receive()
 
@@ -71,7 +74,7 @@ async def _run_one(
     run_id: str,
     step: int,
     context: tuple[Mapping[str, Any], ...],
-    timeout: float | None,
+    limits: _Limits,
     send: MemoryObjectSendStream[Event],
 ) -> None:
     tool = call.tool
@@ -80,6 +83,7 @@ async def _run_one(
     started = perf_counter()
     value: Any = None
     error: Exception | None = None
+    timeout = limits.timeout
     with anyio.move_on_after(timeout) as scope:
         try:
             value = await tool.invoke(call.arguments, ctx)
@@ -91,11 +95,31 @@ async def _run_one(
     if scope.cancelled_caught:
         error = TimeoutError(f"the tool did not finish within {timeout:g} s and was stopped")
         call.output = describe_exception(error)
-    call.finished = True
     duration = perf_counter() - started
+    size = len(call.output)
+    truncated = limits.max_result_size is not None and size > limits.max_result_size
+    if truncated:
+        call.output = truncate(call.output, limits.max_result_size)  # type: ignore[arg-type]
+    call.finished = True
     _report(
         send,
-        ToolFinished(step, call.index, call.id, tool.name, call.output, value, error, duration),
+        ToolFinished(
+            step, call.index, call.id, tool.name, call.output, value, error, duration, truncated
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Limits:
+    timeout: float | None
+    max_result_size: int | None
+
+
+def truncate(text: str, limit: int) -> str:
+    """The first `limit` characters of `text`, with a note for the model saying so."""
+    return (
+        f"{text[:limit]}\n[truncated: the result has {len(text)} characters; "
+        f"only the first {limit} are shown]"
     )
 
 

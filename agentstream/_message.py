@@ -25,7 +25,10 @@ class AssembledToolCall:
     arguments: str
     """The raw JSON arguments; an empty string from the server becomes `"{}"`."""
     id_generated: bool = False
-    """True when the server sent no usable id and one was made up."""
+    """True when the server sent no usable id (or reused one) and one was made up."""
+    oversized: int | None = None
+    """The arguments' length in characters when it passed the assembler's
+    `max_argument_size`; they were dropped as they streamed and `arguments` is `"{}"`."""
 
     def to_dict(self) -> dict[str, Any]:
         """The call in OpenAI message format."""

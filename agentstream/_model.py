@@ -9,7 +9,10 @@ SDK's typed object for every chunk.
 from __future__ import annotations
 
 import json
+import re
+import time
 from collections.abc import AsyncGenerator, Mapping
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import openai
@@ -17,15 +20,19 @@ import openai
 from ._exceptions import ModelError, StreamError
 from ._sse import SSEDecoder, decode_chunk
 
-__all__ = ["ModelStream"]
+__all__ = ["ModelStream", "retry_after"]
 
 
 def _model_error(exc: openai.APIError) -> ModelError:
     if isinstance(exc, openai.APIStatusError):
+        headers = exc.response.headers
+        should_retry = headers.get("x-should-retry")
         return ModelError(
-            f"the server answered {exc.status_code}: {exc.message}",
+            f"the server answered {exc.status_code}: {_detail(exc)}",
             status_code=exc.status_code,
             body=exc.body,
+            retry_after=retry_after(headers),
+            should_retry={"true": True, "false": False}.get(str(should_retry).lower()),
         )
     if isinstance(exc, openai.APITimeoutError):
         return ModelError("the request to the server timed out")
@@ -34,6 +41,35 @@ def _model_error(exc: openai.APIError) -> ModelError:
         detail = f": {cause}" if cause and str(cause) else ""
         return ModelError(f"could not connect to the server{detail}")
     return ModelError(f"the request failed: {exc.message}", body=exc.body)
+
+
+def _detail(exc: openai.APIStatusError) -> str:
+    """The server's own words about an HTTP error, without the SDK's prefix."""
+    body = exc.body
+    if isinstance(body, Mapping) and isinstance(body.get("message"), str) and body["message"]:
+        return str(body["message"])
+    return re.sub(r"^Error code: \d+ - ", "", exc.message)
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """The seconds a response asks the client to wait: `Retry-After-Ms` or `Retry-After`.
+
+    `Retry-After` may be seconds or an HTTP date; None when neither header can be read.
+    """
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) * scale
+        except ValueError:
+            try:
+                seconds = parsedate_to_datetime(value).timestamp() - time.time()
+            except (TypeError, ValueError):
+                continue
+        if seconds == seconds:  # not nan
+            return min(max(seconds, 0.0), 86400.0)
+    return None
 
 
 def _completion_as_chunk(body: Mapping[str, Any]) -> dict[str, Any]:

@@ -10,12 +10,13 @@ from ._usage import Usage
 
 __all__ = ["RunResult", "StepInfo", "StopReason"]
 
-StopReason = Literal["answer", "max_steps", "length", "content_filter", "refusal"]
+StopReason = Literal["answer", "max_steps", "max_tool_calls", "length", "content_filter", "refusal"]
 """Why a run ended normally.
 
 - `answer`: the model answered without asking for tools;
 - `max_steps`: the step limit was reached (with `final_answer`, after one last step
   without tools);
+- `max_tool_calls`: the run's limit of tool calls was reached (likewise);
 - `length`: the response hit the token limit (its cut tool calls were not run);
 - `content_filter`: the server withheld the response;
 - `refusal`: the model refused.
@@ -35,6 +36,8 @@ class StepInfo:
     tool_calls: int
     tool_time: float
     """Wall time spent running this step's tools, in seconds."""
+    attempts: int = 1
+    """Requests made for this step: 1, plus one per retry after a failed attempt."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from agentstream import tool
+from agentstream import Retries, tool
+
+NO_RETRIES = Retries(max_retries=0)
+"""For tests of how one failure is reported, before any retry could hide it."""
 
 
 class Recorder:

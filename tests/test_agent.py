@@ -36,7 +36,7 @@ from agentstream import (
 )
 from agentstream.testing import Fault, Reply, ScriptedModel, ToolCall
 
-from ._helpers import Recorder
+from ._helpers import NO_RETRIES, Recorder
 
 pytestmark = pytest.mark.anyio
 
@@ -473,7 +473,7 @@ async def test_error_payload_mid_stream_fails_the_step_without_running_tools() -
     recorder = Recorder()
 
     model = ScriptedModel([Reply(tool_calls=[ToolCall("act")], fault=Fault(error_after=2))])
-    agent = make_agent(model, recorder.tool)
+    agent = make_agent(model, recorder.tool, retries=NO_RETRIES)
     events: list[Event] = []
     with pytest.raises(StreamError, match="error in the stream"):
         async with agent.stream("go") as run:
@@ -487,20 +487,20 @@ async def test_error_payload_mid_stream_fails_the_step_without_running_tools() -
 async def test_server_error_before_streaming_is_a_model_error() -> None:
     model = ScriptedModel([Reply("x", fault=Fault(status=500))])
     with pytest.raises(ModelError) as info:
-        await make_agent(model).run("go")
+        await make_agent(model, retries=NO_RETRIES).run("go")
     assert info.value.status_code == 500
 
 
 async def test_malformed_chunk_is_a_stream_error() -> None:
     model = ScriptedModel([Reply("hello there", fault=Fault(malformed_after=1))])
     with pytest.raises(StreamError, match="malformed chunk"):
-        await make_agent(model).run("go")
+        await make_agent(model, retries=NO_RETRIES).run("go")
 
 
 async def test_dropped_connection_is_a_stream_error() -> None:
     model = ScriptedModel([Reply("hello there friend", fault=Fault(drop_after=2))])
     with pytest.raises(StreamError, match="the stream broke"):
-        await make_agent(model).run("go")
+        await make_agent(model, retries=NO_RETRIES).run("go")
 
 
 def assert_answered_as_cancelled(messages: list[dict[str, Any]]) -> None:
@@ -631,7 +631,7 @@ async def test_a_body_that_may_have_been_cut_never_runs_its_calls(
 
     first = Reply(chunks=raw_tool_chunks(finish), fault=Fault(no_done=True) if no_done else None)
     model = ScriptedModel([first, Reply("done")])
-    agent = make_agent(model, recorder.tool)
+    agent = make_agent(model, recorder.tool, retries=NO_RETRIES)
     if runs:
         await agent.run("go")
     else:

@@ -8,7 +8,7 @@ import httpx2
 import openai
 import pytest
 
-from agentstream import Agent, ModelError, tool
+from agentstream import Agent, ModelError, Retries, tool
 
 pytestmark = pytest.mark.anyio
 
@@ -91,4 +91,4 @@ async def test_unreachable_server_is_a_model_error() -> None:
         api_key="k", base_url="http://127.0.0.1:1/v1", max_retries=0
     ) as client:
         with pytest.raises(ModelError, match="could not connect"):
-            await Agent(client=client, model="m").run("hi")
+            await Agent(client=client, model="m", retries=Retries(max_retries=0)).run("hi")

@@ -19,6 +19,7 @@ from agentstream import (
     Event,
     ModelError,
     ReasoningDelta,
+    Retries,
     RunResult,
     StreamError,
     TextDelta,
@@ -41,6 +42,8 @@ from agentstream.testing import (
 )
 from agentstream.testing._faults import parse_fault
 
+from ._helpers import NO_RETRIES
+
 pytestmark = pytest.mark.anyio
 
 WEATHER = "What's the weather in Paris and Tokyo?"
@@ -62,11 +65,20 @@ def search_flights(
 
 
 async def collect(
-    model: ScriptedModel, prompt: str, *agent_tools: Any, **options: Any
+    model: ScriptedModel,
+    prompt: str,
+    *agent_tools: Any,
+    retries: Retries = NO_RETRIES,
+    **options: Any,
 ) -> tuple[list[Event], RunResult]:
     events: list[Event] = []
     async with model.async_client() as client:
-        agent = Agent(client=client, model=OFFLINE_MODEL_NAME, tools=agent_tools or tools.ALL_TOOLS)
+        agent = Agent(
+            client=client,
+            model=OFFLINE_MODEL_NAME,
+            tools=agent_tools or tools.ALL_TOOLS,
+            retries=retries,
+        )
         async with agent.stream(prompt, **options) as run:
             async for event in run:
                 events.append(event)

@@ -11,7 +11,7 @@ import pytest
 from agentstream import Agent, RunTimeout, Timeouts, ToolFinished, ToolStarted, tool
 from agentstream.testing import Fault, Reply, ScriptedModel, ToolCall
 
-from ._helpers import Recorder
+from ._helpers import NO_RETRIES, Recorder
 
 pytestmark = pytest.mark.anyio
 
@@ -47,7 +47,10 @@ async def test_model_limits_fail_the_run(fault: Fault, timeouts: Timeouts, limit
     recorder = Recorder()
 
     model = ScriptedModel([Reply(tool_calls=[ToolCall("act")], fault=fault)])
-    agent = Agent(client=model.async_client(), model="m", tools=[recorder.tool], timeouts=timeouts)
+    agent = Agent(
+        client=model.async_client(), model="m", tools=[recorder.tool], timeouts=timeouts,
+        retries=NO_RETRIES,
+    )  # fmt: skip
     with pytest.raises(RunTimeout) as info:
         await run_events(agent)
     assert info.value.limit == limit

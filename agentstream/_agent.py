@@ -42,6 +42,7 @@ from ._exceptions import (
 from ._execute import ToolRun, run_tools
 from ._message import AssembledMessage, AssembledToolCall
 from ._model import ModelStream
+from ._redact import redact, redact_error, secret_of
 from ._result import RunResult, StepInfo, StopReason
 from ._retries import Retries
 from ._timeouts import Timeouts
@@ -282,7 +283,8 @@ class AgentRun:
             # partial output); the client retrying the same requests too would multiply
             # the attempts. The copy shares the client's connection pool.
             requester = client.with_options(max_retries=0) if agent.retries.enabled else client
-            async with aclosing(self._steps(requester, started)) as steps:
+            secret = secret_of(client.api_key)
+            async with aclosing(self._steps(requester, started, secret)) as steps:
                 async for event in steps:
                     yield event
         except Exception as exc:
@@ -294,7 +296,7 @@ class AgentRun:
                     await client.close()
 
     async def _steps(
-        self, client: openai.AsyncOpenAI, started: float
+        self, client: openai.AsyncOpenAI, started: float, secret: str | None
     ) -> AsyncGenerator[Event, None]:
         agent = self._agent
         usage = Usage()
@@ -334,6 +336,8 @@ class AgentRun:
                 try:
                     async with aclosing(source) as chunks:
                         async for chunk in chunks:
+                            if secret is not None and "error" in chunk:
+                                chunk = redact(chunk, secret)
                             events = assembler.feed(chunk)
                             if events:
                                 if first_token is None:
@@ -344,6 +348,8 @@ class AgentRun:
                 except RunError as exc:
                     # Nothing of a broken attempt is kept or run: the step starts over
                     # from the last consistent conversation, or the run fails.
+                    if secret is not None:
+                        redact_error(exc, secret)
                     failures.append(exc)
                     delay = retries.delay(exc, len(failures), rng) if retries_left else None
                     if delay is not None and perf_counter() + delay >= run_deadline:

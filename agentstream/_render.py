@@ -24,6 +24,7 @@ from ._events import (
     RefusalDelta,
     RunFinished,
     StepFinished,
+    StepInterrupted,
     StepStarted,
     TextDelta,
     ToolCallDelta,
@@ -190,6 +191,13 @@ class Renderer:
             case StepFinished():
                 self._waiting = None
                 self._note(self._metrics(event))
+            case StepInterrupted(error=error, retry_in=delay):
+                self._waiting = None
+                self._calls.clear()
+                shown = event.retracted_text or event.retracted_reasoning or event.retracted_calls
+                withdrawn = "; its output above is withdrawn" if shown else ""
+                then = f"trying again in {delay:.1f}s" if delay is not None else "giving up"
+                self._line([(f"step interrupted: {error}{withdrawn}; {then}", "warn")])
             case MaxStepsReached(max_steps=limit):
                 self._line([(f"reached the step limit ({limit} steps)", "warn")])
             case RunFinished(result=result):

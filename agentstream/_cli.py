@@ -33,7 +33,8 @@ model (no network, no API key) that picks tools from their schemas.
 _USAGE = """\
 python -m agentstream [-p TEXT] [--json] [--model MODEL] [--tools SPEC] [options]
        python -m agentstream replay FILE [--events]
-       python -m agentstream serve-model [--host HOST] [--port PORT] [--ttft S] [--tps N]"""
+       python -m agentstream serve-model [--host HOST] [--port PORT] [--ttft S] [--tps N]
+       python -m agentstream load-test [--runs N] [--fault-rate SHARE] [--json]"""
 
 _EPILOG = """\
 environment (as the openai SDK reads them; flags win):
@@ -70,6 +71,13 @@ def _count(text: str) -> int:
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, not {text!r}")
+    return value
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a share from 0 to 1, not {text!r}")
     return value
 
 
@@ -164,6 +172,26 @@ def _parser() -> argparse.ArgumentParser:
         "--port", type=_port, default=8000, help="default: 8000; 0 picks a free port"
     )
     _add_pace(serve_parser, 0.35, 60)
+    load_parser = commands.add_parser(
+        "load-test",
+        help="many concurrent runs against the offline model, with faults; check the promises",
+        description=(
+            "Start RUNS agent runs at once in this process against the offline model on "
+            "loopback, with faults in a share of its responses, then report runs completed "
+            "and failed, tools run more than once, inconsistent conversations, tasks and "
+            "sockets left open, and memory per run. Exit status 1 if a promise was broken."
+        ),
+    )
+    load_parser.add_argument("--runs", type=_positive, default=500, help="default: 500")
+    load_parser.add_argument(
+        "--fault-rate", type=_share, default=0.08, metavar="SHARE",
+        help="share of responses that act out a fault (default: 0.08)",
+    )  # fmt: skip
+    load_parser.add_argument("--seed", type=int, default=0, help="default: 0")
+    load_parser.add_argument(
+        "--backend", choices=("asyncio", "trio"), default="asyncio", help="default: asyncio"
+    )
+    load_parser.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
 
 
@@ -177,6 +205,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "serve-model":
             return _serve_model(args)
+        if args.command == "load-test":
+            from ._loadtest import main as load_test
+
+            return load_test(args.runs, args.fault_rate, args.seed, args.json, args.backend)
         return _demo(args, os.environ)
     except AgentStreamError as exc:
         name = f"agentstream {args.command}" if args.command else "error"

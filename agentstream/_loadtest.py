@@ -12,7 +12,7 @@ error payload). When every run has ended it checks what the runtime promises:
 - every conversation is consistent: each assistant tool call is answered, in order;
 - no task and no socket is left open.
 
-A tenth of the runs have retries turned off, so failures are exercised too.
+A tenth of the runs have retries turned off, so that failures are exercised too.
 """
 
 from __future__ import annotations
@@ -56,6 +56,8 @@ class LoadReport:
     completed: int = 0
     failed: dict[str, int] = field(default_factory=dict)
     """Runs that failed with a typed error, by error class."""
+    failed_retrying: int = 0
+    """Of those, runs that had retries on (the others had them off)."""
     untyped: list[str] = field(default_factory=list)
     """Runs that ended with any other exception (there must be none)."""
     hung: int = 0
@@ -111,7 +113,8 @@ class LoadReport:
         rows = [
             ("runs started together", f"{self.runs} (peak concurrent: {self.peak_concurrent})"),
             ("completed", str(self.completed)),
-            ("failed with a typed error", f"{sum(self.failed.values())} ({failed})"),
+            ("failed with a typed error", f"{sum(self.failed.values())} ({failed}); "
+             f"{self.failed_retrying} of them with retries on"),
             ("untyped exceptions / hung", f"{len(self.untyped)} / {self.hung}"),
             ("responses / with a fault", f"{self.requests} / {sum(self.faulted.values())} "
              f"({self.fault_share:.1%}: {faults or 'none'})"),
@@ -296,9 +299,10 @@ async def load_test(
 
     async def one(client: openai.AsyncOpenAI, number: int) -> None:
         nonlocal active
+        retrying = number % _NO_RETRIES_EVERY != 0
         agent = Agent(
             client=client, model="load", tools=tools, timeouts=timeouts,
-            retries=Retries(max_retries=0) if number % _NO_RETRIES_EVERY == 0 else retries,
+            retries=retries if retrying else Retries(max_retries=0),
         )  # fmt: skip
         await go.wait()
         active += 1
@@ -312,6 +316,7 @@ async def load_test(
             report.completed += 1
         except RunError as exc:
             report.failed[type(exc).__name__] = report.failed.get(type(exc).__name__, 0) + 1
+            report.failed_retrying += retrying
         except Exception as exc:  # what the runtime promises never happens; count it
             report.untyped.append(f"{type(exc).__name__}: {exc}")
         finally:

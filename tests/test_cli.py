@@ -30,7 +30,9 @@ from agentstream import (
     SetupError,
     StepFinished,
     StepInfo,
+    StepInterrupted,
     StepStarted,
+    StreamError,
     TextDelta,
     ToolCallDelta,
     ToolCallInvalid,
@@ -543,6 +545,30 @@ def test_renderer_plain_text(events: list[tuple[float, Event]], expected: str) -
     text = _render(events, terminal=False)
     assert text == expected
     assert _ESCAPE not in text
+
+
+@pytest.mark.parametrize(
+    ("retry_in", "then"),
+    [
+        pytest.param(0.5, "trying again in 0.5s", id="retry"),
+        pytest.param(None, "giving up", id="last"),
+    ],
+)
+def test_renderer_says_a_step_was_interrupted(retry_in: float | None, then: str) -> None:
+    broken = StreamError("the stream broke: RemoteProtocolError: peer closed")
+    events: list[tuple[float, Event]] = [
+        (0.0, StepStarted(1)),
+        (0.1, TextDelta(1, 0, "It is sun")),
+        (0.2, StepInterrupted(1, 1, broken, "It is sun", "", (), retry_in)),
+        (0.7, StepStarted(1, 2)),
+        (0.8, TextDelta(1, 0, "It is sunny.")),
+    ]
+    lines = _render(events, terminal=False).splitlines()
+    assert lines == [
+        "It is sun",
+        f"step interrupted: {broken}; its output above is withdrawn; {then}",
+        "It is sunny.",
+    ]
 
 
 def test_renderer_terminal_redraws_in_place() -> None:

@@ -225,6 +225,21 @@ async def test_a_stream_broken_after_output_is_retracted_and_tried_again(
     assert model.requests[0].messages == model.requests[1].messages
 
 
+async def test_a_body_cut_without_finish_or_done_is_retracted_and_tried_again() -> None:
+    recorder = Recorder()
+    call = {"index": 0, "id": "c1", "function": {"name": "act", "arguments": "{}"}}
+    delta = {"role": "assistant", "content": "Checking.", "tool_calls": [call]}
+    cut = Reply(chunks=[{"choices": [{"index": 0, "delta": delta}]}], fault=Fault(no_done=True))
+    model = ScriptedModel([cut, Reply("fine")])
+    events, run = await run_events(model, recorder.tool)
+
+    [interrupted] = of(events, StepInterrupted)
+    assert "ended early" in str(interrupted.error)
+    assert (interrupted.retracted_text, interrupted.retracted_calls) == ("Checking.", (0,))
+    assert not recorder.ran
+    assert run.result.output == "fine"
+
+
 async def test_the_calls_of_a_broken_attempt_never_run() -> None:
     recorder = Recorder()
     # Six chunks: role, three of text, the call and its arguments; the break comes

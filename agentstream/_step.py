@@ -1,0 +1,124 @@
+"""Pieces of one step: limits on its stream, checking it ended whole, ids, timings."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import AsyncGenerator, Iterable, Mapping
+from contextlib import aclosing
+from time import perf_counter
+from typing import Any
+
+import anyio
+
+from ._assemble import StreamAssembler, error_message, new_call_id
+from ._exceptions import RunTimeout, StreamError
+from ._message import AssembledMessage
+from ._model import ModelStream
+from ._timeouts import Timeouts
+from ._usage import Usage
+
+__all__ = [
+    "call_ids",
+    "check_complete",
+    "timings",
+    "tool_limit",
+    "with_fresh_ids",
+    "within_limits",
+]
+
+
+async def within_limits(
+    chunks: AsyncGenerator[dict[str, Any], None],
+    limits: Timeouts,
+    step_deadline: float,
+    run_deadline: float,
+) -> AsyncGenerator[dict[str, Any], None]:
+    """`chunks`, failing with `RunTimeout` when the next one takes too long.
+
+    Each wait is bounded by the tightest limit left: to the first chunk or between
+    chunks, and what remains of the step and of the run. The cancel scope covers only
+    the wait, never a `yield`.
+    """
+    async with aclosing(chunks):
+        received = False
+        while True:
+            now = perf_counter()
+            gap = limits.idle if received else limits.first_chunk
+            waits = [(gap, "idle" if received else "first_chunk", gap)] if gap else []
+            if limits.step:
+                waits.append((step_deadline - now, "step", limits.step))
+            if limits.run:
+                waits.append((run_deadline - now, "run", limits.run))
+            wait, limit, seconds = min(waits) if waits else (math.inf, "", 0.0)
+            with anyio.move_on_after(max(wait, 0.0)) as scope:
+                try:
+                    chunk = await chunks.__anext__()
+                except StopAsyncIteration:
+                    return
+            if scope.cancelled_caught:
+                raise RunTimeout(limit, seconds)
+            received = True
+            yield chunk
+
+
+def tool_limit(limits: Timeouts, run_deadline: float) -> float | None:
+    """Seconds a tool may run: its own limit, cut by what is left of the run's."""
+    left = run_deadline - perf_counter() if limits.run else None
+    if limits.tool is None:
+        return None if left is None else max(left, 0.0)
+    return limits.tool if left is None else max(min(limits.tool, left), 0.0)
+
+
+def check_complete(assembler: StreamAssembler, stream: ModelStream) -> None:
+    """Raise `StreamError` unless the stream ended as a whole, error-free response."""
+    errors = assembler.errors
+    if errors:
+        raise StreamError(
+            f"the server reported an error in the stream: {error_message(errors[0])}",
+            body=errors[0],
+        )
+    if not stream.done and assembler.finish_reason is None:
+        # Servers end with a finish reason, `[DONE]`, or both: with neither, the body
+        # may have been cut, and its tool calls must not run.
+        raise StreamError("the stream ended early: no finish reason and no [DONE]")
+
+
+def call_ids(messages: Iterable[Mapping[str, Any]]) -> set[str]:
+    """The ids of the tool calls in a conversation."""
+    ids: set[str] = set()
+    for message in messages:
+        for call in message.get("tool_calls") or ():
+            if isinstance(call, Mapping) and isinstance(call.get("id"), str):
+                ids.add(call["id"])
+    return ids
+
+
+def with_fresh_ids(message: AssembledMessage, used: set[str]) -> AssembledMessage:
+    """`message` with a new id for each call whose id the conversation already holds.
+
+    Some servers number calls per response (`call_0` in every step) or repeat an id
+    within one; each call must have its own id for its result to be matched to it, and
+    for a tool to run at most once per id. `used` gains the ids of `message`.
+    """
+    calls = list(message.tool_calls)
+    for position, call in enumerate(calls):
+        if call.id in used:
+            calls[position] = call = dataclasses.replace(call, id=new_call_id(), id_generated=True)
+        used.add(call.id)
+    if calls == list(message.tool_calls):
+        return message
+    return dataclasses.replace(message, tool_calls=tuple(calls))
+
+
+def timings(
+    sent: float, first_token: float | None, finished: float, usage: Usage | None
+) -> tuple[float | None, float, float | None]:
+    """Time to first token, duration and tokens per second of one step."""
+    ttft = first_token - sent if first_token is not None else None
+    rate = None
+    if usage is not None and usage.completion_tokens and first_token is not None:
+        generating = finished - first_token
+        if generating > 0:
+            rate = usage.completion_tokens / generating
+    return ttft, finished - sent, rate

@@ -11,8 +11,10 @@ __all__ = ["Timeouts"]
 class Timeouts:
     """Time limits of a run in seconds; None means no limit.
 
-    A model limit that is reached fails the run with `RunTimeout`. A tool that runs
-    past `tool` is stopped and the model is told so, as for a tool that raised.
+    A model limit that is reached raises `RunTimeout`: past `first_chunk` or `idle` the
+    attempt is abandoned and the step retried (see `Retries`); past `step` or `run` the
+    run fails. A tool that runs past `tool` is stopped and the model is told so, as
+    for a tool that raised.
     """
 
     first_chunk: float | None = None

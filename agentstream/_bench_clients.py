@@ -69,8 +69,7 @@ class Clients:
 
     def __init__(self, base_url: str, bodies: Sequence[dict[str, Any]]) -> None:
         self.url = base_url + "/chat/completions"
-        self.bodies = [json.dumps(body).encode() for body in bodies]
-        self.sdk_bodies = list(bodies)
+        self.bodies = list(bodies)
         self.http = httpx2.AsyncClient(limits=_LIMITS, timeout=600)
         self.openai = openai.AsyncOpenAI(base_url=base_url, api_key="bench")
         self.agent = Agent(client=self.openai, model="bench", tools=[lookup])
@@ -86,9 +85,9 @@ class Clients:
         started = perf_counter()
         first = 0.0
         chunks = 0
-        headers = {"content-type": "application/json", "authorization": "Bearer bench"}
+        headers = {"authorization": "Bearer bench"}
         for body in self.bodies:
-            request = self.http.build_request("POST", self.url, content=body, headers=headers)
+            request = self.http.build_request("POST", self.url, json=body, headers=headers)
             response = await self.http.send(request, stream=True)
             try:
                 buffer = b""
@@ -111,7 +110,7 @@ class Clients:
         started = perf_counter()
         first = 0.0
         chunks = 0
-        for body in self.sdk_bodies:
+        for body in self.bodies:
             stream = await self.openai.chat.completions.create(**body)
             async with stream:
                 async for chunk in stream:

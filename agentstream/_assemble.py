@@ -166,7 +166,7 @@ class StreamAssembler:
 
         Raises `StreamError` if the chunk's structure cannot be read.
         """
-        if not isinstance(chunk, Mapping):
+        if type(chunk) is not dict and not isinstance(chunk, Mapping):
             dump = getattr(chunk, "model_dump", None)
             if not callable(dump):
                 raise _malformed("not an object", chunk)
@@ -188,7 +188,7 @@ class StreamAssembler:
             events.append(ServerError(self._step, error_message(error), error))
         choices = chunk.get("choices")
         if choices:
-            if not isinstance(choices, list):
+            if type(choices) is not list:
                 raise _malformed("choices is not a list", choices)
             for choice in choices:
                 self._feed_choice(choice, events)
@@ -200,11 +200,11 @@ class StreamAssembler:
         return events
 
     def _feed_choice(self, data: Any, events: list[StreamEvent]) -> None:
-        if not isinstance(data, Mapping):
+        if type(data) is not dict and not isinstance(data, Mapping):
             raise _malformed("choice is not an object", data)
         number = data.get("index")
-        if not isinstance(number, int):
-            number = 0
+        if type(number) is not int:
+            number = number if isinstance(number, int) else 0
         choice = self._choices.get(number)
         if choice is None:
             choice = self._choices[number] = _Choice()
@@ -212,9 +212,15 @@ class StreamAssembler:
         if delta is None:
             delta = data.get("message")  # a few servers send a whole message at the end
         if delta:
-            if not isinstance(delta, Mapping):
+            if type(delta) is not dict and not isinstance(delta, Mapping):
                 raise _malformed("delta is not an object", delta)
-            self._feed_delta(choice, number, delta, events)
+            tool_calls = delta.get("tool_calls")
+            # Nearly every chunk of a long call is a lone argument fragment: it skips
+            # the text fields it does not have.
+            if tool_calls is None or len(delta) > 1:
+                self._feed_text(choice, number, delta, events)
+            if tool_calls:
+                self._feed_tool_calls(choice, number, tool_calls, events)
         # The finish reason is applied after the delta: they often share a chunk, and a
         # later null never clears it.
         reason = data.get("finish_reason")
@@ -224,9 +230,10 @@ class StreamAssembler:
             if reason:
                 choice.finish_reason = reason
 
-    def _feed_delta(
+    def _feed_text(
         self, choice: _Choice, number: int, delta: Mapping[str, Any], events: list[StreamEvent]
     ) -> None:
+        """The role, text, refusal and reasoning of a delta."""
         step = self._step
         if choice.role is None:
             role = delta.get("role")
@@ -264,16 +271,51 @@ class StreamAssembler:
                 for text in _reasoning_texts(details):
                     choice.reasoning.append(text)
                     events.append(ReasoningDelta(step, number, text))
-        tool_calls = delta.get("tool_calls")
-        if tool_calls:
-            if not isinstance(tool_calls, list):
-                raise _malformed("tool_calls is not a list", tool_calls)
-            several = len(tool_calls) > 1
-            for position, fragment in enumerate(tool_calls):
-                if not isinstance(fragment, Mapping):
-                    raise _malformed("tool call is not an object", fragment)
-                call = self._identify(choice, fragment, position if several else None)
-                self._feed_fragment(call, number, fragment, events)
+
+    def _feed_tool_calls(
+        self, choice: _Choice, number: int, tool_calls: Any, events: list[StreamEvent]
+    ) -> None:
+        if type(tool_calls) is not list:
+            raise _malformed("tool_calls is not a list", tool_calls)
+        several = len(tool_calls) > 1
+        by_index = choice.by_index
+        for position, fragment in enumerate(tool_calls):
+            if type(fragment) is dict:
+                # The common case first: more arguments for a call already started, by
+                # its index, with no other field (or the same id again).
+                index = fragment.get("index")
+                call = by_index.get(index) if type(index) is int else None
+                function = fragment.get("function")
+                if (
+                    call is not None
+                    and call.started
+                    and type(function) is dict
+                    and len(function) == 1
+                    and (len(fragment) == 2 or fragment.get("id") in (None, call.id))
+                ):
+                    piece = function.get("arguments")
+                    if type(piece) is str:
+                        if piece:
+                            self._add_piece(call, number, piece, events)
+                        continue
+            elif not isinstance(fragment, Mapping):
+                raise _malformed("tool call is not an object", fragment)
+            call = self._identify(choice, fragment, position if several else None)
+            self._feed_fragment(call, number, fragment, events)
+
+    def _add_piece(self, call: _Call, number: int, piece: str, events: list[StreamEvent]) -> None:
+        """A non-empty piece of arguments for a call that has started (so has a name)."""
+        size = call.size = call.size + len(piece)
+        if size > self._max_arguments:
+            _drop_arguments(call)
+            return
+        call.pieces.append(piece)
+        if self._partial and size >= call.parse_at:
+            self._reparse(call)
+        name: str = call.name  # type: ignore[assignment]
+        events.append(
+            ToolCallDelta(self._step, number, call.position, call.id, name, piece, call.partial)
+        )
 
     def _identify(
         self, choice: _Choice, fragment: Mapping[str, Any], position: int | None
@@ -368,11 +410,7 @@ class StreamAssembler:
             if call.size <= self._max_arguments:
                 call.pieces.append(piece)
             else:
-                if not call.oversized:
-                    call.oversized = True
-                    call.pieces = []
-                    call.partial = None
-                    call.parse_at = sys.maxsize
+                _drop_arguments(call)
                 piece = ""
         name = call.name
         if name is None:
@@ -436,6 +474,15 @@ class StreamAssembler:
             reasoning="".join(choice.reasoning) if choice.reasoning else None,
             role=choice.role or "assistant",
         )
+
+
+def _drop_arguments(call: _Call) -> None:
+    """Stop keeping a call's arguments: they passed the size limit."""
+    if not call.oversized:
+        call.oversized = True
+        call.pieces = []
+        call.partial = None
+        call.parse_at = sys.maxsize
 
 
 def _text_parts(parts: list[Any]) -> list[str]:

@@ -1,4 +1,4 @@
-"""The command line: `python -m agentstream [-p PROMPT] [replay FILE | serve-model]`."""
+"""The command line: `python -m agentstream [-p PROMPT] [replay FILE | serve-model | bench]`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import anyio
 
@@ -34,7 +35,8 @@ _USAGE = """\
 python -m agentstream [-p TEXT] [--json] [--model MODEL] [--tools SPEC] [options]
        python -m agentstream replay FILE [--events]
        python -m agentstream serve-model [--host HOST] [--port PORT] [--ttft S] [--tps N]
-       python -m agentstream load-test [--runs N] [--fault-rate SHARE] [--json]"""
+       python -m agentstream load-test [--runs N] [--fault-rate SHARE] [--json]
+       python -m agentstream bench [--quick] [--json] [--reps N] [--only SECTIONS]"""
 
 _EPILOG = """\
 environment (as the openai SDK reads them; flags win):
@@ -192,7 +194,48 @@ def _parser() -> argparse.ArgumentParser:
         "--backend", choices=("asyncio", "trio"), default="asyncio", help="default: asyncio"
     )
     load_parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    _add_bench(commands)
     return parser
+
+
+def _sections(text: str) -> list[str]:
+    from ._bench import SECTIONS
+
+    chosen = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in chosen if name not in SECTIONS]
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(
+            f"choose among {', '.join(SECTIONS)}, comma-separated, not {text!r}"
+        )
+    return chosen
+
+
+def _add_bench(commands: Any) -> None:
+    bench = commands.add_parser(
+        "bench",
+        help="measure agentstream against the openai SDK and a bare HTTP loop",
+        description=(
+            "Benchmark, in one process, on the same streams served on loopback by a child "
+            "process: assembling chunks (agentstream, the SDK's ChatCompletionStreamState, "
+            "a minimal merge loop); reading whole runs end to end (a bare httpx2 loop, the "
+            "openai client with stream=True, an agentstream Agent); K concurrent runs and "
+            "the memory of an idle one; 8 parallel I/O-bound tools. Prints medians with "
+            "min and max; takes a few minutes (seconds with --quick)."
+        ),
+    )
+    bench.add_argument("--quick", action="store_true", help="tiny sizes, to check it works")
+    bench.add_argument("--json", action="store_true", help="print the figures as JSON")
+    bench.add_argument(
+        "--reps", type=_positive, metavar="N", help="repetitions (default: 5; 1 with --quick)"
+    )
+    bench.add_argument(
+        "--only", type=_sections, metavar="SECTIONS",
+        help="comma-separated among assembly, e2e, scale, tools (default: all)",
+    )  # fmt: skip
+    bench.add_argument(
+        "--backend", choices=("asyncio", "trio"), default="asyncio",
+        help="event loop for the clients (default: asyncio)",
+    )  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -209,6 +252,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from ._loadtest import main as load_test
 
             return load_test(args.runs, args.fault_rate, args.seed, args.json, args.backend)
+        if args.command == "bench":
+            return _bench(args)
         return _demo(args, os.environ)
     except AgentStreamError as exc:
         name = f"agentstream {args.command}" if args.command else "error"
@@ -231,6 +276,15 @@ def _serve_model(args: argparse.Namespace) -> int:
         print(f"error: cannot serve on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from ._bench import SECTIONS, BenchOptions, bench_command
+
+    options = BenchOptions(
+        quick=args.quick, reps=args.reps, sections=args.only or SECTIONS, backend=args.backend
+    )
+    return bench_command(options, as_json=args.json)
 
 
 def _demo(args: argparse.Namespace, environ: Mapping[str, str]) -> int:

@@ -11,16 +11,21 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+import anyio
 import openai
 
 from ._exceptions import ModelError, StreamError
 from ._sse import SSEDecoder, decode_chunk
 
 __all__ = ["ModelStream", "retry_after"]
+
+# After `[DONE]`, how long and how much to read for the body's end (see `_drain`).
+_DRAIN_SECONDS = 0.25
+_DRAIN_BYTES = 64 * 1024
 
 
 def _model_error(exc: openai.APIError) -> ModelError:
@@ -133,6 +138,7 @@ class ModelStream:
                         chunk = decode_chunk(event)
                         if chunk is None:
                             self.done = True
+                            await _drain(reader)
                             return
                         yield chunk
                 for event in decoder.flush():
@@ -143,6 +149,24 @@ class ModelStream:
                     yield chunk
         except openai.APIError as exc:
             raise _model_error(exc) from exc
+
+
+async def _drain(reader: AsyncIterator[bytes]) -> None:
+    """Read the little that follows `[DONE]` (the end of a chunked body).
+
+    An HTTP/1.1 connection whose response was closed before its end cannot be reused,
+    so without this every request would open a new connection. A server that keeps
+    sending, or does not end the body promptly, is cut off as before.
+    """
+    left = _DRAIN_BYTES
+    with anyio.move_on_after(_DRAIN_SECONDS):
+        try:
+            async for raw in reader:
+                left -= len(raw)
+                if left < 0:
+                    return
+        except Exception:  # the answer is complete; what breaks after it does not matter
+            return
 
 
 async def _whole_answer(response: Any) -> dict[str, Any]:

@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic_core import from_json
+
 from ._exceptions import StreamError
 
 __all__ = ["SSEDecoder", "ServerSentEvent", "decode_chunk"]
@@ -46,12 +48,26 @@ class SSEDecoder:
         if b"\r" in raw:
             raw = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         buffer = self._buffer + raw if self._buffer else raw
+        events: list[ServerSentEvent] = []
+        if not self._data and not self._event:
+            # Fast path: whole events, each usually one `data:` line. A block between
+            # blank lines holds no UTF-8 character cut in two (no byte of one is \n).
+            end = buffer.rfind(b"\n\n")
+            if end >= 0:
+                for block in buffer[:end].split(b"\n\n"):
+                    if block.startswith(b"data:") and b"\n" not in block:
+                        data = block[6:] if block.startswith(b"data: ") else block[5:]
+                        events.append(ServerSentEvent("", data.decode("utf-8", "replace")))
+                    else:
+                        for line in block.decode("utf-8", "replace").split("\n"):
+                            self._line(line, events)
+                        self._line("", events)
+                buffer = buffer[end + 2 :]
         end = buffer.rfind(b"\n")
         if end < 0:
             self._buffer = buffer
-            return []
+            return events
         self._buffer = buffer[end + 1 :]
-        events: list[ServerSentEvent] = []
         for line in buffer[:end].decode("utf-8", "replace").split("\n"):
             self._line(line, events)
         return events
@@ -92,18 +108,26 @@ def decode_chunk(event: ServerSentEvent) -> dict[str, Any] | None:
 
     An `error` event, or any payload that is not a JSON object, is returned as an
     `{"error": ...}` chunk or raised as `StreamError`, so a broken stream is never
-    mistaken for a finished one.
+    mistaken for a finished one. JSON is read by pydantic-core (about twice as fast as
+    `json.loads` on a chunk); what it refuses is read again by `json` for its verdict.
     """
     data = event.data
     if data.startswith("[DONE]"):
         return None
     try:
-        chunk = json.loads(data)
-    except ValueError as exc:
-        shown = data if len(data) <= 200 else data[:200] + "..."
-        raise StreamError(f"malformed chunk: not JSON ({exc}): {shown}", body=data) from None
+        chunk = from_json(data)
+    except ValueError:
+        chunk = _strict_loads(data)  # json's rules and messages, e.g. for lone surrogates
     if event.event == "error" and not (isinstance(chunk, dict) and "error" in chunk):
         chunk = {"error": chunk}
     if not isinstance(chunk, dict):
         raise StreamError(f"malformed chunk: not a JSON object: {data[:200]}", body=chunk)
     return chunk
+
+
+def _strict_loads(data: str) -> Any:
+    try:
+        return json.loads(data)
+    except ValueError as exc:
+        shown = data if len(data) <= 200 else data[:200] + "..."
+        raise StreamError(f"malformed chunk: not JSON ({exc}): {shown}", body=data) from None

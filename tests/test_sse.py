@@ -73,3 +73,19 @@ def test_decode_chunk() -> None:
         decode_chunk(ServerSentEvent("", '{"choices": ['))
     with pytest.raises(StreamError, match="not a JSON object"):
         decode_chunk(ServerSentEvent("", "[1, 2]"))
+
+
+def test_decode_chunk_reads_what_only_json_accepts() -> None:
+    # pydantic-core refuses a lone surrogate escape; json takes it, and so must we.
+    assert decode_chunk(ServerSentEvent("", '{"t": "\\ud800"}')) == {"t": "\ud800"}
+
+
+def test_events_after_a_partial_one_and_comments_keep_their_order() -> None:
+    decoder = SSEDecoder()
+    first = decoder.feed(b'data: {"a": 1}\n\ndata: {"b":')
+    rest = decoder.feed(b' 2}\n\n: keep-alive\n\ndata: {"c": 3}\n\n')
+    assert first + rest == [
+        ServerSentEvent("", '{"a": 1}'),
+        ServerSentEvent("", '{"b": 2}'),
+        ServerSentEvent("", '{"c": 3}'),
+    ]

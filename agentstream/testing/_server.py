@@ -17,6 +17,7 @@ __all__ = ["serve"]
 
 _MAX_HEAD = 64 * 1024
 _MAX_BODY = 64 * 1024 * 1024
+_WRITE_SIZE = 64 * 1024
 _GONE = (
     anyio.EndOfStream,
     anyio.IncompleteRead,
@@ -131,11 +132,21 @@ async def _send(stream: anyio.abc.SocketStream, answer: Answer, *, keep_alive: b
         head = _head(answer, chunked=False, length=len(body), keep_alive=keep_alive)
         await stream.send(head + body)
         return keep_alive
-    await stream.send(_head(answer, chunked=True, length=0, keep_alive=keep_alive))
+    # Events due at the same moment (no delay between them) go out in one write of up
+    # to _WRITE_SIZE bytes, as they would from any server with a buffered socket: a
+    # flat-out answer then costs the server a few writes rather than one per event.
+    pending = [_head(answer, chunked=True, length=0, keep_alive=keep_alive)]
+    size = 0
     for delay, event in zip(answer.delays, answer.events, strict=True):
+        if pending and (delay or size >= _WRITE_SIZE):
+            await stream.send(b"".join(pending))
+            pending, size = [], 0
         if delay:
             await anyio.sleep(delay)
-        await stream.send(b"%x\r\n%s\r\n" % (len(event), event))
+        pending.append(b"%x\r\n%s\r\n" % (len(event), event))
+        size += len(event)
+    if pending:
+        await stream.send(b"".join(pending))
     if answer.tail_delay:
         await anyio.sleep(answer.tail_delay)
     if answer.broken:

@@ -1,0 +1,156 @@
+"""The bench's figures as plain-text tables (no I/O)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = ["render"]
+
+
+def _stat(value: Mapping[str, float] | None, spec: str = ".2f", unit: str = "") -> str:
+    """`median [min-max]`."""
+    if value is None:
+        return "n/a"
+    low, high = format(value["min"], spec), format(value["max"], spec)
+    return f"{format(value['median'], spec)}{unit} [{low}-{high}]"
+
+
+def _size(size: int) -> str:
+    return f"{size // 1048576} MB" if size >= 1048576 else f"{size // 1024} KB"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(header, widths, strict=True))]
+    lines.append("  ".join("-" * width for width in widths))
+    lines += [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        for row in rows
+    ]
+    return [line.rstrip() for line in lines]
+
+
+def render(result: Mapping[str, Any]) -> str:
+    """Every section present in `result`, as text tables."""
+    meta = result["meta"]
+    lines = [
+        f"agentstream bench, {meta['date']}: Python {meta['python']}, {meta['cpus']} CPUs, "
+        f"openai {meta['openai']}, {meta['backend']}",
+        f"median [min-max] of {meta['repetitions']} repetitions; ratios are per repetition",
+    ]
+    if "assembly" in result:
+        lines += ["", *_assembly(result["assembly"])]
+    if "e2e" in result:
+        lines += ["", *_e2e(result["e2e"])]
+    if "scale" in result:
+        lines += ["", *_scale(result["scale"])]
+    if "tools" in result:
+        lines += ["", *_tools(result["tools"])]
+    return "\n".join(lines) + "\n"
+
+
+def _assembly(section: Mapping[str, Any]) -> list[str]:
+    rows, notes = [], []
+    for row in section["rows"]:
+        rows.append(
+            [
+                _size(row["arguments_bytes"]),
+                str(row["chunks"]),
+                _stat(row["minimal_us_per_chunk"]),
+                _stat(row["agentstream_us_per_chunk"]),
+                _stat(row["sdk_state_us_per_chunk"], ".1f"),
+                _stat(row["agentstream_over_minimal"], ".1f", "x"),
+                _stat(row["sdk_state_over_agentstream"], ".0f", "x"),
+            ]
+        )
+        if not row["sdk_state_whole_stream"]:
+            notes.append(f"{_size(row['arguments_bytes'])}: {row['sdk_state_chunks_fed']}")
+    header = ["arguments", "chunks", "minimal", "agentstream", "SDK state",
+              "agentstream/minimal", "SDK/agentstream"]  # fmt: skip
+    lines = [
+        "Assembly alone, pre-decoded chunks (us per chunk; arguments in 4-character pieces)",
+        *_table(header, rows),
+    ]
+    if notes:
+        lines.append(
+            "SDK state cut short after its time budget, at chunks: "
+            + ", ".join(notes)
+            + " (its cost per chunk grows with the arguments, so this flatters it)"
+        )
+    return lines
+
+
+def _e2e(section: Mapping[str, Any]) -> list[str]:
+    names = {
+        "bare": "bare httpx2 + json",
+        "sdk": "openai stream=True",
+        "agent": "agentstream Agent",
+    }
+    rows = [
+        [
+            names[row["client"]],
+            _stat(row["chunks_per_second"], ".0f"),
+            _stat(row["ratio_to_bare"], ".2f", "x"),
+            _stat(row["first_token_ms"], ".2f"),
+            _stat(row["added_first_token_ms"], ".2f"),
+            _stat(row["client_cpu_share"], ".2f"),
+            _stat(row["server_cpu_share"], ".2f"),
+        ]
+        for row in section["rows"]
+    ]
+    header = ["client", "chunks/s", "vs bare", "first token ms", "added ms",
+              "client CPU", "server CPU"]  # fmt: skip
+    return [
+        f"End to end over loopback, one run after another ({section['chunks_per_run']} chunks "
+        f"per run in 2 requests, {section['runs_per_repetition']} runs per repetition; "
+        "CPU in cores)",
+        *_table(header, rows),
+    ]
+
+
+def _scale(section: Mapping[str, Any]) -> list[str]:
+    rows = []
+    for row in section["rows"]:
+        bare, agent = row["bare"], row["agent"]
+        rows.append(
+            [
+                str(row["runs"]),
+                _stat(bare["chunks_per_second"], ".0f"),
+                _stat(agent["chunks_per_second"], ".0f"),
+                _stat(row["agent_over_bare"], ".2f", "x"),
+                f"{bare['first_token_p50_ms']['median']:.1f} / "
+                f"{bare['first_token_p99_ms']['median']:.1f}",
+                f"{agent['first_token_p50_ms']['median']:.1f} / "
+                f"{agent['first_token_p99_ms']['median']:.1f}",
+                _stat(agent["server_cpu_share"], ".2f"),
+            ]
+        )
+    header = ["runs", "bare chunks/s", "agent chunks/s", "agent/bare",
+              "bare first ms p50/p99", "agent first ms p50/p99", "server CPU (agent)"]  # fmt: skip
+    memory = section["idle_memory"]
+    per_run = memory["tracemalloc_bytes_per_run"]
+    return [
+        "Scale: K concurrent runs in one process (first token: medians of p50 and p99)",
+        *_table(header, rows),
+        f"Idle agent run (waiting for its first chunk, {memory['idle_runs']} at once): "
+        f"{per_run / 1024:.1f} KB allocated (tracemalloc), "
+        f"{memory['rss_bytes_per_run'] / 1024:.1f} KB RSS; "
+        f"{memory['runs_per_gb_tracemalloc'] or 0:,} runs per GB",
+    ]
+
+
+def _tools(section: Mapping[str, Any]) -> list[str]:
+    rows = [
+        [
+            row["tools"],
+            str(row["calls"]),
+            f"{row['slowest_seconds']:.3f}",
+            _stat(row["parallel_wall_seconds"], ".3f"),
+            _stat(row["slowest_alone_seconds"], ".3f"),
+            _stat(row["ratio"], ".2f", "x"),
+        ]
+        for row in section["rows"]
+    ]
+    header = ["tools", "calls", "slowest s", "parallel wall s", "slowest alone s", "ratio"]
+    return ["Parallel I/O-bound tool calls (first start to last end)", *_table(header, rows)]

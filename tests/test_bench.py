@@ -1,0 +1,82 @@
+"""`python -m agentstream bench` runs, and says what it measured (no timing is asserted)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pytest
+
+from agentstream._bench_report import render
+from agentstream._cli import main
+
+
+def stats(node: Any) -> Iterator[Mapping[str, float]]:
+    """Every median/min/max summary in the result."""
+    if isinstance(node, Mapping):
+        if set(node) == {"median", "min", "max"}:
+            yield node
+        else:
+            for value in node.values():
+                yield from stats(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from stats(value)
+
+
+def test_quick_bench_reports_every_section(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--quick", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert {"meta", "assembly", "e2e", "scale", "tools"} <= set(result)
+
+    assembly = result["assembly"]["rows"]
+    assert [row["arguments_bytes"] for row in assembly] == [1024]
+    assert all(row["chunks"] > 256 for row in assembly)
+
+    e2e = {row["client"]: row for row in result["e2e"]["rows"]}
+    assert set(e2e) == {"bare", "sdk", "agent"}
+    assert result["e2e"]["chunks_per_run"] > 0
+    assert e2e["bare"]["ratio_to_bare"]["median"] == pytest.approx(1.0)
+
+    scale = result["scale"]
+    assert [row["runs"] for row in scale["rows"]] == [1, 4]
+    assert scale["idle_memory"]["tracemalloc_bytes_per_run"] > 0
+
+    assert [row["calls"] for row in result["tools"]["rows"]] == [8, 8]
+
+    summaries = list(stats(result))
+    assert len(summaries) > 20
+    for summary in summaries:
+        assert summary["min"] <= summary["median"] <= summary["max"]
+    may_be_zero = {id(s) for s in _differences(result)}
+    assert all(s["min"] > 0 for s in summaries if id(s) not in may_be_zero)
+
+    text = render(result)
+    for title in ("Assembly alone", "End to end", "Scale", "Parallel I/O-bound"):
+        assert title in text
+
+
+def _differences(result: Mapping[str, Any]) -> list[Mapping[str, float]]:
+    """Figures that may be zero or negative: differences, and CPU read in clock ticks."""
+    found: list[Mapping[str, float]] = []
+    for row in result["e2e"]["rows"]:
+        found += [row["added_first_token_ms"], row["server_cpu_share"]]
+    for row in result["scale"]["rows"]:
+        found += [row["bare"]["server_cpu_share"], row["agent"]["server_cpu_share"]]
+    return [s for s in found if s is not None]
+
+
+def test_bench_on_trio_prints_a_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--quick", "--backend", "trio", "--only", "e2e,tools"]) == 0
+    text = capsys.readouterr().out
+    assert "End to end" in text
+    assert "Parallel I/O-bound" in text
+    assert "Assembly" not in text
+
+
+def test_unknown_section_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "--only", "speed"])
+    assert exit_info.value.code == 2
+    assert "choose among" in capsys.readouterr().err

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import anyio
 import pytest
 
 from agentstream import (
@@ -19,23 +18,9 @@ from agentstream import (
 )
 from agentstream.testing import Reply, ScriptedModel, ToolCall
 
-from ._helpers import Recorder
+from ._helpers import Recorder, of, run_events
 
 pytestmark = pytest.mark.anyio
-
-
-async def run_events(model: ScriptedModel, *tools: Any, **options: Any) -> tuple[list[Any], Any]:
-    agent = Agent(client=model.async_client(), model="m", tools=tools, **options)
-    events: list[Any] = []
-    with anyio.fail_after(20):
-        async with agent.stream("go") as run:
-            async for event in run:
-                events.append(event)
-    return events, run
-
-
-def of(events: list[Any], kind: type) -> list[Any]:
-    return [event for event in events if isinstance(event, kind)]
 
 
 def tool_messages(run: Any) -> list[str]:

@@ -33,7 +33,8 @@ from agentstream._model import retry_after
 from agentstream._retries import retryable
 from agentstream.testing import Fault, Reply, ScriptedModel, ToolCall
 
-from ._helpers import Recorder
+from . import _helpers as helpers
+from ._helpers import Recorder, of
 
 pytestmark = pytest.mark.anyio
 
@@ -42,17 +43,7 @@ FAST = Retries(backoff=0.001, max_backoff=0.002)
 
 async def run_events(model: ScriptedModel, *tools: Any, **options: Any) -> tuple[list[Any], Any]:
     options.setdefault("retries", FAST)
-    agent = Agent(client=model.async_client(), model="m", tools=tools, **options)
-    events: list[Any] = []
-    with anyio.fail_after(20):  # a retry loop that never ends must fail the test
-        async with agent.stream("go") as run:
-            async for event in run:
-                events.append(event)
-    return events, run
-
-
-def of(events: list[Any], kind: type) -> list[Any]:
-    return [event for event in events if isinstance(event, kind)]
+    return await helpers.run_events(model, *tools, **options)
 
 
 # --- before any output -----------------------------------------------------------------

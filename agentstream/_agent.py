@@ -10,6 +10,7 @@ import anyio
 import openai
 
 from ._exceptions import SetupError
+from ._model import check_fields
 from ._result import RunResult
 from ._retries import Retries
 from ._run import AgentRun
@@ -46,6 +47,7 @@ class Agent:
 
     __slots__ = (
         "_client",
+        "_definitions",
         "final_answer",
         "instructions",
         "max_argument_size",
@@ -111,9 +113,17 @@ class Agent:
         self.timeouts = timeouts or Timeouts()
         self.retries = retries or Retries()
         self.request: dict[str, Any] = request
+        self._definitions: tuple[tuple[Tool, ...], list[dict[str, Any]]] = ((), [])
 
     def __repr__(self) -> str:
         return f"Agent(model={self.model!r}, tools={list(self.tools)!r})"
+
+    def _tool_definitions(self) -> list[dict[str, Any]]:
+        """The request's `tools` list, made again only when `tools` has changed."""
+        tools = tuple(self.tools.values())
+        if tools != self._definitions[0]:
+            self._definitions = (tools, [tool.definition() for tool in tools])
+        return self._definitions[1]
 
     def stream(self, prompt: Prompt, **request: Any) -> AgentRun:
         """Start a run whose events you iterate: `async with agent.stream(p) as run:`.
@@ -149,6 +159,9 @@ def _check_request(request: Mapping[str, Any]) -> None:
     owned = sorted(_OWNED.intersection(request))
     if owned:
         raise SetupError(f"agentstream sets these request fields itself: {', '.join(owned)}")
+    refused = check_fields(request)
+    if refused:
+        raise SetupError(refused)
 
 
 def _conversation(prompt: Prompt, instructions: str | None) -> list[dict[str, Any]]:

@@ -1,13 +1,19 @@
 """One streamed request to the model: the SDK sends it, agentstream reads the bytes.
 
-The `openai` client does what it is good at (configuration, authentication, HTTP
-errors, its own retries before any output) through `with_streaming_response`; the SSE
-framing and JSON of the body are parsed here, which costs a fraction of building the
-SDK's typed object for every chunk.
+The `openai` client does what it is good at (configuration, authentication, the base
+URL and Azure's deployments, HTTP errors, its own retries before any output) through
+its public `post`, asked for the raw streaming response; the SSE framing and JSON of the
+body are parsed here, which costs a fraction of building the SDK's typed object for
+every chunk. `chat.completions.create` is not used because it first walks the whole
+request against its parameter types, a transformation that is the identity for chat
+requests and costs more than a millisecond on a long conversation; the fields it would
+have rejected are checked once, when the `Agent` is made (`check_fields`).
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import re
 import time
@@ -16,16 +22,62 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import anyio
+import httpx2
 import openai
+from openai.resources.chat import AsyncCompletions
 
 from ._exceptions import ModelError, StreamError
 from ._sse import SSEDecoder, decode_chunk
 
-__all__ = ["ModelStream", "retry_after"]
+__all__ = ["ModelStream", "check_fields", "retry_after"]
 
 # After `[DONE]`, how long and how much to read for the body's end (see `_drain`).
 _DRAIN_SECONDS = 0.25
 _DRAIN_BYTES = 64 * 1024
+
+
+# `chat.completions.create` arguments that are options of the request, not body fields,
+# under the names `post` takes them by.
+_OPTIONS = {
+    "extra_headers": "headers",
+    "extra_query": "params",
+    "extra_body": "extra_json",
+    "timeout": "timeout",
+}
+
+
+@functools.cache
+def _known_fields() -> frozenset[str]:
+    return frozenset(inspect.signature(AsyncCompletions.create).parameters) - {"self"}
+
+
+def check_fields(request: Mapping[str, Any]) -> str | None:
+    """Why these request fields would be refused by the SDK, or None when they are fine."""
+    unknown = sorted(set(request) - _known_fields())
+    if unknown:
+        return (
+            f"unknown request field{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}: "
+            "pass fields that only your server knows in extra_body={...}"
+        )
+    response_format = request.get("response_format")
+    if isinstance(response_format, type):
+        return "response_format takes a dict (a JSON schema), not a class"
+    return None
+
+
+def _split(params: Mapping[str, Any]) -> tuple[dict[str, Any], openai.RequestOptions]:
+    """The JSON body and the request options (headers, query, timeout) of a request."""
+    body: dict[str, Any] = {}
+    options: Any = {"security": {"bearer_auth": True}}
+    for key, value in params.items():
+        if isinstance(value, (openai.NotGiven, openai.Omit)):
+            continue
+        option = _OPTIONS.get(key)
+        if option is None:
+            body[key] = value
+        elif value is not None or option == "timeout":  # timeout=None: no time limit
+            options[option] = value
+    return body, options
 
 
 def _model_error(exc: openai.APIError) -> ModelError:
@@ -100,14 +152,18 @@ class ModelStream:
 
     `done` tells whether the server ended the body with `[DONE]` (or sent one whole
     JSON answer): a body that stops without it, and without a finish reason, may
-    have been cut.
+    have been cut. With `client_retries=False` the client sends the request once,
+    whatever its `max_retries`.
     """
 
-    __slots__ = ("_client", "_params", "done")
+    __slots__ = ("_client", "_client_retries", "_params", "done")
 
-    def __init__(self, client: openai.AsyncOpenAI, params: Mapping[str, Any]) -> None:
+    def __init__(
+        self, client: openai.AsyncOpenAI, params: Mapping[str, Any], *, client_retries: bool = True
+    ) -> None:
         self._client = client
         self._params = params
+        self._client_retries = client_retries
         self.done = False
 
     async def chunks(self) -> AsyncGenerator[dict[str, Any], None]:
@@ -117,38 +173,50 @@ class ModelStream:
         `StreamError` when the stream breaks or carries a malformed chunk. Close the
         generator (`aclosing`) to close the HTTP response.
         """
+        body, options = _split(self._params)
+        if not self._client_retries:
+            options["max_retries"] = 0
         try:
-            manager = self._client.chat.completions.with_streaming_response.create(**self._params)
-            async with manager as response:
-                content_type = response.headers.get("content-type", "")
-                if "json" in content_type and "event-stream" not in content_type:
-                    yield await _whole_answer(response)
-                    self.done = True
-                    return
-                decoder = SSEDecoder()
-                reader = response.iter_bytes().__aiter__()
-                while True:
-                    try:
-                        raw = await reader.__anext__()
-                    except StopAsyncIteration:
-                        break
-                    except Exception as exc:  # the transport's own errors, whatever its library
-                        raise StreamError(f"the stream broke: {type(exc).__name__}: {exc}") from exc
-                    for event in decoder.feed(raw):
-                        chunk = decode_chunk(event)
-                        if chunk is None:
-                            self.done = True
-                            await _drain(reader)
-                            return
-                        yield chunk
-                for event in decoder.flush():
+            response = await self._client.post(
+                "/chat/completions",
+                body=body,
+                options=options,
+                cast_to=httpx2.Response,
+                stream=True,
+                stream_cls=None,
+            )
+        except openai.APIError as exc:
+            raise _model_error(exc) from exc
+        try:
+            content_type = response.headers.get("content-type", "")
+            if "json" in content_type and "event-stream" not in content_type:
+                yield await _whole_answer(response)
+                self.done = True
+                return
+            decoder = SSEDecoder()
+            reader = response.aiter_bytes().__aiter__()
+            while True:
+                try:
+                    raw = await reader.__anext__()
+                except StopAsyncIteration:
+                    break
+                except Exception as exc:  # the transport's own errors, whatever its library
+                    raise StreamError(f"the stream broke: {type(exc).__name__}: {exc}") from exc
+                for event in decoder.feed(raw):
                     chunk = decode_chunk(event)
                     if chunk is None:
                         self.done = True
+                        await _drain(reader)
                         return
                     yield chunk
-        except openai.APIError as exc:
-            raise _model_error(exc) from exc
+            for event in decoder.flush():
+                chunk = decode_chunk(event)
+                if chunk is None:
+                    self.done = True
+                    return
+                yield chunk
+        finally:
+            await response.aclose()
 
 
 async def _drain(reader: AsyncIterator[bytes]) -> None:
@@ -169,9 +237,13 @@ async def _drain(reader: AsyncIterator[bytes]) -> None:
             return
 
 
-async def _whole_answer(response: Any) -> dict[str, Any]:
+async def _whole_answer(response: httpx2.Response) -> dict[str, Any]:
     try:
-        body = json.loads(await response.read())
+        raw = await response.aread()
+    except Exception as exc:  # the transport's own errors, whatever its library
+        raise StreamError(f"the answer broke: {type(exc).__name__}: {exc}") from exc
+    try:
+        body = json.loads(raw)
     except ValueError as exc:
         raise StreamError(f"the server sent a body that is not JSON: {exc}") from None
     if not isinstance(body, Mapping):

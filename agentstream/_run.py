@@ -136,12 +136,8 @@ class AgentRun:
         client = given if isinstance(given, openai.AsyncOpenAI) else given()
         try:
             yield RunStarted(self.run_id, agent.model, tuple(agent.tools))
-            # The run retries failed steps itself (honouring Retry-After, and also after
-            # partial output); the client retrying the same requests too would multiply
-            # the attempts. The copy shares the client's connection pool.
-            requester = client.with_options(max_retries=0) if agent.retries.enabled else client
             secret = secret_of(client.api_key)
-            async with aclosing(self._steps(requester, started, secret)) as steps:
+            async with aclosing(self._steps(client, started, secret)) as steps:
                 async for event in steps:
                     yield event
         except Exception as exc:
@@ -163,7 +159,7 @@ class AgentRun:
         calls_run = 0
         retries = agent.retries
         retries_left = math.inf if retries.budget is None else retries.budget
-        rng = random.Random()
+        rng: random.Random | None = None  # made at the first retry: seeding costs
         used_ids = call_ids(self._messages)
         step = 0
         final_only: StopReason | None = None  # why the next request offers no tools
@@ -185,7 +181,14 @@ class AgentRun:
                     partial_arguments=agent.partial_arguments,
                     max_argument_size=agent.max_argument_size,
                 )
-                stream = ModelStream(client, self._params(final_only is not None))
+                # The run retries failed steps itself (honouring Retry-After, and also
+                # after partial output); the client retrying the same requests too would
+                # multiply the attempts.
+                stream = ModelStream(
+                    client,
+                    self._params(final_only is not None),
+                    client_retries=not retries.enabled,
+                )
                 source = stream.chunks()
                 if limits.bounds_streams:
                     step_deadline = sent + limits.step if limits.step else math.inf
@@ -208,6 +211,7 @@ class AgentRun:
                     if secret is not None:
                         redact_error(exc, secret)
                     failures.append(exc)
+                    rng = rng or random.Random()
                     delay = retries.delay(exc, len(failures), rng) if retries_left else None
                     if delay is not None and perf_counter() + delay >= run_deadline:
                         delay = None
@@ -366,7 +370,7 @@ class AgentRun:
             "stream": True,
         }
         if agent.tools:
-            params["tools"] = [tool.definition() for tool in agent.tools.values()]
+            params["tools"] = agent._tool_definitions()
             if extra_step:
                 params["tool_choice"] = "none"
         return params

@@ -7,6 +7,7 @@ import threading
 from typing import Any
 
 import anyio
+import openai
 import pytest
 from pydantic import BaseModel
 
@@ -34,7 +35,7 @@ from agentstream import (
     ToolStarted,
     tool,
 )
-from agentstream.testing import Fault, Reply, ScriptedModel, ToolCall
+from agentstream.testing import Fault, Reply, ScriptedModel, ToolCall, serve
 
 from ._helpers import NO_RETRIES, Recorder
 
@@ -406,6 +407,39 @@ async def test_request_parameters_pass_through() -> None:
     assert model.requests[0].headers["x-trace"] == "abc"
 
 
+async def test_request_options_are_not_sent_as_fields() -> None:
+    model = ScriptedModel([Reply("ok")])
+    agent = make_agent(
+        model, extra_query={"api-version": "2024-10-21"}, timeout=30, seed=openai.omit,
+        user=openai.NOT_GIVEN, extra_headers=None,
+    )  # fmt: skip
+    await agent.run("hi")
+    (request,) = model.requests
+    assert request.query == "api-version=2024-10-21"
+    assert request.path.endswith("/chat/completions")
+    assert not {"extra_query", "timeout", "seed", "user", "extra_headers"} & set(request.body)
+
+
+async def test_a_request_timeout_applies_to_the_request() -> None:
+    # Over a real socket: the in-process transport has no network timeouts to apply.
+    model = ScriptedModel([Reply("late", fault=Fault(stall_after=0, stall_seconds=5))])
+    async with anyio.create_task_group() as tg:
+        port = await tg.start(serve, model)
+        client = openai.AsyncOpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="k")
+        agent = Agent(client=client, model="m", timeout=0.2, retries=NO_RETRIES)
+        with anyio.fail_after(3), pytest.raises(StreamError, match="ReadTimeout"):
+            await agent.run("hi")
+        await client.close()
+        tg.cancel_scope.cancel()
+
+
+async def test_unknown_fields_for_one_run_are_refused_before_any_request() -> None:
+    model = ScriptedModel([Reply("ok")])
+    with pytest.raises(SetupError, match="top_p_typo"):
+        make_agent(model).stream("hi", top_p_typo=1)
+    assert model.requests == []
+
+
 async def test_instructions_and_continuing_a_conversation() -> None:
     model = ScriptedModel([Reply("Hello!"), Reply("You said hi.")])
     agent = make_agent(model, instructions="Be brief.")
@@ -560,6 +594,9 @@ async def test_client_factory_is_closed_after_each_run() -> None:
         pytest.param({"max_steps": 0}, "max_steps", id="max-steps"),
         pytest.param({"messages": []}, "messages", id="owned-field"),
         pytest.param({"tools": [get_weather, get_weather]}, "get_weather", id="duplicate-tool"),
+        pytest.param({"top_k": 5}, r"unknown request field top_k: .*extra_body", id="unknown"),
+        pytest.param({"temperatur": 1, "seeed": 2}, "fields seeed, temperatur", id="typos"),
+        pytest.param({"response_format": Order}, "response_format", id="format-class"),
     ],
 )
 async def test_setup_mistakes(kwargs: dict[str, Any], message: str) -> None:

@@ -26,10 +26,12 @@ class ModelRequest:
     """The parsed JSON body, or None when the body is empty or not JSON."""
     content: bytes = b""
     """The raw body."""
+    query: str = ""
+    """The query string, without the `?` (e.g. `"api-version=2024-10-21"`)."""
 
     @classmethod
     def from_http(
-        cls, method: str, path: str, headers: Mapping[str, str], content: bytes
+        cls, method: str, path: str, headers: Mapping[str, str], content: bytes, query: str = ""
     ) -> ModelRequest:
         """Build a request from its HTTP parts, parsing a JSON body."""
         body: Any = None
@@ -38,7 +40,7 @@ class ModelRequest:
                 body = json.loads(content)
             except ValueError:
                 body = None
-        return cls(method.upper(), path, headers, body, content)
+        return cls(method.upper(), path, headers, body, content, query)
 
     def _get(self, key: str) -> Any:
         return self.body.get(key) if isinstance(self.body, dict) else None

@@ -106,8 +106,8 @@ async def _read_request(reader: BufferedByteReceiveStream) -> tuple[ModelRequest
     content = await reader.receive_exactly(length) if length else b""
     connection = headers.get("connection", "").lower()
     keep_alive = version == "HTTP/1.1" and "close" not in connection
-    path = target.partition("?")[0]
-    return ModelRequest.from_http(method, path, headers, content), keep_alive
+    path, _, query = target.partition("?")
+    return ModelRequest.from_http(method, path, headers, content, query), keep_alive
 
 
 def _head(answer: Answer, *, chunked: bool, length: int, keep_alive: bool) -> bytes:

@@ -20,7 +20,8 @@ _CUT = "peer closed connection without sending complete message body (incomplete
 
 def _model_request(request: httpx2.Request, content: bytes) -> ModelRequest:
     headers = {name.lower(): value for name, value in request.headers.items()}
-    return ModelRequest.from_http(request.method, request.url.path, headers, content)
+    query = request.url.query.decode("ascii")
+    return ModelRequest.from_http(request.method, request.url.path, headers, content, query)
 
 
 class _AsyncBody(httpx2.AsyncByteStream):

@@ -16,7 +16,7 @@ import json
 import secrets
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic_core import from_json
 
@@ -28,6 +28,8 @@ from ._events import (
     TextDelta,
     ToolCallDelta,
     ToolCallStarted,
+    text_delta,
+    tool_call_delta,
 )
 from ._exceptions import StreamError
 from ._message import AssembledChoice, AssembledMessage, AssembledResponse, AssembledToolCall
@@ -37,7 +39,7 @@ __all__ = ["StreamAssembler", "error_message", "new_call_id"]
 # Below this many characters the partial arguments are re-parsed on every piece; above
 # it, only once they have grown by 1/_REPARSE_FRACTION of their size since the last
 # parse, which keeps the total parsing work linear in the arguments' length.
-_SMALL_ARGUMENTS = 512
+_SMALL_ARGUMENTS = 128
 _REPARSE_FRACTION = 8
 
 
@@ -173,7 +175,6 @@ class StreamAssembler:
             chunk = dump(exclude_unset=True)
             if not isinstance(chunk, Mapping):
                 raise _malformed("not an object", chunk)
-        events: list[StreamEvent] = []
         if self._id is None:
             chunk_id = chunk.get("id")
             if isinstance(chunk_id, str) and chunk_id:
@@ -182,11 +183,21 @@ class StreamAssembler:
             model = chunk.get("model")
             if isinstance(model, str) and model:
                 self._model = model
+        choices = chunk.get("choices")
+        if (
+            type(choices) is list
+            and len(choices) == 1
+            and chunk.get("usage") is None
+            and "error" not in chunk
+        ):
+            event = self._lone_fragment(choices[0])
+            if event is not None:
+                return [event] if event else []
+        events: list[StreamEvent] = []
         error = chunk.get("error")
         if error:
             self._errors.append(error)
             events.append(ServerError(self._step, error_message(error), error))
-        choices = chunk.get("choices")
         if choices:
             if type(choices) is not list:
                 raise _malformed("choices is not a list", choices)
@@ -198,6 +209,46 @@ class StreamAssembler:
                 raise _malformed("usage is not an object", usage)
             self._usage = usage  # cumulative or repeated: the last one is the total
         return events
+
+    def _lone_fragment(self, data: Any) -> StreamEvent | Literal[False] | None:
+        """The chunks that make up nearly all of a stream, merged at the least cost.
+
+        A choice already under way whose delta holds one piece of text, or one piece of
+        arguments for a call already started, and nothing else. Returns its event, or
+        False when the piece was empty; None (having changed nothing) for any other
+        chunk, which then takes the full path, where a malformed one is reported.
+        """
+        try:
+            delta = data["delta"]
+            if len(delta) != 1 or data.get("finish_reason") is not None:
+                return None
+            number = data.get("index", 0)
+            choice = self._choices.get(number) if type(number) is int else None
+            if choice is None:
+                return None
+            content = delta.get("content")
+            if type(content) is str:
+                choice.content_seen = True
+                if not content:
+                    return False
+                choice.content.append(content)
+                return text_delta(self._step, number, content)
+            (fragment,) = delta["tool_calls"]
+            index = fragment["index"]
+            call = choice.by_index.get(index) if type(index) is int else None
+            if call is None or not call.started:
+                return None
+            function = fragment["function"]
+            piece = function["arguments"]
+            if (
+                type(piece) is not str
+                or len(function) != 1
+                or (len(fragment) != 2 and fragment.get("id") not in (None, call.id))
+            ):
+                return None
+        except (LookupError, TypeError, ValueError, AttributeError):
+            return None
+        return self._add_piece(call, number, piece) if piece else False
 
     def _feed_choice(self, data: Any, events: list[StreamEvent]) -> None:
         if type(data) is not dict and not isinstance(data, Mapping):
@@ -245,7 +296,7 @@ class StreamAssembler:
             if isinstance(content, str):
                 if content:
                     choice.content.append(content)
-                    events.append(TextDelta(step, number, content))
+                    events.append(text_delta(step, number, content))
             elif isinstance(content, list):
                 for text in _text_parts(content):
                     choice.content.append(text)
@@ -296,25 +347,30 @@ class StreamAssembler:
                     piece = function.get("arguments")
                     if type(piece) is str:
                         if piece:
-                            self._add_piece(call, number, piece, events)
+                            event = self._add_piece(call, number, piece)
+                            if event:
+                                events.append(event)
                         continue
             elif not isinstance(fragment, Mapping):
                 raise _malformed("tool call is not an object", fragment)
             call = self._identify(choice, fragment, position if several else None)
             self._feed_fragment(call, number, fragment, events)
 
-    def _add_piece(self, call: _Call, number: int, piece: str, events: list[StreamEvent]) -> None:
-        """A non-empty piece of arguments for a call that has started (so has a name)."""
+    def _add_piece(self, call: _Call, number: int, piece: str) -> ToolCallDelta | Literal[False]:
+        """A non-empty piece of arguments for a call that has started (so has a name).
+
+        Returns its event, or False when the call is past the size limit.
+        """
         size = call.size = call.size + len(piece)
         if size > self._max_arguments:
             _drop_arguments(call)
-            return
+            return False
         call.pieces.append(piece)
         if self._partial and size >= call.parse_at:
             self._reparse(call)
         name: str = call.name  # type: ignore[assignment]
-        events.append(
-            ToolCallDelta(self._step, number, call.position, call.id, name, piece, call.partial)
+        return tool_call_delta(
+            self._step, number, call.position, call.id, name, piece, call.partial
         )
 
     def _identify(
@@ -423,7 +479,9 @@ class StreamAssembler:
             if self._partial and call.size >= call.parse_at:
                 self._reparse(call)
             events.append(
-                ToolCallDelta(self._step, number, call.position, call.id, name, piece, call.partial)
+                tool_call_delta(
+                    self._step, number, call.position, call.id, name, piece, call.partial
+                )
             )
 
     @staticmethod

@@ -105,8 +105,9 @@ class ToolCallDelta:
     partial: Any
     """Best-effort parse of the arguments so far (usually a dict), or None.
 
-    Refreshed as the arguments grow, at amortised linear cost: for long arguments it can
-    lag a few pieces behind `delta`. Treat it as read-only.
+    Refreshed on every piece while the arguments are short (under 128 characters), then
+    each time they have grown by an eighth, so the parsing stays linear in their length:
+    for long arguments it can lag a few pieces behind `delta`. Treat it as read-only.
     """
     type: Literal["tool_call_delta"] = field(default="tool_call_delta", init=False)
 
@@ -317,6 +318,44 @@ def _jsonable(value: Any) -> Any:
     if callable(dump):
         return _jsonable(dump(mode="json"))
     return str(value)
+
+
+def _unfrozen_twin(cls: type) -> Any:
+    """An unfrozen dataclass with the same fields and slots as the frozen `cls`.
+
+    A frozen dataclass sets each field through `object.__setattr__`, which costs three
+    times a plain assignment, and the assembler makes an event for nearly every chunk.
+    An instance built as the twin and then given `cls` as its class (their slots are
+    the same, so CPython allows it) is a `cls` like any other: equal to one made by
+    `cls(...)`, and as frozen.
+    """
+    specs: list[Any] = []
+    for f in dataclasses.fields(cls):
+        if f.default is dataclasses.MISSING:
+            specs.append((f.name, f.type))
+        else:
+            specs.append((f.name, f.type, field(default=f.default, init=f.init)))
+    return dataclasses.make_dataclass(cls.__name__, specs, slots=True)
+
+
+_TextDeltaTwin = _unfrozen_twin(TextDelta)
+_ToolCallDeltaTwin = _unfrozen_twin(ToolCallDelta)
+
+
+def text_delta(step: int, choice: int, text: str) -> TextDelta:
+    """`TextDelta(step, choice, text)`, at half the cost."""
+    event = _TextDeltaTwin(step, choice, text)
+    event.__class__ = TextDelta
+    return event  # type: ignore[no-any-return]
+
+
+def tool_call_delta(
+    step: int, choice: int, index: int, id: str | None, name: str, delta: str, partial: Any
+) -> ToolCallDelta:
+    """`ToolCallDelta(...)`, at a third of the cost."""
+    event = _ToolCallDeltaTwin(step, choice, index, id, name, delta, partial)
+    event.__class__ = ToolCallDelta
+    return event  # type: ignore[no-any-return]
 
 
 def event_to_dict(event: Event) -> dict[str, Any]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import pickle
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +22,7 @@ from agentstream import (
     ToolCallDelta,
     ToolCallStarted,
 )
+from agentstream._events import event_to_dict, text_delta, tool_call_delta
 from agentstream._replay import response_to_dict
 
 from ._streams import INDEX, assert_matches_final, load_chunks, stream_params
@@ -52,6 +55,50 @@ def test_recorded_stream_through_sdk_chunk_objects(name: str) -> None:
     sdk, sdk_events = assemble(typed, new_id=lambda: "generated")
     assert response_to_dict(sdk) == response_to_dict(plain)
     assert sdk_events == plain_events
+
+
+def padded(chunks: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The same chunks with `"refusal": null` in every delta: none takes the short path."""
+    out = []
+    for original in chunks:
+        data = json.loads(json.dumps(original))
+        for choice in data.get("choices") or ():
+            if isinstance(choice, dict) and isinstance(choice.get("delta"), dict):
+                choice["delta"].setdefault("refusal", None)
+        out.append(data)
+    return out
+
+
+@pytest.mark.parametrize("name", stream_params())
+def test_the_short_path_for_lone_pieces_changes_nothing(name: str) -> None:
+    """Chunks with one piece of text or arguments skip most checks; the result is the same."""
+    chunks = load_chunks(name)
+    short, short_events = assemble(chunks, new_id=lambda: "generated")
+    full, full_events = assemble(padded(chunks), new_id=lambda: "generated")
+    assert response_to_dict(short) == response_to_dict(full)
+    assert short_events == full_events
+    assert [type(e) for e in short_events] == [type(e) for e in full_events]
+
+
+def test_events_made_the_cheap_way_are_ordinary_frozen_events() -> None:
+    made = tool_call_delta(1, 0, 2, "call_1", "f", "ab", {"a": 1})
+    plain = ToolCallDelta(1, 0, 2, "call_1", "f", "ab", {"a": 1})
+    assert type(made) is ToolCallDelta
+    assert (made, repr(made), event_to_dict(made)) == (plain, repr(plain), event_to_dict(plain))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.delta = "x"  # type: ignore[misc]
+    assert pickle.loads(pickle.dumps(made)) == plain
+    assert dataclasses.replace(made, delta="c") == ToolCallDelta(
+        1, 0, 2, "call_1", "f", "c", {"a": 1}
+    )
+    text = text_delta(3, 1, "hi")
+    assert type(text) is TextDelta
+    assert (text, hash(text)) == (TextDelta(3, 1, "hi"), hash(TextDelta(3, 1, "hi")))
+    match text:
+        case TextDelta(text=said, type="text_delta"):
+            assert said == "hi"
+        case _:
+            pytest.fail("not matched")
 
 
 def chunk(*fragments: dict[str, Any], finish: str | None = None, **delta: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agentstream import StreamAssembler, TextDelta, ToolCallDelta, ToolCallStarted
+from agentstream._assemble import _SMALL_ARGUMENTS
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
@@ -94,7 +95,7 @@ def test_any_cutting_assembles_to_the_same_message(
         deltas = [e for e in events if isinstance(e, ToolCallDelta) and e.index == i]
         assert "".join(e.delta for e in deltas) == json.dumps(arguments)
         # Small arguments are re-parsed on every piece; long ones may lag a little.
-        if deltas and len(json.dumps(arguments)) < 512:
+        if deltas and len(json.dumps(arguments)) < _SMALL_ARGUMENTS:
             assert deltas[-1].partial == arguments
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import random
 import secrets
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import aclosing
 from time import perf_counter
 from types import TracebackType
@@ -121,8 +121,12 @@ class AgentRun:
             await self._task_group.__aexit__(None, None, None)
         return None
 
-    def __aiter__(self) -> AgentRun:
-        return self
+    def __aiter__(self) -> AsyncIterator[Event]:
+        # The events themselves: `async for` then skips a call through `__anext__` for
+        # every event, which would cost as much as the merge of a chunk.
+        if self._events is None:
+            raise RuntimeError("use the run inside `async with agent.stream(...) as run:`")
+        return self._events
 
     async def __anext__(self) -> Event:
         if self._events is None:

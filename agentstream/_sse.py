@@ -7,8 +7,7 @@ payload. Comment lines (`: PROCESSING`), `id` and `retry` fields are skipped.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic_core import from_json
 
@@ -17,9 +16,12 @@ from ._exceptions import StreamError
 __all__ = ["SSEDecoder", "ServerSentEvent", "decode_chunk"]
 
 
-@dataclass(frozen=True, slots=True)
-class ServerSentEvent:
-    """One dispatched event: its name ("" when none was given) and its data."""
+class ServerSentEvent(NamedTuple):
+    """One dispatched event: its name ("" when none was given) and its data.
+
+    A named tuple rather than a frozen dataclass: one is made for every chunk, and
+    a tuple costs a third as much to make.
+    """
 
     event: str
     data: str

@@ -26,20 +26,22 @@ from ._events import (
     ServerError,
     StreamEvent,
     TextDelta,
+    TextDeltaTwin,
     ToolCallDelta,
+    ToolCallDeltaTwin,
     ToolCallStarted,
-    text_delta,
-    tool_call_delta,
 )
 from ._exceptions import StreamError
 from ._message import AssembledChoice, AssembledMessage, AssembledResponse, AssembledToolCall
 
 __all__ = ["StreamAssembler", "error_message", "new_call_id"]
 
+_new_object = object.__new__
+
 # Below this many characters the partial arguments are re-parsed on every piece; above
 # it, only once they have grown by 1/_REPARSE_FRACTION of their size since the last
 # parse, which keeps the total parsing work linear in the arguments' length.
-_SMALL_ARGUMENTS = 128
+_SMALL_ARGUMENTS = 64
 _REPARSE_FRACTION = 8
 
 
@@ -63,7 +65,7 @@ class _Call:
         "started",
     )
 
-    def __init__(self, position: int) -> None:
+    def __init__(self, position: int, parse_at: int) -> None:
         self.position = position
         self.id: str | None = None
         self.name: str | None = None
@@ -71,7 +73,7 @@ class _Call:
         self.size = 0
         self.started = False
         self.partial: Any = None
-        self.parse_at = 1
+        self.parse_at = parse_at  # the size at which to parse the arguments again
         self.oversized = False
 
     def arguments(self) -> str:
@@ -232,7 +234,9 @@ class StreamAssembler:
                 if not content:
                     return False
                 choice.content.append(content)
-                return text_delta(self._step, number, content)
+                event = TextDeltaTwin(self._step, number, content)
+                event.__class__ = TextDelta
+                return event  # type: ignore[no-any-return]
             (fragment,) = delta["tool_calls"]
             index = fragment["index"]
             call = choice.by_index.get(index) if type(index) is int else None
@@ -296,7 +300,7 @@ class StreamAssembler:
             if isinstance(content, str):
                 if content:
                     choice.content.append(content)
-                    events.append(text_delta(step, number, content))
+                    events.append(TextDelta(step, number, content))
             elif isinstance(content, list):
                 for text in _text_parts(content):
                     choice.content.append(text)
@@ -366,12 +370,22 @@ class StreamAssembler:
             _drop_arguments(call)
             return False
         call.pieces.append(piece)
-        if self._partial and size >= call.parse_at:
+        if size >= call.parse_at:
             self._reparse(call)
-        name: str = call.name  # type: ignore[assignment]
-        return tool_call_delta(
-            self._step, number, call.position, call.id, name, piece, call.partial
-        )
+        # ToolCallDelta(self._step, number, call.position, call.id, call.name, piece,
+        # call.partial), made as its unfrozen twin (see `_events._unfrozen_twin`) and
+        # without even the twin's __init__: on most streams this is most chunks.
+        event = _new_object(ToolCallDeltaTwin)
+        event.step = self._step
+        event.choice = number
+        event.index = call.position
+        event.id = call.id
+        event.name = call.name
+        event.delta = piece
+        event.partial = call.partial
+        event.type = "tool_call_delta"
+        event.__class__ = ToolCallDelta
+        return event  # type: ignore[no-any-return]
 
     def _identify(
         self, choice: _Choice, fragment: Mapping[str, Any], position: int | None
@@ -431,9 +445,8 @@ class StreamAssembler:
             return False
         return True
 
-    @staticmethod
-    def _open(choice: _Choice) -> _Call:
-        call = _Call(len(choice.calls))
+    def _open(self, choice: _Choice) -> _Call:
+        call = _Call(len(choice.calls), 1 if self._partial else sys.maxsize)
         choice.calls.append(call)
         return call
 
@@ -476,12 +489,10 @@ class StreamAssembler:
             events.append(ToolCallStarted(self._step, number, call.position, call.id, name))
             piece = call.arguments()
         if piece:
-            if self._partial and call.size >= call.parse_at:
+            if call.size >= call.parse_at:
                 self._reparse(call)
             events.append(
-                tool_call_delta(
-                    self._step, number, call.position, call.id, name, piece, call.partial
-                )
+                ToolCallDelta(self._step, number, call.position, call.id, name, piece, call.partial)
             )
 
     @staticmethod

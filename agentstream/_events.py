@@ -105,7 +105,7 @@ class ToolCallDelta:
     partial: Any
     """Best-effort parse of the arguments so far (usually a dict), or None.
 
-    Refreshed on every piece while the arguments are short (under 128 characters), then
+    Refreshed on every piece while the arguments are short (under 64 characters), then
     each time they have grown by an eighth, so the parsing stays linear in their length:
     for long arguments it can lag a few pieces behind `delta`. Treat it as read-only.
     """

@@ -72,11 +72,16 @@ class Clients:
         self.bodies = list(bodies)
         self.http = httpx2.AsyncClient(limits=_LIMITS, timeout=600)
         self.openai = openai.AsyncOpenAI(base_url=base_url, api_key="bench")
-        self.agent = Agent(client=self.openai, model="bench", tools=[lookup])
+        # A client (and a connection pool) of its own: the SDK's stream closes its
+        # response at `[DONE]` without reading the body's end, so the connection it
+        # used is not reused, and the next request on the same pool opens a new one.
+        self.agent_client = openai.AsyncOpenAI(base_url=base_url, api_key="bench")
+        self.agent = Agent(client=self.agent_client, model="bench", tools=[lookup])
 
     async def aclose(self) -> None:
         await self.http.aclose()
         await self.openai.close()
+        await self.agent_client.close()
 
     def runner(self, kind: str) -> Callable[[], Awaitable[RunTiming]]:
         return {"bare": self.bare_run, "sdk": self.sdk_run, "agent": self.agent_run}[kind]

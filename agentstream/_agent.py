@@ -32,7 +32,8 @@ class Agent:
     `client` is an `openai.AsyncOpenAI` (or a function that makes one for each run, which
     the run then closes). Keyword arguments beyond the named ones (`temperature`,
     `tool_choice`, `max_tokens`, `extra_headers`, `extra_body`, ...) are sent with every
-    request as they are.
+    request as they are; they are the arguments of `chat.completions.create`, and any
+    other name is refused here (a field only your server knows goes in `extra_body`).
 
     Limits: `max_steps` bounds the requests of a run and `max_tool_calls` the tool
     calls it runs; with `final_answer=True` a run that reaches either makes one more

@@ -122,8 +122,8 @@ class AgentRun:
         return None
 
     def __aiter__(self) -> AsyncIterator[Event]:
-        # The events themselves: `async for` then skips a call through `__anext__` for
-        # every event, which would cost as much as the merge of a chunk.
+        # The events themselves: `async for` then skips a coroutine through `__anext__`
+        # for every event, which costs a third as much as merging a chunk.
         if self._events is None:
             raise RuntimeError("use the run inside `async with agent.stream(...) as run:`")
         return self._events

@@ -166,7 +166,7 @@ async def _loopback(options: BenchOptions, server: ChildServer) -> dict[str, Any
     try:
         # Warm up every path (connections, imports, caches); count the run's chunks.
         probe = await clients.bare_run()
-        for kind in ("sdk", "agent"):
+        for kind in ("sdk", "post", "agent"):
             await clients.runner(kind)()
         result: dict[str, Any] = {}
         if "e2e" in options.sections:
@@ -201,7 +201,7 @@ async def _measured(server: ChildServer, work: Callable[[], Any]) -> tuple[Any, 
 async def _e2e(
     options: BenchOptions, server: ChildServer, clients: Clients, chunks_per_run: int
 ) -> dict[str, Any]:
-    kinds = ("bare", "sdk", "agent")
+    kinds = ("bare", "sdk", "post", "agent")
     rate: dict[str, list[float]] = {kind: [] for kind in kinds}
     first: dict[str, list[float]] = {kind: [] for kind in kinds}
     bare_first: dict[str, list[float]] = {kind: [] for kind in kinds}  # in the same pairs
@@ -226,7 +226,7 @@ async def _e2e(
         # that a slow moment of a shared machine falls on both alike. Pairs, not a
         # round of all three: whatever runs just after the SDK's reader starts late
         # (its stream leaves its connection to be closed, and its objects to free).
-        for kind in ("sdk", "agent"):
+        for kind in kinds[1:]:
             paired: dict[str, list[float]] = {"bare": [], kind: []}
             for _ in range(options.runs):
                 for name in paired:

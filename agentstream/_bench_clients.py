@@ -3,6 +3,9 @@
 - `bare`: httpx2 (the HTTP library under the SDK), the body split at blank lines,
   `json.loads` per event: the floor for reading these streams in Python.
 - `sdk`: the `openai` client with `stream=True`, iterating its typed chunks.
+- `post`: the `openai` client's public `post` asked for the raw response, read as
+  `bare` reads it: the floor for any reader that sends its requests through the SDK
+  (which is how the agent sends them), so the two tell the SDK's cost from the agent's.
 - `agent`: `agentstream.Agent.stream()` through the public API, tools and all.
 
 Each run makes the two requests an agent run makes (the tool calls, then the answer);
@@ -72,19 +75,28 @@ class Clients:
         self.bodies = list(bodies)
         self.http = httpx2.AsyncClient(limits=_LIMITS, timeout=600)
         self.openai = openai.AsyncOpenAI(base_url=base_url, api_key="bench")
-        # A client (and a connection pool) of its own: the SDK's stream closes its
-        # response at `[DONE]` without reading the body's end, so the connection it
-        # used is not reused, and the next request on the same pool opens a new one.
+        # Each reader that sends through the SDK has a client (and a connection pool)
+        # of its own: the SDK's stream closes its response at `[DONE]` without reading
+        # the body's end, so the connection it used is not reused, and the next request
+        # on the same pool opens a new one.
+        self.post_client = openai.AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0)
         self.agent_client = openai.AsyncOpenAI(base_url=base_url, api_key="bench")
         self.agent = Agent(client=self.agent_client, model="bench", tools=[lookup])
 
     async def aclose(self) -> None:
         await self.http.aclose()
         await self.openai.close()
+        await self.post_client.close()
         await self.agent_client.close()
 
     def runner(self, kind: str) -> Callable[[], Awaitable[RunTiming]]:
-        return {"bare": self.bare_run, "sdk": self.sdk_run, "agent": self.agent_run}[kind]
+        runners = {
+            "bare": self.bare_run,
+            "sdk": self.sdk_run,
+            "post": self.post_run,
+            "agent": self.agent_run,
+        }
+        return runners[kind]
 
     async def bare_run(self) -> RunTiming:
         started = perf_counter()
@@ -94,21 +106,24 @@ class Clients:
         for body in self.bodies:
             request = self.http.build_request("POST", self.url, json=body, headers=headers)
             response = await self.http.send(request, stream=True)
-            try:
-                buffer = b""
-                async for raw in response.aiter_bytes():
-                    buffer = buffer + raw if buffer else raw
-                    *events, buffer = buffer.split(b"\n\n")
-                    for event in events:
-                        data = event[6:]
-                        if data == b"[DONE]":
-                            break
-                        chunk = json.loads(data)
-                        chunks += 1
-                        if not first and _has_token(chunk):
-                            first = perf_counter() - started
-            finally:
-                await response.aclose()
+            chunks, first = await _read(response, started, chunks, first)
+        return RunTiming(chunks, first, perf_counter() - started)
+
+    async def post_run(self) -> RunTiming:
+        started = perf_counter()
+        first = 0.0
+        chunks = 0
+        options: Any = {"security": {"bearer_auth": True}}
+        for body in self.bodies:
+            response = await self.post_client.post(
+                "/chat/completions",
+                body=body,
+                options=options,
+                cast_to=httpx2.Response,
+                stream=True,
+                stream_cls=None,
+            )
+            chunks, first = await _read(response, started, chunks, first)
         return RunTiming(chunks, first, perf_counter() - started)
 
     async def sdk_run(self) -> RunTiming:
@@ -134,6 +149,28 @@ class Clients:
                 if not first and isinstance(event, _FIRST):
                     first = perf_counter() - started
         return RunTiming(0, first, perf_counter() - started)
+
+
+async def _read(
+    response: httpx2.Response, started: float, chunks: int, first: float
+) -> tuple[int, float]:
+    """Read a stream as the bare loop does: the chunk count and first token so far."""
+    try:
+        buffer = b""
+        async for raw in response.aiter_bytes():
+            buffer = buffer + raw if buffer else raw
+            *events, buffer = buffer.split(b"\n\n")
+            for event in events:
+                data = event[6:]
+                if data == b"[DONE]":
+                    break
+                chunk = json.loads(data)
+                chunks += 1
+                if not first and _has_token(chunk):
+                    first = perf_counter() - started
+    finally:
+        await response.aclose()
+    return chunks, first
 
 
 def _has_token(chunk: dict[str, Any]) -> bool:

@@ -85,6 +85,7 @@ def _e2e(section: Mapping[str, Any]) -> list[str]:
     names = {
         "bare": "bare httpx2 + json",
         "sdk": "openai stream=True",
+        "post": "openai post, raw bytes",
         "agent": "agentstream Agent",
     }
     rows = [

@@ -153,17 +153,24 @@ class ModelStream:
     `done` tells whether the server ended the body with `[DONE]` (or sent one whole
     JSON answer): a body that stops without it, and without a finish reason, may
     have been cut. With `client_retries=False` the client sends the request once,
-    whatever its `max_retries`.
+    whatever its `max_retries`. `request_id` is the request's idempotency key, kept
+    across the client's own retries of it (the SDK would otherwise make a UUID).
     """
 
-    __slots__ = ("_client", "_client_retries", "_params", "done")
+    __slots__ = ("_client", "_client_retries", "_params", "_request_id", "done")
 
     def __init__(
-        self, client: openai.AsyncOpenAI, params: Mapping[str, Any], *, client_retries: bool = True
+        self,
+        client: openai.AsyncOpenAI,
+        params: Mapping[str, Any],
+        *,
+        client_retries: bool = True,
+        request_id: str | None = None,
     ) -> None:
         self._client = client
         self._params = params
         self._client_retries = client_retries
+        self._request_id = request_id
         self.done = False
 
     async def chunks(self) -> AsyncGenerator[dict[str, Any], None]:
@@ -176,6 +183,8 @@ class ModelStream:
         body, options = _split(self._params)
         if not self._client_retries:
             options["max_retries"] = 0
+        if self._request_id is not None:
+            options["idempotency_key"] = self._request_id
         try:
             response = await self._client.post(
                 "/chat/completions",

@@ -116,8 +116,10 @@ class AgentRun:
         finally:
             # The tools still running are cancelled; the block's own exception is not
             # handed to the task group, so it reaches the caller as it is rather than
-            # wrapped in an exception group.
-            self._task_group.cancel_scope.cancel()
+            # wrapped in an exception group. A finished run has no tool left running
+            # (each batch is awaited to its end), and cancelling costs a task's repr.
+            if self._result is None:
+                self._task_group.cancel_scope.cancel()
             await self._task_group.__aexit__(None, None, None)
         return None
 
@@ -192,6 +194,7 @@ class AgentRun:
                     client,
                     self._params(final_only is not None),
                     client_retries=not retries.enabled,
+                    request_id=f"{self.run_id}-{step}-{len(failures) + 1}",
                 )
                 source = stream.chunks()
                 if limits.bounds_streams:

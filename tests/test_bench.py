@@ -35,7 +35,7 @@ def test_quick_bench_reports_every_section(capsys: pytest.CaptureFixture[str]) -
     assert all(row["chunks"] > 256 for row in assembly)
 
     e2e = {row["client"]: row for row in result["e2e"]["rows"]}
-    assert set(e2e) == {"bare", "sdk", "agent"}
+    assert set(e2e) == {"bare", "sdk", "post", "agent"}
     assert result["e2e"]["chunks_per_run"] > 0
     assert e2e["bare"]["ratio_to_bare"]["median"] == pytest.approx(1.0)
 

@@ -154,6 +154,36 @@ async def test_with_retries_off_the_clients_own_apply() -> None:
     assert len(model.requests) == 3
 
 
+def _keyed(client: Any) -> Any:
+    """`client` sending each request's idempotency key, as SDK clients that have one do."""
+    client._idempotency_header = "Idempotency-Key"
+    return client
+
+
+async def test_each_attempt_has_its_own_idempotency_key() -> None:
+    recorder = Recorder()
+    model = ScriptedModel(
+        [Reply(fault=Fault(status=503)), Reply(tool_calls=[ToolCall("act")]), Reply("done")]
+    )
+    client = _keyed(model.async_client())
+    agent = Agent(client=client, model="m", tools=[recorder.tool], retries=FAST)
+    async with agent.stream("go") as run:
+        async for _ in run:
+            pass
+    keys = [request.headers["idempotency-key"] for request in model.requests]
+    assert keys == [f"{run.run_id}-1-1", f"{run.run_id}-1-2", f"{run.run_id}-2-1"]
+
+
+async def test_the_clients_own_retries_resend_the_same_key() -> None:
+    model = ScriptedModel([Reply(fault=Fault(status=503, retry_after=0)), Reply("ok")])
+    client = _keyed(model.async_client(max_retries=1))
+    async with Agent(client=client, model="m", retries=Retries(max_retries=0)).stream("go") as run:
+        async for _ in run:
+            pass
+    keys = [request.headers["idempotency-key"] for request in model.requests]
+    assert keys == [f"{run.run_id}-1-1"] * 2
+
+
 async def test_the_run_wide_budget_caps_retries_over_all_steps() -> None:
     recorder = Recorder()
     model = ScriptedModel(

@@ -28,7 +28,7 @@ from typing import Any
 import anyio
 import openai
 
-from ._bench_assembly import time_merger
+from ._bench_assembly import argument_stream, time_merger, time_side_by_side
 from ._bench_clients import Clients, RunTiming, idle_memory, open_clients, parallel_tools
 from ._bench_serve import ChildServer, Workload, child_server, cpu_now, workload_policy
 
@@ -132,19 +132,17 @@ def _assembly(options: BenchOptions) -> dict[str, Any]:
     for size in options.sizes:
         samples: dict[str, list[float]] = {"minimal": [], "agentstream": [], "sdk_state": []}
         ratio_minimal, ratio_sdk = [], []
-        chunks = sdk_fed = 0
+        chunks = sum(1 for _ in argument_stream(size))  # in one pass
+        sdk_fed = 0
         sdk_whole = True
         for _ in range(options.repetitions):
-            for name, values in samples.items():
-                if name == "sdk_state":  # slow enough to time on one pass
-                    per_chunk, fed, whole = time_merger(name, size, options.sdk_budget)
-                else:
-                    per_chunk, fed, whole = time_merger(name, size, math.inf, options.min_chunks)
-                values.append(per_chunk)
-                if name == "sdk_state":
-                    sdk_fed, sdk_whole = fed, sdk_whole and whole
-                else:
-                    chunks = fed
+            fast = time_side_by_side(["minimal", "agentstream"], size, options.min_chunks)
+            samples["minimal"].append(fast["minimal"])
+            samples["agentstream"].append(fast["agentstream"])
+            # The SDK's state is slow enough to time on one pass.
+            per_chunk, sdk_fed, whole = time_merger("sdk_state", size, options.sdk_budget)
+            samples["sdk_state"].append(per_chunk)
+            sdk_whole = sdk_whole and whole
             ratio_minimal.append(samples["agentstream"][-1] / samples["minimal"][-1])
             ratio_sdk.append(samples["sdk_state"][-1] / samples["agentstream"][-1])
         rows.append(

@@ -11,6 +11,7 @@ batches outside the timed region, so a 1 MB stream never holds all its chunks at
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterator, Mapping
 from time import perf_counter
 from typing import Any
@@ -21,7 +22,7 @@ from openai.types.chat import ChatCompletionChunk
 from ._assemble import StreamAssembler
 from ._bench_serve import make_arguments
 
-__all__ = ["MERGERS", "argument_stream", "time_merger"]
+__all__ = ["MERGERS", "argument_stream", "time_merger", "time_side_by_side"]
 
 _BATCH = 256
 _HEAD = (
@@ -171,3 +172,22 @@ def time_merger(
         seconds += more
         total += fed
     return seconds / total * 1e6, fed, whole
+
+
+def time_side_by_side(names: list[str], size: int, min_chunks: int) -> dict[str, float]:
+    """µs per chunk for each fast merger in `names`, their passes taken in turn.
+
+    One whole pass of each, by a fresh merger, then again, until each has been fed at
+    least `min_chunks` chunks: a slow moment of a shared machine then falls on all of
+    them alike, rather than on whichever was being timed, and skews their ratio less.
+    """
+    seconds = dict.fromkeys(names, 0.0)
+    fed = dict.fromkeys(names, 0)
+    while True:
+        for name in names:
+            run, batches = MERGERS[name]
+            spent, count, _ = run(batches(size), math.inf)
+            seconds[name] += spent
+            fed[name] += count
+        if min(fed.values()) >= min_chunks:
+            return {name: seconds[name] / fed[name] * 1e6 for name in names}

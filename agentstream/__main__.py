@@ -1,10 +1,10 @@
-"""`python -m agentstream`: see `agentstream._cli`."""
+"""`python -m agentstream`: see `agentstream.cli`."""
 
 from __future__ import annotations
 
 import sys
 
-from ._cli import main
+from .cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,4 +1,4 @@
-"""The one check: formatting, lint, strict types, then the whole test suite.
+"""The one check: formatting, lint, strict types, the architecture, then the tests.
 
 Run from the repository root with the dev environment's Python:
 `.venv/bin/python tests/check.py [pytest arguments]`. Every step runs; the exit
@@ -13,6 +13,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ["agentstream", "tools", "tests", "examples"]
+# import-linter's command, the contracts in pyproject.toml: the arrows between the rooms.
+_LINT_IMPORTS = "import sys; from importlinter.cli import lint_imports_command as c; sys.exit(c())"
 
 
 def main(pytest_args: list[str]) -> int:
@@ -22,6 +24,7 @@ def main(pytest_args: list[str]) -> int:
         ("format", [python, "-m", "ruff", "format", "--check", *sources]),
         ("lint", [python, "-m", "ruff", "check", *sources]),
         ("types", [python, "-m", "mypy"]),
+        ("architecture", [python, "-c", _LINT_IMPORTS]),
         ("tests", [python, "-m", "pytest", *pytest_args]),
     ]
     failed = []

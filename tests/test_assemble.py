@@ -23,7 +23,7 @@ from agentstream import (
     ToolCallStarted,
 )
 from agentstream._events import TextDeltaTwin, ToolCallDeltaTwin, event_to_dict
-from agentstream._replay import response_to_dict
+from agentstream.cli._replay import response_to_dict
 
 from ._streams import INDEX, assert_matches_final, load_chunks, stream_params
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from agentstream._bench_report import render
-from agentstream._cli import main
+from agentstream.bench._report import render
+from agentstream.cli import main
 
 
 def stats(node: Any) -> Iterator[Mapping[str, float]]:

@@ -42,10 +42,10 @@ from agentstream import (
     ToolStarted,
     Usage,
 )
-from agentstream._cli import main
-from agentstream._demo import connect
-from agentstream._loader import load_tools
-from agentstream._render import Renderer
+from agentstream.cli import main
+from agentstream.cli._demo import connect
+from agentstream.cli._loader import load_tools
+from agentstream.cli._render import Renderer
 from agentstream.testing import OFFLINE_MODEL_NAME, Fault, Reply, ScriptedModel, serve
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from agentstream._cli import main
-from agentstream._loadtest import _answered, load_test
+from agentstream.bench._loadtest import _answered, load_test
+from agentstream.cli import main
 
 pytestmark = pytest.mark.anyio
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agentstream._cli import main
+from agentstream.cli import main
 
 from ._streams import INDEX, STREAMS, assert_matches_final, needs_streams, stream_params
 

@@ -19,8 +19,8 @@ from typing import Any
 from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types.chat import ChatCompletionChunk
 
-from ._assemble import StreamAssembler
-from ._bench_serve import make_arguments
+from .._assemble import StreamAssembler
+from ._serve import make_arguments
 
 __all__ = ["MERGERS", "argument_stream", "time_merger", "time_side_by_side"]
 

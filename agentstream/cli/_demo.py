@@ -20,10 +20,10 @@ from typing import Any, TextIO
 import anyio
 import openai
 
-from ._agent import Agent
-from ._exceptions import AgentStreamError, ModelError
+from .._agent import Agent
+from .._exceptions import AgentStreamError, ModelError
+from .._tools import Tool
 from ._render import EventSink
-from ._tools import Tool
 
 __all__ = ["Connection", "connect", "run_demo", "serve"]
 
@@ -51,7 +51,7 @@ class Connection:
     def client_factory(self) -> Callable[[], openai.AsyncOpenAI]:
         """A function making a client for each turn (the agent closes it after the turn)."""
         if self.offline:
-            from .testing import offline_model
+            from ..testing import offline_model
 
             model = offline_model(ttft=self.ttft, tokens_per_second=self.tokens_per_second)
             return model.async_client
@@ -89,7 +89,7 @@ def connect(
     base_url = base_url or environ.get("OPENAI_BASE_URL") or None
     if not model:
         if api_key is None and base_url is None:
-            from .testing import OFFLINE_MODEL_NAME
+            from ..testing import OFFLINE_MODEL_NAME
 
             model = OFFLINE_MODEL_NAME
         else:
@@ -236,7 +236,7 @@ async def serve(
     *, host: str, port: int, ttft: float, tokens_per_second: float | None, out: TextIO
 ) -> None:
     """Serve the offline model over HTTP until Ctrl-C (or SIGTERM)."""
-    from .testing import OFFLINE_MODEL_NAME, serve_model
+    from ..testing import OFFLINE_MODEL_NAME, serve_model
 
     failed: OSError | None = None
     async with anyio.create_task_group() as tasks:

@@ -19,10 +19,10 @@ from typing import Any
 
 import anyio
 
-from .testing import Reply, ScriptedModel, ToolCall, serve
-from .testing._faults import FAULT_HEADER, header_options
-from .testing._request import ModelRequest
-from .testing._wire import Answer
+from ..testing import Reply, ScriptedModel, ToolCall, serve
+from ..testing._faults import FAULT_HEADER, header_options
+from ..testing._request import ModelRequest
+from ..testing._wire import Answer
 
 __all__ = ["ChildServer", "Workload", "child_server", "make_arguments", "workload_policy"]
 
@@ -142,7 +142,7 @@ def child_server(workload: Workload) -> Iterator[ChildServer]:
     """Start the server in a fresh Python process; stop it on exit."""
     spec = json.dumps(dataclasses.asdict(workload))
     process = subprocess.Popen(
-        [sys.executable, "-m", "agentstream._bench_serve", spec],
+        [sys.executable, "-m", "agentstream.bench._serve", spec],
         stdout=subprocess.PIPE,
         text=True,
     )

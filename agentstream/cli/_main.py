@@ -7,18 +7,17 @@ import functools
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import anyio
 
-from ._agent import Agent
-from ._exceptions import AgentStreamError, SetupError
-from ._loader import load_default_tools, load_tools
+from .._agent import Agent
+from .._exceptions import AgentStreamError, SetupError
+from .._retries import Retries
+from .._tools import Tool
+from ._loader import demo_tools_folder, load_default_tools, load_tools
 from ._render import EventSink, JsonRenderer, Renderer
 from ._replay import replay
-from ._retries import Retries
-from ._tools import Tool
 
 __all__ = ["main"]
 
@@ -199,7 +198,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _sections(text: str) -> list[str]:
-    from ._bench import SECTIONS
+    from ..bench._main import SECTIONS
 
     chosen = [name.strip() for name in text.split(",") if name.strip()]
     unknown = [name for name in chosen if name not in SECTIONS]
@@ -249,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve-model":
             return _serve_model(args)
         if args.command == "load-test":
-            from ._loadtest import main as load_test
+            from ..bench._loadtest import main as load_test
 
             return load_test(args.runs, args.fault_rate, args.seed, args.json, args.backend)
         if args.command == "bench":
@@ -279,7 +278,7 @@ def _serve_model(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from ._bench import SECTIONS, BenchOptions, bench_command
+    from ..bench._main import SECTIONS, BenchOptions, bench_command
 
     options = BenchOptions(
         quick=args.quick, reps=args.reps, sections=args.only or SECTIONS, backend=args.backend
@@ -334,8 +333,8 @@ def _demo(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 def _tools(args: argparse.Namespace) -> list[Tool]:
     if args.tools:
         return load_tools(args.tools)
-    folder = Path(__file__).resolve().parent.parent / "tools"
-    if args.no_default_tools or not (folder / "__init__.py").is_file():
+    folder = demo_tools_folder()
+    if args.no_default_tools or folder is None:
         return []
     try:
         return load_default_tools(folder)

@@ -2,12 +2,12 @@
 
 Four sections, each repeated and summarised as median, min and max:
 
-- assembly: merging pre-decoded chunks (`_bench_assembly`);
-- e2e: one run after another over loopback, bare loop vs SDK vs agent (`_bench_clients`);
+- assembly: merging pre-decoded chunks (`_assembly`);
+- e2e: one run after another over loopback, bare loop vs SDK vs agent (`_clients`);
 - scale: K concurrent runs, bare loop vs agent, and the memory of an idle run;
 - tools: 8 parallel I/O-bound tool calls against the slowest one alone.
 
-The model is served from a child process (`_bench_serve`) whose CPU time is reported,
+The model is served from a child process (`_serve`) whose CPU time is reported,
 so that a busy server cannot pass for a slow client.
 """
 
@@ -28,9 +28,9 @@ from typing import Any
 import anyio
 import openai
 
-from ._bench_assembly import argument_stream, time_merger, time_side_by_side
-from ._bench_clients import Clients, RunTiming, idle_memory, open_clients, parallel_tools
-from ._bench_serve import ChildServer, Workload, child_server, cpu_now, workload_policy
+from ._assembly import argument_stream, time_merger, time_side_by_side
+from ._clients import Clients, RunTiming, idle_memory, open_clients, parallel_tools
+from ._serve import ChildServer, Workload, child_server, cpu_now, workload_policy
 
 __all__ = ["SECTIONS", "BenchOptions", "run_bench"]
 
@@ -330,7 +330,7 @@ def bench_command(options: BenchOptions, *, as_json: bool, out: Any = None) -> i
     """Run the bench and print its table, or its JSON with `as_json`."""
     import json
 
-    from ._bench_report import render
+    from ._report import render
 
     out = out or sys.stdout
     result = run_bench(options)

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from ._assemble import StreamAssembler
-from ._events import event_to_dict
-from ._exceptions import SetupError, StreamError
-from ._message import AssembledResponse
-from ._sse import SSEDecoder, decode_chunk
+from .._assemble import StreamAssembler
+from .._events import event_to_dict
+from .._exceptions import SetupError, StreamError
+from .._message import AssembledResponse
+from .._sse import SSEDecoder, decode_chunk
 
 __all__ = ["read_recording", "replay", "response_to_dict"]
 

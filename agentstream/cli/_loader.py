@@ -14,10 +14,15 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import ModuleType
 
-from ._exceptions import SetupError
-from ._tools import Tool
+from .._exceptions import SetupError
+from .._tools import Tool
 
-__all__ = ["load_default_tools", "load_tools"]
+__all__ = ["demo_tools_folder", "load_default_tools", "load_tools"]
+
+# The demo tools are imported under this name wherever they come from (the package's
+# own copy in a regular install, the repository's `tools/` in a checkout), so another
+# distribution's top-level `tools` package is never imported, nor shadowed.
+DEMO_TOOLS_MODULE = "agentstream._demo_tools"
 
 
 def load_tools(specs: Sequence[str]) -> list[Tool]:
@@ -35,10 +40,40 @@ def load_tools(specs: Sequence[str]) -> list[Tool]:
     return list(found.values())
 
 
+def demo_tools_folder() -> Path | None:
+    """Where the demo tools are: shipped in the package, or the repository's `tools/`."""
+    package = Path(__file__).resolve().parent.parent
+    shipped = package / "_demo_tools"
+    if (shipped / "__init__.py").is_file():
+        return shipped
+    # Only in a checkout of this repository: beside an installed package, `tools/` is
+    # whatever another distribution put in site-packages.
+    checkout = package.parent
+    project = checkout / "pyproject.toml"
+    if not (checkout / "tools" / "__init__.py").is_file() or not project.is_file():
+        return None
+    text = project.read_text(encoding="utf-8", errors="replace")
+    return checkout / "tools" if 'name = "agentstream"' in text else None
+
+
 def load_default_tools(folder: Path) -> list[Tool]:
-    """`ALL_TOOLS` of the package in `folder` (the repository's `tools/`)."""
-    module = _import_file(folder / "__init__.py", folder.name, package=True)
-    tools = getattr(module, "ALL_TOOLS", None)
+    """`ALL_TOOLS` of the demo tools package in `folder`."""
+    init = (folder / "__init__.py").resolve()
+    loaded = sys.modules.get(DEMO_TOOLS_MODULE)
+    if loaded is None or getattr(loaded, "__file__", None) != str(init):
+        spec = importlib.util.spec_from_file_location(
+            DEMO_TOOLS_MODULE, init, submodule_search_locations=[str(init.parent)]
+        )
+        if spec is None or spec.loader is None:
+            raise SetupError(f"{folder}: the demo tools cannot be imported")
+        loaded = importlib.util.module_from_spec(spec)
+        sys.modules[DEMO_TOOLS_MODULE] = loaded
+        try:
+            spec.loader.exec_module(loaded)
+        except Exception as exc:
+            del sys.modules[DEMO_TOOLS_MODULE]
+            raise SetupError(f"{folder}: cannot import the demo tools: {_cause(exc)}") from None
+    tools = getattr(loaded, "ALL_TOOLS", None)
     if not isinstance(tools, (list, tuple)) or not all(isinstance(t, Tool) for t in tools):
         raise SetupError(f"{folder} has no ALL_TOOLS list of agentstream.Tool values")
     return list(tools)

@@ -33,13 +33,13 @@ import anyio
 import httpx2
 import openai
 
-from ._agent import Agent
-from ._events import StepInterrupted
-from ._exceptions import RunError
-from ._retries import Retries
-from ._timeouts import Timeouts
-from ._tools import Tool, ToolContext, tool
-from .testing import Fault, ModelRequest, Reply, ScriptedModel, offline_policy, serve
+from .._agent import Agent
+from .._events import StepInterrupted
+from .._exceptions import RunError
+from .._retries import Retries
+from .._timeouts import Timeouts
+from .._tools import Tool, ToolContext, tool
+from ..testing import Fault, ModelRequest, Reply, ScriptedModel, offline_policy, serve
 
 __all__ = ["LoadReport", "load_test"]
 

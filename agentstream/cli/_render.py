@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from time import perf_counter
 from typing import Protocol, TextIO
 
-from ._events import (
+from .._events import (
     Event,
     MaxStepsReached,
     ReasoningDelta,
@@ -35,7 +35,7 @@ from ._events import (
     ToolStarted,
     event_to_dict,
 )
-from ._usage import Usage
+from .._usage import Usage
 
 __all__ = ["EventSink", "JsonRenderer", "Renderer"]
 

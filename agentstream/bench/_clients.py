@@ -27,11 +27,11 @@ import anyio
 import httpx2
 import openai
 
-from ._agent import Agent
-from ._events import ReasoningDelta, TextDelta, ToolCallStarted, ToolFinished, ToolStarted
-from ._tools import Tool, tool
-from .testing import Reply, ScriptedModel, ToolCall
-from .testing._faults import FAULT_HEADER
+from .._agent import Agent
+from .._events import ReasoningDelta, TextDelta, ToolCallStarted, ToolFinished, ToolStarted
+from .._tools import Tool, tool
+from ..testing import Reply, ScriptedModel, ToolCall
+from ..testing._faults import FAULT_HEADER
 
 __all__ = [
     "Clients",

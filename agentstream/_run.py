@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import random
 import secrets
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from contextlib import aclosing
 from time import perf_counter
 from types import TracebackType
@@ -16,6 +16,7 @@ import openai
 from anyio.abc import TaskGroup
 
 from ._assemble import StreamAssembler
+from ._calls import NOT_RUN, answer_reason, assistant_message, over_limit, validate_call
 from ._events import (
     Event,
     MaxStepsReached,
@@ -28,27 +29,13 @@ from ._events import (
     ToolCallInvalid,
     ToolCallReady,
 )
-from ._exceptions import (
-    ErrorBudgetExceeded,
-    RetriesExhausted,
-    RunError,
-    RunTimeout,
-    ToolArgumentsError,
-)
-from ._execute import ToolRun, run_tools
-from ._message import AssembledMessage, AssembledToolCall
+from ._exceptions import ErrorBudgetExceeded, RetriesExhausted, RunError, RunTimeout
+from ._execute import run_tools
 from ._model import ModelStream
 from ._redact import redact, redact_error, secret_of
 from ._result import RunResult, StepInfo, StopReason
-from ._step import (
-    call_ids,
-    check_complete,
-    timings,
-    tool_limit,
-    with_fresh_ids,
-    within_limits,
-)
-from ._usage import Usage
+from ._state import RunState, StepState
+from ._step import check_complete, timings, tool_limit, with_fresh_ids, within_limits
 
 if TYPE_CHECKING:
     from ._agent import Agent
@@ -56,12 +43,6 @@ if TYPE_CHECKING:
 __all__ = ["AgentRun"]
 
 _CANCELLED = "cancelled: the run was stopped before this call finished"
-_NOT_RUN: dict[StopReason, str] = {
-    "length": "not run: the response hit the token limit before this call was complete",
-    "content_filter": "not run: the server's content filter withheld the response",
-    "max_steps": "not run: the run reached its step limit",
-    "max_tool_calls": "not run: the run reached its limit of tool calls",
-}
 
 
 class AgentRun:
@@ -76,12 +57,14 @@ class AgentRun:
         self, agent: Agent, messages: list[dict[str, Any]], request: Mapping[str, Any]
     ) -> None:
         self._agent = agent
-        self._messages = messages
         self._request = {**agent.request, **request}
         self._result: RunResult | None = None
         self._task_group: TaskGroup | None = None
         self._events: AsyncGenerator[Event, None] | None = None
+        self._secret: str | None = None
+        self._rng: random.Random | None = None  # made at the first retry: seeding costs
         self.run_id = "run_" + secrets.token_hex(8)
+        self._state = RunState.start(self.run_id, messages, agent.retries.budget)
 
     @property
     def result(self) -> RunResult:
@@ -93,7 +76,7 @@ class AgentRun:
     @property
     def messages(self) -> list[dict[str, Any]]:
         """The conversation so far (a copy), consistent at every moment."""
-        return [dict(message) for message in self._messages]
+        return [dict(message) for message in self._state.messages]
 
     async def __aenter__(self) -> AgentRun:
         if self._task_group is not None:
@@ -142,7 +125,7 @@ class AgentRun:
         client = given if isinstance(given, openai.AsyncOpenAI) else given()
         try:
             yield RunStarted(self.run_id, agent.model, tuple(agent.tools))
-            secret = secret_of(client.api_key)
+            self._secret = secret = secret_of(client.api_key)
             async with aclosing(self._steps(client, started, secret)) as steps:
                 async for event in steps:
                     yield event
@@ -157,49 +140,23 @@ class AgentRun:
     async def _steps(
         self, client: openai.AsyncOpenAI, started: float, secret: str | None
     ) -> AsyncGenerator[Event, None]:
-        agent = self._agent
-        usage = Usage()
-        steps: list[StepInfo] = []
-        first_new = len(self._messages)
-        invalid_calls = 0
-        calls_run = 0
-        retries = agent.retries
-        retries_left = math.inf if retries.budget is None else retries.budget
-        rng: random.Random | None = None  # made at the first retry: seeding costs
-        used_ids = call_ids(self._messages)
-        step = 0
-        final_only: StopReason | None = None  # why the next request offers no tools
-        limits = agent.timeouts
+        """Step after step until the model answers or a limit ends the run.
+
+        A step: request until a whole response arrives (retrying broken attempts),
+        decide the fate of each call, run the runnable ones, record the step. The
+        chunk loop stays inline here: every generator between the socket and the
+        consumer costs a hop per event, as much as a third of merging a chunk.
+        """
+        state = self._state
+        limits = self._agent.timeouts
         run_deadline = started + limits.run if limits.run else math.inf
         while True:
-            step += 1
-            if final_only is None and step > agent.max_steps:
-                final_only = "max_steps"
-            failures: list[RunError] = []
+            step = self._begin_step()
             while True:  # attempts at this step
                 if limits.run and perf_counter() >= run_deadline:
                     raise RunTimeout("run", limits.run)
-                yield StepStarted(step, len(failures) + 1)
-                sent = perf_counter()
-                first_token: float | None = None
-                assembler = StreamAssembler(
-                    step=step,
-                    partial_arguments=agent.partial_arguments,
-                    max_argument_size=agent.max_argument_size,
-                )
-                # The run retries failed steps itself (honouring Retry-After, and also
-                # after partial output); the client retrying the same requests too would
-                # multiply the attempts.
-                stream = ModelStream(
-                    client,
-                    self._params(final_only is not None),
-                    client_retries=not retries.enabled,
-                    request_id=f"{self.run_id}-{step}-{len(failures) + 1}",
-                )
-                source = stream.chunks()
-                if limits.bounds_streams:
-                    step_deadline = sent + limits.step if limits.step else math.inf
-                    source = within_limits(source, limits, step_deadline, run_deadline)
+                yield StepStarted(step.number, step.attempt)
+                assembler, stream, source = self._send(step, client, run_deadline)
                 try:
                     async with aclosing(source) as chunks:
                         async for chunk in chunks:
@@ -207,164 +164,242 @@ class AgentRun:
                                 chunk = redact(chunk, secret)
                             events = assembler.feed(chunk)
                             if events:
-                                if first_token is None:
-                                    first_token = perf_counter()
+                                if step.first_token is None:
+                                    step.first_token = perf_counter()
                                 for stream_event in events:
                                     yield stream_event
                     check_complete(assembler, stream)
                 except RunError as exc:
-                    # Nothing of a broken attempt is kept or run: the step starts over
-                    # from the last consistent conversation, or the run fails.
-                    if secret is not None:
-                        redact_error(exc, secret)
-                    failures.append(exc)
-                    rng = rng or random.Random()
-                    delay = retries.delay(exc, len(failures), rng) if retries_left else None
-                    if delay is not None and perf_counter() + delay >= run_deadline:
-                        delay = None
-                    partial = assembler.finish().message
-                    yield StepInterrupted(
-                        step,
-                        len(failures),
-                        exc,
-                        partial.content or "",
-                        partial.reasoning or "",
-                        tuple(call.index for call in partial.tool_calls),
-                        delay,
-                    )
+                    delay, interrupted = self._attempt_failed(step, assembler, exc, run_deadline)
+                    yield interrupted
                     if delay is None:
-                        if len(failures) > 1:
-                            raise RetriesExhausted(tuple(failures)) from exc
+                        if len(step.failures) > 1:
+                            raise RetriesExhausted(tuple(step.failures)) from exc
                         raise
-                    retries_left -= 1
+                    state.retries_left -= 1
                     await anyio.sleep(delay)
                 else:
                     break
-            finished = perf_counter()
-            response = assembler.finish()
-            message = with_fresh_ids(response.message, used_ids)
-            calls = message.tool_calls
-            reason = response.finish_reason
-            stop: StopReason | None = None
-            outputs: dict[int, str] = {}
-            runnable: list[ToolRun] = []
-            not_run: StopReason | None = (
-                "length" if reason == "length"
-                else "content_filter" if reason == "content_filter"
-                else final_only
-            )  # fmt: skip
-            for call in calls:
-                if not_run is not None:
-                    error = _NOT_RUN[not_run]
-                else:
-                    ready, error = self._validate(call)
-                    if ready is None:
-                        invalid_calls += 1
-                    else:
-                        error = self._over_limit(len(runnable), calls_run)
-                        if not error:
-                            runnable.append(ready)
-                            yield ToolCallReady(
-                                step, call.index, call.id, ready.tool.name, ready.arguments,
-                                call.arguments,
-                            )  # fmt: skip
-                            continue
-                        if error == _NOT_RUN["max_tool_calls"] and final_only is None:
-                            final_only = "max_tool_calls"
-                outputs[call.index] = f"Invalid tool call: {error}"
-                yield ToolCallInvalid(step, call.index, call.id, call.name, call.arguments, error)
-
-            assistant = self._assistant_message(message)
-            tool_started = perf_counter()
-            if runnable:
-                calls_run += len(runnable)
-                context = (*self._messages, assistant)
-                assert self._task_group is not None
-                seconds = tool_limit(limits, run_deadline)
-                batch = run_tools(
-                    self._task_group, runnable, self.run_id, step, context, seconds,
-                    agent.max_result_size,
-                )  # fmt: skip
-                try:
-                    async with aclosing(batch) as tool_events:
-                        async for tool_event in tool_events:
-                            yield tool_event
-                finally:
-                    # Also when the run is left or cancelled mid-way: every call gets an
-                    # answer, so the conversation stays consistent and can be continued.
-                    outputs.update(
-                        (call.index, call.output if call.finished else _CANCELLED)
-                        for call in runnable
-                    )
-                    if not all(call.finished for call in runnable):
-                        self._add_step(assistant, calls, outputs)
-            tool_time = perf_counter() - tool_started if runnable else 0.0
-
-            self._add_step(assistant, calls, outputs)
-            step_usage = response.usage_summary
-            if step_usage is not None:
-                usage += step_usage
-            ttft, duration, rate = timings(sent, first_token, finished, step_usage)
-            steps.append(
-                StepInfo(
-                    step, reason, step_usage, ttft, duration, rate, len(calls), tool_time,
-                    len(failures) + 1,
-                )
-            )  # fmt: skip
-            yield StepFinished(step, reason, assistant, step_usage, ttft, duration, rate)
-
-            if invalid_calls > agent.max_invalid_calls:
-                raise ErrorBudgetExceeded(
-                    f"the model made {invalid_calls} invalid tool calls in this run "
-                    f"(the budget is {agent.max_invalid_calls})"
-                )
-            if not_run is not None:
-                stop = not_run
-            elif not calls:
-                stop = _answer_reason(message, reason)
-            elif final_only == "max_tool_calls" and not agent.final_answer:
-                stop = "max_tool_calls"
-            elif step >= agent.max_steps:
-                yield MaxStepsReached(step, agent.max_steps)
-                if not agent.final_answer:
-                    stop = "max_steps"
+            self._take_response(step, assembler)
+            for event in self._sort_calls(step):
+                yield event
+            if step.runnable:
+                async with aclosing(self._run_calls(step, run_deadline)) as tool_events:
+                    async for event in tool_events:
+                        yield event
+            yield self._end_step(step)
+            stop, at_step_limit = self._stop_after(step)
+            if at_step_limit:
+                yield MaxStepsReached(step.number, self._agent.max_steps)
             if stop is not None:
                 break
+        yield RunFinished(self._finish(step, stop, started))
 
+    def _begin_step(self) -> StepState:
+        """The next step; past the step limit it may only answer (no tools offered)."""
+        state = self._state
+        state.step += 1
+        if state.final_only is None and state.step > self._agent.max_steps:
+            state.final_only = "max_steps"
+        return StepState(state.step)
+
+    def _send(
+        self, step: StepState, client: openai.AsyncOpenAI, run_deadline: float
+    ) -> tuple[StreamAssembler, ModelStream, AsyncGenerator[dict[str, Any], None]]:
+        """Send one attempt at `step`: its assembler, its stream, and the chunks to read."""
+        agent = self._agent
+        limits = agent.timeouts
+        step.sent = perf_counter()
+        step.first_token = None
+        assembler = StreamAssembler(
+            step=step.number,
+            partial_arguments=agent.partial_arguments,
+            max_argument_size=agent.max_argument_size,
+        )
+        # The run retries failed steps itself (honouring Retry-After, and also after
+        # partial output); the client retrying the same requests too would multiply
+        # the attempts.
+        stream = ModelStream(
+            client,
+            self._params(self._state.final_only is not None),
+            client_retries=not agent.retries.enabled,
+            request_id=f"{self.run_id}-{step.number}-{step.attempt}",
+        )
+        source = stream.chunks()
+        if limits.bounds_streams:
+            step_deadline = step.sent + limits.step if limits.step else math.inf
+            source = within_limits(source, limits, step_deadline, run_deadline)
+        return assembler, stream, source
+
+    def _attempt_failed(
+        self, step: StepState, assembler: StreamAssembler, exc: RunError, run_deadline: float
+    ) -> tuple[float | None, StepInterrupted]:
+        """Record a broken attempt: the wait before the next one (`None`: give up).
+
+        Nothing of a broken attempt is kept or run: the step starts over from the last
+        consistent conversation, or the run fails.
+        """
+        if self._secret is not None:
+            redact_error(exc, self._secret)
+        step.failures.append(exc)
+        self._rng = self._rng or random.Random()
+        retries = self._agent.retries
+        left = self._state.retries_left
+        delay = retries.delay(exc, len(step.failures), self._rng) if left else None
+        if delay is not None and perf_counter() + delay >= run_deadline:
+            delay = None
+        partial = assembler.finish().message
+        interrupted = StepInterrupted(
+            step.number,
+            len(step.failures),
+            exc,
+            partial.content or "",
+            partial.reasoning or "",
+            tuple(call.index for call in partial.tool_calls),
+            delay,
+        )
+        return delay, interrupted
+
+    def _take_response(self, step: StepState, assembler: StreamAssembler) -> None:
+        """Keep the whole response, its call ids made unique in the conversation."""
+        step.finished = perf_counter()
+        step.response = response = assembler.finish()
+        step.message = with_fresh_ids(response.message, self._state.used_ids)
+        reason = response.finish_reason
+        step.not_run = (
+            "length" if reason == "length"
+            else "content_filter" if reason == "content_filter"
+            else self._state.final_only
+        )  # fmt: skip
+
+    def _sort_calls(self, step: StepState) -> Iterator[Event]:
+        """Validate each call and check the limits: ready to run, or refused and why."""
+        state = self._state
+        agent = self._agent
+        assert step.message is not None
+        for call in step.message.tool_calls:
+            if step.not_run is not None:
+                error = NOT_RUN[step.not_run]
+            else:
+                ready, error = validate_call(agent, call)
+                if ready is None:
+                    state.invalid_calls += 1
+                else:
+                    error = over_limit(agent, len(step.runnable), state.calls_run)
+                    if not error:
+                        step.runnable.append(ready)
+                        yield ToolCallReady(
+                            step.number, call.index, call.id, ready.tool.name, ready.arguments,
+                            call.arguments,
+                        )  # fmt: skip
+                        continue
+                    if error == NOT_RUN["max_tool_calls"] and state.final_only is None:
+                        state.final_only = "max_tool_calls"
+            step.outputs[call.index] = f"Invalid tool call: {error}"
+            yield ToolCallInvalid(
+                step.number, call.index, call.id, call.name, call.arguments, error
+            )
+        step.assistant = assistant_message(step.message)
+
+    async def _run_calls(self, step: StepState, run_deadline: float) -> AsyncGenerator[Event, None]:
+        """Run the step's runnable calls, relaying their events; every call gets an answer."""
+        state = self._state
+        agent = self._agent
+        assert step.message is not None
+        assert self._task_group is not None
+        started = perf_counter()
+        runnable = step.runnable
+        state.calls_run += len(runnable)
+        batch = run_tools(
+            self._task_group,
+            runnable,
+            self.run_id,
+            step.number,
+            (*state.messages, step.assistant),
+            tool_limit(agent.timeouts, run_deadline),
+            agent.max_result_size,
+        )
+        try:
+            async with aclosing(batch) as tool_events:
+                async for tool_event in tool_events:
+                    yield tool_event
+        finally:
+            # Also when the run is left or cancelled mid-way: every call gets an answer,
+            # so the conversation stays consistent and can be continued.
+            step.outputs.update(
+                (call.index, call.output if call.finished else _CANCELLED) for call in runnable
+            )
+            if not all(call.finished for call in runnable):
+                self._add_step(step)
+        step.tool_time = perf_counter() - started
+
+    def _end_step(self, step: StepState) -> StepFinished:
+        """Add the step to the conversation and the run's totals."""
+        state = self._state
+        assert step.response is not None
+        assert step.message is not None
+        self._add_step(step)
+        step_usage = step.response.usage_summary
+        if step_usage is not None:
+            state.usage += step_usage
+        ttft, duration, rate = timings(step.sent, step.first_token, step.finished, step_usage)
+        reason = step.response.finish_reason
+        state.steps.append(
+            StepInfo(
+                step.number, reason, step_usage, ttft, duration, rate,
+                len(step.message.tool_calls), step.tool_time, step.attempt,
+            )
+        )  # fmt: skip
+        return StepFinished(step.number, reason, step.assistant, step_usage, ttft, duration, rate)
+
+    def _stop_after(self, step: StepState) -> tuple[StopReason | None, bool]:
+        """Why the run ends after `step` (`None`: it goes on); whether it hit the step limit.
+
+        Raises `ErrorBudgetExceeded` once the model has made too many invalid calls.
+        """
+        state = self._state
+        agent = self._agent
+        assert step.message is not None
+        assert step.response is not None
+        if state.invalid_calls > agent.max_invalid_calls:
+            raise ErrorBudgetExceeded(
+                f"the model made {state.invalid_calls} invalid tool calls in this run "
+                f"(the budget is {agent.max_invalid_calls})"
+            )
+        if step.not_run is not None:
+            return step.not_run, False
+        if not step.message.tool_calls:
+            return answer_reason(step.message, step.response.finish_reason), False
+        if state.final_only == "max_tool_calls" and not agent.final_answer:
+            return "max_tool_calls", False
+        if step.number >= agent.max_steps:
+            return (None if agent.final_answer else "max_steps"), True
+        return None, False
+
+    def _finish(self, step: StepState, stop: StopReason, started: float) -> RunResult:
+        state = self._state
+        assert step.message is not None
         self._result = RunResult(
             run_id=self.run_id,
-            output=message.content or "",
-            messages=tuple(self._messages),
-            new_messages=tuple(self._messages[first_new:]),
+            output=step.message.content or "",
+            messages=tuple(state.messages),
+            new_messages=tuple(state.messages[state.first_new :]),
             stop_reason=stop,
-            usage=usage,
-            steps=tuple(steps),
+            usage=state.usage,
+            steps=tuple(state.steps),
             duration=perf_counter() - started,
-            refusal=message.refusal,
+            refusal=step.message.refusal,
         )
-        yield RunFinished(self._result)
+        return self._result
 
-    def _over_limit(self, in_step: int, in_run: int) -> str:
-        """Why one more call cannot run after `in_step` in this step, `in_run` before it."""
-        agent = self._agent
-        per_step = agent.max_tool_calls_per_step
-        if per_step is not None and in_step >= per_step:
-            return f"not run: at most {per_step} tool calls run in one step"
-        if agent.max_tool_calls is not None and in_run + in_step >= agent.max_tool_calls:
-            return _NOT_RUN["max_tool_calls"]
-        return ""
-
-    def _add_step(
-        self,
-        assistant: dict[str, Any],
-        calls: Sequence[AssembledToolCall],
-        outputs: Mapping[int, str],
-    ) -> None:
+    def _add_step(self, step: StepState) -> None:
         """Append the assistant message and one tool message per call, in call order."""
-        self._messages.append(assistant)
-        self._messages.extend(
-            {"role": "tool", "tool_call_id": call.id, "content": outputs[call.index]}
-            for call in calls
+        assert step.message is not None
+        messages = self._state.messages
+        messages.append(step.assistant)
+        messages.extend(
+            {"role": "tool", "tool_call_id": call.id, "content": step.outputs[call.index]}
+            for call in step.message.tool_calls
         )
 
     def _params(self, extra_step: bool) -> dict[str, Any]:
@@ -373,7 +408,7 @@ class AgentRun:
             "stream_options": {"include_usage": True},
             **self._request,
             "model": agent.model,
-            "messages": self._messages,
+            "messages": self._state.messages,
             "stream": True,
         }
         if agent.tools:
@@ -381,38 +416,3 @@ class AgentRun:
             if extra_step:
                 params["tool_choice"] = "none"
         return params
-
-    def _validate(self, call: AssembledToolCall) -> tuple[ToolRun | None, str]:
-        tools = self._agent.tools
-        if call.oversized is not None:
-            return None, (
-                f"the arguments were {call.oversized} characters long; at most "
-                f"{self._agent.max_argument_size} are accepted"
-            )
-        if not call.name:
-            return None, "the call has no function name"
-        tool = tools.get(call.name)
-        if tool is None:
-            available = ", ".join(tools) or "none"
-            return None, f"unknown tool {call.name!r}; the available tools are: {available}"
-        try:
-            arguments = tool.validate(call.arguments)
-        except ToolArgumentsError as exc:
-            return None, f"{call.name}: {exc.message}"
-        return ToolRun(call.index, call.id, tool, arguments), ""
-
-    @staticmethod
-    def _assistant_message(assembled: AssembledMessage) -> dict[str, Any]:
-        message = assembled.to_dict()
-        for call in message.get("tool_calls", ()):
-            if call["function"]["name"] is None:
-                call["function"]["name"] = ""  # servers reject a null name in requests
-        return message
-
-
-def _answer_reason(message: AssembledMessage, finish_reason: str | None) -> StopReason:
-    if message.refusal:
-        return "refusal"
-    if finish_reason in ("length", "content_filter"):
-        return finish_reason  # type: ignore[return-value]
-    return "answer"

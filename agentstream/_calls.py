@@ -1,0 +1,71 @@
+"""Deciding what becomes of each call of a whole response: run it, or refuse it and why."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._exceptions import ToolArgumentsError
+from ._execute import ToolRun
+from ._message import AssembledMessage, AssembledToolCall
+from ._result import StopReason
+
+if TYPE_CHECKING:
+    from ._agent import Agent
+
+__all__ = ["NOT_RUN", "answer_reason", "assistant_message", "over_limit", "validate_call"]
+
+NOT_RUN: dict[StopReason, str] = {
+    "length": "not run: the response hit the token limit before this call was complete",
+    "content_filter": "not run: the server's content filter withheld the response",
+    "max_steps": "not run: the run reached its step limit",
+    "max_tool_calls": "not run: the run reached its limit of tool calls",
+}
+
+
+def validate_call(agent: Agent, call: AssembledToolCall) -> tuple[ToolRun | None, str]:
+    """The call ready to run, or `None` and what is wrong with it (for the model)."""
+    tools = agent.tools
+    if call.oversized is not None:
+        return None, (
+            f"the arguments were {call.oversized} characters long; at most "
+            f"{agent.max_argument_size} are accepted"
+        )
+    if not call.name:
+        return None, "the call has no function name"
+    tool = tools.get(call.name)
+    if tool is None:
+        available = ", ".join(tools) or "none"
+        return None, f"unknown tool {call.name!r}; the available tools are: {available}"
+    try:
+        arguments = tool.validate(call.arguments)
+    except ToolArgumentsError as exc:
+        return None, f"{call.name}: {exc.message}"
+    return ToolRun(call.index, call.id, tool, arguments), ""
+
+
+def over_limit(agent: Agent, in_step: int, in_run: int) -> str:
+    """Why one more call cannot run after `in_step` in this step, `in_run` before it."""
+    per_step = agent.max_tool_calls_per_step
+    if per_step is not None and in_step >= per_step:
+        return f"not run: at most {per_step} tool calls run in one step"
+    if agent.max_tool_calls is not None and in_run + in_step >= agent.max_tool_calls:
+        return NOT_RUN["max_tool_calls"]
+    return ""
+
+
+def assistant_message(assembled: AssembledMessage) -> dict[str, Any]:
+    """The assistant message to send back, as an OpenAI message dict."""
+    message = assembled.to_dict()
+    for call in message.get("tool_calls", ()):
+        if call["function"]["name"] is None:
+            call["function"]["name"] = ""  # servers reject a null name in requests
+    return message
+
+
+def answer_reason(message: AssembledMessage, finish_reason: str | None) -> StopReason:
+    """Why a run ends on a response that asked for no tools."""
+    if message.refusal:
+        return "refusal"
+    if finish_reason in ("length", "content_filter"):
+        return finish_reason  # type: ignore[return-value]
+    return "answer"

@@ -286,27 +286,73 @@ async def load_test(
     sockets_before = _sockets()
     rss_before = _rss_kib()
     policy = _Policy(fault_rate, seed, stall=3.0)
-    model = ScriptedModel(policy, ttft=ttft)
-    ledger: Counter[tuple[str, str]] = Counter()
-    tools = _tools(ledger)
-    timeouts = Timeouts(first_chunk=30.0, idle=1.0, run=limit)
-    retries = Retries(max_retries=3, backoff=0.05, max_backoff=0.5)
-    recorded: dict[str, set[str]] = {}
-    go = anyio.Event()
-    active = 0
-    peak_rss = rss_before or 0
+    crowd = _Crowd(report, Timeouts(first_chunk=30.0, idle=1.0, run=limit), rss_before or 0)
     started = perf_counter()
+    await crowd.drive(ScriptedModel(policy, ttft=ttft), runs, limit)
+    report.seconds = perf_counter() - started
+    report.requests = policy.requests
+    report.faulted = dict(sorted(policy.faulted.items()))
+    crowd.tally()
+    for _ in _settling(2.0):  # let closed connections' tasks finish
+        if len(anyio.get_running_tasks()) <= tasks_before and _sockets() == sockets_before:
+            break
+        await anyio.sleep(0.05)
+    report.open_tasks = max(len(anyio.get_running_tasks()) - tasks_before, 0)
+    after = _sockets()
+    report.open_sockets = (
+        None if after is None or sockets_before is None else after - sockets_before
+    )
+    if rss_before is not None and crowd.peak_rss:
+        report.peak_rss_per_run_kib = (crowd.peak_rss - rss_before) / runs
+    return report
 
-    async def one(client: openai.AsyncOpenAI, number: int) -> None:
-        nonlocal active
+
+class _Crowd:
+    """The runs of one load test, started together, and the ledger of their tools."""
+
+    def __init__(self, report: LoadReport, timeouts: Timeouts, rss: int) -> None:
+        self.report = report
+        self.timeouts = timeouts
+        self.retries = Retries(max_retries=3, backoff=0.05, max_backoff=0.5)
+        self.ledger: Counter[tuple[str, str]] = Counter()
+        self.tools = _tools(self.ledger)
+        self.recorded: dict[str, set[str]] = {}
+        self.go = anyio.Event()
+        self.active = 0
+        self.peak_rss = rss
+
+    async def drive(self, model: ScriptedModel, runs: int, limit: float) -> None:
+        """Serve `model` on loopback and run `runs` agents against it at once."""
+        async with anyio.create_task_group() as server:
+            port = await server.start(serve, model)
+            server.start_soon(self.watch_memory)
+            limits = httpx2.Limits(max_connections=runs + 16, max_keepalive_connections=runs + 16)
+            async with openai.AsyncOpenAI(
+                api_key="load-test-key",
+                base_url=f"http://127.0.0.1:{port}/v1",
+                max_retries=0,
+                http_client=httpx2.AsyncClient(limits=limits, timeout=60.0),
+            ) as client:
+                with anyio.move_on_after(limit + 30):
+                    async with anyio.create_task_group() as group:
+                        for number in range(runs):
+                            group.start_soon(self.one, client, number)
+                        await anyio.sleep(0)
+                        self.go.set()
+                self.report.hung = self.active
+            server.cancel_scope.cancel()
+
+    async def one(self, client: openai.AsyncOpenAI, number: int) -> None:
+        """One run, counted by how it ended; its conversation checked afterwards."""
+        report = self.report
         retrying = number % _NO_RETRIES_EVERY != 0
         agent = Agent(
-            client=client, model="load", tools=tools, timeouts=timeouts,
-            retries=retries if retrying else Retries(max_retries=0),
+            client=client, model="load", tools=self.tools, timeouts=self.timeouts,
+            retries=self.retries if retrying else Retries(max_retries=0),
         )  # fmt: skip
-        await go.wait()
-        active += 1
-        report.peak_concurrent = max(report.peak_concurrent, active)
+        await self.go.wait()
+        self.active += 1
+        report.peak_concurrent = max(report.peak_concurrent, self.active)
         run = agent.stream(_prompt(number))
         try:
             async with run:
@@ -320,54 +366,25 @@ async def load_test(
         except Exception as exc:  # what the runtime promises never happens; count it
             report.untyped.append(f"{type(exc).__name__}: {exc}")
         finally:
-            active -= 1
+            self.active -= 1
             consistent, ids = _answered(run.messages)
             report.inconsistent += not consistent
-            recorded[run.run_id] = ids
+            self.recorded[run.run_id] = ids
 
-    async def watch_memory() -> None:
-        nonlocal peak_rss
+    async def watch_memory(self) -> None:
         while True:
-            peak_rss = max(peak_rss, _rss_kib() or 0)
+            self.peak_rss = max(self.peak_rss, _rss_kib() or 0)
             await anyio.sleep(0.05)
 
-    async with anyio.create_task_group() as server:
-        port = await server.start(serve, model)
-        server.start_soon(watch_memory)
-        limits = httpx2.Limits(max_connections=runs + 16, max_keepalive_connections=runs + 16)
-        async with openai.AsyncOpenAI(
-            api_key="load-test-key",
-            base_url=f"http://127.0.0.1:{port}/v1",
-            max_retries=0,
-            http_client=httpx2.AsyncClient(limits=limits, timeout=60.0),
-        ) as client:
-            with anyio.move_on_after(limit + 30):
-                async with anyio.create_task_group() as group:
-                    for number in range(runs):
-                        group.start_soon(one, client, number)
-                    await anyio.sleep(0)
-                    go.set()
-            report.hung = active
-        server.cancel_scope.cancel()
-
-    report.seconds = perf_counter() - started
-    report.requests = policy.requests
-    report.faulted = dict(sorted(policy.faulted.items()))
-    report.tool_runs = sum(ledger.values())
-    report.ran_twice = sum(1 for count in ledger.values() if count > 1)
-    report.ran_unrecorded = sum(1 for run_id, id_ in ledger if id_ not in recorded.get(run_id, ()))
-    for _ in _settling(2.0):  # let closed connections' tasks finish
-        if len(anyio.get_running_tasks()) <= tasks_before and _sockets() == sockets_before:
-            break
-        await anyio.sleep(0.05)
-    report.open_tasks = max(len(anyio.get_running_tasks()) - tasks_before, 0)
-    after = _sockets()
-    report.open_sockets = (
-        None if after is None or sockets_before is None else after - sockets_before
-    )
-    if rss_before is not None and peak_rss:
-        report.peak_rss_per_run_kib = (peak_rss - rss_before) / runs
-    return report
+    def tally(self) -> None:
+        """Count tool runs: in all, more than once, and outside any conversation."""
+        report = self.report
+        ledger = self.ledger
+        report.tool_runs = sum(ledger.values())
+        report.ran_twice = sum(1 for count in ledger.values() if count > 1)
+        report.ran_unrecorded = sum(
+            1 for run_id, id_ in ledger if id_ not in self.recorded.get(run_id, ())
+        )
 
 
 def _settling(seconds: float) -> Iterator[None]:

@@ -108,7 +108,24 @@ def _parser() -> argparse.ArgumentParser:
         description=_DESCRIPTION,
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        # A mistyped or unknown flag is an error, never another flag it abbreviates.
+        allow_abbrev=False,
     )
+    _add_run_options(parser)
+    commands = parser.add_subparsers(
+        dest="command",
+        metavar="COMMAND",
+        title="subcommands",
+        description="`python -m agentstream COMMAND --help` tells more.",
+    )
+    _add_replay(commands)
+    _add_serve_model(commands)
+    _add_load_test(commands)
+    _add_bench(commands)
+    return parser
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-p", "--prompt", metavar="TEXT", help="run one turn and exit")
     parser.add_argument(
         "--json", action="store_true", help="print every event as one JSON line, for scripts"
@@ -141,14 +158,11 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     _add_pace(parser, 0.35, 60)
 
-    commands = parser.add_subparsers(
-        dest="command",
-        metavar="COMMAND",
-        title="subcommands",
-        description="`python -m agentstream COMMAND --help` tells more.",
-    )
+
+def _add_replay(commands: Any) -> None:
     replay_parser = commands.add_parser(
         "replay",
+        allow_abbrev=False,
         help="assemble a recorded stream and print the result as JSON",
         description=(
             "Feed a recorded Chat Completions stream to the assembler and print the "
@@ -160,8 +174,12 @@ def _parser() -> argparse.ArgumentParser:
     replay_parser.add_argument(
         "--events", action="store_true", help="print every event as a JSON line instead"
     )
+
+
+def _add_serve_model(commands: Any) -> None:
     serve_parser = commands.add_parser(
         "serve-model",
+        allow_abbrev=False,
         help="serve the offline demo model over HTTP until Ctrl-C",
         description=(
             "Serve the offline demo model on an OpenAI-compatible HTTP endpoint, so any "
@@ -173,8 +191,12 @@ def _parser() -> argparse.ArgumentParser:
         "--port", type=_port, default=8000, help="default: 8000; 0 picks a free port"
     )
     _add_pace(serve_parser, 0.35, 60)
+
+
+def _add_load_test(commands: Any) -> None:
     load_parser = commands.add_parser(
         "load-test",
+        allow_abbrev=False,
         help="many concurrent runs against the offline model, with faults; check the promises",
         description=(
             "Start RUNS agent runs at once in this process against the offline model on "
@@ -193,8 +215,6 @@ def _parser() -> argparse.ArgumentParser:
         "--backend", choices=("asyncio", "trio"), default="asyncio", help="default: asyncio"
     )
     load_parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    _add_bench(commands)
-    return parser
 
 
 def _sections(text: str) -> list[str]:
@@ -212,6 +232,7 @@ def _sections(text: str) -> list[str]:
 def _add_bench(commands: Any) -> None:
     bench = commands.add_parser(
         "bench",
+        allow_abbrev=False,
         help="measure agentstream against the openai SDK and a bare HTTP loop",
         description=(
             "Benchmark, in one process, on the same streams served on loopback by a child "

@@ -24,7 +24,7 @@ from agentstream import (
     event_to_dict,
 )
 from agentstream.stores import MemoryStore
-from agentstream.testing import Reply, ScriptedModel, ToolCall
+from agentstream.testing import Reply, ScriptedModel
 
 from ._streams import INDEX, load_chunks, stream_params
 
@@ -76,7 +76,7 @@ def paused_state() -> dict[str, Any]:
                     "status": "awaiting_approval",
                     "output": None,
                 },
-            ],  # fmt: skip
+            ],
             "finish_reason": "tool_calls",
             "info": {
                 "step": 1,
@@ -88,7 +88,7 @@ def paused_state() -> dict[str, Any]:
                 "tool_calls": 2,
                 "tool_time": 0.0,
                 "attempts": 1,
-            },  # fmt: skip
+            },
         },
         "stop_reason": "approval_required",
     }
@@ -132,12 +132,12 @@ def answer_nothing(data: dict[str, Any]) -> None:
             lambda d: d["pending"]["calls"][0].update(status="done"),
             "unknown status",
             id="unknown-status",
-        ),  # fmt: skip
+        ),
         pytest.param(
             lambda d: d["pending"]["calls"][0].update(output=None),
             "has no output",
             id="finished-without-output",
-        ),  # fmt: skip
+        ),
         pytest.param(lambda d: d.update(step=-1), "must be a count", id="negative-step"),
         pytest.param(lambda d: d.update(first_new=9), "past the end", id="first-new"),
         pytest.param(lambda d: d.update(messages={}), "must be a list", id="messages"),

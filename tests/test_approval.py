@@ -178,7 +178,7 @@ async def test_without_an_approver_the_run_pauses_after_the_other_calls() -> Non
             [],
             "denied: the user did not approve this call: not today",
             id="denied",
-        ),  # fmt: skip
+        ),
     ],
 )
 async def test_a_paused_run_resumes_elsewhere_from_its_json(
@@ -287,7 +287,7 @@ def test_state_of_a_pause_is_plain_json() -> None:
         model = ScriptedModel(script())
         agent = Agent(client=model.async_client(), model="m", tools=bank.tools)
         _, paused = await run(agent)
-        return paused.state.to_json()
+        return str(paused.state.to_json())
 
     text = anyio.run(main)
     state = RunState.from_json(text)

@@ -47,6 +47,7 @@ from ._retries import Retries as Retries
 from ._timeouts import Timeouts as Timeouts
 from ._tools import Tool as Tool
 from ._tools import ToolContext as ToolContext
+from ._tools import Toolset as Toolset
 from ._tools import tool as tool
 from ._usage import Usage as Usage
 
@@ -97,6 +98,7 @@ __all__ = [
     "ToolError",
     "ToolFinished",
     "ToolStarted",
+    "Toolset",
     "Usage",
     "event_to_dict",
     "tool",

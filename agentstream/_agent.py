@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -15,7 +16,7 @@ from ._result import RunResult
 from ._retries import Retries
 from ._run import AgentRun
 from ._timeouts import Timeouts
-from ._tools import Tool, build_toolset
+from ._tools import Tool, Toolset, merge_toolsets, split_tools
 
 __all__ = ["Agent", "AgentRun"]
 
@@ -30,10 +31,12 @@ class Agent:
     """A model, a set of tools and the rules for running them.
 
     `client` is an `openai.AsyncOpenAI` (or a function that makes one for each run, which
-    the run then closes). Keyword arguments beyond the named ones (`temperature`,
-    `tool_choice`, `max_tokens`, `extra_headers`, `extra_body`, ...) are sent with every
-    request as they are; they are the arguments of `chat.completions.create`, and any
-    other name is refused here (a field only your server knows goes in `extra_body`).
+    the run then closes). `tools` holds `Tool`s, plain functions (made tools with `tool()`)
+    and `Toolset`s, whose current tools are read again at every step. Keyword arguments
+    beyond the named ones (`temperature`, `tool_choice`, `max_tokens`, `extra_headers`,
+    `extra_body`, ...) are sent with every request as they are; they are the arguments of
+    `chat.completions.create`, and any other name is refused here (a field only your
+    server knows goes in `extra_body`).
 
     Limits: `max_steps` bounds the requests of a run and `max_tool_calls` the tool
     calls it runs; with `final_answer=True` a run that reaches either makes one more
@@ -49,6 +52,9 @@ class Agent:
     __slots__ = (
         "_client",
         "_definitions",
+        "_merged",
+        "_plain_tools",
+        "_toolsets",
         "final_answer",
         "instructions",
         "max_argument_size",
@@ -62,7 +68,6 @@ class Agent:
         "request",
         "retries",
         "timeouts",
-        "tools",
     )
 
     def __init__(
@@ -70,7 +75,7 @@ class Agent:
         *,
         client: ClientLike,
         model: str,
-        tools: Iterable[Tool | Callable[..., Any]] = (),
+        tools: Iterable[Tool | Toolset | Callable[..., Any]] = (),
         instructions: str | None = None,
         max_steps: int = 10,
         final_answer: bool = False,
@@ -101,7 +106,9 @@ class Agent:
         _check_request(request)
         self._client = client
         self.model = model
-        self.tools: dict[str, Tool] = build_toolset(tools)
+        self._plain_tools, self._toolsets = split_tools(tools)
+        self._merged: tuple[tuple[Sequence[Tool], ...], dict[str, Tool]] = ((), self._plain_tools)
+        _ = self.tools  # two toolsets offering one name fail here rather than in a run
         self.instructions = instructions
         self.max_steps = max_steps
         self.final_answer = final_answer
@@ -118,6 +125,21 @@ class Agent:
 
     def __repr__(self) -> str:
         return f"Agent(model={self.model!r}, tools={list(self.tools)!r})"
+
+    @property
+    def tools(self) -> dict[str, Tool]:
+        """The tools offered now, by name: the plain ones, then each toolset's current ones.
+
+        Read again at every step of a run, so a toolset's changes reach the next request.
+        """
+        if not self._toolsets:
+            return self._plain_tools
+        current = tuple(toolset.tools for toolset in self._toolsets)
+        seen, merged = self._merged
+        if len(seen) != len(current) or any(map(operator.is_not, seen, current)):
+            merged = merge_toolsets(self._plain_tools, current)
+            self._merged = (current, merged)
+        return merged
 
     def _tool_definitions(self) -> list[dict[str, Any]]:
         """The request's `tools` list, made again only when `tools` has changed."""

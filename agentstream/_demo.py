@@ -13,7 +13,8 @@ import functools
 import os
 import signal
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -120,9 +121,15 @@ def run_demo(
     live: bool,
     stdout: TextIO,
     stderr: TextIO,
+    servers: Sequence[AbstractAsyncContextManager[Any]] = (),
 ) -> int:
-    """One turn for `prompt`, or a chat on standard input; return the exit status."""
-    turn = functools.partial(_turn, agent, sink, connection, live=live, stderr=stderr)
+    """One turn for `prompt`, or a chat on standard input; return the exit status.
+
+    `servers` (MCP connections) are entered around each turn, in the turn's event loop.
+    """
+    turn = functools.partial(
+        _turn, agent, sink, connection, live=live, stderr=stderr, servers=servers
+    )
     if prompt is not None:
         return anyio.run(turn, [{"role": "user", "content": prompt}]).status
     interactive = sys.stdin.isatty()
@@ -164,6 +171,7 @@ async def _turn(
     *,
     live: bool,
     stderr: TextIO,
+    servers: Sequence[AbstractAsyncContextManager[Any]],
 ) -> _Outcome:
     outcome = _Outcome()
     async with anyio.create_task_group() as tasks:
@@ -174,7 +182,7 @@ async def _turn(
             try:
                 # Leaving this block, even by cancellation, closes the HTTP stream and
                 # cancels the tools still running.
-                async with agent.stream(conversation) as run:
+                async with _entered(servers), agent.stream(conversation) as run:
                     async for event in run:
                         sink.handle(event)
                 outcome.messages = run.result.to_messages()
@@ -189,6 +197,14 @@ async def _turn(
             outcome.status = 130
         tasks.cancel_scope.cancel()
     return outcome
+
+
+@contextlib.asynccontextmanager
+async def _entered(contexts: Sequence[AbstractAsyncContextManager[Any]]) -> AsyncIterator[None]:
+    async with contextlib.AsyncExitStack() as stack:
+        for context in contexts:
+            await stack.enter_async_context(context)
+        yield
 
 
 async def _watch_interrupts(scope: anyio.CancelScope, stderr: TextIO) -> None:

@@ -71,7 +71,20 @@ class MCPServerStdio(MCPServerBase):
         return f"MCPServerStdio({self.command!r}, {list(self.args)!r}, prefix={self.prefix!r})"
 
     def _transport(self) -> Transport:
-        return stdio_client(self._params, errlog=self._errlog or sys.stderr)
+        return stdio_client(self._params, errlog=_with_fileno(self._errlog or sys.stderr))
+
+
+def _with_fileno(stream: TextIO) -> TextIO:
+    """`stream`, or the process's own stderr when it has no file descriptor to give a child.
+
+    `sys.stderr` may be replaced by an object without one (a notebook, a test capture).
+    """
+    try:
+        stream.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+        if sys.__stderr__ is not None:
+            return sys.__stderr__
+    return stream
 
 
 class MCPServerHTTP(MCPServerBase):

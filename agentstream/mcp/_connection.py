@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import anyio
 import anyio.abc
@@ -43,6 +43,7 @@ __all__ = ["MCPConnectionError", "MCPServerBase"]
 _PAGE_LIMIT = 100  # pages of a tool listing at most: a server that pages forever cannot hang us
 _TEXT_LIMIT = 500
 _CLIENT_INFO = types.Implementation(name="agentstream", version="0.1.0")
+_Self = TypeVar("_Self", bound="MCPServerBase")
 
 
 class MCPConnectionError(AgentStreamError):
@@ -125,7 +126,7 @@ class MCPServerBase:
 
     # --- lifecycle ------------------------------------------------------------------------
 
-    async def __aenter__(self) -> MCPServerBase:
+    async def __aenter__(self: _Self) -> _Self:
         if self._task_group is not None:
             raise SetupError(f"the MCP server {self.name!r} is already connected")
         self._stop, self._changed, self._lost = anyio.Event(), anyio.Event(), None

@@ -239,6 +239,26 @@ async def test_cancelling_the_run_cancels_the_call_in_flight(connect: Any, marke
             assert await add.invoke({"a": 3, "b": 4}, context) == {"result": 7}
 
 
+async def test_a_call_past_its_timeout_fails_and_the_server_is_told(
+    connect: Any, markers: Path
+) -> None:
+    model = ScriptedModel(
+        [
+            Reply(tool_calls=[ToolCall("srv_slow", {"seconds": 3600, "label": "late"}, id="c1")]),
+            Reply("It took too long."),
+        ]
+    )
+    with anyio.fail_after(LIMIT):
+        async with connect(call_timeout=2) as server:
+            events, result = await run_all(agent_for(model, server))
+            while not (markers / "cancelled-late").exists():
+                await anyio.sleep(0.02)
+    done = finished(events)["c1"]
+    assert isinstance(done.error, ToolError)
+    assert done.output == "the MCP server 'srv' did not answer within 2 s"
+    assert result.output == "It took too long."
+
+
 async def test_progress_reaches_the_hook(connect: Any) -> None:
     reports: list[MCPProgress] = []
     model = ScriptedModel(

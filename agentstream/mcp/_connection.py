@@ -224,7 +224,7 @@ class MCPServerBase:
     async def _refresh(self, client: Client) -> None:
         listed: list[types.Tool] = []
         cursor: str | None = None
-        with anyio.fail_after(self.call_timeout or math.inf):
+        with anyio.fail_after(self.connect_timeout):  # listing is part of connecting
             for _ in range(_PAGE_LIMIT):
                 page = await client.list_tools(cursor=cursor)
                 listed.extend(page.tools)

@@ -47,8 +47,8 @@ from ._retries import Retries as Retries
 from ._timeouts import Timeouts as Timeouts
 from ._tools import Tool as Tool
 from ._tools import ToolContext as ToolContext
-from ._tools import Toolset as Toolset
 from ._tools import tool as tool
+from ._toolset import Toolset as Toolset
 from ._usage import Usage as Usage
 
 __version__ = "0.1.0"

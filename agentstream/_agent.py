@@ -16,7 +16,8 @@ from ._result import RunResult
 from ._retries import Retries
 from ._run import AgentRun
 from ._timeouts import Timeouts
-from ._tools import Tool, Toolset, merge_toolsets, split_tools
+from ._tools import Tool
+from ._toolset import Toolset, merge_toolsets, split_tools
 
 __all__ = ["Agent", "AgentRun"]
 

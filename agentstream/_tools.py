@@ -12,20 +12,9 @@ import functools
 import inspect
 import re
 import types
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import (
-    Annotated,
-    Any,
-    NoReturn,
-    Protocol,
-    Union,
-    get_args,
-    get_origin,
-    get_type_hints,
-    overload,
-    runtime_checkable,
-)
+from typing import Annotated, Any, NoReturn, Union, get_args, get_origin, get_type_hints, overload
 
 import anyio.to_thread
 import pydantic_core
@@ -42,16 +31,7 @@ from ._schema import (
     strict_arguments,
 )
 
-__all__ = [
-    "Tool",
-    "ToolContext",
-    "Toolset",
-    "build_toolset",
-    "format_tool_result",
-    "merge_toolsets",
-    "split_tools",
-    "tool",
-]
+__all__ = ["Tool", "ToolContext", "format_tool_result", "tool"]
 
 _NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 _Bind = Callable[[dict[str, Any], "ToolContext"], tuple[tuple[Any, ...], dict[str, Any]]]
@@ -299,64 +279,6 @@ def format_tool_result(value: Any) -> str:
         return pydantic_core.to_json(value, fallback=str).decode()
     except Exception:  # circular data, bytes that are not UTF-8, a broken __str__, ...
         return _safe_str(value)
-
-
-@runtime_checkable
-class Toolset(Protocol):
-    """A collection of tools that may change while an agent uses it.
-
-    Give one to `Agent(tools=[...])` beside plain tools: the agent reads its `tools`
-    again at every step, so tools it adds or drops (an MCP server's, say) are offered
-    from the next request on. `tools` should return the same sequence object for as
-    long as it has not changed, which lets the agent skip rebuilding its list.
-    """
-
-    @property
-    def tools(self) -> Sequence[Tool]:
-        """The tools offered now."""
-        ...
-
-
-def split_tools(
-    items: Iterable[Tool | Toolset | Callable[..., Any]],
-) -> tuple[dict[str, Tool], tuple[Toolset, ...]]:
-    """Plain tools by name (callables wrapped with `tool()`), and the live toolsets apart."""
-    plain: list[Tool] = []
-    toolsets: list[Toolset] = []
-    for item in items:
-        if isinstance(item, Tool):
-            plain.append(item)
-        elif not callable(item) and isinstance(item, Toolset):
-            toolsets.append(item)
-        else:
-            plain.append(tool(item))
-    return build_toolset(plain), tuple(toolsets)
-
-
-def build_toolset(tools: Iterable[Tool | Callable[..., Any]]) -> dict[str, Tool]:
-    """Tools by name; plain callables are wrapped with `tool()`. Names must be unique."""
-    toolset: dict[str, Tool] = {}
-    for item in tools:
-        made = item if isinstance(item, Tool) else tool(item)
-        _add_unique(toolset, made)
-    return toolset
-
-
-def merge_toolsets(plain: Mapping[str, Tool], current: Iterable[Sequence[Tool]]) -> dict[str, Tool]:
-    """`plain` and then the tools of each toolset, by name. Names must be unique."""
-    merged = dict(plain)
-    for tools in current:
-        for item in tools:
-            if not isinstance(item, Tool):
-                raise ToolDefinitionError(f"a toolset offered {item!r:.80}, which is not a Tool")
-            _add_unique(merged, item)
-    return merged
-
-
-def _add_unique(toolset: dict[str, Tool], item: Tool) -> None:
-    if item.name in toolset:
-        raise ToolDefinitionError(f"two tools are named {item.name!r}; tool names must be unique")
-    toolset[item.name] = item
 
 
 # --- tools from functions ----------------------------------------------------------------

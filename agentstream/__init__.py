@@ -59,6 +59,7 @@ from ._timeouts import Timeouts as Timeouts
 from ._tools import Tool as Tool
 from ._tools import ToolContext as ToolContext
 from ._tools import tool as tool
+from ._toolset import Toolset as Toolset
 from ._usage import Usage as Usage
 
 __version__ = "0.1.0"
@@ -119,6 +120,7 @@ __all__ = [
     "ToolError",
     "ToolFinished",
     "ToolStarted",
+    "Toolset",
     "Usage",
     "event_to_dict",
     "tool",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +20,8 @@ from ._run import AgentRun
 from ._state import RunState
 from ._store import Session
 from ._timeouts import Timeouts
-from ._tools import Tool, build_toolset
+from ._tools import Tool
+from ._toolset import Toolset, merge_toolsets, split_tools
 
 __all__ = ["Agent", "AgentRun", "RunStart"]
 
@@ -50,10 +52,12 @@ class Agent:
     """A model, a set of tools and the rules for running them.
 
     `client` is an `openai.AsyncOpenAI` (or a function that makes one for each run, which
-    the run then closes). Keyword arguments beyond the named ones (`temperature`,
-    `tool_choice`, `max_tokens`, `extra_headers`, `extra_body`, ...) are sent with every
-    request as they are; they are the arguments of `chat.completions.create`, and any
-    other name is refused here (a field only your server knows goes in `extra_body`).
+    the run then closes). `tools` holds `Tool`s, plain functions (made tools with `tool()`)
+    and `Toolset`s, whose current tools are read again at every step. Keyword arguments
+    beyond the named ones (`temperature`, `tool_choice`, `max_tokens`, `extra_headers`,
+    `extra_body`, ...) are sent with every request as they are; they are the arguments of
+    `chat.completions.create`, and any other name is refused here (a field only your
+    server knows goes in `extra_body`).
 
     Limits: `max_steps` bounds the requests of a run and `max_tool_calls` the tool
     calls it runs; with `final_answer=True` a run that reaches either makes one more
@@ -69,6 +73,9 @@ class Agent:
     __slots__ = (
         "_client",
         "_definitions",
+        "_merged",
+        "_plain_tools",
+        "_toolsets",
         "approver",
         "final_answer",
         "instructions",
@@ -83,7 +90,6 @@ class Agent:
         "request",
         "retries",
         "timeouts",
-        "tools",
     )
 
     def __init__(
@@ -91,7 +97,7 @@ class Agent:
         *,
         client: ClientLike,
         model: str,
-        tools: Iterable[Tool | Callable[..., Any]] = (),
+        tools: Iterable[Tool | Toolset | Callable[..., Any]] = (),
         instructions: str | None = None,
         max_steps: int = 10,
         final_answer: bool = False,
@@ -123,7 +129,9 @@ class Agent:
         _check_request(request)
         self._client = client
         self.model = model
-        self.tools: dict[str, Tool] = build_toolset(tools)
+        self._plain_tools, self._toolsets = split_tools(tools)
+        self._merged: tuple[tuple[Sequence[Tool], ...], dict[str, Tool]] = ((), self._plain_tools)
+        _ = self.tools  # two toolsets offering one name fail here rather than in a run
         self.instructions = instructions
         self.max_steps = max_steps
         self.final_answer = final_answer
@@ -157,7 +165,7 @@ class Agent:
         settings: dict[str, Any] = {
             "client": self._client,
             "model": self.model,
-            "tools": list(self.tools.values()),
+            "tools": [*self._plain_tools.values(), *self._toolsets],
             "instructions": self.instructions,
             "max_steps": self.max_steps,
             "final_answer": self.final_answer,
@@ -173,6 +181,21 @@ class Agent:
             **self.request,
         }
         return Agent(**{**settings, **changes})
+
+    @property
+    def tools(self) -> dict[str, Tool]:
+        """The tools offered now, by name: the plain ones, then each toolset's current ones.
+
+        Read again at every step of a run, so a toolset's changes reach the next request.
+        """
+        if not self._toolsets:
+            return self._plain_tools
+        current = tuple(toolset.tools for toolset in self._toolsets)
+        seen, merged = self._merged
+        if len(seen) != len(current) or any(map(operator.is_not, seen, current)):
+            merged = merge_toolsets(self._plain_tools, current)
+            self._merged = (current, merged)
+        return merged
 
     def _tool_definitions(self) -> list[dict[str, Any]]:
         """The request's `tools` list, made again only when `tools` has changed."""

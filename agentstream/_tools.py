@@ -12,7 +12,7 @@ import functools
 import inspect
 import re
 import types
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, NoReturn, Union, get_args, get_origin, get_type_hints, overload
 
@@ -31,7 +31,7 @@ from ._schema import (
     strict_arguments,
 )
 
-__all__ = ["Tool", "ToolContext", "build_toolset", "format_tool_result", "tool"]
+__all__ = ["Tool", "ToolContext", "format_tool_result", "tool"]
 
 _NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 ApprovalRule = bool | Callable[[dict[str, Any], "ToolContext"], Any]
@@ -341,19 +341,6 @@ def format_tool_result(value: Any) -> str:
         return pydantic_core.to_json(value, fallback=str).decode()
     except Exception:  # circular data, bytes that are not UTF-8, a broken __str__, ...
         return _safe_str(value)
-
-
-def build_toolset(tools: Iterable[Tool | Callable[..., Any]]) -> dict[str, Tool]:
-    """Tools by name; plain callables are wrapped with `tool()`. Names must be unique."""
-    toolset: dict[str, Tool] = {}
-    for item in tools:
-        made = item if isinstance(item, Tool) else tool(item)
-        if made.name in toolset:
-            raise ToolDefinitionError(
-                f"two tools are named {made.name!r}; tool names must be unique"
-            )
-        toolset[made.name] = made
-    return toolset
 
 
 # --- tools from functions ----------------------------------------------------------------

@@ -721,3 +721,53 @@ async def test_cancelling_the_consumer_task_keeps_the_conversation_consistent() 
         [*messages, {"role": "user", "content": "and?"}]
     )
     assert result.output == "continued"
+
+
+class _Shelf:
+    """A toolset whose tools the test changes between steps."""
+
+    def __init__(self, *tools: Any) -> None:
+        self.tools: tuple[Any, ...] = tools
+
+
+async def test_a_toolset_is_read_again_at_every_step() -> None:
+    @tool
+    def first() -> str:
+        """The first tool."""
+        return "one"
+
+    @tool
+    def second() -> str:
+        """The second tool."""
+        return "two"
+
+    shelf = _Shelf(first)
+    model = ScriptedModel(
+        [
+            Reply(tool_calls=[ToolCall("first", {}, id="call_a")]),
+            Reply(tool_calls=[ToolCall("second", {}, id="call_b")]),
+            Reply("done"),
+        ]
+    )
+    agent = make_agent(model, get_weather, shelf)
+    assert list(agent.tools) == ["get_weather", "first"]
+    events: list[Event] = []
+    async with agent.stream("go") as run:
+        async for event in run:
+            events.append(event)
+            if isinstance(event, ToolFinished) and event.name == "first":
+                shelf.tools = (second,)  # the step after this one offers the new list
+    assert [e.output for e in events if isinstance(e, ToolFinished)] == ["one", "two"]
+    offered = [[t["function"]["name"] for t in r.tools or ()] for r in model.requests]
+    assert offered == [
+        ["get_weather", "first"],
+        ["get_weather", "second"],
+        ["get_weather", "second"],
+    ]
+    assert next(e for e in events if isinstance(e, RunStarted)).tools == ("get_weather", "first")
+
+
+def test_a_toolset_name_clash_is_refused() -> None:
+    model = ScriptedModel([])
+    with pytest.raises(SetupError, match="two tools are named 'get_weather'"):
+        make_agent(model, get_weather, _Shelf(get_weather))

@@ -25,9 +25,9 @@ import pytest
 
 pytest.importorskip("dbos", reason="the dbos extra is not installed (pip install -e '.[dbos]')")
 
-from dbos import DBOSClient  # noqa: E402
+from dbos import DBOSClient
 
-from agentstream.testing import ModelRequest, Reply, ScriptedModel, ToolCall, serve  # noqa: E402
+from agentstream.testing import ModelRequest, Reply, ScriptedModel, ToolCall, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = ROOT / "tests" / "dbos_app" / "worker.py"
@@ -100,7 +100,7 @@ async def test_sqlite_a_run_killed_mid_tool_completes_once_restarted(tmp_path: P
         again = spawn(db, port, ledger, "worker-1", "recover", sleep=0)
         try:
             client = DBOSClient(system_database_url=db)
-            result = await anyio.to_thread.run_sync(
+            result: Any = await anyio.to_thread.run_sync(
                 lambda: client.retrieve_workflow("job-1").get_result()
             )
         finally:
@@ -188,9 +188,12 @@ async def test_postgres_two_workers_fifty_runs_one_killed(postgres: str, tmp_pat
     async with anyio.create_task_group() as server:
         port = await server.start(serve, ScriptedModel(model))
         first = spawn(postgres, port, ledger, "worker-a", "serve", str(RUNS), sleep=0.2)
-        await wait_for(lambda: any(l.startswith("end") for l in lines(ledger)), 90, "work")
+        await wait_for(lambda: any(x.startswith("end") for x in lines(ledger)), 90, "work")
         second = spawn(postgres, port, ledger, "worker-b", "serve", "0", sleep=0.2)
-        ended = lambda: sum(1 for l in lines(ledger) if l.startswith("end slow"))  # noqa: E731
+
+        def ended() -> int:
+            return sum(1 for x in lines(ledger) if x.startswith("end slow"))
+
         await wait_for(lambda: ended() >= 15, 120, "15 runs")
         kill(first)  # mid-way, with runs in flight
         restarted = spawn(postgres, port, ledger, "worker-a", "serve", "0", sleep=0.2)

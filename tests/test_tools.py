@@ -25,7 +25,8 @@ from agentstream import (
     ToolError,
     tool,
 )
-from agentstream._tools import build_toolset, format_tool_result
+from agentstream._tools import format_tool_result
+from agentstream._toolset import build_toolset
 
 CONTEXT = ToolContext(
     run_id="run_1",

@@ -34,6 +34,7 @@ from ._exceptions import RunTimeout as RunTimeout
 from ._exceptions import SetupError as SetupError
 from ._exceptions import StreamError as StreamError
 from ._exceptions import ToolArgumentsError as ToolArgumentsError
+from ._exceptions import ToolCrashed as ToolCrashed
 from ._exceptions import ToolDefinitionError as ToolDefinitionError
 from ._exceptions import ToolError as ToolError
 from ._message import AssembledChoice as AssembledChoice
@@ -93,6 +94,7 @@ __all__ = [
     "ToolCallReady",
     "ToolCallStarted",
     "ToolContext",
+    "ToolCrashed",
     "ToolDefinitionError",
     "ToolError",
     "ToolFinished",

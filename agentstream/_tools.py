@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from typing import Annotated, Any, NoReturn, Union, get_args, get_origin, get_type_hints, overload
 
 import anyio.to_thread
-import pydantic_core
 from pydantic import BaseModel
 
+from ._convert import exception_text, tool_result_text
 from ._docstring import parse_docstring
-from ._exceptions import ToolDefinitionError
+from ._exceptions import ToolArgumentsError, ToolCrashed, ToolDefinitionError
 from ._schema import (
     Check,
     model_arguments,
@@ -148,9 +148,21 @@ class Tool:
     def validate(self, arguments: str | Mapping[str, Any]) -> dict[str, Any]:
         """Parse and check a call's arguments; return what `invoke()` takes.
 
-        Raises `ToolArgumentsError` with a short message written for the model.
+        Raises `ToolArgumentsError` with a short message written for the model, also
+        when a validator of the tool's own types fails with any other exception; a
+        validator raising `SystemExit` raises `ToolCrashed`.
         """
-        return self._check(parse_arguments(arguments))
+        try:
+            return self._check(parse_arguments(arguments))
+        except ToolArgumentsError:
+            raise
+        except RecursionError:
+            raise ToolArgumentsError("the arguments are nested too deeply") from None
+        except Exception as exc:  # a validator raising KeyError, say: the call's failure
+            raise ToolArgumentsError(f"the arguments were refused: {exception_text(exc)}") from exc
+        except SystemExit as exc:
+            text = f"a validator of the tool {self.name!r} raised {exception_text(exc)}"
+            raise ToolCrashed(f"{text}; the run stops") from exc
 
     async def invoke(self, arguments: dict[str, Any], context: ToolContext) -> Any:
         """Run the tool with validated `arguments`; exceptions propagate unchanged.
@@ -270,15 +282,12 @@ def tool(
 
 
 def format_tool_result(value: Any) -> str:
-    """The text sent to the model for what a tool returned; never raises."""
-    if isinstance(value, str):
-        return str.__str__(value)  # a str subclass (say a str Enum) as its plain value
-    try:
-        if isinstance(value, BaseModel):
-            return value.model_dump_json()
-        return pydantic_core.to_json(value, fallback=str).decode()
-    except Exception:  # circular data, bytes that are not UTF-8, a broken __str__, ...
-        return _safe_str(value)
+    """The text sent to the model for what a tool returned; never raises.
+
+    A str as it is, bytes as UTF-8 text, anything else as compact JSON (see
+    `_convert.to_jsonable` for how each type is converted).
+    """
+    return tool_result_text(value)
 
 
 def build_toolset(tools: Iterable[Tool | Callable[..., Any]]) -> dict[str, Tool]:
@@ -437,10 +446,3 @@ def _handler_takes_context(handler: Callable[..., Any], label: str) -> bool:
         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
     ]
     return 2 in accepts and len(positional) >= 2
-
-
-def _safe_str(value: object) -> str:
-    try:
-        return str(value)
-    except Exception:
-        return object.__repr__(value)

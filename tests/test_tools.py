@@ -1004,7 +1004,7 @@ def circular() -> list[Any]:
         pytest.param(datetime(2024, 1, 2, 3, 4, 5), '"2024-01-02T03:04:05"', id="datetime"),
         pytest.param(Color.RED, '"red"', id="enum"),
         pytest.param({"lock": Opaque()}, '{"lock":"opaque"}', id="unknown-inside"),
-        pytest.param(circular(), "[[...]]", id="circular"),
+        pytest.param(circular(), '["[circular reference]"]', id="circular"),
     ],
 )
 def test_format_tool_result(value: object, expected: str) -> None:
@@ -1012,7 +1012,7 @@ def test_format_tool_result(value: object, expected: str) -> None:
 
 
 def test_format_tool_result_never_raises() -> None:
-    assert format_tool_result(BrokenStr()).startswith("<tests.test_tools.BrokenStr object at")
+    assert format_tool_result(BrokenStr()).startswith('"<tests.test_tools.BrokenStr object at')
 
 
 @given(

@@ -2,7 +2,7 @@
 
 `tool()` reads a function's signature and docstring; `Tool.from_schema()` takes a
 hand-written JSON schema. Either way the result is an immutable `Tool` that can describe
-itself (`definition()`), check a call's arguments (`validate()`) and run (`invoke()`).
+itself (`definition`), check a call's arguments (`validate()`) and run (`invoke()`).
 """
 
 from __future__ import annotations
@@ -12,14 +12,13 @@ import functools
 import inspect
 import re
 import types
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Annotated, Any, NoReturn, Union, get_args, get_origin, get_type_hints, overload
 
 import anyio.to_thread
 from pydantic import BaseModel
 
-from ._convert import exception_text, tool_result_text
+from ._convert import copy_message, exception_text, tool_result_text
 from ._docstring import parse_docstring
 from ._exceptions import ToolArgumentsError, ToolCrashed, ToolDefinitionError
 from ._schema import (
@@ -37,9 +36,10 @@ _NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 _Bind = Callable[[dict[str, Any], "ToolContext"], tuple[tuple[Any, ...], dict[str, Any]]]
 
 
-@dataclass(frozen=True, slots=True)
 class ToolContext:
     """What a tool may learn about the call it serves."""
+
+    __slots__ = ("_conversation", "_copy", "run_id", "step", "tool_call_id", "tool_name")
 
     run_id: str
     """The run this call belongs to."""
@@ -49,9 +49,39 @@ class ToolContext:
     """The name the model called."""
     step: int
     """The 1-based step of the run in which the model made the call."""
-    messages: tuple[Mapping[str, Any], ...]
-    """The conversation so far as OpenAI message dicts, ending with the assistant message
-    that made this call."""
+
+    def __init__(
+        self,
+        run_id: str,
+        tool_call_id: str,
+        tool_name: str,
+        step: int,
+        messages: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
+        self.run_id = run_id
+        self.tool_call_id = tool_call_id
+        self.tool_name = tool_name
+        self.step = step
+        self._conversation = tuple(messages)
+        self._copy: tuple[dict[str, Any], ...] | None = None
+
+    @property
+    def messages(self) -> tuple[dict[str, Any], ...]:
+        """The conversation so far as OpenAI message dicts, ending with the assistant
+        message that made this call.
+
+        A deep copy, made the first time it is read: editing it never changes the run's
+        conversation or its next request.
+        """
+        if self._copy is None:
+            self._copy = tuple(copy_message(message) for message in self._conversation)
+        return self._copy
+
+    def __repr__(self) -> str:
+        return (
+            f"ToolContext(run_id={self.run_id!r}, tool_call_id={self.tool_call_id!r}, "
+            f"tool_name={self.tool_name!r}, step={self.step})"
+        )
 
 
 class Tool:
@@ -134,8 +164,12 @@ class Tool:
         """Call the original function directly, as if it had not been decorated."""
         return self.function(*args, **kwargs)
 
+    @property
     def definition(self) -> dict[str, Any]:
-        """The entry for the request's `tools` list."""
+        """The entry for the request's `tools` list, as JSON-ready data (a fresh copy).
+
+        `json.dumps(my_tool.definition, indent=2)` shows what the model is told.
+        """
         function: dict[str, Any] = {
             "name": self.name,
             "description": self.description,

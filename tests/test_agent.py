@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import gc
 import json
 import threading
+import warnings
 from typing import Any
 
 import anyio
+import anyio.from_thread
 import openai
 import pytest
 from pydantic import BaseModel
@@ -35,7 +39,7 @@ from agentstream import (
     ToolStarted,
     tool,
 )
-from agentstream.testing import Fault, Reply, ScriptedModel, ToolCall, serve
+from agentstream.testing import Fault, Reply, ScriptedModel, ToolCall, offline_model, serve
 
 from ._helpers import NO_RETRIES, Recorder
 
@@ -721,3 +725,82 @@ async def test_cancelling_the_consumer_task_keeps_the_conversation_consistent() 
         [*messages, {"role": "user", "content": "and?"}]
     )
     assert result.output == "continued"
+
+
+# --- rough edges a new user meets ----------------------------------------------------------
+
+
+def test_run_sync_twice_with_a_client_instance_says_what_to_do() -> None:
+    """Over real HTTP: the first call's connections die with its event loop."""
+    with anyio.from_thread.start_blocking_portal() as portal:
+        server, port = portal.start_task(functools.partial(serve, offline_model()))
+        client = openai.AsyncOpenAI(
+            base_url=f"http://127.0.0.1:{port}/v1", api_key="k", max_retries=0
+        )
+        agent = Agent(client=client, model="offline")
+        assert agent.run_sync("hello").output
+        with pytest.raises(SetupError, match=r"client factory .*client=AsyncOpenAI"):
+            agent.run_sync("hello again")
+        server.cancel()
+    # The first call's connection belongs to its closed loop; nothing can close it now.
+    del agent, client
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
+
+
+def test_run_sync_with_a_client_factory_runs_again_and_again() -> None:
+    with anyio.from_thread.start_blocking_portal() as portal:
+        server, port = portal.start_task(functools.partial(serve, offline_model()))
+        url = f"http://127.0.0.1:{port}/v1"
+        agent = Agent(
+            client=lambda: openai.AsyncOpenAI(base_url=url, api_key="k", max_retries=0),
+            model="offline",
+        )
+        outputs = [agent.run_sync(f"hello {n}").output for n in range(3)]
+        server.cancel()
+    assert all(outputs)
+
+
+async def test_run_sync_inside_an_event_loop_points_to_await() -> None:
+    agent = Agent(client=ScriptedModel([]).async_client, model="m")
+    with pytest.raises(SetupError, match=r"await agent\.run"):
+        agent.run_sync("hi")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "hint"),
+    [
+        pytest.param("system_prompt", "Be brief.", "instructions=", id="system_prompt"),
+        pytest.param("system", "Be brief.", "instructions=", id="system"),
+        pytest.param("system_message", "Be brief.", "instructions=", id="system_message"),
+        pytest.param("max_turns", 5, "max_steps=", id="max_turns"),
+        pytest.param("max_iterations", 5, "max_steps=", id="max_iterations"),
+        pytest.param("output_type", dict, "response_format=", id="output_type"),
+        pytest.param("max_retries", 2, r"Retries\(max_retries", id="max_retries"),
+        pytest.param("functions", [print], "tools=", id="functions"),
+    ],
+)
+def test_names_from_other_libraries_point_to_ours(name: str, value: Any, hint: str) -> None:
+    client = ScriptedModel([]).async_client()
+    with pytest.raises(SetupError, match=hint):
+        Agent(client=client, model="m", **{name: value})
+    agent = Agent(client=client, model="m")
+    with pytest.raises(SetupError, match=hint):
+        agent.stream("hi", **{name: value})
+
+
+@pytest.mark.parametrize(
+    "options",
+    [pytest.param({"retries": 3}, id="retries"), pytest.param({"timeouts": 5}, id="timeouts")],
+)
+def test_limits_must_be_their_own_types(options: dict[str, Any]) -> None:
+    with pytest.raises(SetupError, match="takes"):
+        Agent(client=ScriptedModel([]).async_client(), model="m", **options)
+
+
+def test_a_tool_definition_is_json_ready_data() -> None:
+    text = json.dumps(get_weather.definition)
+    assert json.loads(text)["function"]["name"] == "get_weather"
+    get_weather.definition["function"]["name"] = "changed"  # a fresh copy each time
+    assert get_weather.definition["function"]["name"] == "get_weather"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ._agent import Agent as Agent
 from ._agent import AgentRun as AgentRun
 from ._assemble import StreamAssembler as StreamAssembler
+from ._context import ToolContext as ToolContext
 from ._events import Event as Event
 from ._events import MaxStepsReached as MaxStepsReached
 from ._events import ReasoningDelta as ReasoningDelta
@@ -47,7 +48,6 @@ from ._result import StopReason as StopReason
 from ._retries import Retries as Retries
 from ._timeouts import Timeouts as Timeouts
 from ._tools import Tool as Tool
-from ._tools import ToolContext as ToolContext
 from ._tools import tool as tool
 from ._usage import Usage as Usage
 

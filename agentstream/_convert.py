@@ -9,7 +9,8 @@ references count each time they are reached) the rest is left out with a marker.
 - Mappings become dicts with string keys (`1` -> `"1"`, `True` -> `"true"`); lists,
   tuples and other sequences become lists; sets become lists, sorted where their items
   can be compared.
-- bytes are decoded as UTF-8, an invalid byte becoming U+FFFD.
+- bytes are decoded as UTF-8, an invalid byte becoming U+FFFD; in text, a lone
+  surrogate (an undecodable file name, half an emoji) becomes U+FFFD too.
 - Enums become their value; dataclasses a dict of their fields; pydantic models their
   JSON dump (`model_dump(mode="json")`); exceptions `{"type", "message"}`.
 - Dates, times, Decimals, UUIDs, paths and the other types pydantic knows become what
@@ -153,23 +154,30 @@ def clean_text(text: str) -> str:
 class _Walk:
     """One conversion's state: the containers on the current path and what is left."""
 
-    __slots__ = ("chars", "nodes", "path", "tracebacks")
+    __slots__ = ("chars", "cut", "nodes", "path", "tracebacks")
 
     def __init__(self, tracebacks: bool) -> None:
         self.tracebacks = tracebacks
         self.path: set[int] = set()
         self.nodes = _MAX_NODES
         self.chars = _MAX_CHARS
+        self.cut = False  # whether a marker replaced something too deep or too large
 
     def spent(self) -> bool:
-        return self.nodes <= 0 or self.chars < 0
+        if self.nodes <= 0 or self.chars < 0:
+            self.cut = True
+            return True
+        return False
 
     def value(self, value: Any, depth: int) -> Any:
         self.nodes -= 1
         kind = type(value)
         if kind is str:
             self.chars -= len(value)
-            return value if self.chars >= 0 else OMITTED
+            if self.chars >= 0:
+                return clean_text(value)
+            self.cut = True
+            return OMITTED
         if kind in _PLAIN:
             return value
         if kind is int:
@@ -205,6 +213,7 @@ class _Walk:
 
     def _enter(self, value: Any, depth: int) -> Any:
         if depth >= MAX_DEPTH:
+            self.cut = True
             return TOO_DEEP
         ident = id(value)
         if ident in self.path:
@@ -224,11 +233,7 @@ class _Walk:
         if kind is list or kind is tuple:
             return self._items(value, depth)
         if isinstance(value, BaseModel):
-            try:
-                dumped = value.model_dump(mode="json")
-            except Exception:  # circular or very deep data inside: walk the fields
-                dumped = {name: getattr(value, name) for name in type(value).model_fields}
-            return self.value(dumped, depth - 1)
+            return self.value(_model_data(value, depth), depth - 1)
         if isinstance(value, Mapping):
             return self._mapping(value, depth)
         if dataclasses.is_dataclass(value):
@@ -260,7 +265,7 @@ class _Walk:
 
     def _key(self, key: Any, depth: int) -> str:
         if type(key) is str:
-            return key
+            return clean_text(key)
         converted = self.value(key, depth)
         if isinstance(converted, str):
             return converted
@@ -287,6 +292,23 @@ class _Walk:
 
     def _leaf_text(self, value: Any) -> str:
         return self.value(safe_str(value), 0)  # type: ignore[no-any-return]
+
+
+def _model_data(model: BaseModel, depth: int) -> Any:
+    """The model's own JSON dump when its data is within bounds, else its fields.
+
+    pydantic's dump follows the data wherever it leads (shared references again and
+    again), so the data is first walked here, within the same bounds.
+    """
+    fields = {name: getattr(model, name, None) for name in type(model).model_fields}
+    look = _Walk(tracebacks=False)
+    look.value([fields, model.model_extra], depth)
+    if look.cut:
+        return fields
+    try:
+        return model.model_dump(mode="json")
+    except Exception:  # a cycle in the data, a failing serializer
+        return fields
 
 
 def _int(value: int) -> int | str:

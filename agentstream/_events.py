@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from ._convert import to_jsonable
+from ._convert import clean_text, to_jsonable
 from ._exceptions import RunError
 from ._usage import Usage
 
@@ -320,20 +320,25 @@ TextDeltaTwin = _unfrozen_twin(TextDelta)
 ToolCallDeltaTwin = _unfrozen_twin(ToolCallDelta)
 
 
-_SCALARS = frozenset({str, float, bool, type(None)})  # ints: a huge one is described
+_SCALARS = frozenset({float, bool, type(None)})  # ints: a huge one is described
 
 
 def event_to_dict(event: Event, *, tracebacks: bool = False) -> dict[str, Any]:
     """Plain JSON-ready data for an event, with its `type` first; never raises.
 
     Values are converted as for a tool's result (cycles and nesting past 100 levels
-    become markers). An exception becomes its type and message only;
-    `tracebacks=True` adds its formatted traceback, for debugging.
+    become markers, lone surrogates U+FFFD), so the data can always be written out.
+    An exception becomes its type and message only; `tracebacks=True` adds its
+    formatted traceback, for debugging.
     """
     data: dict[str, Any] = {"type": event.type}
     for f in dataclasses.fields(event):
         if f.name != "type":
             value = getattr(event, f.name)
-            plain = type(value) in _SCALARS
-            data[f.name] = value if plain else to_jsonable(value, tracebacks=tracebacks)
+            if type(value) is str:
+                data[f.name] = clean_text(value)
+            elif type(value) in _SCALARS:
+                data[f.name] = value
+            else:
+                data[f.name] = to_jsonable(value, tracebacks=tracebacks)
     return data

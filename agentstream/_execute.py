@@ -154,13 +154,17 @@ def _crash(exc: BaseException, name: str, *, in_thread: bool) -> BaseException |
     """What ends the run instead of going to the model: SystemExit, or KeyboardInterrupt.
 
     A KeyboardInterrupt in the event loop's thread may be the user's Ctrl-C, so it goes
-    on as one; in a sync tool's worker thread (where no signal lands) the tool raised it.
+    on as one (before anything else); in a sync tool's worker thread, where no signal
+    lands, the tool raised it itself, which is a crash like SystemExit.
     """
-    for leaf in _leaves(exc):
-        if isinstance(leaf, SystemExit) or (isinstance(leaf, KeyboardInterrupt) and in_thread):
+    leaves = _leaves(exc)
+    if not in_thread:
+        interrupt = next((leaf for leaf in leaves if isinstance(leaf, KeyboardInterrupt)), None)
+        if interrupt is not None:
+            return interrupt
+    for leaf in leaves:
+        if isinstance(leaf, (SystemExit, KeyboardInterrupt)):
             return ToolCrashed(f"the tool {name!r} raised {exception_text(leaf)}; the run stops")
-        if isinstance(leaf, KeyboardInterrupt):
-            return leaf
     return None
 
 

@@ -12,13 +12,14 @@ import functools
 import inspect
 import re
 import types
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from typing import Annotated, Any, NoReturn, Union, get_args, get_origin, get_type_hints, overload
 
 import anyio.to_thread
 from pydantic import BaseModel
 
-from ._convert import copy_message, exception_text, tool_result_text
+from ._context import ToolContext, handler_takes_context
+from ._convert import exception_text, tool_result_text
 from ._docstring import parse_docstring
 from ._exceptions import ToolArgumentsError, ToolCrashed, ToolDefinitionError
 from ._schema import (
@@ -34,54 +35,6 @@ __all__ = ["Tool", "ToolContext", "build_toolset", "format_tool_result", "tool"]
 
 _NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 _Bind = Callable[[dict[str, Any], "ToolContext"], tuple[tuple[Any, ...], dict[str, Any]]]
-
-
-class ToolContext:
-    """What a tool may learn about the call it serves."""
-
-    __slots__ = ("_conversation", "_copy", "run_id", "step", "tool_call_id", "tool_name")
-
-    run_id: str
-    """The run this call belongs to."""
-    tool_call_id: str
-    """The id the model gave this call."""
-    tool_name: str
-    """The name the model called."""
-    step: int
-    """The 1-based step of the run in which the model made the call."""
-
-    def __init__(
-        self,
-        run_id: str,
-        tool_call_id: str,
-        tool_name: str,
-        step: int,
-        messages: Sequence[Mapping[str, Any]] = (),
-    ) -> None:
-        self.run_id = run_id
-        self.tool_call_id = tool_call_id
-        self.tool_name = tool_name
-        self.step = step
-        self._conversation = tuple(messages)
-        self._copy: tuple[dict[str, Any], ...] | None = None
-
-    @property
-    def messages(self) -> tuple[dict[str, Any], ...]:
-        """The conversation so far as OpenAI message dicts, ending with the assistant
-        message that made this call.
-
-        A deep copy, made the first time it is read: editing it never changes the run's
-        conversation or its next request.
-        """
-        if self._copy is None:
-            self._copy = tuple(copy_message(message) for message in self._conversation)
-        return self._copy
-
-    def __repr__(self) -> str:
-        return (
-            f"ToolContext(run_id={self.run_id!r}, tool_call_id={self.tool_call_id!r}, "
-            f"tool_name={self.tool_name!r}, step={self.step})"
-        )
 
 
 class Tool:
@@ -209,9 +162,11 @@ class Tool:
         else:
             # A thread cannot be interrupted: on cancellation (a timeout, the run being
             # left) it is abandoned to finish on its own and its result is dropped.
-            result = await anyio.to_thread.run_sync(
-                functools.partial(self.function, *args, **kwargs), abandon_on_cancel=True
-            )
+            call = functools.partial(_in_thread, self.function, args, kwargs)
+            try:
+                result = await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+            except _CarriedExit as carried:
+                raise carried.error from None
         if inspect.isawaitable(result):
             # An async function hidden behind a sync wrapper (a partial, a decorator).
             result = await result
@@ -246,7 +201,7 @@ class Tool:
         check = raw_arguments(schema, label)
         if strict:
             schema, check = strict_arguments(schema, check, label)
-        takes_context = _handler_takes_context(handler, label)
+        takes_context = handler_takes_context(handler, label)
 
         def bind(
             arguments: dict[str, Any], context: ToolContext
@@ -457,26 +412,21 @@ def _is_async(func: Callable[..., Any]) -> bool:
     return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(type(func).__call__)
 
 
-def _handler_takes_context(handler: Callable[..., Any], label: str) -> bool:
+class _CarriedExit(Exception):
+    """Carries a GeneratorExit out of a worker thread.
+
+    asyncio hands a thread's exception to the waiting task with `coroutine.throw()`,
+    and a GeneratorExit thrown that way closes the whole task instead of propagating
+    to the code that could catch it; raised again here, it propagates as usual.
+    """
+
+    def __init__(self, error: GeneratorExit) -> None:
+        super().__init__()
+        self.error = error
+
+
+def _in_thread(function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     try:
-        signature = inspect.signature(handler)
-    except (TypeError, ValueError):
-        return False  # a builtin without a signature: assume handler(args)
-    accepts = []
-    for count in (1, 2):
-        try:
-            signature.bind(*range(count))
-            accepts.append(count)
-        except TypeError:
-            pass
-    if not accepts:
-        raise ToolDefinitionError(
-            f"the handler of {label} must accept (args) or (args, context); "
-            f"its signature is {signature}"
-        )
-    positional = [
-        p
-        for p in signature.parameters.values()
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-    ]
-    return 2 in accepts and len(positional) >= 2
+        return function(*args, **kwargs)
+    except GeneratorExit as exc:
+        raise _CarriedExit(exc) from None

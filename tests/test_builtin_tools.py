@@ -237,8 +237,11 @@ def test_calculate_agrees_with_python_on_integer_arithmetic(expression: str) -> 
 
 
 def _finishes(expression: str) -> Any:
-    """Evaluate in a thread, so a calculator that does not bound its work fails the test
-    (after a minute) instead of hanging the suite."""
+    """Evaluate in a worker thread, as the agent does, giving it a minute at most.
+
+    (A single huge integer operation holds the GIL, so an unbounded one still blocks
+    until it ends: the calculator must refuse such work before starting it.)
+    """
     outcome: list[Any] = []
 
     def work() -> None:

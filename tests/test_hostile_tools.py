@@ -188,6 +188,21 @@ async def test_an_exception_group_from_the_tools_own_task_group_goes_back() -> N
     assert run.result.output == "done"
 
 
+@pytest.mark.anyio
+async def test_a_generator_exit_from_a_sync_tools_thread_goes_back_to_the_model() -> None:
+    # asyncio throws a thread's exception into the waiting coroutine; a GeneratorExit
+    # thrown so would close the run's task group instead of reaching the tool's handler.
+    @tool
+    def leaves() -> str:
+        """Raise GeneratorExit in a worker thread."""
+        raise GeneratorExit
+
+    model = call_then_answer("leaves")
+    _, run = await run_events(model, leaves)
+    assert told_to_model(model) == "GeneratorExit"
+    assert run.result.output == "done"
+
+
 def stops_with_system_exit() -> str:
     """Exit."""
     raise SystemExit(3)
@@ -334,11 +349,9 @@ def test_no_foreign_exception_reaches_the_caller(
     model = call_then_answer("hostile")
     agent = Agent(client=model.async_client(), model="m", tools=[made])
     leaves = _leaves(error)
-    stops = any(
-        isinstance(leaf, SystemExit) or (isinstance(leaf, KeyboardInterrupt) and in_thread)
-        for leaf in leaves
-    )
-    ctrl_c = not stops and any(isinstance(leaf, KeyboardInterrupt) for leaf in leaves)
+    # A KeyboardInterrupt in the event loop's thread is a Ctrl-C and goes first.
+    ctrl_c = not in_thread and any(isinstance(leaf, KeyboardInterrupt) for leaf in leaves)
+    stops = not ctrl_c and any(isinstance(leaf, (SystemExit, KeyboardInterrupt)) for leaf in leaves)
     try:
         result = anyio.run(agent.run, "go", backend=backend)
     except ToolCrashed:
@@ -451,6 +464,15 @@ def test_shared_references_cannot_blow_up_the_work() -> None:
     assert "[omitted: the value is too large]" in text
 
 
+def test_a_model_holding_shared_references_is_bounded_too() -> None:
+    value: list[Any] = ["x"]
+    for _ in range(64):
+        value = [value, value]
+    text = tool_result_text(Model(name="m", data=value))  # pydantic's dump would not end
+    assert text.startswith('{"name":"m","data":[[')
+    assert "[omitted: the value is too large]" in text
+
+
 _HOSTILE = st.recursive(
     st.none()
     | st.booleans()
@@ -486,7 +508,7 @@ def test_any_result_converts_and_serialises(value: Any, cycle: bool) -> None:
     if not isinstance(value, (str, bytes)):
         json.loads(text)
     event = ToolFinished(1, 0, "c", "t", text, value, None, 0.0)
-    json.dumps(event_to_dict(event))
+    json.dumps(event_to_dict(event), ensure_ascii=False).encode("utf-8")
 
 
 def test_event_to_dict_survives_a_circular_tool_result_and_hides_tracebacks() -> None:

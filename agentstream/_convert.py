@@ -133,7 +133,7 @@ def _one_exception(exc: BaseException) -> str:
     name = type(exc).__name__
     try:
         message = str(exc)
-    except Exception:
+    except BaseException:  # whatever its __str__ raises, describing it must not fail
         return f"{name} (its message could not be read)"
     message = str.__str__(message)[: _MESSAGE_LIMIT + 1]
     return f"{name}: {message}" if message else name

@@ -99,8 +99,7 @@ async def _run_one(
             value = await tool.invoke(call.arguments, ctx)
             call.output = format_tool_result(value)
         except ToolError as exc:
-            message = exc.message
-            error, call.output = exc, message if isinstance(message, str) else safe_str(message)
+            error, call.output = exc, _tool_error_text(exc)
         except BaseException as exc:
             # Whatever a tool raises is that tool's failure, told to the model; only the
             # run's own cancellation goes on (the scope that cancelled catches it).
@@ -166,6 +165,15 @@ def _crash(exc: BaseException, name: str, *, in_thread: bool) -> BaseException |
         if isinstance(leaf, (SystemExit, KeyboardInterrupt)):
             return ToolCrashed(f"the tool {name!r} raised {exception_text(leaf)}; the run stops")
     return None
+
+
+def _tool_error_text(exc: ToolError) -> str:
+    """The message a tool chose to send, as text, whatever it put in `message`."""
+    try:
+        message = exc.message
+    except Exception:
+        return describe_exception(exc)
+    return message if type(message) is str else safe_str(message)
 
 
 def _failure_text(exc: BaseException) -> str:

@@ -26,6 +26,7 @@ from agentstream import (
     ToolCallInvalid,
     ToolContext,
     ToolCrashed,
+    ToolError,
     ToolFinished,
     event_to_dict,
     tool,
@@ -134,6 +135,17 @@ class BrokenMessage(Exception):
         raise RuntimeError("no message for you")
 
 
+class ExitingMessage(Exception):
+    def __str__(self) -> str:
+        raise SystemExit(1)
+
+
+def tool_error_without_message() -> ToolError:
+    error = ToolError("x")
+    del error.message
+    return error
+
+
 class Custom(BaseException):
     """A BaseException that is neither a cancellation nor a request to stop."""
 
@@ -144,6 +156,9 @@ class Custom(BaseException):
     [
         pytest.param(BrokenMessage(), "BrokenMessage (its message could not be read)", id="str"),
         pytest.param(Custom("odd"), "Custom: odd", id="base-exception"),
+        pytest.param(ExitingMessage(), "ExitingMessage (its message", id="str-exits"),
+        pytest.param(ToolError(None), "None", id="tool-error-not-text"),  # type: ignore[arg-type]
+        pytest.param(tool_error_without_message(), "ToolError: x", id="tool-error-broken"),
         pytest.param(GeneratorExit(), "GeneratorExit", id="generator-exit"),
         pytest.param(
             BaseExceptionGroup("g", [ValueError("a"), BrokenMessage()]),

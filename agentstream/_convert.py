@@ -25,7 +25,6 @@ import copy
 import dataclasses
 import enum
 import importlib
-import json
 import traceback
 from collections.abc import Iterator, Mapping, Sequence, Set
 from typing import Any
@@ -57,7 +56,7 @@ _MAX_NODES = 250_000
 _MAX_CHARS = 10_000_000
 _MAX_INT_BITS = 13_000  # about 3,900 digits; Python refuses to print more than 4,300
 _MESSAGE_LIMIT = 2000
-_PLAIN = (type(None), bool, float)
+_PLAIN = frozenset({type(None), bool, float})
 
 
 def _group_type() -> type[BaseException] | None:
@@ -93,8 +92,8 @@ def tool_result_text(value: Any) -> str:
     else:
         try:
             data = to_jsonable(value)
-            text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-        except Exception:  # not expected: `to_jsonable` returns plain, shallow data
+            text = pydantic_core.to_json(data).decode()
+        except Exception:  # not expected: the data is plain, acyclic and shallow
             text = safe_str(value)
     return clean_text(text)
 
@@ -175,7 +174,7 @@ class _Walk:
         if kind is str:
             self.chars -= len(value)
             if self.chars >= 0:
-                return clean_text(value)
+                return value if value.isascii() else clean_text(value)
             self.cut = True
             return OMITTED
         if kind in _PLAIN:
@@ -245,22 +244,37 @@ class _Walk:
                 items.sort()  # plain data only: no user code runs in the comparisons
         return items
 
+    # The loops below take plain numbers, bools and None without a call: most data is
+    # made of them, and a call per item costs more than the rest of the work.
+
     def _mapping(self, value: Mapping[Any, Any], depth: int) -> dict[str, Any]:
         data: dict[str, Any] = {}
         for key, item in value.items():
-            if self.spent():
+            if self.nodes <= 0 or self.chars < 0:
+                self.cut = True
                 data[OMITTED] = OMITTED
                 break
-            data[self._key(key, depth)] = self.value(item, depth)
+            if type(key) is not str or not key.isascii():
+                key = self._key(key, depth)
+            if type(item) in _PLAIN:
+                self.nodes -= 1
+                data[key] = item
+            else:
+                data[key] = self.value(item, depth)
         return data
 
     def _items(self, value: Any, depth: int) -> list[Any]:
         items: list[Any] = []
         for item in value:
-            if self.spent():
+            if self.nodes <= 0 or self.chars < 0:
+                self.cut = True
                 items.append(OMITTED)
                 break
-            items.append(self.value(item, depth))
+            if type(item) in _PLAIN:
+                self.nodes -= 1
+                items.append(item)
+            else:
+                items.append(self.value(item, depth))
         return items
 
     def _key(self, key: Any, depth: int) -> str:
@@ -269,7 +283,7 @@ class _Walk:
         converted = self.value(key, depth)
         if isinstance(converted, str):
             return converted
-        return json.dumps(converted, ensure_ascii=False, separators=(",", ":"))
+        return pydantic_core.to_json(converted).decode()
 
     def _exception(self, exc: BaseException) -> dict[str, str]:
         name, _, message = exception_text(exc).partition(": ")

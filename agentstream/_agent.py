@@ -131,6 +131,10 @@ class Agent:
         ):
             if value is not None:
                 _check_count(name, value, minimum=1)
+        if isinstance(tools, (Tool, str, bytes, Mapping)) or not isinstance(tools, Iterable):
+            raise SetupError(f"tools takes a list of tools (tools=[my_tool]), not {tools!r:.50}")
+        if instructions is not None and not isinstance(instructions, str):
+            raise SetupError(f"instructions must be a string, not {instructions!r:.60}")
         if timeouts is not None and not isinstance(timeouts, Timeouts):
             raise SetupError(f"timeouts takes Timeouts(...), not {timeouts!r:.60}")
         if retries is not None and not isinstance(retries, Retries):

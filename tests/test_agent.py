@@ -792,10 +792,16 @@ def test_names_from_other_libraries_point_to_ours(name: str, value: Any, hint: s
 
 @pytest.mark.parametrize(
     "options",
-    [pytest.param({"retries": 3}, id="retries"), pytest.param({"timeouts": 5}, id="timeouts")],
+    [
+        pytest.param({"retries": 3}, id="retries"),
+        pytest.param({"timeouts": 5}, id="timeouts"),
+        pytest.param({"tools": get_weather}, id="one-tool-not-a-list"),
+        pytest.param({"tools": {"get_weather": get_weather}}, id="a-dict-of-tools"),
+        pytest.param({"instructions": ["be brief"]}, id="instructions-not-text"),
+    ],
 )
 def test_limits_must_be_their_own_types(options: dict[str, Any]) -> None:
-    with pytest.raises(SetupError, match="takes"):
+    with pytest.raises(SetupError, match=r"takes|must be"):
         Agent(client=ScriptedModel([]).async_client(), model="m", **options)
 
 

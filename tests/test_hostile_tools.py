@@ -23,6 +23,7 @@ from pydantic import BaseModel, field_validator
 from agentstream import (
     Agent,
     RunFailed,
+    Tool,
     ToolCallInvalid,
     ToolContext,
     ToolCrashed,
@@ -289,6 +290,19 @@ async def test_a_validator_raising_key_error_is_an_invalid_call() -> None:
     (invalid,) = of(events, ToolCallInvalid)
     assert "KeyError" in invalid.error
     assert "KeyError" in told_to_model(model)
+    assert run.result.output == "done"
+
+
+@pytest.mark.anyio
+async def test_arguments_too_deep_for_the_schema_check_are_an_invalid_call() -> None:
+    recursive = {"type": "object", "additionalProperties": {"$ref": "#"}}
+    deep = Tool.from_schema("deep", recursive, lambda arguments: "ran")
+    arguments: dict[str, Any] = {}
+    for _ in range(800):  # parses as JSON, but the check recurses past Python's limit
+        arguments = {"a": arguments}
+    model = call_then_answer("deep", arguments)
+    events, run = await run_events(model, deep)
+    assert "nested too deeply" in of(events, ToolCallInvalid)[0].error
     assert run.result.output == "done"
 
 

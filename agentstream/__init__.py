@@ -7,6 +7,7 @@ from ._agent import AgentRun as AgentRun
 from ._approval import Approval as Approval
 from ._approval import ApprovalRequest as ApprovalRequest
 from ._assemble import StreamAssembler as StreamAssembler
+from ._context import ToolContext as ToolContext
 from ._events import ApprovalRequested as ApprovalRequested
 from ._events import Event as Event
 from ._events import MaxStepsReached as MaxStepsReached
@@ -40,6 +41,7 @@ from ._exceptions import SetupError as SetupError
 from ._exceptions import StateError as StateError
 from ._exceptions import StreamError as StreamError
 from ._exceptions import ToolArgumentsError as ToolArgumentsError
+from ._exceptions import ToolCrashed as ToolCrashed
 from ._exceptions import ToolDefinitionError as ToolDefinitionError
 from ._exceptions import ToolError as ToolError
 from ._message import AssembledChoice as AssembledChoice
@@ -57,7 +59,6 @@ from ._store import Store as Store
 from ._store import StoreError as StoreError
 from ._timeouts import Timeouts as Timeouts
 from ._tools import Tool as Tool
-from ._tools import ToolContext as ToolContext
 from ._tools import tool as tool
 from ._toolset import Toolset as Toolset
 from ._usage import Usage as Usage
@@ -116,6 +117,7 @@ __all__ = [
     "ToolCallReady",
     "ToolCallStarted",
     "ToolContext",
+    "ToolCrashed",
     "ToolDefinitionError",
     "ToolError",
     "ToolFinished",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -47,6 +48,36 @@ class RunStart:
 # Request fields the loop owns; anything else passes through to the server untouched.
 _OWNED = frozenset({"messages", "model", "stream", "tools"})
 
+_USE_INSTRUCTIONS = "use instructions='...' (sent as the system message)"
+_USE_MAX_STEPS = "use max_steps=... (the number of requests a run may make)"
+_USE_RESPONSE_FORMAT = (
+    "agentstream returns text; ask for JSON with response_format={...} and parse "
+    "result.output (or give the model a tool that takes the structure)"
+)
+# Names people bring from other agent libraries (the OpenAI Agents SDK, Pydantic AI,
+# LangChain, LlamaIndex), with what to use here instead.
+_FOREIGN_NAMES: dict[str, str] = {
+    "system_prompt": _USE_INSTRUCTIONS,
+    "system": _USE_INSTRUCTIONS,
+    "system_message": _USE_INSTRUCTIONS,
+    "prompt": _USE_INSTRUCTIONS + "; the prompt itself goes to run(...)",
+    "state_modifier": _USE_INSTRUCTIONS,
+    "max_turns": _USE_MAX_STEPS,
+    "max_iterations": _USE_MAX_STEPS,
+    "max_function_calls": "use max_tool_calls=... (tool calls per run)",
+    "max_retries": "use retries=Retries(max_retries=...)",
+    "output_type": _USE_RESPONSE_FORMAT,
+    "result_type": _USE_RESPONSE_FORMAT,
+    "response_model": _USE_RESPONSE_FORMAT,
+    "model_settings": "pass the settings themselves as keyword arguments (temperature=...)",
+    "deps": "give a tool a ToolContext parameter, or close over your objects in the tool",
+    "deps_type": "give a tool a ToolContext parameter, or close over your objects in the tool",
+    "name": "an Agent has no name; leave it out",
+    "handoffs": "agentstream has no handoffs; call another agent from a tool",
+    "verbose": "iterate agent.stream(...) for events, or use python -m agentstream",
+    "llm": "use client=AsyncOpenAI(...) and model='...'",
+}
+
 
 class Agent:
     """A model, a set of tools and the rules for running them.
@@ -62,7 +93,8 @@ class Agent:
     Limits: `max_steps` bounds the requests of a run and `max_tool_calls` the tool
     calls it runs; with `final_answer=True` a run that reaches either makes one more
     request without tools so the user still gets an answer. Calls past
-    `max_tool_calls_per_step` in one response are not run and the model is told.
+    `max_tool_calls_per_step` (100 by default, so a hostile response cannot start
+    thousands of tools) in one response are not run and the model is told.
     `max_invalid_calls` is the run-wide budget of tool calls the model may get wrong
     before the run fails with `ErrorBudgetExceeded`. Arguments longer than
     `max_argument_size` characters are dropped as they stream and the call is refused;
@@ -75,6 +107,7 @@ class Agent:
         "_definitions",
         "_merged",
         "_plain_tools",
+        "_sync_client_used",
         "_toolsets",
         "approver",
         "final_answer",
@@ -103,7 +136,7 @@ class Agent:
         final_answer: bool = False,
         max_invalid_calls: int = 10,
         max_tool_calls: int | None = None,
-        max_tool_calls_per_step: int | None = None,
+        max_tool_calls_per_step: int | None = 100,
         max_argument_size: int | None = 1_000_000,
         max_result_size: int | None = 100_000,
         partial_arguments: bool = True,
@@ -126,6 +159,14 @@ class Agent:
         ):
             if value is not None:
                 _check_count(name, value, minimum=1)
+        if isinstance(tools, (Tool, str, bytes, Mapping)) or not isinstance(tools, Iterable):
+            raise SetupError(f"tools takes a list of tools (tools=[my_tool]), not {tools!r:.50}")
+        if instructions is not None and not isinstance(instructions, str):
+            raise SetupError(f"instructions must be a string, not {instructions!r:.60}")
+        if timeouts is not None and not isinstance(timeouts, Timeouts):
+            raise SetupError(f"timeouts takes Timeouts(...), not {timeouts!r:.60}")
+        if retries is not None and not isinstance(retries, Retries):
+            raise SetupError(f"retries takes Retries(max_retries=...), not {retries!r:.60}")
         _check_request(request)
         self._client = client
         self.model = model
@@ -148,6 +189,7 @@ class Agent:
         self.approver = approver
         self.request: dict[str, Any] = request
         self._definitions: tuple[tuple[Tool, ...], list[dict[str, Any]]] = ((), [])
+        self._sync_client_used = False
 
     def __repr__(self) -> str:
         return f"Agent(model={self.model!r}, tools={list(self.tools)!r})"
@@ -201,7 +243,7 @@ class Agent:
         """The request's `tools` list, made again only when `tools` has changed."""
         tools = tuple(self.tools.values())
         if tools != self._definitions[0]:
-            self._definitions = (tools, [tool.definition() for tool in tools])
+            self._definitions = (tools, [tool.definition for tool in tools])
         return self._definitions[1]
 
     def stream(
@@ -298,10 +340,42 @@ class Agent:
     def run_sync(self, prompt: Prompt, *, backend: str = "asyncio", **request: Any) -> RunResult:
         """Run to the end from synchronous code (starts and ends its own event loop).
 
-        Give the agent a client factory when you call this more than once: a client's
-        connections belong to the event loop they were opened in.
+        Inside a running event loop (a notebook, an async function) use
+        `await agent.run(...)` instead; this raises `SetupError` there. A client's
+        connections belong to the event loop they were opened in, and each call here
+        starts a new loop: to call this more than once, give the agent a client factory
+        (`client=AsyncOpenAI`, the class itself, or `lambda: AsyncOpenAI(...)`); with a
+        client instance the second call raises `SetupError` saying so.
         """
+        if _in_event_loop():
+            raise SetupError(
+                "run_sync() cannot run inside a running event loop (a notebook, an async "
+                "function): use `await agent.run(...)` there"
+            )
+        if isinstance(self._client, openai.AsyncOpenAI):
+            if self._sync_client_used:
+                raise SetupError(
+                    "run_sync() was already called with this client instance, whose "
+                    "connections belong to the event loop that call started and closed; "
+                    "give the agent a client factory instead (client=AsyncOpenAI, or "
+                    "client=lambda: AsyncOpenAI(...)), which makes a client per run"
+                )
+            self._sync_client_used = True
         return anyio.run(functools.partial(self.run, prompt, **request), backend=backend)
+
+
+def _in_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        return True
+    try:
+        anyio.get_current_task()
+    except Exception:  # anyio.NoEventLoopError
+        return False
+    return True
 
 
 def _check_count(name: str, value: object, *, minimum: int) -> None:
@@ -310,6 +384,11 @@ def _check_count(name: str, value: object, *, minimum: int) -> None:
 
 
 def _check_request(request: Mapping[str, Any]) -> None:
+    for name, hint in _FOREIGN_NAMES.items():
+        if name in request:
+            raise SetupError(f"agentstream has no argument {name!r}: {hint}")
+    if any(callable(item) for item in _items(request.get("functions"))):
+        raise SetupError("functions= is the legacy request field; pass your tools as tools=[...]")
     owned = sorted(_OWNED.intersection(request))
     if owned:
         raise SetupError(f"agentstream sets these request fields itself: {', '.join(owned)}")
@@ -321,6 +400,10 @@ def _check_request(request: Mapping[str, Any]) -> None:
 def _check_session(session: object) -> None:
     if session is not None and not isinstance(session, Session):
         raise SetupError("session must be an agentstream.Session(store, id)")
+
+
+def _items(value: Any) -> tuple[Any, ...]:
+    return tuple(value) if isinstance(value, (list, tuple)) else ()
 
 
 def _conversation(prompt: Prompt, instructions: str | None) -> list[dict[str, Any]]:

@@ -69,7 +69,7 @@ def test_the_servers_schema_is_the_tools_schema() -> None:
     }
     listed = types.Tool(name="add", description="Add.", input_schema=schema)
     made = make_tool(listed, "srv_add", _never)
-    assert made.definition()["function"] == {
+    assert made.definition["function"] == {
         "name": "srv_add",
         "description": "Add.",
         "parameters": schema,

@@ -73,9 +73,8 @@ _PART_EVENTS = frozenset(
 
 
 def _malformed(what: str, value: Any) -> StreamError:
-    shown = repr(value) if isinstance(value, (str, int, float)) else type(value).__name__
-    if len(shown) > 200:
-        shown = shown[:200] + "..."
+    # Never the repr of a value of unknown shape: a deep one recurses, a huge int raises.
+    shown = repr(value[:200]) if isinstance(value, str) else type(value).__name__
     return StreamError(f"malformed event: {what}: {shown}", body=value)
 
 
@@ -298,7 +297,10 @@ class ResponsesAssembler(ItemMerger):
         """An error the server reported: recorded, reported, and the response failed."""
         message = error_text(error)
         code = error.get("code") if isinstance(error, Mapping) else None
-        failure = ResponseFailure(str(code) if code is not None else None, message, error)
+        if type(code) is int and -(1 << 62) < code < 1 << 62:
+            code = str(code)  # HTTP-style codes; a huge int would not even print
+        code = code if isinstance(code, str) else None
+        failure = ResponseFailure(code, message, error)
         known = self._failure
         if known is not None and known.message == message:
             return  # `response.failed` repeating the `error` event before it

@@ -110,7 +110,7 @@ class ItemMerger:
     ) -> None:
         """A whole content or summary part (`added`, `done`, or inside a whole item)."""
         kind = raw.get("type")
-        if kind not in EVENT_CLASS:
+        if type(kind) is not str or kind not in EVENT_CLASS:
             return
         part = self._part(parts, index, kind)
         text = raw.get("refusal" if kind == "refusal" else "text")

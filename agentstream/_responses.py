@@ -143,26 +143,20 @@ class ResponsesAssembler(ItemMerger):
         if type(event) is not dict:
             event = _as_mapping(event)
         kind = event.get("type")
-        # The deltas that make up nearly all of a stream, merged at the least cost.
-        if kind in (_TEXT, _RAW_REASONING, _SUMMARY):
+        # The deltas that make up nearly all of a stream, merged at the least cost: for an
+        # item and part already known, with a text piece. Anything else (a missing key, a
+        # value that cannot be a key) takes the full path below, where it is checked.
+        if kind == _TEXT:
             try:
-                item = self._items[event["output_index"]]
+                part = self._items[event["output_index"]].parts[event.get("content_index", 0)]
                 piece = event["delta"]
-                key = "summary_index" if kind == _SUMMARY else "content_index"
-                part = (item.summary if kind == _SUMMARY else item.parts)[event.get(key, 0)]
             except (KeyError, TypeError):
                 pass
             else:
-                if type(piece) is str:
-                    if not piece:
-                        return []
+                if type(piece) is str and piece:
                     part.pieces.append(piece)
-                    if kind == _TEXT:
-                        made = TextDeltaTwin(self._step, 0, piece)
-                        made.__class__ = TextDelta
-                    else:
-                        made = ReasoningDeltaTwin(self._step, 0, piece)
-                        made.__class__ = ReasoningDelta
+                    made = TextDeltaTwin(self._step, 0, piece)
+                    made.__class__ = TextDelta
                     return [made]
         elif kind == _ARGUMENTS:
             try:
@@ -171,9 +165,25 @@ class ResponsesAssembler(ItemMerger):
             except (KeyError, TypeError):
                 pass
             else:
-                if call is not None and call.started and type(piece) is str:
-                    made = self._add_piece(call, piece) if piece else None
+                if call is not None and call.started and type(piece) is str and piece:
+                    made = self._add_piece(call, piece)
                     return [made] if made is not None else []
+        elif kind in (_SUMMARY, _RAW_REASONING):
+            try:
+                item = self._items[event["output_index"]]
+                if kind == _SUMMARY:
+                    part = item.summary[event.get("summary_index", 0)]
+                else:
+                    part = item.parts[event.get("content_index", 0)]
+                piece = event["delta"]
+            except (KeyError, TypeError):
+                pass
+            else:
+                if type(piece) is str and piece:
+                    part.pieces.append(piece)
+                    made = ReasoningDeltaTwin(self._step, 0, piece)
+                    made.__class__ = ReasoningDelta
+                    return [made]
         events: list[StreamEvent] = []
         self._feed(event, kind, events)
         return events

@@ -33,7 +33,7 @@ from ._events import (
     TextDeltaTwin,
 )
 from ._exceptions import StreamError
-from ._responses_items import build_output
+from ._responses_items import Item, build_output
 from ._responses_merge import EVENT_CLASS, ItemMerger
 from ._responses_output import AssembledResponsesOutput, ResponseFailure, error_text
 
@@ -295,13 +295,26 @@ class ResponsesAssembler(ItemMerger):
         if type(output) is list:
             for index, raw in enumerate(output):
                 if isinstance(raw, Mapping):
-                    item = self._items.get(index)
-                    if item is None:
-                        item = self._locate({"output_index": index}, raw.get("type"), raw.get("id"))
+                    item = self._listed_item(index, raw)
                     item.terminal = True
                     self._take_item(item, raw, events)
                     if raw.get("status") == "incomplete":
                         item.cut = True
+
+    def _listed_item(self, position: int, raw: Mapping[str, Any]) -> Item:
+        """The item an entry of the terminal output is about: the one at its position
+        (its `output_index`), unless that one is of another type (a server that leaves
+        items out of its final list); then the one with its id, else a new one."""
+        item = self._items.get(position)
+        kind = raw.get("type")
+        if item is not None and (not item.kind or item.kind == kind):
+            return item
+        item_id = raw.get("id")
+        known = self._by_id.get(item_id) if isinstance(item_id, str) else None
+        if known is not None and known.kind == kind:
+            return known
+        place = position if item is None else self._next
+        return self._locate({"output_index": place}, kind, item_id)
 
     def _error(self, error: Any, events: list[StreamEvent]) -> None:
         """An error the server reported: recorded, reported, and the response failed."""

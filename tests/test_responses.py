@@ -493,3 +493,26 @@ def test_deep_nesting_raises_no_recursion_error() -> None:
     _, output = assemble(events)
     reduce_output(output)
     assert output.stream_error() is not None
+
+
+def test_a_terminal_output_that_leaves_items_out_is_matched_by_type_and_id() -> None:
+    reasoning = {"type": "reasoning", "id": "rs_1", "summary": []}
+    message = {"type": "message", "id": "msg_1", "role": "assistant"}
+    part = {"type": "output_text", "text": "Hi"}
+    events = [
+        {"type": "response.output_item.added", "output_index": 0, "item": reasoning},
+        {
+            "type": "response.output_item.added",
+            "output_index": 1,
+            "item": {**message, "content": []},
+        },
+        {"type": "response.output_text.delta", "output_index": 1, "delta": "Hi"},
+        {
+            "type": "response.completed",
+            "response": {"status": "completed", "output": [{**message, "content": [part]}]},
+        },
+    ]
+    told, output = assemble(events)
+    assert output.text == "Hi"
+    assert [item["type"] for item in output.items] == ["reasoning", "message"]
+    assert joined(told, TextDelta) == "Hi"

@@ -189,7 +189,12 @@ def build_output(
             refusals.extend(_strings(raw.get("content"), "refusal", "refusal"))
         elif kind == "function_call":
             calls.append(_call(item, raw, new_id))
-            whole = (item.terminal and completed) or item.closed
+            # Whole: finished by an event, or listed by a completed response, or listed
+            # as completed by an incomplete one (calls from a `program` item stay
+            # `in_progress` even when completed, so status alone never cuts a call).
+            whole = item.closed or (
+                item.terminal and (completed or raw.get("status") == "completed")
+            )
             if item.cut or not whole:
                 cut.append(index)
         elif kind == "reasoning":

@@ -516,3 +516,28 @@ def test_a_terminal_output_that_leaves_items_out_is_matched_by_type_and_id() -> 
     assert output.text == "Hi"
     assert [item["type"] for item in output.items] == ["reasoning", "message"]
     assert joined(told, TextDelta) == "Hi"
+
+
+@pytest.mark.parametrize(
+    ("status", "cut"),
+    [
+        pytest.param("completed", (), id="listed-completed"),
+        pytest.param("in_progress", (0,), id="listed-in-progress"),
+        pytest.param("incomplete", (0,), id="listed-incomplete"),
+    ],
+)
+def test_an_incomplete_response_runs_only_calls_it_lists_as_completed(
+    status: str, cut: tuple[int, ...]
+) -> None:
+    call = {"type": "function_call", "call_id": "c", "name": "f", "arguments": "{}"}
+    terminal = {
+        "type": "response.incomplete",
+        "response": {
+            "status": "incomplete",
+            "incomplete_details": {"reason": "content_filter"},
+            "output": [{**call, "status": status}],
+        },
+    }
+    _, output = assemble([terminal])
+    assert output.cut_calls == cut
+    assert output.finish_reason == "content_filter"

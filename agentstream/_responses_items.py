@@ -15,6 +15,7 @@ from ._responses_output import (
     AssembledReasoning,
     AssembledResponsesOutput,
     ResponseFailure,
+    part_texts,
 )
 
 __all__ = ["Item", "Part", "build_output"]
@@ -129,16 +130,6 @@ def _text_entry(part: Part) -> dict[str, Any]:
     return {"type": "output_text", "text": part.text(), "annotations": list(part.annotations)}
 
 
-def _strings(parts: Any, kind: str, key: str) -> list[str]:
-    if type(parts) is not list:
-        return []
-    return [
-        part[key]
-        for part in parts
-        if isinstance(part, Mapping) and part.get("type") == kind and isinstance(part.get(key), str)
-    ]
-
-
 def _call(item: Item, raw: Mapping[str, Any], new_id: Callable[[], str]) -> AssembledToolCall:
     call = item.call
     call_id = call.id if call is not None else None
@@ -185,8 +176,8 @@ def build_output(
         kind = raw.get("type")
         if kind == "message":
             message = True
-            texts.extend(_strings(raw.get("content"), "output_text", "text"))
-            refusals.extend(_strings(raw.get("content"), "refusal", "refusal"))
+            texts.extend(part_texts(raw.get("content"), "output_text", "text"))
+            refusals.extend(part_texts(raw.get("content"), "refusal", "refusal"))
         elif kind == "function_call":
             calls.append(_call(item, raw, new_id))
             # Whole: finished by an event, or listed by a completed response, or listed
@@ -198,13 +189,13 @@ def build_output(
             if item.cut or not whole:
                 cut.append(index)
         elif kind == "reasoning":
-            raw_text = _strings(raw.get("content"), "reasoning_text", "text")
+            raw_text = part_texts(raw.get("content"), "reasoning_text", "text")
             encrypted = raw.get("encrypted_content")
             reasoning.append(
                 AssembledReasoning(
                     index,
                     raw.get("id") if isinstance(raw.get("id"), str) else item.id,
-                    tuple(_strings(raw.get("summary"), "summary_text", "text")),
+                    tuple(part_texts(raw.get("summary"), "summary_text", "text")),
                     "".join(raw_text) if raw_text else None,
                     encrypted if isinstance(encrypted, str) else None,
                 )

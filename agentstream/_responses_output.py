@@ -20,6 +20,7 @@ __all__ = [
     "AssembledResponsesOutput",
     "ResponseFailure",
     "error_text",
+    "part_texts",
     "reduce_output",
     "responses_usage",
 ]
@@ -187,14 +188,19 @@ def error_text(error: Any) -> str:
     return _FAILED
 
 
-def _joined(parts: Any, kind: str, key: str) -> str:
+def part_texts(parts: Any, kind: str, key: str) -> list[str]:
+    """The `key` strings of the parts of type `kind` in a list of content parts."""
     if type(parts) is not list:
-        return ""
-    return "".join(
+        return []
+    return [
         part[key]
         for part in parts
         if isinstance(part, Mapping) and part.get("type") == kind and isinstance(part.get(key), str)
-    )
+    ]
+
+
+def _joined(parts: Any, kind: str, key: str) -> str:
+    return "".join(part_texts(parts, kind, key))
 
 
 def reduce_item(item: Mapping[str, Any]) -> dict[str, Any]:

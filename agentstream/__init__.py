@@ -48,6 +48,10 @@ from ._message import AssembledChoice as AssembledChoice
 from ._message import AssembledMessage as AssembledMessage
 from ._message import AssembledResponse as AssembledResponse
 from ._message import AssembledToolCall as AssembledToolCall
+from ._responses import ResponsesAssembler as ResponsesAssembler
+from ._responses_output import AssembledReasoning as AssembledReasoning
+from ._responses_output import AssembledResponsesOutput as AssembledResponsesOutput
+from ._responses_output import ResponseFailure as ResponseFailure
 from ._result import RunResult as RunResult
 from ._result import StepInfo as StepInfo
 from ._result import StopReason as StopReason
@@ -74,7 +78,9 @@ __all__ = [
     "ApprovalRequested",
     "AssembledChoice",
     "AssembledMessage",
+    "AssembledReasoning",
     "AssembledResponse",
+    "AssembledResponsesOutput",
     "AssembledToolCall",
     "ErrorBudgetExceeded",
     "Event",
@@ -83,6 +89,8 @@ __all__ = [
     "PendingCall",
     "ReasoningDelta",
     "RefusalDelta",
+    "ResponseFailure",
+    "ResponsesAssembler",
     "Retries",
     "RetriesExhausted",
     "RunError",

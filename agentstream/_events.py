@@ -360,6 +360,7 @@ def _unfrozen_twin(cls: type) -> Any:
 # Build one of these, then set its `__class__` to the event's: see `_unfrozen_twin`.
 # (The assembler does it inline; a helper function would cost a third as much again.)
 TextDeltaTwin = _unfrozen_twin(TextDelta)
+ReasoningDeltaTwin = _unfrozen_twin(ReasoningDelta)
 ToolCallDeltaTwin = _unfrozen_twin(ToolCallDelta)
 
 

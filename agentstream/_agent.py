@@ -14,6 +14,7 @@ from ._model import check_fields
 from ._result import RunResult
 from ._retries import Retries
 from ._run import AgentRun
+from ._sync import SyncRun
 from ._timeouts import Timeouts
 from ._tools import Tool, build_toolset
 
@@ -141,6 +142,16 @@ class Agent:
             async for _ in run:
                 pass
         return run.result
+
+    def stream_sync(self, prompt: Prompt, *, backend: str = "asyncio", **request: Any) -> SyncRun:
+        """A run's events for synchronous code: `with agent.stream_sync(p) as run:`.
+
+        The run goes on in a worker thread with its own event loop, one event ahead of
+        the caller at most; leaving the block early cancels it. As with `run_sync`, give
+        the agent a client factory if you make more than one run.
+        """
+        _check_request(request)
+        return SyncRun(self, prompt, request, backend)
 
     def run_sync(self, prompt: Prompt, *, backend: str = "asyncio", **request: Any) -> RunResult:
         """Run to the end from synchronous code (starts and ends its own event loop).

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from importlib import resources
 from typing import Any
@@ -120,13 +120,14 @@ def create_app(
         name = request.path_params.get("name", "index.html")
         if name not in _PAGE_FILES:
             return Response("not found", status_code=404, media_type="text/plain")
-        content = resources.files(__package__).joinpath("static", name).read_bytes()
+        content = resources.files(__package__).joinpath("static").joinpath(name).read_bytes()
         headers = {"content-security-policy": _CSP, "x-content-type-options": "nosniff"}
         return Response(content, media_type=_PAGE_FILES[name], headers=headers)
 
     routes = [
         Route("/", page_file),
         Route("/static/{name}", page_file),
+        Route("/favicon.ico", lambda request: Response(status_code=204)),
         Route("/api/chat", chat, methods=["POST"]),
         Route("/api/chat/{key}/stream", reattach("ui")),
         Route("/api/chat/{key}/stop", stop, methods=["POST"]),
@@ -142,7 +143,7 @@ def create_app(
     }
     app = Starlette(routes=routes, exception_handlers=handlers)
     if token is not None:
-        app.add_middleware(_BearerToken, token=token)  # type: ignore[arg-type]
+        app.add_middleware(_BearerToken, token=token)
     return app
 
 
@@ -197,7 +198,7 @@ class _Follow(Response):
         headers = UI_STREAM_HEADERS if kind == "ui" else _SSE_HEADERS
         self.init_headers({**headers, "content-type": "text/event-stream"})
 
-    def frames(self) -> AsyncIterator[Frame | None]:
+    def frames(self) -> AsyncGenerator[Frame | None, None]:
         live = self.live
         buffer = (lambda: live.ui) if self.kind == "ui" else (lambda: live.events)
         return live.follow(buffer, self.after, self.keep_alive)

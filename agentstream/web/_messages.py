@@ -43,7 +43,9 @@ def to_openai(ui_messages: object) -> list[dict[str, Any]]:
 
 def _text(parts: Sequence[Mapping[str, Any]]) -> str:
     return "".join(
-        part["text"] for part in parts if part.get("type") == "text" and isinstance(part.get("text"), str)
+        part["text"]
+        for part in parts
+        if part.get("type") == "text" and isinstance(part.get("text"), str)
     )
 
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import anyio
 
@@ -31,7 +32,7 @@ logger = logging.getLogger("agentstream.web")
 DONE = "[DONE]"
 
 
-def safe_event_dict(event: Event) -> dict[str, object]:
+def safe_event_dict(event: Event) -> dict[str, Any]:
     """`event_to_dict` without tracebacks: an error is its type and message only."""
     data = event_to_dict(event)
     error = getattr(event, "error", None)
@@ -93,12 +94,11 @@ class LiveRun:
                 logger.info("run %s failed: %s", self.key, error_text(exc))
             except Exception as exc:
                 logger.exception("run %s failed unexpectedly", self.key)
-                failure = {"type": "error", "errorText": error_text(exc)}
+                failure: dict[str, object] = {"type": "error", "errorText": error_text(exc)}
                 self._push([failure, {"type": "finish", "finishReason": "error"}], None)
         if not encoder.finished:
             reason = self.stop_reason or "stopped"
-            event = {"type": "run_stopped", "reason": reason}
-            self._push(encoder.stopped(reason), event)
+            self._push(encoder.stopped(reason), {"type": "run_stopped", "reason": reason})
         self.ui.append(DONE)
         self.finished_at = time.monotonic()
         self._notify()
@@ -106,15 +106,15 @@ class LiveRun:
     async def watch_readers(self) -> None:
         """Stop the run once it has had no reader for the grace period."""
         while not self.finished:
-            if self.readers == 0 and self._left_at is not None:
-                if time.monotonic() - self._left_at >= self._grace:
-                    self.stop("disconnected")
-                    return
+            left = self._left_at
+            if self.readers == 0 and left is not None and time.monotonic() - left >= self._grace:
+                self.stop("disconnected")
+                return
             await anyio.sleep(min(self._grace, 0.5) or 0.05)
 
     async def follow(
         self, buffer: Callable[[], list[str]], after: int, keep_alive: float
-    ) -> AsyncIterator[Frame | None]:
+    ) -> AsyncGenerator[Frame | None, None]:
         """The frames numbered above `after`, then those to come; None is a keep-alive."""
         self.readers += 1
         self._left_at = None
@@ -137,7 +137,7 @@ class LiveRun:
             if self.readers == 0:
                 self._left_at = time.monotonic()
 
-    def _push(self, chunks: list[dict[str, object]], event: dict[str, object] | None) -> None:
+    def _push(self, chunks: Sequence[Mapping[str, Any]], event: Mapping[str, Any] | None) -> None:
         self.ui.extend(chunk_of(chunk) for chunk in chunks)
         if event is not None:
             self.events.append(chunk_of(event))

@@ -95,8 +95,8 @@ class _Step:
 class UIStreamEncoder:
     """Turns the events of one run into UI message stream parts, one event at a time.
 
-    `clock` is the run's start time on the caller's clock; `feed` takes the event's time
-    on the same clock (for the timeline parts). Pure: no I/O, no clock of its own.
+    `feed` takes the event and its time in seconds since the run started (for the
+    timeline parts). No I/O and no clock of its own, so a test can feed it any events.
     """
 
     def __init__(self, message_id: str) -> None:
@@ -112,8 +112,8 @@ class UIStreamEncoder:
         match event:
             case RunStarted(run_id=run_id):
                 self._run_id = run_id
-                meta = {"runId": run_id, "model": event.model}
-                return [{"type": "start", "messageId": self.message_id, "messageMetadata": meta}]
+                started = {"runId": run_id, "model": event.model}
+                return [{"type": "start", "messageId": self.message_id, "messageMetadata": started}]
             case StepStarted(step=step, attempt=attempt):
                 self._step = _Step(step)
                 timing = _timing("step_started", t, step=step, attempt=attempt)
@@ -127,10 +127,16 @@ class UIStreamEncoder:
             case ToolCallDelta(step=step, index=index, delta=delta):
                 chunks = [] if self._known(step, index) else [self._tool_start(step, index, event)]
                 call = self._tool_ids[step, index]
-                return [*chunks, {"type": "tool-input-delta", "toolCallId": call, "inputTextDelta": delta}]  # fmt: skip
+                delta_part = {
+                    "type": "tool-input-delta",
+                    "toolCallId": call,
+                    "inputTextDelta": delta,
+                }
+                return [*chunks, delta_part]
             case ToolCallReady(step=step, index=index, name=name, arguments=arguments):
                 call = self._tool_id(step, index, event.id)
-                return [{"type": "tool-input-available", "toolCallId": call, "toolName": name, "input": arguments}]  # fmt: skip
+                available = {"type": "tool-input-available", "toolCallId": call}
+                return [{**available, "toolName": name, "input": arguments}]
             case ToolCallInvalid(step=step, index=index):
                 call = self._tool_id(step, index, event.id)
                 return [{
@@ -139,7 +145,13 @@ class UIStreamEncoder:
                 }]  # fmt: skip
             case ToolStarted(step=step, index=index):
                 call = self._tool_id(step, index, event.id)
-                return [_timing("tool_started", t, step=step, toolCallId=call, toolName=event.name)]
+                shown = _short(event.arguments)
+                return [
+                    _timing(
+                        "tool_started", t, step=step, toolCallId=call, toolName=event.name,
+                        arguments=shown,
+                    )
+                ]  # fmt: skip
             case ToolFinished(step=step, index=index):
                 return self._tool_finished(event, t)
             case ServerError(message=message):
@@ -153,7 +165,7 @@ class UIStreamEncoder:
             case RunFinished(result=result):
                 self.finished = True
                 reason = _FINISH_REASONS.get(result.stop_reason, "other")
-                meta = {
+                meta: dict[str, Any] = {
                     "runId": self._run_id,
                     "stopReason": result.stop_reason,
                     "usage": usage_dict(result.usage),
@@ -168,7 +180,6 @@ class UIStreamEncoder:
                     {"type": "error", "errorText": error_text(error)},
                     {"type": "finish", "finishReason": "error"},
                 ]
-        return []  # pragma: no cover - every kind is matched above
 
     def stopped(self, reason: str) -> list[Chunk]:
         """The parts that end a run stopped from outside (the user, a disconnect)."""
@@ -242,8 +253,10 @@ class UIStreamEncoder:
         )  # fmt: skip
         if event.error is not None:
             # The output is what the model is told, and it says what went wrong.
-            return [{"type": "tool-output-error", "toolCallId": call, "errorText": event.output}, timing]  # fmt: skip
-        return [{"type": "tool-output-available", "toolCallId": call, "output": event.output}, timing]  # fmt: skip
+            failed = {"type": "tool-output-error", "toolCallId": call, "errorText": event.output}
+            return [failed, timing]
+        output = {"type": "tool-output-available", "toolCallId": call, "output": event.output}
+        return [output, timing]
 
     def _interrupted(self, event: StepInterrupted, t: float) -> list[Chunk]:
         # `reset-step` removes the step's parts from the message: the retry streams anew.
@@ -278,6 +291,12 @@ class UIStreamEncoder:
 
 def _timing(kind: str, t: float, **data: Any) -> Chunk:
     return {"type": "data-agentstream", "transient": True, "data": {"kind": kind, "t": t, **data}}
+
+
+def _short(arguments: Mapping[str, Any], limit: int = 40) -> str:
+    """The arguments' values in a few characters, for a label."""
+    text = ", ".join(str(value) for value in arguments.values())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _raw_input(raw: str) -> Any:

@@ -227,12 +227,13 @@ class Renderer {
         break;
       case "step_finished": {
         const bar = [...line.rows.values()].reverse().find((r) => r.kind === "step" && r.end === null);
-        if (bar) line.end(bar.key, data.t, false);
+        // The bar is the response's stream; the step's tools have their own bars.
+        if (bar) line.end(bar.key, Math.min(data.t, bar.start + data.duration), false);
         if (this.step) this.step.metrics.textContent = formatMetrics(data);
         break;
       }
       case "tool_started":
-        line.open(data.toolCallId, data.toolName, "tool", data.t);
+        line.open(data.toolCallId, data.toolName + " " + (data.arguments || ""), "tool", data.t);
         break;
       case "tool_finished":
         line.end(data.toolCallId, data.t, !data.ok);
@@ -268,7 +269,7 @@ class Timeline {
     this.latest = Math.max(this.latest, t);
     this.origin = Math.min(this.origin, performance.now() - t * 1000);
     const row = el("div", "row");
-    const bar = el("div", "bar " + kind + " open");
+    const bar = el("div", "bar bar-" + kind + " open");
     const track = el("div", "track");
     track.append(bar);
     row.append(el("span", "label", label), track);

@@ -29,13 +29,14 @@ from ._ui_stream import UI_STREAM_HEADERS as UI_STREAM_HEADERS
 from ._ui_stream import UIStreamEncoder as UIStreamEncoder
 from ._ui_stream import error_text as error_text
 
-__all__ = [
-    "UI_STREAM_HEADERS",
+# Plain sorted order, as the package's other `__all__` (a test checks it), not isort's.
+__all__ = [  # noqa: RUF022
     "LiveRun",
     "MessageError",
     "RegistryFull",
     "RunRegistry",
     "UIStreamEncoder",
+    "UI_STREAM_HEADERS",
     "create_app",
     "demo_tools",
     "error_text",

@@ -44,8 +44,8 @@ from ._result import RunResult as RunResult
 from ._result import StepInfo as StepInfo
 from ._result import StopReason as StopReason
 from ._retries import Retries as Retries
-from ._timeouts import Timeouts as Timeouts
 from ._sync import SyncRun as SyncRun
+from ._timeouts import Timeouts as Timeouts
 from ._tools import Tool as Tool
 from ._tools import ToolContext as ToolContext
 from ._tools import tool as tool

@@ -8,8 +8,9 @@ and open http://127.0.0.1:8001. Offline unless OPENAI_API_KEY or OPENAI_BASE_URL
 (then OPENAI_MODEL picks the model, gpt-4o-mini by default).
 
 `GET /chat?q=...` sends one `data:` line of JSON per event (`safe_event_dict`: an error
-is its type and message, never a traceback), ending with `run_finished` (or `run_failed`); the page's `EventSource` renders text as it
-streams, each tool call with its arguments as they grow, and each tool's result. When
+is its type and message, never a traceback), ending with `run_finished` (or
+`run_failed`); the page's `EventSource` renders text as it streams, each tool call with
+its arguments as they grow, and each tool's result. When
 the browser goes away the run is left, which closes the model's stream and cancels the
 tools still running.
 """

@@ -115,7 +115,10 @@ async def test_a_failing_tool_is_an_output_error_without_traceback(anyio_backend
     (error,) = [c for c in chunks if c["type"] == "tool-output-error"]
     assert "cannot reach" in error["errorText"]
     finished = next(safe_event_dict(e) for e in events if e.type == "tool_finished")
-    assert finished["error"] == {"type": "OSError", "message": "cannot reach /srv/weather/atlantis.db"}
+    assert finished["error"] == {
+        "type": "OSError",
+        "message": "cannot reach /srv/weather/atlantis.db",
+    }
 
 
 async def test_an_interrupted_step_is_reset_and_a_failed_run_says_why(
@@ -128,9 +131,7 @@ async def test_an_interrupted_step_is_reset_and_a_failed_run_says_why(
             Reply(fault=Fault(status=400, message="bad request")),
         ]
     )
-    agent = Agent(
-        client=model.async_client, model="m", retries=Retries(max_retries=1, backoff=0.0)
-    )
+    agent = Agent(client=model.async_client, model="m", retries=Retries(max_retries=1, backoff=0.0))
     chunks = encode(await run_events(agent, "hi"))
     check_protocol(chunks)
     kinds = [chunk["type"] for chunk in chunks]
@@ -180,7 +181,13 @@ UI_CONVERSATION: list[dict[str, Any]] = [
                 "input": {"location": "Atlantis"},
                 "errorText": "no such city",
             },
-            {"type": "dynamic-tool", "toolName": "clock", "toolCallId": "c3", "state": "input-available", "input": {}},  # fmt: skip
+            {
+                "type": "dynamic-tool",
+                "toolName": "clock",
+                "toolCallId": "c3",
+                "state": "input-available",
+                "input": {},
+            },
             {"type": "step-start"},
             {"type": "text", "text": "Sunny."},
         ],
@@ -191,7 +198,15 @@ UI_CONVERSATION: list[dict[str, Any]] = [
 
 def test_ui_messages_become_openai_messages() -> None:
     messages = to_openai(UI_CONVERSATION)
-    assert [m["role"] for m in messages] == ["user", "assistant", "tool", "tool", "tool", "assistant", "user"]  # fmt: skip
+    assert [m["role"] for m in messages] == [
+        "user",
+        "assistant",
+        "tool",
+        "tool",
+        "tool",
+        "assistant",
+        "user",
+    ]
     calls = messages[1]["tool_calls"]
     assert [c["function"]["name"] for c in calls] == ["get_weather", "get_weather", "clock"]
     assert json.loads(calls[0]["function"]["arguments"]) == {"location": "Paris"}
@@ -241,7 +256,9 @@ def test_the_core_does_not_import_the_web_package() -> None:
     import subprocess
     import sys
 
-    code = "import agentstream, sys; print('agentstream.web' in sys.modules, 'starlette' in sys.modules)"  # fmt: skip
+    code = (
+        "import agentstream, sys; "
+        "print('agentstream.web' in sys.modules, 'starlette' in sys.modules)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["False", "False"]
-

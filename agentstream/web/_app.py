@@ -69,7 +69,7 @@ def create_app(
     refused; a keep-alive comment goes out after `keep_alive` seconds without a part;
     with `token`, every `/api/` request must carry `Authorization: Bearer <token>`.
     """
-    runs = registry or RunRegistry()
+    runs = registry if registry is not None else RunRegistry()
     make_agent = agent if callable(agent) and not isinstance(agent, Agent) else (lambda: agent)
 
     def start(messages: list[dict[str, Any]]) -> AgentRun:

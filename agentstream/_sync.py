@@ -99,6 +99,8 @@ class SyncRun:
             task.cancel()
         if portal_cm is not None:
             portal_cm.__exit__(None, None, None)
+        if self._receive is not None:
+            self._receive.close()  # the portal's loop has ended: nothing else uses it
 
     def _start(self) -> tuple[BlockingPortal, MemoryObjectReceiveStream[Event]]:
         if self._closed:

@@ -15,10 +15,8 @@ import httpx2
 import pytest
 from starlette.types import Message
 
-from agentstream import Agent, tool
-from agentstream.testing import offline_model
-from agentstream import Retries
-from agentstream.testing import Fault, Reply, ScriptedModel, ToolCall
+from agentstream import Agent, Retries, tool
+from agentstream.testing import Fault, Reply, ScriptedModel, ToolCall, offline_model
 from examples import (
     events,
     minimal,

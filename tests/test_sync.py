@@ -81,7 +81,7 @@ def test_leaving_early_cancels_the_running_tools() -> None:
                 break
     assert cancelled.is_set()
     with pytest.raises(RuntimeError, match="not finished"):
-        run.result
+        _ = run.result
 
 
 def test_a_failed_run_raises_its_error_after_the_event() -> None:

@@ -17,6 +17,7 @@ from starlette.types import Message
 
 from agentstream import Agent, Retries, tool
 from agentstream.testing import Fault, Reply, ScriptedModel, ToolCall, offline_model
+from agentstream.web import demo_tools
 from examples import (
     events,
     minimal,
@@ -284,7 +285,7 @@ def test_web_flask_streams_the_run() -> None:
     ).test_client()
     response = client.get("/chat", query_string={"q": WEATHER}, buffered=False)
     assert response.headers["content-type"].startswith("text/event-stream")
-    chunks = iter(response.response)
+    chunks = response.iter_encoded()
     first = next(chunks)  # streamed: the first event before the run has finished
     rest = b"".join(chunks)
     response.close()
@@ -298,7 +299,7 @@ def test_web_flask_streams_the_run() -> None:
 
 def test_web_fastapi_mounts_the_app() -> None:
     api = web_fastapi.build_api(
-        Agent(client=offline_model().async_client, model="m", tools=web_fastapi.demo_tools())
+        Agent(client=offline_model().async_client, model="m", tools=demo_tools())
     )
     with running_server(api) as url, httpx2.Client(base_url=url, timeout=30) as http:
         health = http.get("/health")

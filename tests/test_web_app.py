@@ -312,7 +312,8 @@ async def test_a_run_is_cancelled_when_the_client_disconnects(anyio_backend: obj
     }
     with anyio.fail_after(10):
         await app(scope, receive, send)
-    assert cancelled.is_set()
+    text = b"".join(m.get("body", b"") for m in sent).decode()
+    assert cancelled.is_set(), text[-1500:]
     text = b"".join(m.get("body", b"") for m in sent).decode()
     assert "tool-input-available" in text
     assert '"finish"' not in text

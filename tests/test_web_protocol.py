@@ -154,7 +154,7 @@ def test_the_encoder_stops_cleanly() -> None:
     chunks += encoder.feed(TextDelta(1, 0, "<img src=x onerror=alert(1)>"))
     chunks += encoder.stopped("stopped by the user")
     check_protocol(chunks)
-    assert chunks[-2] == {"type": "text-end", "id": "m-1-1"}
+    assert chunks[-3] == {"type": "text-end", "id": "m-1-1"}
     assert chunks[-1] == {"type": "abort", "reason": "stopped by the user"}
     assert encoder.finished
 

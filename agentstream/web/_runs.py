@@ -65,7 +65,7 @@ class LiveRun:
         self._grace = grace
         self._changed = anyio.Event()
         self._cancel = anyio.CancelScope()
-        self._left_at: float | None = time.monotonic()
+        self._left_at: float | None = None  # when the last reader left, if one did
         self.stop_reason = ""
 
     @property
@@ -98,7 +98,8 @@ class LiveRun:
                 self._push([failure, {"type": "finish", "finishReason": "error"}], None)
         if not encoder.finished:
             reason = self.stop_reason or "stopped"
-            self._push(encoder.stopped(reason), {"type": "run_stopped", "reason": reason})
+            now = time.perf_counter() - started
+            self._push(encoder.stopped(reason, now), {"type": "run_stopped", "reason": reason})
         self.ui.append(DONE)
         self.finished_at = time.monotonic()
         self._notify()

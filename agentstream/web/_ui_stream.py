@@ -181,10 +181,11 @@ class UIStreamEncoder:
                     {"type": "finish", "finishReason": "error"},
                 ]
 
-    def stopped(self, reason: str) -> list[Chunk]:
+    def stopped(self, reason: str, t: float = 0.0) -> list[Chunk]:
         """The parts that end a run stopped from outside (the user, a disconnect)."""
         self.finished = True
-        return [*self._close_text(), {"type": "abort", "reason": reason}]
+        timing = _timing("run_stopped", t, reason=reason)
+        return [*self._close_text(), timing, {"type": "abort", "reason": reason}]
 
     def _text(self, text: str) -> list[Chunk]:
         step = self._current()

@@ -238,6 +238,9 @@ class Renderer {
       case "tool_finished":
         line.end(data.toolCallId, data.t, !data.ok);
         break;
+      case "run_stopped":
+        line.latest = Math.max(line.latest, data.t); // what is still open ends here
+        break;
     }
   }
 }
@@ -333,6 +336,17 @@ async function readStream(response, onChunk) {
   }
 }
 
+// The conversation survives a reload; when it outgrows the tab's storage, the parts
+// kept only for redrawing old answers go first.
+function saveHistory() {
+  try {
+    store.setItem("agentstream.history", JSON.stringify(history));
+  } catch (error) {
+    for (const message of history) delete message.chunks;
+    store.setItem("agentstream.history", JSON.stringify(history));
+  }
+}
+
 function renderUser(text) {
   const box = el("div", "message user");
   box.append(el("div", "role", "you"), el("div", "text", text));
@@ -345,7 +359,8 @@ function renderHistory() {
     if (message.role === "user") renderUser(message.parts.map((p) => p.text || "").join(""));
     else {
       const r = new Renderer($("messages"));
-      for (const chunk of message.chunks || []) r.apply(chunk);
+      if (message.chunks) for (const chunk of message.chunks) r.apply(chunk);
+      else for (const part of message.parts) if (part.type === "text") r.stepBox().append(el("div", "text", part.text));
       r.finish();
     }
   }
@@ -370,8 +385,8 @@ function endRun() {
   if (!current) return;
   if (!current.renderer.done) current.renderer.finish();
   const message = current.renderer.message;
-  history.push({ role: "assistant", id: message.id, parts: message.parts, chunks: current.chunks.filter((c) => c.type !== "data-agentstream" || c.data.kind !== "tool_progress") });
-  store.setItem("agentstream.history", JSON.stringify(history));
+  history.push({ role: "assistant", id: message.id, parts: message.parts, chunks: current.chunks });
+  saveHistory();
   store.removeItem("agentstream.pending");
   current = null;
   setRunning(false);
@@ -403,7 +418,7 @@ async function follow(response) {
 async function send(text) {
   renderUser(text);
   history.push({ role: "user", id: "u" + history.length, parts: [{ type: "text", text }] });
-  store.setItem("agentstream.history", JSON.stringify(history));
+  saveHistory();
   startRun();
   setStatus("waiting for the model…");
   const messages = history.map((m) => ({ id: m.id, role: m.role, parts: m.parts }));
@@ -436,7 +451,12 @@ async function stop() {
 
 // A reload mid-run keeps what was shown and asks only for what came after it.
 window.addEventListener("pagehide", () => {
-  if (current) store.setItem("agentstream.pending", JSON.stringify({ chunks: current.chunks, lastId: current.lastId }));
+  if (!current) return;
+  try {
+    store.setItem("agentstream.pending", JSON.stringify({ chunks: current.chunks, lastId: current.lastId }));
+  } catch (error) {
+    store.removeItem("agentstream.pending"); // too big to keep: the run is replayed whole
+  }
 });
 
 $("composer").addEventListener("submit", (event) => {

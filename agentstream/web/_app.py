@@ -69,71 +69,19 @@ def create_app(
     refused; a keep-alive comment goes out after `keep_alive` seconds without a part;
     with `token`, every `/api/` request must carry `Authorization: Bearer <token>`.
     """
-    runs = registry if registry is not None else RunRegistry()
-    make_agent = agent if callable(agent) and not isinstance(agent, Agent) else (lambda: agent)
-
-    def start(messages: list[dict[str, Any]]) -> AgentRun:
-        made = make_agent()
-        assert isinstance(made, Agent)
-        return made.stream(messages)
-
-    async def chat(request: Request) -> Response:
-        body = await _json_body(request, max_body_size)
-        messages = to_openai(body.get("messages"))
-        chat_id = body.get("id")
-        key = chat_id if isinstance(chat_id, str) and chat_id else None
-        run = start(messages)
-        live = runs.add(key)
-        return _RunStream(live, run, "ui", keep_alive, {"x-agentstream-run": live.key})
-
-    async def events(request: Request) -> Response:
-        body = await _json_body(request, max_body_size)
-        prompt = body.get("prompt")
-        if isinstance(prompt, str) and prompt:
-            messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
-        elif isinstance(body.get("messages"), list) and body["messages"]:
-            messages = body["messages"]
-        else:
-            raise _BadRequest(400, "send a 'prompt' text or a list of OpenAI 'messages'")
-        run = start(messages)
-        live = runs.add(run.run_id)
-        return _RunStream(live, run, "events", keep_alive, {"x-agentstream-run": live.key})
-
-    def reattach(kind: str) -> Callable[[Request], Any]:
-        async def endpoint(request: Request) -> Response:
-            live = runs.get(request.path_params["key"])
-            if live is None:
-                return Response(status_code=204)
-            after = _last_event_id(request.headers.get("last-event-id"))
-            return _Follow(live, kind, after, keep_alive)
-
-        return endpoint
-
-    async def stop(request: Request) -> Response:
-        live = runs.get(request.path_params["key"])
-        if live is None:
-            return JSONResponse({"error": "no such run"}, status_code=404)
-        live.stop("stopped by the user")
-        return Response(status_code=204)
-
-    async def page_file(request: Request) -> Response:
-        name = request.path_params.get("name", "index.html")
-        if name not in _PAGE_FILES:
-            return Response("not found", status_code=404, media_type="text/plain")
-        content = resources.files(__package__).joinpath("static").joinpath(name).read_bytes()
-        headers = {"content-security-policy": _CSP, "x-content-type-options": "nosniff"}
-        return Response(content, media_type=_PAGE_FILES[name], headers=headers)
-
+    api = _Api(
+        agent, registry if registry is not None else RunRegistry(), max_body_size, keep_alive
+    )
     routes = [
-        Route("/", page_file),
-        Route("/static/{name}", page_file),
-        Route("/favicon.ico", lambda request: Response(status_code=204)),
-        Route("/api/chat", chat, methods=["POST"]),
-        Route("/api/chat/{key}/stream", reattach("ui")),
-        Route("/api/chat/{key}/stop", stop, methods=["POST"]),
-        Route("/api/events", events, methods=["POST"]),
-        Route("/api/events/{key}", reattach("events")),
-        Route("/api/events/{key}/stop", stop, methods=["POST"]),
+        Route("/", _page_file),
+        Route("/static/{name}", _page_file),
+        Route("/favicon.ico", _no_content),
+        Route("/api/chat", api.chat, methods=["POST"]),
+        Route("/api/chat/{key}/stream", api.reattach_ui),
+        Route("/api/chat/{key}/stop", api.stop, methods=["POST"]),
+        Route("/api/events", api.events, methods=["POST"]),
+        Route("/api/events/{key}", api.reattach_events),
+        Route("/api/events/{key}/stop", api.stop, methods=["POST"]),
     ]
     handlers: dict[Any, Callable[[Request, Exception], Any]] = {
         _BadRequest: _bad_request,
@@ -145,6 +93,82 @@ def create_app(
     if token is not None:
         app.add_middleware(_BearerToken, token=token)
     return app
+
+
+class _Api:
+    """The API's endpoints, over one registry of runs."""
+
+    def __init__(
+        self,
+        agent: Agent | Callable[[], Agent],
+        runs: RunRegistry,
+        max_body_size: int,
+        keep_alive: float,
+    ) -> None:
+        self.agent = agent
+        self.runs = runs
+        self.max_body_size = max_body_size
+        self.keep_alive = keep_alive
+
+    def start(self, messages: list[dict[str, Any]]) -> AgentRun:
+        agent = self.agent if isinstance(self.agent, Agent) else self.agent()
+        return agent.stream(messages)
+
+    async def chat(self, request: Request) -> Response:
+        body = await _json_body(request, self.max_body_size)
+        messages = to_openai(body.get("messages"))
+        chat_id = body.get("id")
+        run = self.start(messages)
+        live = self.runs.add(chat_id if isinstance(chat_id, str) and chat_id else None)
+        headers = {"x-agentstream-run": live.key}
+        return _RunStream(live, run, "ui", self.keep_alive, headers)
+
+    async def events(self, request: Request) -> Response:
+        body = await _json_body(request, self.max_body_size)
+        prompt = body.get("prompt")
+        if isinstance(prompt, str) and prompt:
+            messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
+        elif isinstance(body.get("messages"), list) and body["messages"]:
+            messages = body["messages"]
+        else:
+            raise _BadRequest(400, "send a 'prompt' text or a list of OpenAI 'messages'")
+        run = self.start(messages)
+        live = self.runs.add(run.run_id)
+        headers = {"x-agentstream-run": live.key}
+        return _RunStream(live, run, "events", self.keep_alive, headers)
+
+    async def reattach_ui(self, request: Request) -> Response:
+        return self._reattach(request, "ui")
+
+    async def reattach_events(self, request: Request) -> Response:
+        return self._reattach(request, "events")
+
+    def _reattach(self, request: Request, kind: str) -> Response:
+        live = self.runs.get(request.path_params["key"])
+        if live is None:
+            return Response(status_code=204)  # what the AI SDK expects: no run to resume
+        after = _last_event_id(request.headers.get("last-event-id"))
+        return _Follow(live, kind, after, self.keep_alive)
+
+    async def stop(self, request: Request) -> Response:
+        live = self.runs.get(request.path_params["key"])
+        if live is None:
+            return JSONResponse({"error": "no such run"}, status_code=404)
+        live.stop("stopped by the user")
+        return Response(status_code=204)
+
+
+async def _page_file(request: Request) -> Response:
+    name = request.path_params.get("name", "index.html")
+    if name not in _PAGE_FILES:
+        return Response("not found", status_code=404, media_type="text/plain")
+    content = resources.files(__package__).joinpath("static").joinpath(name).read_bytes()
+    headers = {"content-security-policy": _CSP, "x-content-type-options": "nosniff"}
+    return Response(content, media_type=_PAGE_FILES[name], headers=headers)
+
+
+async def _no_content(request: Request) -> Response:
+    return Response(status_code=204)
 
 
 async def _bad_request(request: Request, exc: Exception) -> Response:

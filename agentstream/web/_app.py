@@ -267,6 +267,8 @@ class _RunStream(_Follow):
         async def write() -> None:
             try:
                 await self.write(receive, send)
+            except Exception as exc:  # a server that raises on a closed connection
+                logger.debug("run %s: client connection lost: %r", self.live.key, exc)
             finally:
                 written.set()
 

@@ -20,6 +20,7 @@ from ._retries import Retries
 from ._run import AgentRun
 from ._state import RunState
 from ._store import Session
+from ._sync import SyncRun
 from ._timeouts import Timeouts
 from ._tools import Tool
 from ._toolset import Toolset, merge_toolsets, split_tools
@@ -336,6 +337,16 @@ class Agent:
             async for _ in run:
                 pass
         return run.result
+
+    def stream_sync(self, prompt: Prompt, *, backend: str = "asyncio", **request: Any) -> SyncRun:
+        """A run's events for synchronous code: `with agent.stream_sync(p) as run:`.
+
+        The run goes on in a worker thread with its own event loop, one event ahead of
+        the caller at most; leaving the block early cancels it. As with `run_sync`, give
+        the agent a client factory if you make more than one run.
+        """
+        _check_request(request)
+        return SyncRun(self, prompt, request, backend)
 
     def run_sync(self, prompt: Prompt, *, backend: str = "asyncio", **request: Any) -> RunResult:
         """Run to the end from synchronous code (starts and ends its own event loop).

@@ -37,7 +37,7 @@ from ._exceptions import (
 )
 from ._execute import ToolRun, run_tools
 from ._message import AssembledMessage, AssembledToolCall
-from ._model import ModelStream
+from ._model import ModelStream, event_limit
 from ._redact import redact, redact_error, secret_of
 from ._result import RunResult, StepInfo, StopReason
 from ._step import (
@@ -195,6 +195,7 @@ class AgentRun:
                     self._params(final_only is not None),
                     client_retries=not retries.enabled,
                     request_id=f"{self.run_id}-{step}-{len(failures) + 1}",
+                    max_event_size=event_limit(agent.max_argument_size),
                 )
                 source = stream.chunks()
                 if limits.bounds_streams:

@@ -76,8 +76,10 @@ def test_decode_chunk() -> None:
 
 
 def test_decode_chunk_reads_what_only_json_accepts() -> None:
-    # pydantic-core refuses a lone surrogate escape; json takes it, and so must we.
-    assert decode_chunk(ServerSentEvent("", '{"t": "\\ud800"}')) == {"t": "\ud800"}
+    # pydantic-core refuses a lone surrogate escape; json takes it, and the lone half
+    # becomes U+FFFD so the text can be sent on; a whole pair of escapes is its character.
+    assert decode_chunk(ServerSentEvent("", '{"t": "\\ud800"}')) == {"t": "\ufffd"}
+    assert decode_chunk(ServerSentEvent("", '{"t": "\\ud83d\\ude00"}')) == {"t": "\U0001f600"}
 
 
 def test_events_after_a_partial_one_and_comments_keep_their_order() -> None:

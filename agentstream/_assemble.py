@@ -124,10 +124,7 @@ class _Choice:
 
 
 def _malformed(what: str, value: Any) -> StreamError:
-    try:
-        shown = repr(value)
-    except RecursionError:
-        shown = f"a {type(value).__name__} nested too deeply to show"
+    shown = _shown(value, lambda: repr(value))
     return StreamError(f"malformed chunk: {what}: {clip(shown)}", body=value)
 
 
@@ -606,8 +603,13 @@ def error_message(error: Any) -> str:
         message = error.get("message")
         if isinstance(message, str) and message:
             return message
-        try:
-            return clip(json.dumps(error, default=str), 500)
-        except (ValueError, TypeError, RecursionError):
-            return "an error payload that cannot be shown"
-    return clip(str(error), 500)
+        return clip(_shown(error, lambda: json.dumps(error, default=str)), 500)
+    return clip(error if isinstance(error, str) else _shown(error, lambda: str(error)), 500)
+
+
+def _shown(value: Any, show: Callable[[], str]) -> str:
+    """`show()`, or a note when `value` cannot be shown (nested too deep for `repr`)."""
+    try:
+        return show()
+    except Exception:  # RecursionError, or a __str__ that fails
+        return f"a {type(value).__name__} that cannot be shown"

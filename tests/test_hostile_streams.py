@@ -12,21 +12,16 @@ import contextlib
 import io
 import json
 import os
-import traceback
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
 import httpx2
-import openai
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agentstream import (
     Agent,
-    AgentStreamError,
     ModelError,
     Retries,
     StreamAssembler,
@@ -34,101 +29,24 @@ from agentstream import (
     TextDelta,
     ToolCallInvalid,
     ToolCallReady,
-    event_to_dict,
     tool,
 )
 from agentstream._json import MAX_DEPTH
+from agentstream._model import event_limit
 from agentstream._redact import clip
 from agentstream._sse import SSEDecoder, decode_chunk
 
-KEY = "sk-proj-Zq8w3ExampleKeyThatMustNeverShow0123"
-NO_RETRIES = Retries(max_retries=0)
-
-
-@dataclass
-class RawServer:
-    """Answers each request with the next (content type, body) as raw bytes; keeps requests."""
-
-    answers: list[tuple[str, bytes]]
-    requests: list[dict[str, Any]] = field(default_factory=list)
-
-    def handle(self, request: httpx2.Request) -> httpx2.Response:
-        self.requests.append(json.loads(request.content))
-        content_type, body = self.answers[len(self.requests) - 1]
-        return httpx2.Response(200, headers={"content-type": content_type}, content=body)
-
-    def client(self, api_key: str = KEY) -> openai.AsyncOpenAI:
-        transport = httpx2.MockTransport(self.handle)
-        return openai.AsyncOpenAI(
-            api_key=api_key,
-            base_url="http://hostile.test/v1",
-            http_client=httpx2.AsyncClient(transport=transport),
-            max_retries=0,
-        )
-
-
-def sse(*payloads: str | dict[str, Any], done: bool = True) -> tuple[str, bytes]:
-    """An SSE body: each payload a `data:` line (dicts as JSON); raw `event:` lines kept."""
-    lines = []
-    for payload in payloads:
-        text = payload if isinstance(payload, str) else json.dumps(payload)
-        lines.append(text if text.startswith("event:") else f"data: {text}\n\n")
-    if done:
-        lines.append("data: [DONE]\n\n")
-    return "text/event-stream", "".join(lines).encode()
-
-
-def text_chunk(text: str, finish: str | None = None) -> dict[str, Any]:
-    return {"choices": [{"index": 0, "delta": {"content": text}, "finish_reason": finish}]}
-
-
-def call_chunk(index: int, call_id: str, name: str, arguments: str) -> dict[str, Any]:
-    fragment = {
-        "index": index,
-        "id": call_id,
-        "type": "function",
-        "function": {"name": name, "arguments": arguments},
-    }
-    return {"choices": [{"index": 0, "delta": {"tool_calls": [fragment]}}]}
-
-
-FINISH_TOOLS = {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}
-
-
-async def run_all(server: RawServer, *tools: Any, **options: Any) -> tuple[list[Any], Any]:
-    """Run to the end; the events, and the error (None on success)."""
-    options.setdefault("retries", NO_RETRIES)
-    agent = Agent(client=server.client(), model="m", tools=tools, **options)
-    events: list[Any] = []
-    error: BaseException | None = None
-    with anyio.fail_after(30):
-        try:
-            async with agent.stream("go") as run:
-                async for event in run:
-                    events.append(event)
-        except Exception as exc:
-            error = exc
-    return events, error
-
-
-def shown(events: list[Any], error: BaseException | None) -> str:
-    parts = [repr(event) for event in events]
-    parts += [json.dumps(event_to_dict(event), default=str) for event in events]
-    if error is not None:
-        parts += [str(error), repr(error), "".join(traceback.format_exception(error))]
-        parts.append(repr(getattr(error, "body", None)))
-    return "\n".join(parts)
-
-
-def pieces_of(secret: str, size: int = 8) -> Iterator[str]:
-    """Every substring of `secret` of `size` characters: none may show."""
-    return (secret[i : i + size] for i in range(len(secret) - size + 1))
-
-
-def assert_no_piece_of_key(text: str) -> None:
-    leaked = [piece for piece in pieces_of(KEY) if piece in text]
-    assert not leaked, f"part of the key shows: {leaked[:3]}"
-
+from ._hostile import (
+    FINISH_TOOLS,
+    KEY,
+    RawServer,
+    assert_no_piece_of_key,
+    call_chunk,
+    run_all,
+    shown,
+    sse,
+    text_chunk,
+)
 
 # 1. Secrets are masked before anything is cut.
 
@@ -404,6 +322,39 @@ def test_property_each_index_is_its_own_call(ids: list[str | None], split: int) 
     assert [json.loads(call.arguments) for call in calls] == [{"n": i} for i in range(len(ids))]
 
 
+# 5. Sizes are bounded: one line by the argument limit, one step's tool runs by default.
+
+
+@pytest.mark.anyio
+async def test_a_line_far_past_the_argument_limit_is_refused_as_a_stream_error() -> None:
+    huge = call_chunk(0, "c1", "f", json.dumps({"x": "y" * 2_000_000}))
+    server = RawServer([sse(huge, FINISH_TOOLS)])
+    _, error = await run_all(server, max_argument_size=100_000)
+    assert isinstance(error, StreamError)
+    assert f"more than {event_limit(100_000)} bytes" in str(error)
+
+
+@pytest.mark.anyio
+async def test_a_response_with_many_calls_runs_64_by_default() -> None:
+    ran: list[int] = []
+
+    @tool
+    def f(n: int) -> str:
+        """Count."""
+        ran.append(n)
+        return "ok"
+
+    chunks = [call_chunk(i, f"c{i}", "f", json.dumps({"n": i})) for i in range(100)]
+    server = RawServer([sse(*chunks, FINISH_TOOLS), sse(text_chunk("done", "stop"))])
+    events, error = await run_all(server, f)
+    assert error is None, error
+    assert Agent(client=server.client(), model="m").max_tool_calls_per_step == 64
+    assert sorted(ran) == list(range(64))
+    refused = [event for event in events if isinstance(event, ToolCallInvalid)]
+    assert len(refused) == 36
+    assert "at most 64 tool calls" in refused[0].error
+
+
 # 6. A body that is not a stream says what it is, and is not retried.
 
 
@@ -426,93 +377,3 @@ async def test_a_mislabelled_stream_is_still_read() -> None:
     events, error = await run_all(server)
     assert error is None
     assert events[-1].result.output == "hello"
-
-
-# 7. Random bytes through the real client: a result or an agentstream error, nothing else.
-
-hostile_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**70), 2**70)
-    | st.floats()
-    | st.text(max_size=5)
-    | st.sampled_from(["\ud800", "f", "c1", "{", "tool_calls", "stop"]),
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
-    ),
-    max_leaves=8,
-)
-
-
-def hostile_lines() -> st.SearchStrategy[bytes]:
-    chunk = st.fixed_dictionaries(
-        {},
-        optional={
-            "choices": st.lists(
-                st.fixed_dictionaries(
-                    {},
-                    optional={
-                        "index": hostile_values,
-                        "delta": st.fixed_dictionaries(
-                            {},
-                            optional={
-                                "content": hostile_values,
-                                "tool_calls": st.lists(
-                                    st.fixed_dictionaries(
-                                        {},
-                                        optional={
-                                            "index": hostile_values,
-                                            "id": hostile_values,
-                                            "function": st.fixed_dictionaries(
-                                                {},
-                                                optional={
-                                                    "name": hostile_values,
-                                                    "arguments": hostile_values,
-                                                },
-                                            )
-                                            | hostile_values,
-                                        },
-                                    )
-                                    | hostile_values,
-                                    max_size=3,
-                                )
-                                | hostile_values,
-                            },
-                        )
-                        | hostile_values,
-                        "finish_reason": hostile_values,
-                    },
-                )
-                | hostile_values,
-                max_size=2,
-            )
-            | hostile_values,
-            "usage": hostile_values,
-            "error": hostile_values,
-        },
-    )
-    as_line = chunk.map(lambda c: b"data: " + json.dumps(c).encode() + b"\n\n")
-    return (
-        as_line
-        | st.binary(max_size=40)
-        | st.sampled_from([b"event: error\n", b"data: [DONE]\n\n", b": c\n\n", b"\r", b"\n"])
-    )
-
-
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(hostile_lines(), max_size=8), st.sampled_from(["text/event-stream", "text/html"]))
-def test_property_hostile_bodies_give_a_result_or_an_agentstream_error(
-    lines: list[bytes], content_type: str
-) -> None:
-    @tool
-    def f(x: int = 0) -> str:
-        """F."""
-        return "ok"
-
-    server = RawServer([(content_type, b"".join(lines))] + [sse(text_chunk("end", "stop"))] * 3)
-
-    async def main() -> None:
-        _, error = await run_all(server, f, max_steps=2)
-        assert error is None or isinstance(error, AgentStreamError), repr(error)
-
-    anyio.run(main)

@@ -12,6 +12,7 @@ have rejected are checked once, when the `Agent` is made (`check_fields`).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import re
@@ -213,6 +214,7 @@ class ModelStream:
         """
         secret = secret_of(self._client.api_key)
         response = await self._send(secret)
+        reader: AsyncGenerator[bytes, None] | None = None
         try:
             content_type = response.headers.get("content-type", "")
             if "json" in content_type and "event-stream" not in content_type:
@@ -226,7 +228,7 @@ class ModelStream:
             # case the server only mislabels it; its first bytes are kept to say what it
             # was if no event comes.
             sniff: list[bytes] | None = None if _is_sse(content_type) else []
-            reader = response.aiter_bytes().__aiter__()
+            reader = response.aiter_bytes()
             while True:
                 try:
                     raw = await reader.__anext__()
@@ -254,6 +256,10 @@ class ModelStream:
                     return
                 yield chunk
         finally:
+            if reader is not None:
+                # Closed here rather than left to the collector, which warns under trio.
+                with contextlib.suppress(Exception):
+                    await reader.aclose()
             await response.aclose()
 
     async def _send(self, secret: str | None) -> httpx2.Response:

@@ -75,16 +75,17 @@ FINISH_TOOLS = {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_cal
 async def run_all(server: RawServer, *tools: Any, **options: Any) -> tuple[list[Any], Any]:
     """Run to the end; the events, and the error (None on success)."""
     options.setdefault("retries", NO_RETRIES)
-    agent = Agent(client=server.client(), model="m", tools=tools, **options)
     events: list[Any] = []
     error: BaseException | None = None
-    with anyio.fail_after(30):
-        try:
-            async with agent.stream("go") as run:
-                async for event in run:
-                    events.append(event)
-        except Exception as exc:
-            error = exc
+    async with server.client() as client:
+        agent = Agent(client=client, model="m", tools=tools, **options)
+        with anyio.fail_after(30):
+            try:
+                async with agent.stream("go") as run:
+                    async for event in run:
+                        events.append(event)
+            except Exception as exc:
+                error = exc
     return events, error
 
 

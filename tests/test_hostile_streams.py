@@ -348,7 +348,7 @@ async def test_a_response_with_many_calls_runs_64_by_default() -> None:
     server = RawServer([sse(*chunks, FINISH_TOOLS), sse(text_chunk("done", "stop"))])
     events, error = await run_all(server, f)
     assert error is None, error
-    assert Agent(client=server.client(), model="m").max_tool_calls_per_step == 64
+    assert Agent(client=lambda: server.client(), model="m").max_tool_calls_per_step == 64
     assert sorted(ran) == list(range(64))
     refused = [event for event in events if isinstance(event, ToolCallInvalid)]
     assert len(refused) == 36

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import httpx2
 import openai
@@ -109,7 +110,7 @@ def _nested(depth: int) -> object:
     ],
 )
 async def test_a_request_that_cannot_be_encoded_is_a_setup_error(
-    extra: dict[str, object], message: str
+    extra: dict[str, Any], message: str
 ) -> None:
     transport = json_server([completion({"role": "assistant", "content": "5"}, "stop")])
     async with openai.AsyncOpenAI(

@@ -9,10 +9,10 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
-from agentstream.cli import main as cli_main
 from starlette.types import Message
 
 from agentstream import Agent, Retries, tool
+from agentstream.cli import main as cli_main
 from agentstream.cli._web import main as web_main
 from agentstream.testing import Fault, Reply, ScriptedModel, ToolCall, offline_model
 from agentstream.web import RegistryFull, RunRegistry, create_app

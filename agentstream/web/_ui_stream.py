@@ -62,6 +62,7 @@ _FINISH_REASONS = {
     "length": "length",
     "content_filter": "content-filter",
     "refusal": "content-filter",
+    "approval_required": "tool-calls",  # as the AI SDK ends a step waiting for approvals
 }
 
 

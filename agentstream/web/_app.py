@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import aclosing
 from importlib import resources
 from typing import Any
@@ -32,7 +32,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from agentstream import Agent, AgentRun, AgentStreamError, Store
+from agentstream import Agent, AgentRun, AgentStreamError, RunState, Store
 
 from ._checkpoints import Checkpoints, Paused
 from ._messages import MessageError, approvals_of, last_assistant_id, to_openai
@@ -133,7 +133,7 @@ class _Api:
         decisions = approvals_of(ui_messages)
         message_id = None
         if decisions:
-            paused = await self._paused(chat_id)
+            paused = await self._paused(chat_id, decisions)
             run = self.make_agent().resume_stream(paused.state, approvals=decisions)
             message_id = last_assistant_id(ui_messages) or paused.message_id
         else:
@@ -145,12 +145,20 @@ class _Api:
         save = self._saver(chat_id)
         return _RunStream(live, run, "ui", self.keep_alive, headers, message_id, save)
 
-    async def _paused(self, chat_id: str | None) -> Paused:
+    async def _paused(self, chat_id: str | None, decisions: Mapping[str, object]) -> Paused:
+        """The chat's paused run, which must be waiting for each decided call."""
         paused = None if chat_id is None else await self.checkpoints.find(chat_id)
         if paused is None:
             raise _BadRequest(
                 409, "this chat has no run waiting for approval (it ended, or expired)"
             )
+        pending = RunState.from_json(paused.state).pending
+        waiting = (
+            {c.id for c in pending.calls if c.status == "awaiting_approval"} if pending else set()
+        )
+        unknown = sorted(set(decisions) - waiting)
+        if unknown:
+            raise _BadRequest(409, f"no call of this chat waits for approval as {unknown[0]!r:.60}")
         return paused
 
     def _saver(self, chat_id: str | None) -> Callable[[LiveRun], Awaitable[None]] | None:

@@ -40,6 +40,8 @@ from ._message import AssembledChoice as AssembledChoice
 from ._message import AssembledMessage as AssembledMessage
 from ._message import AssembledResponse as AssembledResponse
 from ._message import AssembledToolCall as AssembledToolCall
+from ._observe import Observer as Observer
+from ._observe import RunObserver as RunObserver
 from ._result import RunResult as RunResult
 from ._result import StepInfo as StepInfo
 from ._result import StopReason as StopReason
@@ -64,6 +66,7 @@ __all__ = [
     "Event",
     "MaxStepsReached",
     "ModelError",
+    "Observer",
     "ReasoningDelta",
     "RefusalDelta",
     "Retries",
@@ -71,6 +74,7 @@ __all__ = [
     "RunError",
     "RunFailed",
     "RunFinished",
+    "RunObserver",
     "RunResult",
     "RunStarted",
     "RunTimeout",

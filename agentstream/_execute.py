@@ -15,6 +15,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 
 from ._events import Event, ToolFinished, ToolStarted
 from ._exceptions import ToolError
+from ._observe import RunObserver, observing_tool
 from ._tools import Tool, ToolContext, format_tool_result
 
 __all__ = ["ToolRun", "describe_exception", "run_tools", "truncate"]
@@ -43,6 +44,7 @@ async def run_tools(
     context: tuple[Mapping[str, Any], ...],
     timeout: float | None = None,
     max_result_size: int | None = None,
+    watchers: tuple[RunObserver, ...] = (),
 ) -> AsyncGenerator[Event, None]:
     """Run the calls in `task_group` and yield their events as they happen.
 
@@ -51,7 +53,8 @@ async def run_tools(
     cancelled when the run is left; this generator only relays their events to the
     consumer's task. Each call's `output` is set when it finishes, cut to
     `max_result_size` characters with a note saying so; a call still running after
-    `timeout` seconds is stopped and reported as a `TimeoutError`.
+    `timeout` seconds is stopped and reported as a `TimeoutError`. Each call runs inside
+    the `tool_call` context of every watcher (the run's observers).
     """
     limits = _Limits(timeout, max_result_size)
     send, receive = anyio.create_memory_object_stream[Event](math.inf)
@@ -64,7 +67,7 @@ async def run_tools(
     with send, receive:
         for batch in batches:
             for call in batch:
-                task_group.start_soon(_run_one, call, run_id, step, context, limits, send)
+                task_group.start_soon(_run_one, call, run_id, step, context, limits, send, watchers)
             for _ in range(2 * len(batch)):  # each tool reports its start and its end
                 yield await receive.receive()
 
@@ -76,10 +79,24 @@ async def _run_one(
     context: tuple[Mapping[str, Any], ...],
     limits: _Limits,
     send: MemoryObjectSendStream[Event],
+    watchers: tuple[RunObserver, ...],
 ) -> None:
     tool = call.tool
-    _report(send, ToolStarted(step, call.index, call.id, tool.name, call.arguments))
+    started = ToolStarted(step, call.index, call.id, tool.name, call.arguments)
+    _report(send, started)
     ctx = ToolContext(run_id, call.id, tool.name, step, context)
+    if watchers:
+        with observing_tool(watchers, started) as report:
+            finished = await _invoke(call, ctx, limits)
+            report(finished)
+    else:
+        finished = await _invoke(call, ctx, limits)
+    _report(send, finished)
+
+
+async def _invoke(call: ToolRun, ctx: ToolContext, limits: _Limits) -> ToolFinished:
+    """Run one call to its end (returned, raised or timed out); set its `output`."""
+    tool = call.tool
     started = perf_counter()
     value: Any = None
     error: Exception | None = None
@@ -101,11 +118,8 @@ async def _run_one(
     if truncated:
         call.output = truncate(call.output, limits.max_result_size)  # type: ignore[arg-type]
     call.finished = True
-    _report(
-        send,
-        ToolFinished(
-            step, call.index, call.id, tool.name, call.output, value, error, duration, truncated
-        ),
+    return ToolFinished(
+        ctx.step, call.index, call.id, tool.name, call.output, value, error, duration, truncated
     )
 
 

@@ -32,6 +32,7 @@ from ._events import (
 from ._exceptions import ErrorBudgetExceeded, RetriesExhausted, RunError, RunTimeout
 from ._execute import run_tools
 from ._model import ModelStream
+from ._observe import RunObserver, observed
 from ._redact import redact, redact_error, secret_of
 from ._result import RunResult, StepInfo, StopReason
 from ._state import RunState, StepState
@@ -63,6 +64,7 @@ class AgentRun:
         self._events: AsyncGenerator[Event, None] | None = None
         self._secret: str | None = None
         self._rng: random.Random | None = None  # made at the first retry: seeding costs
+        self._watchers: tuple[RunObserver, ...] = ()  # the agent's observers of this run
         self.run_id = "run_" + secrets.token_hex(8)
         self._state = RunState.start(self.run_id, messages, agent.retries.budget)
 
@@ -84,7 +86,17 @@ class AgentRun:
         self._task_group = anyio.create_task_group()
         await self._task_group.__aenter__()
         self._events = self._run()
+        if self._agent.observers:
+            self._watch()
         return self
+
+    def _watch(self) -> None:
+        """Let the agent's observers watch this run: its events and its tool calls."""
+        watchers = (observer.observe(self) for observer in self._agent.observers)
+        self._watchers = tuple(watcher for watcher in watchers if watcher is not None)
+        if self._watchers:
+            assert self._events is not None
+            self._events = observed(self._events, self._watchers)
 
     async def __aexit__(
         self,
@@ -103,7 +115,11 @@ class AgentRun:
             # (each batch is awaited to its end), and cancelling costs a task's repr.
             if self._result is None:
                 self._task_group.cancel_scope.cancel()
-            await self._task_group.__aexit__(None, None, None)
+            try:
+                await self._task_group.__aexit__(None, None, None)
+            finally:
+                for watcher in self._watchers:
+                    watcher.end(exc)
         return None
 
     def __aiter__(self) -> AsyncIterator[Event]:
@@ -318,6 +334,7 @@ class AgentRun:
             (*state.messages, step.assistant),
             tool_limit(agent.timeouts, run_deadline),
             agent.max_result_size,
+            self._watchers,
         )
         try:
             async with aclosing(batch) as tool_events:
@@ -350,7 +367,11 @@ class AgentRun:
                 len(step.message.tool_calls), step.tool_time, step.attempt,
             )
         )  # fmt: skip
-        return StepFinished(step.number, reason, step.assistant, step_usage, ttft, duration, rate)
+        response = step.response
+        return StepFinished(
+            step.number, reason, step.assistant, step_usage, ttft, duration, rate,
+            response.id, response.model,
+        )  # fmt: skip
 
     def _stop_after(self, step: StepState) -> tuple[StopReason | None, bool]:
         """Why the run ends after `step` (`None`: it goes on); whether it hit the step limit.

@@ -13,11 +13,14 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from starlette.types import Message
 
 from agentstream import Agent, tool
 from agentstream.testing import offline_model
-from examples import events, minimal, other_servers, parallel_tools, sync_run, web_sse
+from examples import events, minimal, otel_traces, other_servers, parallel_tools, sync_run, web_sse
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 WEATHER = "What's the weather in Paris and Tokyo?"
@@ -47,6 +50,11 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> None:
         pytest.param("parallel_tools.py", ["find_hotel", "of wall time"], id="parallel_tools"),
         pytest.param("sync_run.py", ["Q: ", "Tokyo"], id="sync_run"),
         pytest.param("other_servers.py", ["No OpenAI-compatible server"], id="other_servers"),
+        pytest.param(
+            "otel_traces.py",
+            ["invoke_agent", "    execute_tool get_weather", "      GET /weather/Tokyo", "Tokyo"],
+            id="otel_traces",
+        ),
     ],
 )
 def test_script_runs_as_it_is(script: str, expected: list[str]) -> None:
@@ -273,3 +281,24 @@ LOCAL_SERVER = other_servers.server([])
 async def test_other_servers_with_a_server(capsys: pytest.CaptureFixture[str]) -> None:
     assert await other_servers.main(list(LOCAL_SERVER)) == 0
     assert capsys.readouterr().out.startswith(f"{LOCAL_SERVER[1]} at {LOCAL_SERVER[0]}: ")
+
+
+@pytest.mark.anyio
+async def test_otel_traces_tree() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    async with offline_model().async_client() as client:
+        await otel_traces.build_agent(client, provider).run(WEATHER)
+    lines = otel_traces.span_tree(exporter.get_finished_spans())
+    assert [line[:44].rstrip() for line in lines] == [  # the names fill 44 columns
+        "invoke_agent",
+        "  step 1",
+        "    chat gpt-4o-mini",
+        "    execute_tool get_weather",
+        "    execute_tool get_weather",
+        "  step 2",
+        "    chat gpt-4o-mini",
+    ]
+    assert "finish_reasons=tool_calls" in lines[2]
+    assert "tool.call.id=call_" in lines[3]

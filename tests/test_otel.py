@@ -495,3 +495,61 @@ def test_an_observer_must_have_observe() -> None:
     model = ScriptedModel([Reply("hi")])
     with pytest.raises(SetupError, match="observe"):
         Agent(client=model.async_client(), model="m", observers=[object()])  # type: ignore[list-item]
+
+
+async def test_a_paused_run_and_its_resumption_are_two_whole_traces(traces: Traces) -> None:
+    @tool(needs_approval=True)
+    def transfer(to: str) -> str:
+        """Send money."""
+        return f"sent to {to}"
+
+    @tool
+    def balance() -> str:
+        """Read the balance."""
+        return "100"
+
+    model = ScriptedModel(
+        [
+            Reply(
+                tool_calls=[
+                    ToolCall("balance", id="c1"),
+                    ToolCall("transfer", {"to": "Bo"}, id="c2"),
+                ]
+            )
+        ]
+    )
+    agent = Agent(
+        client=model.async_client(), model="m", tools=[transfer, balance],
+        observers=[traces.tracing()],
+    )  # fmt: skip
+    paused = await agent.run("pay Bo")
+    assert paused.stop_reason == "approval_required"
+    assert traces.tree() == ["invoke_agent", "  step 1", "    chat m", "    execute_tool balance"]
+    assert all(span.status.status_code == StatusCode.UNSET for span in traces.spans)
+    assert attrs(traces.one("invoke_agent"))["agentstream.stop_reason"] == "approval_required"
+    [asked] = traces.one("step").events
+    assert asked.name == "approval_requested"
+    assert dict(asked.attributes or {}) == {
+        "gen_ai.tool.name": "transfer",
+        "gen_ai.tool.call.id": "c2",
+    }
+
+    traces.exporter.clear()
+    later = Agent(
+        client=ScriptedModel([Reply("Done.")]).async_client(), model="m",
+        tools=[transfer, balance], observers=[traces.tracing()],
+    )  # fmt: skip
+    assert paused.state is not None
+    async with later.resume_stream(paused.state.to_json(), approvals={"c2": True}) as resumed:
+        async for _ in resumed:
+            pass
+    assert resumed.result.output == "Done."
+    assert traces.tree() == [
+        "invoke_agent",
+        "  step 1",
+        "    execute_tool transfer",
+        "  step 2",
+        "    chat m",
+    ]
+    assert [e.name for e in traces.named("step 1")[0].events] == ["tool_call_approved"]
+    assert all(span.status.status_code == StatusCode.UNSET for span in traces.spans)

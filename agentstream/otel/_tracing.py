@@ -19,6 +19,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvid
 
 from agentstream import (
     AgentRun,
+    ApprovalRequested,
     Event,
     RunFailed,
     RunFinished,
@@ -26,6 +27,8 @@ from agentstream import (
     StepFinished,
     StepInterrupted,
     StepStarted,
+    ToolCallApproved,
+    ToolCallDenied,
     ToolCallInvalid,
     ToolCallReady,
     ToolFinished,
@@ -140,7 +143,7 @@ class _RunSpans:
         }
         if self._content:
             attributes[attr.TOOL_ARGUMENTS] = to_json(started.arguments)
-        parent = trace.set_span_in_context(self._step or self._run_span or trace.INVALID_SPAN)
+        parent = trace.set_span_in_context(self._step_of(started.step))
         span = self._tracer.start_span(
             f"{attr.EXECUTE_TOOL} {started.name}",
             parent,
@@ -177,14 +180,8 @@ class _RunSpans:
             self._run_span.set_attribute(attr.REQUEST_MODEL, event.model)
 
     def _step_started(self, event: StepStarted) -> None:
-        if event.attempt == 1 or self._step is None:
-            self._step = self._tracer.start_span(
-                f"step {event.step}",
-                trace.set_span_in_context(self._run_span or trace.INVALID_SPAN),
-                kind=SpanKind.INTERNAL,
-                attributes={attr.STEP: event.step},
-            )
-        self._step.set_attribute(attr.ATTEMPTS, event.attempt)
+        step = self._step_of(event.step)
+        step.set_attribute(attr.ATTEMPTS, event.attempt)
         attributes: dict[str, Any] = {
             attr.OPERATION: attr.CHAT,
             attr.PROVIDER: self._provider,
@@ -197,7 +194,7 @@ class _RunSpans:
             attributes[attr.INPUT_MESSAGES] = input_messages(self._run.messages)
         self._chat = self._tracer.start_span(
             f"{attr.CHAT} {self._model}",
-            trace.set_span_in_context(self._step),
+            trace.set_span_in_context(step),
             kind=SpanKind.CLIENT,
             attributes=attributes,
         )
@@ -206,6 +203,12 @@ class _RunSpans:
     def _response_complete(self, event: Event) -> None:
         if self._chat is not None and self._chat_end is None:
             self._chat_end = time_ns()
+
+    def _approval(self, event: ApprovalRequested | ToolCallApproved | ToolCallDenied) -> None:
+        self._response_complete(event)
+        self._step_of(event.step).add_event(
+            event.type, {attr.TOOL_NAME: event.name, attr.TOOL_CALL_ID: event.id}
+        )
 
     def _step_interrupted(self, event: StepInterrupted) -> None:
         if self._chat is not None:
@@ -222,17 +225,14 @@ class _RunSpans:
                 chat.set_attribute(
                     attr.OUTPUT_MESSAGES, output_messages(event.message, event.finish_reason)
                 )
-            chat.end(self._chat_end)
-            self._chat = None
-        if self._step is not None:
-            self._step.end()
-            self._step = None
+        self._end_step()
 
     def _run_finished(self, event: RunFinished) -> None:
         result = event.result
         span = self._run_span
         if span is None:
             return
+        self._end_step()  # still open when the run pauses for an approval
         span.set_attributes(
             {
                 attr.INPUT_TOKENS: result.usage.prompt_tokens,
@@ -259,18 +259,37 @@ class _RunSpans:
         elif self._content:
             span.set_attribute(attr.TOOL_RESULT, finished.output)
 
-    def _close(self, error_type: str, description: str) -> None:
-        """End every span still open, innermost first, with an error."""
+    def _step_of(self, number: int) -> Span:
+        """The open step's span, opened here for a step resumed from a saved state."""
+        if self._step is None:
+            self._step = self._tracer.start_span(
+                f"step {number}",
+                trace.set_span_in_context(self._run_span or trace.INVALID_SPAN),
+                kind=SpanKind.INTERNAL,
+                attributes={attr.STEP: number},
+            )
+        return self._step
+
+    def _end_step(self, error: tuple[str, str] | None = None) -> None:
+        """End the open request and step spans, if any; with `error`, as failed."""
         if self._chat is not None:
-            if self._chat_end is None:  # cut off mid-response; a whole one stays good
-                _fail(self._chat, error_type, description)
+            if error is not None and self._chat_end is None:
+                _fail(self._chat, *error)  # cut off mid-response; a whole one stays good
             self._chat.end(self._chat_end)
             self._chat = None
-        for span in (self._step, self._run_span):
-            if span is not None:
-                _fail(span, error_type, description)
-                span.end()
-        self._step = self._run_span = None
+        if self._step is not None:
+            if error is not None:
+                _fail(self._step, *error)
+            self._step.end()
+            self._step = None
+
+    def _close(self, error_type: str, description: str) -> None:
+        """End every span still open, innermost first, with an error."""
+        self._end_step((error_type, description))
+        if self._run_span is not None:
+            _fail(self._run_span, error_type, description)
+            self._run_span.end()
+            self._run_span = None
 
 
 _HANDLERS: dict[type, Callable[[_RunSpans, Any], None]] = {
@@ -279,6 +298,9 @@ _HANDLERS: dict[type, Callable[[_RunSpans, Any], None]] = {
     StepInterrupted: _RunSpans._step_interrupted,
     ToolCallReady: _RunSpans._response_complete,
     ToolCallInvalid: _RunSpans._response_complete,
+    ApprovalRequested: _RunSpans._approval,
+    ToolCallApproved: _RunSpans._approval,
+    ToolCallDenied: _RunSpans._approval,
     StepFinished: _RunSpans._step_finished,
     RunFinished: _RunSpans._run_finished,
     RunFailed: _RunSpans._run_failed,

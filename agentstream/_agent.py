@@ -95,8 +95,8 @@ class Agent:
     Limits: `max_steps` bounds the requests of a run and `max_tool_calls` the tool
     calls it runs; with `final_answer=True` a run that reaches either makes one more
     request without tools so the user still gets an answer. Calls past
-    `max_tool_calls_per_step` (100 by default, so a hostile response cannot start
-    thousands of tools) in one response are not run and the model is told.
+    `max_tool_calls_per_step` (64 unless set; None for no limit) in one response are
+    not run and the model is told.
     `max_invalid_calls` is the run-wide budget of tool calls the model may get wrong
     before the run fails with `ErrorBudgetExceeded`. Arguments longer than
     `max_argument_size` characters are dropped as they stream and the call is refused;
@@ -140,7 +140,7 @@ class Agent:
         final_answer: bool = False,
         max_invalid_calls: int = 10,
         max_tool_calls: int | None = None,
-        max_tool_calls_per_step: int | None = 100,
+        max_tool_calls_per_step: int | None = 64,
         max_argument_size: int | None = 1_000_000,
         max_result_size: int | None = 100_000,
         partial_arguments: bool = True,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from time import perf_counter
 from typing import Any
@@ -48,6 +48,7 @@ async def run_tools(
     timeout: float | None = None,
     max_result_size: int | None = None,
     watchers: tuple[RunObserver, ...] = (),
+    before_batch: Callable[[list[ToolRun]], Awaitable[None]] | None = None,
 ) -> AsyncGenerator[Event, None]:
     """Run the calls in `task_group` and yield their events as they happen.
 
@@ -57,7 +58,8 @@ async def run_tools(
     consumer's task. Each call's `output` is set when it finishes, cut to
     `max_result_size` characters with a note saying so; a call still running after
     `timeout` seconds is stopped and reported as a `TimeoutError`. Each call runs inside
-    the `tool_call` context of every watcher (the run's observers).
+    the `tool_call` context of every watcher (the run's observers). `before_batch` is
+    awaited before each batch starts (the run saves that those calls are running).
     """
     limits = _Limits(timeout, max_result_size)
     send, receive = anyio.create_memory_object_stream[Event](math.inf)
@@ -69,6 +71,8 @@ async def run_tools(
             batches.append([call])
     with send, receive:
         for batch in batches:
+            if before_batch is not None:
+                await before_batch(batch)
             for call in batch:
                 task_group.start_soon(_run_one, call, run_id, step, context, limits, send, watchers)
             for _ in range(2 * len(batch)):  # each tool reports its start and its end

@@ -41,7 +41,6 @@ from ._events import (
     ToolCallInvalid,
     ToolCallReady,
     ToolFinished,
-    ToolStarted,
 )
 from ._exceptions import ErrorBudgetExceeded, RetriesExhausted, RunError, RunTimeout, StateError
 from ._execute import ToolRun, run_tools
@@ -351,6 +350,7 @@ class AgentRun:
         step.response = response = assembler.finish()
         step.message = with_fresh_ids(response.message, self._state.used_ids)
         step.finish_reason = reason = response.finish_reason
+        step.response_id, step.response_model = response.id, response.model
         step.usage = response.usage_summary
         if step.usage is not None:
             self._state.usage += step.usage
@@ -401,8 +401,9 @@ class AgentRun:
             )
         if step.calls:
             state.pending = PendingStep(
-                step.number, step.assistant, step.calls, step.finish_reason, step.info()
-            )
+                step.number, step.assistant, step.calls, step.finish_reason, step.info(),
+                step.response_id, step.response_model,
+            )  # fmt: skip
 
     def _context(
         self, step: StepState, call: ToolRun, messages: tuple[Mapping[str, Any], ...]
@@ -445,8 +446,9 @@ class AgentRun:
     async def _run_calls(self, step: StepState, run_deadline: float) -> AsyncGenerator[Event, None]:
         """Run the step's runnable calls, relaying their events; every call gets an answer.
 
-        With a session, the state is saved as each call starts and as it finishes, so
-        after a crash a finished call is never run again and a started one is known.
+        With a session, the state is saved before each batch of calls starts and as each
+        finishes, so after a crash a finished call is never run again and a started one
+        is known to have started.
         """
         state = self._state
         agent = self._agent
@@ -464,17 +466,15 @@ class AgentRun:
             tool_limit(agent.timeouts, run_deadline),
             agent.max_result_size,
             self._watchers,
+            None if self._session is None else self._starting,
         )
         try:
             async with aclosing(batch) as tool_events:
                 async for tool_event in tool_events:
                     yield tool_event
-                    if self._session is not None:
-                        if isinstance(tool_event, ToolStarted):
-                            by_id[tool_event.id].status = "running"
-                        elif isinstance(tool_event, ToolFinished):
-                            call = by_id[tool_event.id]
-                            call.status, call.output = "finished", tool_event.output
+                    if self._session is not None and isinstance(tool_event, ToolFinished):
+                        call = by_id[tool_event.id]
+                        call.status, call.output = "finished", tool_event.output
                         await self._checkpoint()
         finally:
             # Also when the run is left or cancelled mid-way: every call gets an answer,
@@ -489,13 +489,23 @@ class AgentRun:
                 self._add_step(step)
         step.tool_time = perf_counter() - started
 
+    async def _starting(self, batch: list[ToolRun]) -> None:
+        """Save that these calls are running before they start: after a crash, a call
+        that may have had effects is never taken for one that never ran."""
+        pending = self._state.pending
+        assert pending is not None
+        starting = {run.id for run in batch}
+        for call in pending.calls:
+            if call.id in starting:
+                call.status = "running"
+        await self._checkpoint()
+
     def _end_step(self, step: StepState) -> StepFinished:
         """Add the step to the conversation and the run's totals."""
         state = self._state
         self._add_step(step)
         info = step.info()
         state.steps.append(info)
-        response = step.response  # None for a step resumed from a saved state
         return StepFinished(
             step.number,
             step.finish_reason,
@@ -504,8 +514,8 @@ class AgentRun:
             info.time_to_first_token,
             info.duration,
             info.tokens_per_second,
-            response.id if response else None,
-            response.model if response else None,
+            step.response_id,
+            step.response_model,
         )
 
     def _stop_after(self, step: StepState) -> tuple[StopReason | None, bool]:

@@ -145,8 +145,9 @@ def drive_an_approval(
 
 
 def _booking(message: dict[str, Any]) -> dict[str, Any]:
-    [part] = [p for p in message["parts"] if p["type"] == "tool-book_hotel"]
-    return part
+    parts: list[dict[str, Any]] = [p for p in message["parts"] if p["type"] == "tool-book_hotel"]
+    assert len(parts) == 1
+    return parts[0]
 
 
 def _answer(message: dict[str, Any]) -> str:

@@ -16,8 +16,7 @@ import pytest
 from agentstream import Agent, Approval
 from agentstream.stores import SQLiteStore
 from agentstream.testing import offline_model
-from agentstream.web import MessageError, create_app, demo_tools, to_openai
-from agentstream.web._messages import approvals_of
+from agentstream.web import MessageError, approvals_of, create_app, demo_tools, to_openai
 
 from ._web import parse_sse, running_server, ui_chat_body
 

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import functools
+import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Generic, get_args, overload
 
 import anyio
 import openai
+from typing_extensions import TypeVar
 
 from ._exceptions import SetupError
 from ._model import check_fields
-from ._result import RunResult
+from ._output import OutputMode, OutputSpec, output_spec
+from ._result import OutputT, RunResult
 from ._retries import Retries
 from ._run import AgentRun
 from ._timeouts import Timeouts
 from ._tools import Tool, build_toolset
+from ._typed import TypedRun
 
 __all__ = ["Agent", "AgentRun"]
 
@@ -24,9 +28,12 @@ Prompt = str | Sequence[Mapping[str, Any]]
 
 # Request fields the loop owns; anything else passes through to the server untouched.
 _OWNED = frozenset({"messages", "model", "stream", "tools"})
+_MODES = get_args(OutputMode)
+
+T = TypeVar("T")
 
 
-class Agent:
+class Agent(Generic[OutputT]):
     """A model, a set of tools and the rules for running them.
 
     `client` is an `openai.AsyncOpenAI` (or a function that makes one for each run, which
@@ -44,11 +51,23 @@ class Agent:
     `max_argument_size` characters are dropped as they stream and the call is refused;
     results longer than `max_result_size` are cut, with a note, before the model sees
     them. `timeouts` bounds waiting; `retries` says when a failed step is tried again.
+
+    Typed output: with `output_type` (a Pydantic model, a dataclass, a `TypedDict`,
+    `list[...]`, a union, a plain type) the run's `result.output` is that validated
+    value and the agent is an `Agent[That]` (for a union, write `Agent[A | B](...)`).
+    `output_mode` says how it is asked for: `"response_format"` (a strict JSON schema
+    in the request), `"tool"` (a final-answer tool whose arguments are the answer, for
+    servers that take tools but not `response_format`), or `"auto"`: `response_format`
+    first, and the tool from then on if the server answers 400 naming
+    `response_format`. An answer that is not JSON or does not fit goes back to the
+    model and counts against `max_invalid_calls`.
     """
 
     __slots__ = (
         "_client",
         "_definitions",
+        "_output_by_tool",
+        "_output_spec",
         "final_answer",
         "instructions",
         "max_argument_size",
@@ -58,6 +77,8 @@ class Agent:
         "max_tool_calls",
         "max_tool_calls_per_step",
         "model",
+        "output_mode",
+        "output_type",
         "partial_arguments",
         "request",
         "retries",
@@ -82,6 +103,8 @@ class Agent:
         partial_arguments: bool = True,
         timeouts: Timeouts | None = None,
         retries: Retries | None = None,
+        output_type: type[OutputT] | types.UnionType | None = None,
+        output_mode: OutputMode = "auto",
         **request: Any,
     ) -> None:
         if not isinstance(client, openai.AsyncOpenAI) and not callable(client):
@@ -99,6 +122,12 @@ class Agent:
             if value is not None:
                 _check_count(name, value, minimum=1)
         _check_request(request)
+        if output_mode not in _MODES:
+            raise SetupError(f"output_mode must be one of {', '.join(_MODES)}, not {output_mode!r}")
+        self.output_type = output_type
+        self.output_mode: OutputMode = output_mode
+        self._output_spec = _output_spec(output_type, request)
+        self._output_by_tool = False  # set when the server refused `response_format`
         self._client = client
         self.model = model
         self.tools: dict[str, Tool] = build_toolset(tools)
@@ -126,29 +155,79 @@ class Agent:
             self._definitions = (tools, [tool.definition() for tool in tools])
         return self._definitions[1]
 
-    def stream(self, prompt: Prompt, **request: Any) -> AgentRun:
+    @overload
+    def stream(
+        self, prompt: Prompt, *, output_type: None = None, **request: Any
+    ) -> AgentRun[OutputT]: ...
+    @overload
+    def stream(self, prompt: Prompt, *, output_type: type[T], **request: Any) -> AgentRun[T]: ...
+    @overload
+    def stream(
+        self, prompt: Prompt, *, output_type: types.UnionType, **request: Any
+    ) -> AgentRun[Any]: ...
+    def stream(self, prompt: Prompt, *, output_type: Any = None, **request: Any) -> AgentRun[Any]:
         """Start a run whose events you iterate: `async with agent.stream(p) as run:`.
 
         `prompt` is the user's text or a whole conversation of OpenAI message dicts.
-        Keyword arguments override the agent's request fields for this run.
+        `output_type` overrides the agent's for this run. Keyword arguments override the
+        agent's request fields for this run.
         """
         _check_request(request)
-        return AgentRun(self, _conversation(prompt, self.instructions), request)
+        spec = self._output_spec if output_type is None else _output_spec(output_type, request)
+        if spec is not None and "response_format" in self.request and output_type is not None:
+            raise SetupError("give either output_type or response_format, not both")
+        typed = TypedRun(self, spec, self.output_mode) if spec is not None else None
+        return AgentRun(self, _conversation(prompt, self.instructions), request, typed)
 
-    async def run(self, prompt: Prompt, **request: Any) -> RunResult:
+    @overload
+    async def run(
+        self, prompt: Prompt, *, output_type: None = None, **request: Any
+    ) -> RunResult[OutputT]: ...
+    @overload
+    async def run(
+        self, prompt: Prompt, *, output_type: type[T], **request: Any
+    ) -> RunResult[T]: ...
+    @overload
+    async def run(
+        self, prompt: Prompt, *, output_type: types.UnionType, **request: Any
+    ) -> RunResult[Any]: ...
+    async def run(self, prompt: Prompt, *, output_type: Any = None, **request: Any) -> Any:
         """Run to the end and return the result."""
-        async with self.stream(prompt, **request) as run:
+        async with self.stream(prompt, output_type=output_type, **request) as run:
             async for _ in run:
                 pass
         return run.result
 
-    def run_sync(self, prompt: Prompt, *, backend: str = "asyncio", **request: Any) -> RunResult:
+    @overload
+    def run_sync(
+        self, prompt: Prompt, *, backend: str = ..., output_type: None = None, **request: Any
+    ) -> RunResult[OutputT]: ...
+    @overload
+    def run_sync(
+        self, prompt: Prompt, *, backend: str = ..., output_type: type[T], **request: Any
+    ) -> RunResult[T]: ...
+    @overload
+    def run_sync(
+        self, prompt: Prompt, *, backend: str = ..., output_type: types.UnionType, **request: Any
+    ) -> RunResult[Any]: ...
+    def run_sync(
+        self, prompt: Prompt, *, backend: str = "asyncio", output_type: Any = None, **request: Any
+    ) -> Any:
         """Run to the end from synchronous code (starts and ends its own event loop).
 
         Give the agent a client factory when you call this more than once: a client's
         connections belong to the event loop they were opened in.
         """
-        return anyio.run(functools.partial(self.run, prompt, **request), backend=backend)
+        run = functools.partial(self.run, prompt, output_type=output_type, **request)
+        return anyio.run(run, backend=backend)
+
+
+def _output_spec(output_type: Any, request: Mapping[str, Any]) -> OutputSpec | None:
+    if output_type is None:
+        return None
+    if "response_format" in request:
+        raise SetupError("give either output_type or response_format, not both")
+    return output_type if isinstance(output_type, OutputSpec) else output_spec(output_type)
 
 
 def _check_count(name: str, value: object, *, minimum: int) -> None:

@@ -33,16 +33,11 @@ from ._events import (
 )
 from ._exceptions import StreamError
 from ._message import AssembledChoice, AssembledMessage, AssembledResponse, AssembledToolCall
+from ._partial import next_parse_at
 
 __all__ = ["StreamAssembler", "error_message", "new_call_id"]
 
 _new_object = object.__new__
-
-# Below this many characters the partial arguments are re-parsed on every piece; above
-# it, only once they have grown by 1/_REPARSE_FRACTION of their size since the last
-# parse, which keeps the total parsing work linear in the arguments' length.
-_SMALL_ARGUMENTS = 64
-_REPARSE_FRACTION = 8
 
 
 def new_call_id() -> str:
@@ -508,8 +503,9 @@ class StreamAssembler:
             else:
                 call.parse_at = call.size + 1
             return
-        size = call.size
-        call.parse_at = size + 1 if size < _SMALL_ARGUMENTS else size + size // _REPARSE_FRACTION
+        # Every piece while short, then each time the arguments have grown by a fraction:
+        # the total parsing work stays linear in their length (see `_partial`).
+        call.parse_at = next_parse_at(call.size)
 
     def finish(self) -> AssembledResponse:
         """Return the assembled response. The assembler can still be fed afterwards."""

@@ -9,7 +9,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from contextlib import aclosing
 from time import perf_counter
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic
 
 import anyio
 import openai
@@ -32,10 +32,12 @@ from ._events import (
 from ._exceptions import ErrorBudgetExceeded, RetriesExhausted, RunError, RunTimeout
 from ._execute import run_tools
 from ._model import ModelStream
+from ._partial import OutputWatch
 from ._redact import redact, redact_error, secret_of
-from ._result import RunResult, StepInfo, StopReason
+from ._result import OutputT, RunResult, StepInfo, StopReason
 from ._state import RunState, StepState
 from ._step import check_complete, timings, tool_limit, with_fresh_ids, within_limits
+from ._typed import TypedRun
 
 if TYPE_CHECKING:
     from ._agent import Agent
@@ -45,7 +47,7 @@ __all__ = ["AgentRun"]
 _CANCELLED = "cancelled: the run was stopped before this call finished"
 
 
-class AgentRun:
+class AgentRun(Generic[OutputT]):
     """A run in progress: iterate it for events; `result` once it has finished.
 
     Use it as an async context manager. Leaving the block early closes the HTTP stream
@@ -54,11 +56,16 @@ class AgentRun:
     """
 
     def __init__(
-        self, agent: Agent, messages: list[dict[str, Any]], request: Mapping[str, Any]
+        self,
+        agent: Agent[Any],
+        messages: list[dict[str, Any]],
+        request: Mapping[str, Any],
+        typed: TypedRun | None = None,
     ) -> None:
         self._agent = agent
         self._request = {**agent.request, **request}
-        self._result: RunResult | None = None
+        self._typed = typed
+        self._result: RunResult[OutputT] | None = None
         self._task_group: TaskGroup | None = None
         self._events: AsyncGenerator[Event, None] | None = None
         self._secret: str | None = None
@@ -67,7 +74,7 @@ class AgentRun:
         self._state = RunState.start(self.run_id, messages, agent.retries.budget)
 
     @property
-    def result(self) -> RunResult:
+    def result(self) -> RunResult[OutputT]:
         """The result; raises `RuntimeError` until the run has finished."""
         if self._result is None:
             raise RuntimeError("the run has not finished")
@@ -78,7 +85,7 @@ class AgentRun:
         """The conversation so far (a copy), consistent at every moment."""
         return [dict(message) for message in self._state.messages]
 
-    async def __aenter__(self) -> AgentRun:
+    async def __aenter__(self) -> AgentRun[OutputT]:
         if self._task_group is not None:
             raise RuntimeError("a run can be entered only once")
         self._task_group = anyio.create_task_group()
@@ -149,6 +156,7 @@ class AgentRun:
         """
         state = self._state
         limits = self._agent.timeouts
+        typed = self._typed
         run_deadline = started + limits.run if limits.run else math.inf
         while True:
             step = self._begin_step()
@@ -157,6 +165,7 @@ class AgentRun:
                     raise RunTimeout("run", limits.run)
                 yield StepStarted(step.number, step.attempt)
                 assembler, stream, source = self._send(step, client, run_deadline)
+                watch = typed.watch(step.number) if typed is not None else None
                 try:
                     async with aclosing(source) as chunks:
                         async for chunk in chunks:
@@ -168,8 +177,13 @@ class AgentRun:
                                     step.first_token = perf_counter()
                                 for stream_event in events:
                                     yield stream_event
+                                if watch is not None:
+                                    for output_event in watch.feed(events):
+                                        yield output_event
                     check_complete(assembler, stream)
                 except RunError as exc:
+                    if typed is not None and typed.fall_back(exc):
+                        continue  # refused `response_format`: ask again, by the final tool
                     delay, interrupted = self._attempt_failed(step, assembler, exc, run_deadline)
                     yield interrupted
                     if delay is None:
@@ -181,13 +195,19 @@ class AgentRun:
                 else:
                     break
             self._take_response(step, assembler)
+            for event in self._typed_calls(step, watch):
+                yield event
             for event in self._sort_calls(step):
                 yield event
             if step.runnable:
                 async with aclosing(self._run_calls(step, run_deadline)) as tool_events:
                     async for event in tool_events:
                         yield event
+            for event in self._typed_answer(step):
+                yield event
             yield self._end_step(step)
+            if typed is not None:
+                typed.add_feedback(state)
             stop, at_step_limit = self._stop_after(step)
             if at_step_limit:
                 yield MaxStepsReached(step.number, self._agent.max_steps)
@@ -278,6 +298,8 @@ class AgentRun:
         agent = self._agent
         assert step.message is not None
         for call in step.message.tool_calls:
+            if call.index in step.outputs:
+                continue  # answered already: a final-answer call (see `_typed_calls`)
             if step.not_run is not None:
                 error = NOT_RUN[step.not_run]
             else:
@@ -368,7 +390,10 @@ class AgentRun:
             )
         if step.not_run is not None:
             return step.not_run, False
-        if not step.message.tool_calls:
+        typed = self._typed
+        if typed is not None and typed.ready_step == step.number:
+            return "answer", False
+        if not step.message.tool_calls and not (typed is not None and typed.goes_on(step)):
             return answer_reason(step.message, step.response.finish_reason), False
         if state.final_only == "max_tool_calls" and not agent.final_answer:
             return "max_tool_calls", False
@@ -376,12 +401,14 @@ class AgentRun:
             return (None if agent.final_answer else "max_steps"), True
         return None, False
 
-    def _finish(self, step: StepState, stop: StopReason, started: float) -> RunResult:
+    def _finish(self, step: StepState, stop: StopReason, started: float) -> RunResult[OutputT]:
         state = self._state
         assert step.message is not None
+        typed = self._typed
+        output: Any = typed.value if typed is not None else step.message.content or ""
         self._result = RunResult(
             run_id=self.run_id,
-            output=step.message.content or "",
+            output=output,
             messages=tuple(state.messages),
             new_messages=tuple(state.messages[state.first_new :]),
             stop_reason=stop,
@@ -415,4 +442,21 @@ class AgentRun:
             params["tools"] = agent._tool_definitions()
             if extra_step:
                 params["tool_choice"] = "none"
+        if self._typed is not None:
+            self._typed.request(params, params.get("tools", []), extra_step)
         return params
+
+    # --- typed output (see `_typed`): phases of their own, skipped without an output type
+
+    def _typed_calls(self, step: StepState, watch: OutputWatch | None) -> Iterator[Event]:
+        """The last partial value of the answer; in the tool mode, the final-answer call."""
+        typed = self._typed
+        if typed is None or watch is None:
+            return
+        yield from watch.finish()
+        yield from typed.judge_calls(step, self._state)
+
+    def _typed_answer(self, step: StepState) -> Iterator[Event]:
+        """A response without tool calls: its typed answer, or what to tell the model."""
+        if self._typed is not None:
+            yield from self._typed.judge_answer(step, self._state)

@@ -7,6 +7,9 @@ from ._agent import AgentRun as AgentRun
 from ._assemble import StreamAssembler as StreamAssembler
 from ._events import Event as Event
 from ._events import MaxStepsReached as MaxStepsReached
+from ._events import OutputDelta as OutputDelta
+from ._events import OutputInvalid as OutputInvalid
+from ._events import OutputReady as OutputReady
 from ._events import ReasoningDelta as ReasoningDelta
 from ._events import RefusalDelta as RefusalDelta
 from ._events import RunFailed as RunFailed
@@ -40,6 +43,8 @@ from ._message import AssembledChoice as AssembledChoice
 from ._message import AssembledMessage as AssembledMessage
 from ._message import AssembledResponse as AssembledResponse
 from ._message import AssembledToolCall as AssembledToolCall
+from ._output import FINAL_TOOL as FINAL_TOOL
+from ._output import OutputMode as OutputMode
 from ._result import RunResult as RunResult
 from ._result import StepInfo as StepInfo
 from ._result import StopReason as StopReason
@@ -52,7 +57,8 @@ from ._usage import Usage as Usage
 
 __version__ = "0.1.0"
 
-__all__ = [
+# Plain sorted order (a test checks it), not isort's constants-first.
+__all__ = [  # noqa: RUF022
     "Agent",
     "AgentRun",
     "AgentStreamError",
@@ -62,8 +68,13 @@ __all__ = [
     "AssembledToolCall",
     "ErrorBudgetExceeded",
     "Event",
+    "FINAL_TOOL",
     "MaxStepsReached",
     "ModelError",
+    "OutputDelta",
+    "OutputInvalid",
+    "OutputMode",
+    "OutputReady",
     "ReasoningDelta",
     "RefusalDelta",
     "Retries",

@@ -48,7 +48,7 @@ def cut(text: str, points: list[int]) -> list[str]:
 
 
 names = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12)
-bookings = st.builds(
+bookings: st.SearchStrategy[dict[str, Any]] = st.builds(
     dict,
     city=names,
     nights=st.integers(-5, 10**6),

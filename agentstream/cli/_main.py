@@ -31,7 +31,8 @@ model (no network, no API key) that picks tools from their schemas.
 """
 
 _USAGE = """\
-python -m agentstream [-p TEXT] [--json] [--model MODEL] [--tools SPEC] [options]
+python -m agentstream [-p TEXT] [--json] [--model MODEL] [--tools SPEC] [--output-schema FILE
+                             | --output MODULE:TYPE] [options]
        python -m agentstream replay FILE [--events]
        python -m agentstream serve-model [--host HOST] [--port PORT] [--ttft S] [--tps N]
        python -m agentstream load-test [--runs N] [--fault-rate SHARE] [--json]
@@ -155,6 +156,19 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     agent.add_argument(
         "--max-steps", type=_positive, default=10, metavar="N",
         help="requests to the model per turn at most (default: 10)",
+    )  # fmt: skip
+    output = parser.add_argument_group("typed output (the answer is validated JSON)")
+    output.add_argument(
+        "--output-schema", metavar="FILE",
+        help="a JSON schema file the answer must fit; the validated JSON is printed",
+    )  # fmt: skip
+    output.add_argument(
+        "--output", metavar="MODULE:TYPE",
+        help="a Python type the answer must fit (a module or file.py, a colon, a name)",
+    )  # fmt: skip
+    output.add_argument(
+        "--output-mode", choices=("auto", "response_format", "tool"), default="auto",
+        help="ask with response_format, a final-answer tool, or auto (default)",
     )  # fmt: skip
     _add_pace(parser, 0.35, 60)
 
@@ -319,7 +333,10 @@ def _demo(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         ttft=args.ttft,
         tokens_per_second=args.tps or None,
     )
+    from ._output import load_output
+
     tools = _tools(args)
+    output: Any = load_output(args.output_schema, args.output)
     agent = Agent(
         client=connection.client_factory(),
         model=connection.model,
@@ -327,6 +344,8 @@ def _demo(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         instructions=args.system,
         max_steps=args.max_steps,
         retries=Retries(max_retries=args.max_retries),
+        output_type=output,
+        output_mode=args.output_mode,
     )
     terminal = (
         not args.no_color

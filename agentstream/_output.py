@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import jsonschema  # type: ignore[import-untyped]
 from pydantic import PydanticUserError, TypeAdapter, ValidationError
+from pydantic_core import from_json, to_json
 
 from ._exceptions import SetupError, ToolDefinitionError
 from ._schema import join_errors, strict_arguments, strict_nulls, tool_schema
@@ -41,6 +42,8 @@ _NAME = re.compile(r"[^a-zA-Z0-9_-]")
 
 # One error: where it is (a path into the answer), what failed, pydantic's error type.
 Problem = tuple[tuple[str | int, ...], str, str]
+# Validates data as sent (wrapped, if so): the value, or the problems.
+Check = Callable[[Any], tuple[Any, list[Problem]]]
 
 
 class OutputProblem(Exception):
@@ -57,16 +60,7 @@ class OutputProblem(Exception):
 class OutputSpec:
     """What a typed answer must be, in the forms a request asks for it."""
 
-    __slots__ = (
-        "_errors",
-        "_prepare",
-        "_validate",
-        "name",
-        "output_type",
-        "schema",
-        "strict",
-        "wrapped",
-    )
+    __slots__ = ("_check", "_prepare", "name", "output_type", "schema", "strict", "wrapped")
 
     def __init__(
         self,
@@ -74,8 +68,7 @@ class OutputSpec:
         name: str,
         schema: dict[str, Any],
         output_type: Any,
-        validate: Callable[[Any], Any],
-        errors: Callable[[Any], list[Problem]],
+        check: Check,
     ) -> None:
         """Internal: use `output_spec()`."""
         self.output_type = output_type
@@ -87,17 +80,18 @@ class OutputSpec:
             root = {"type": "object", "properties": {_WRAP: root}, "required": [_WRAP]}
             if defs is not None:
                 root["$defs"] = defs
-        self._validate = validate
-        self._errors = errors
+        self._check = check
+        self._prepare: Callable[[Any], Any] | None = None
         try:
             strict_schema, _ = strict_arguments(root, lambda data: data, f"output {self.name}")
         except ToolDefinitionError:
             # A free-form dict somewhere: strict mode cannot express it.
             self.schema, self.strict = root, False
-            self._prepare: Callable[[Any], Any] = lambda data: data
         else:
             self.schema, self.strict = strict_schema, True
-            self._prepare = strict_nulls(root)
+            if _has_optional(root):
+                # Strict mode made optional properties nullable: their nulls mean "absent".
+                self._prepare = strict_nulls(root)
 
     def __repr__(self) -> str:
         return f"OutputSpec(name={self.name!r}, strict={self.strict}, wrapped={self.wrapped})"
@@ -140,15 +134,12 @@ class OutputSpec:
             raise OutputProblem(f"the answer is not valid JSON: {reason}{where}") from None
         if not isinstance(data, dict):
             raise OutputProblem("the answer must be a JSON object that fits the schema")
-        return self.value(data)
-
-    def value(self, data: dict[str, Any]) -> Any:
-        """The validated value of parsed data; `OutputProblem` saying what is wrong."""
-        prepared = self._prepare(copy.deepcopy(data))
-        problems = self._errors(prepared)
+        if self._prepare is not None:
+            data = self._prepare(data)  # freshly parsed: nobody else holds it
+        value, problems = self._check(data)
         if problems:
             raise OutputProblem(_problem_text(problems, self.wrapped))
-        return self._validate(self.unwrap(prepared))
+        return value
 
     def invalid_entries(self, entries: Mapping[Any, Any], container: type) -> set[Any]:
         """Which of these complete entries of a partial answer fail validation.
@@ -164,7 +155,10 @@ class OutputSpec:
             shaped = [entries[i] for i in sorted(entries)]
             positions = sorted(entries)
         data = {_WRAP: shaped} if self.wrapped else shaped
-        problems = self._errors(self._prepare(copy.deepcopy(data)))
+        if self._prepare is not None:
+            # A copy: the entries are also the partial value the events hand out.
+            data = self._prepare(from_json(to_json(data)))
+        _, problems = self._check(data)
         bad: set[Any] = set()
         for loc, _, kind in problems:
             path = loc[1:] if self.wrapped else loc
@@ -198,27 +192,19 @@ def output_spec(output_type: Any) -> OutputSpec:
         label = schema.pop("title")
     wrapped = schema.get("type") != "object"
 
-    def errors(data: Any) -> list[Problem]:
+    def check(data: Any) -> tuple[Any, list[Problem]]:
+        if wrapped:
+            if not isinstance(data, dict) or _WRAP not in data:
+                return None, [((_WRAP,), "Field required", "missing")]
+            data = data[_WRAP]
         try:
-            if wrapped:
-                if not isinstance(data, dict) or _WRAP not in data:
-                    return [((_WRAP,), "Field required", "missing")]
-                adapter.validate_python(data[_WRAP])
-            else:
-                adapter.validate_python(data)
+            return adapter.validate_python(data), []
         except ValidationError as exc:
             found = exc.errors(include_url=False, include_context=False, include_input=False)
             prefix: tuple[str | int, ...] = (_WRAP,) if wrapped else ()
-            return [((*prefix, *error["loc"]), error["msg"], error["type"]) for error in found]
-        return []
+            return None, [((*prefix, *e["loc"]), e["msg"], e["type"]) for e in found]
 
-    return OutputSpec(
-        name=label,
-        schema=schema,
-        output_type=output_type,
-        validate=adapter.validate_python,
-        errors=errors,
-    )
+    return OutputSpec(name=label, schema=schema, output_type=output_type, check=check)
 
 
 def schema_spec(schema: Mapping[str, Any], name: str = "output") -> OutputSpec:
@@ -237,10 +223,10 @@ def schema_spec(schema: Mapping[str, Any], name: str = "output") -> OutputSpec:
     wrapped = raw.get("type") != "object"
     validator = cls(raw)
 
-    def errors(data: Any) -> list[Problem]:
+    def check(data: Any) -> tuple[Any, list[Problem]]:
         if wrapped:
             if not isinstance(data, dict) or _WRAP not in data:
-                return [((_WRAP,), "Field required", "missing")]
+                return None, [((_WRAP,), "Field required", "missing")]
             data = data[_WRAP]
         prefix: tuple[str | int, ...] = (_WRAP,) if wrapped else ()
         found: list[Problem] = []
@@ -251,11 +237,21 @@ def schema_spec(schema: Mapping[str, Any], name: str = "output") -> OutputSpec:
                 missing = re.match(r"'(.+?)' is a required property", error.message)
                 loc = (*loc, missing.group(1)) if missing else loc
             found.append((loc, error.message, kind))
-        return found
+        return data, found
 
-    return OutputSpec(
-        name=spec_name, schema=raw, output_type=dict, validate=lambda data: data, errors=errors
-    )
+    return OutputSpec(name=spec_name, schema=raw, output_type=dict, check=check)
+
+
+def _has_optional(node: Any) -> bool:
+    """Whether some object in the schema has a property it does not require."""
+    if isinstance(node, dict):
+        properties = node.get("properties")
+        if isinstance(properties, dict) and set(properties) - set(node.get("required", ())):
+            return True
+        return any(_has_optional(value) for value in node.values())
+    if isinstance(node, list):
+        return any(_has_optional(value) for value in node)
+    return False
 
 
 def _problem_text(problems: Sequence[Problem], wrapped: bool) -> str:

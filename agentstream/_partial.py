@@ -87,9 +87,11 @@ class OutputWatch:
                 elif event.partial is not self._partial:
                     self._update(event.partial, out, final=False)  # the assembler's parse
             elif type(event) is TextDelta and not event.choice:
-                self._pieces.append(event.text)
-                self._size += len(event.text)
-                self._parse(out)
+                text = event.text
+                self._pieces.append(text)
+                self._size += len(text)
+                if self._size >= self._parse_at:
+                    self._parse(out)
         return out
 
     def finish(self) -> list[OutputDelta]:

@@ -379,6 +379,14 @@ async def test_over_loopback_http() -> None:
     assert result.output == Booking(**BOOKING)  # type: ignore[arg-type]
 
 
+def test_the_offline_model_knows_the_agents_conventions() -> None:
+    from agentstream._typed import FEEDBACK_PREFIX
+    from agentstream.testing import _offline_output
+
+    assert _offline_output.FINAL_TOOL == FINAL_TOOL
+    assert _offline_output.FEEDBACK == FEEDBACK_PREFIX
+
+
 def test_setup_mistakes_are_caught_early() -> None:
     model = ScriptedModel([])
     client = model.async_client()

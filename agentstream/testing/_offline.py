@@ -58,12 +58,17 @@ from typing import Any
 import anyio
 import anyio.abc
 
-from agentstream import FINAL_TOOL
-
 from ._faults import header_options
 from ._model import ScriptedModel
 from ._offline_answer import INVALID, describe_call, join
-from ._offline_output import FEEDBACK, TypedAsk, output_fault, typed_answer, typed_ask
+from ._offline_output import (
+    FEEDBACK,
+    FINAL_TOOL,
+    TypedAsk,
+    output_fault,
+    typed_answer,
+    typed_ask,
+)
 from ._plan import (
     Choice,
     PlannedCall,

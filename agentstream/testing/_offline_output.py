@@ -22,15 +22,25 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from agentstream import FINAL_TOOL
-
 from ._arguments import arguments
 from ._reply import Fault, Reply, ToolCall
 from ._schemas import resolve, schema_properties
 from ._text import Message
 
-__all__ = ["FEEDBACK", "OUTPUT_HEADER", "TypedAsk", "output_fault", "typed_answer", "typed_ask"]
+__all__ = [
+    "FEEDBACK",
+    "FINAL_TOOL",
+    "OUTPUT_HEADER",
+    "TypedAsk",
+    "output_fault",
+    "typed_answer",
+    "typed_ask",
+]
 
+# The test kit reads requests as any server would, never through the core's imports;
+# a test checks that these match the agent's own (`agentstream.FINAL_TOOL`, ...).
+FINAL_TOOL = "final_result"
+"""The name of the final-answer tool the agent offers in its tool mode."""
 OUTPUT_HEADER = "x-agentstream-output"
 FEEDBACK = "Invalid output:"
 """How the agent loop begins the message telling the model its typed answer was wrong."""

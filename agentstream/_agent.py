@@ -5,26 +5,46 @@ from __future__ import annotations
 import functools
 import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Generic, get_args, overload
 
 import anyio
 import openai
 from typing_extensions import TypeVar
 
-from ._exceptions import SetupError
+from ._approval import Approval, Approver, check_approvals
+from ._exceptions import SetupError, StateError
 from ._model import check_fields
 from ._output import OutputMode, OutputSpec, output_spec
 from ._result import OutputT, RunResult
 from ._retries import Retries
 from ._run import AgentRun
+from ._state import RunState
+from ._store import Session
 from ._timeouts import Timeouts
 from ._tools import Tool, build_toolset
 from ._typed import TypedRun
 
-__all__ = ["Agent", "AgentRun"]
+__all__ = ["Agent", "AgentRun", "RunStart"]
 
 ClientLike = openai.AsyncOpenAI | Callable[[], openai.AsyncOpenAI]
 Prompt = str | Sequence[Mapping[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class RunStart:
+    """How a run begins: a new conversation, a saved state, or a session."""
+
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    """The conversation of a new run (with the agent's instructions)."""
+    added: list[dict[str, Any]] = field(default_factory=list)
+    """The prompt's messages alone, to append to a session's conversation."""
+    state: RunState | None = None
+    session: Session | None = None
+    resume: bool = False
+    approvals: dict[str, Approval] = field(default_factory=dict)
+    approver: Approver | None = None
+
 
 # Request fields the loop owns; anything else passes through to the server untouched.
 _OWNED = frozenset({"messages", "model", "stream", "tools"})
@@ -68,6 +88,7 @@ class Agent(Generic[OutputT]):
         "_definitions",
         "_output_by_tool",
         "_output_spec",
+        "approver",
         "final_answer",
         "instructions",
         "max_argument_size",
@@ -103,6 +124,7 @@ class Agent(Generic[OutputT]):
         partial_arguments: bool = True,
         timeouts: Timeouts | None = None,
         retries: Retries | None = None,
+        approver: Approver | None = None,
         output_type: type[OutputT] | types.UnionType | None = None,
         output_mode: OutputMode = "auto",
         **request: Any,
@@ -142,6 +164,9 @@ class Agent(Generic[OutputT]):
         self.partial_arguments = partial_arguments
         self.timeouts = timeouts or Timeouts()
         self.retries = retries or Retries()
+        if approver is not None and not callable(approver):
+            raise SetupError("approver must be a function of an ApprovalRequest")
+        self.approver = approver
         self.request: dict[str, Any] = request
         self._definitions: tuple[tuple[Tool, ...], list[dict[str, Any]]] = ((), [])
 
@@ -157,68 +182,141 @@ class Agent(Generic[OutputT]):
 
     @overload
     def stream(
-        self, prompt: Prompt, *, output_type: None = None, **request: Any
+        self, prompt: Prompt, *, output_type: None = None, **options: Any
     ) -> AgentRun[OutputT]: ...
     @overload
-    def stream(self, prompt: Prompt, *, output_type: type[T], **request: Any) -> AgentRun[T]: ...
+    def stream(self, prompt: Prompt, *, output_type: type[T], **options: Any) -> AgentRun[T]: ...
     @overload
     def stream(
-        self, prompt: Prompt, *, output_type: types.UnionType, **request: Any
+        self, prompt: Prompt, *, output_type: types.UnionType, **options: Any
     ) -> AgentRun[Any]: ...
-    def stream(self, prompt: Prompt, *, output_type: Any = None, **request: Any) -> AgentRun[Any]:
+    def stream(
+        self,
+        prompt: Prompt,
+        *,
+        output_type: Any = None,
+        session: Session | None = None,
+        approver: Approver | None = None,
+        **request: Any,
+    ) -> AgentRun[Any]:
         """Start a run whose events you iterate: `async with agent.stream(p) as run:`.
 
         `prompt` is the user's text or a whole conversation of OpenAI message dicts.
-        `output_type` overrides the agent's for this run. Keyword arguments override the
-        agent's request fields for this run.
+        `output_type` overrides the agent's for this run.
+        With `session`, the prompt continues the session's conversation and the run's
+        state is saved there after every step and every tool call. `approver` decides
+        on calls that need approval (else the agent's; with neither the run pauses).
+        Keyword arguments override the agent's request fields for this run.
         """
         _check_request(request)
-        spec = self._output_spec if output_type is None else _output_spec(output_type, request)
-        if spec is not None and "response_format" in self.request and output_type is not None:
-            raise SetupError("give either output_type or response_format, not both")
-        typed = TypedRun(self, spec, self.output_mode) if spec is not None else None
-        return AgentRun(self, _conversation(prompt, self.instructions), request, typed)
+        _check_session(session)
+        start = RunStart(
+            messages=_conversation(prompt, self.instructions),
+            added=_conversation(prompt, None),
+            session=session,
+            approver=approver,
+        )
+        return AgentRun(self, start, request, self._typed(output_type, request))
 
     @overload
     async def run(
-        self, prompt: Prompt, *, output_type: None = None, **request: Any
+        self, prompt: Prompt, *, output_type: None = None, **options: Any
     ) -> RunResult[OutputT]: ...
     @overload
     async def run(
-        self, prompt: Prompt, *, output_type: type[T], **request: Any
+        self, prompt: Prompt, *, output_type: type[T], **options: Any
     ) -> RunResult[T]: ...
     @overload
     async def run(
-        self, prompt: Prompt, *, output_type: types.UnionType, **request: Any
+        self, prompt: Prompt, *, output_type: types.UnionType, **options: Any
     ) -> RunResult[Any]: ...
-    async def run(self, prompt: Prompt, *, output_type: Any = None, **request: Any) -> Any:
-        """Run to the end and return the result."""
-        async with self.stream(prompt, output_type=output_type, **request) as run:
+    async def run(self, prompt: Prompt, *, output_type: Any = None, **options: Any) -> Any:
+        """Run to the end (or to a pause for approval) and return the result.
+
+        Takes what `stream` takes (`output_type`, `session`, `approver`, request fields).
+        """
+        async with self.stream(prompt, output_type=output_type, **options) as run:
+            async for _ in run:
+                pass
+        return run.result
+
+    def _typed(self, output_type: Any, request: Mapping[str, Any]) -> TypedRun | None:
+        """The typed-output side of a run, if it has an output type."""
+        if output_type is not None and "response_format" in self.request:
+            raise SetupError("give either output_type or response_format, not both")
+        spec = self._output_spec if output_type is None else _output_spec(output_type, request)
+        return TypedRun(self, spec, self.output_mode) if spec is not None else None
+
+    def resume_stream(
+        self,
+        state: RunState | str | None = None,
+        *,
+        session: Session | None = None,
+        approvals: Mapping[str, bool | Approval] | None = None,
+        approver: Approver | None = None,
+        **request: Any,
+    ) -> AgentRun[OutputT]:
+        """Continue a paused or interrupted run, streaming its events.
+
+        Give the saved `state` (a `RunState` or its JSON), or the `session` that holds
+        it. `approvals` decides calls waiting for approval, by call id (`True`, `False`
+        or `Approval.deny("reason")`); calls left undecided go to the approver, or keep
+        the run paused.
+        """
+        _check_request(request)
+        _check_session(session)
+        decided = check_approvals(approvals)
+        if (state is None) == (session is None):
+            raise SetupError("resume takes a saved state or a session, one of the two")
+        loaded: RunState | None = None
+        if state is not None:
+            loaded = RunState.from_json(state) if isinstance(state, (str, bytes)) else state
+            if not isinstance(loaded, RunState):
+                raise SetupError("state must be a RunState or its JSON")
+            if loaded.finished:
+                raise StateError("the run has finished: start a new run to continue")
+            loaded.stop_reason = None
+        start = RunStart(
+            state=loaded, session=session, resume=True, approvals=decided, approver=approver
+        )
+        return AgentRun(self, start, request, self._typed(None, request))
+
+    async def resume(
+        self,
+        state: RunState | str | None = None,
+        *,
+        session: Session | None = None,
+        approvals: Mapping[str, bool | Approval] | None = None,
+        approver: Approver | None = None,
+        **request: Any,
+    ) -> RunResult[OutputT]:
+        """Continue a paused or interrupted run to its end; see `resume_stream`."""
+        async with self.resume_stream(
+            state, session=session, approvals=approvals, approver=approver, **request
+        ) as run:
             async for _ in run:
                 pass
         return run.result
 
     @overload
     def run_sync(
-        self, prompt: Prompt, *, backend: str = ..., output_type: None = None, **request: Any
+        self, prompt: Prompt, *, output_type: None = None, **options: Any
     ) -> RunResult[OutputT]: ...
     @overload
-    def run_sync(
-        self, prompt: Prompt, *, backend: str = ..., output_type: type[T], **request: Any
-    ) -> RunResult[T]: ...
+    def run_sync(self, prompt: Prompt, *, output_type: type[T], **options: Any) -> RunResult[T]: ...
     @overload
     def run_sync(
-        self, prompt: Prompt, *, backend: str = ..., output_type: types.UnionType, **request: Any
+        self, prompt: Prompt, *, output_type: types.UnionType, **options: Any
     ) -> RunResult[Any]: ...
     def run_sync(
-        self, prompt: Prompt, *, backend: str = "asyncio", output_type: Any = None, **request: Any
+        self, prompt: Prompt, *, backend: str = "asyncio", output_type: Any = None, **options: Any
     ) -> Any:
         """Run to the end from synchronous code (starts and ends its own event loop).
 
         Give the agent a client factory when you call this more than once: a client's
         connections belong to the event loop they were opened in.
         """
-        run = functools.partial(self.run, prompt, output_type=output_type, **request)
+        run = functools.partial(self.run, prompt, output_type=output_type, **options)
         return anyio.run(run, backend=backend)
 
 
@@ -242,6 +340,11 @@ def _check_request(request: Mapping[str, Any]) -> None:
     refused = check_fields(request)
     if refused:
         raise SetupError(refused)
+
+
+def _check_session(session: object) -> None:
+    if session is not None and not isinstance(session, Session):
+        raise SetupError("session must be an agentstream.Session(store, id)")
 
 
 def _conversation(prompt: Prompt, instructions: str | None) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from ._result import RunResult
 
 __all__ = [
+    "ApprovalRequested",
     "Event",
     "MaxStepsReached",
     "OutputDelta",
@@ -36,7 +37,9 @@ __all__ = [
     "StepStarted",
     "StreamEvent",
     "TextDelta",
+    "ToolCallApproved",
     "ToolCallDelta",
+    "ToolCallDenied",
     "ToolCallInvalid",
     "ToolCallReady",
     "ToolCallStarted",
@@ -239,6 +242,43 @@ class ToolCallInvalid:
 
 
 @dataclass(frozen=True, slots=True)
+class ApprovalRequested:
+    """A valid call whose tool needs a person's approval before it runs."""
+
+    step: int
+    index: int
+    id: str
+    name: str
+    arguments: dict[str, Any]
+    """The validated arguments, as the tool would receive them."""
+    type: Literal["approval_requested"] = field(default="approval_requested", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallApproved:
+    """A call that needed approval was approved; it will run."""
+
+    step: int
+    index: int
+    id: str
+    name: str
+    type: Literal["tool_call_approved"] = field(default="tool_call_approved", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDenied:
+    """A call that needed approval was denied; `output` is what the model is told."""
+
+    step: int
+    index: int
+    id: str
+    name: str
+    reason: str | None
+    output: str
+    type: Literal["tool_call_denied"] = field(default="tool_call_denied", init=False)
+
+
+@dataclass(frozen=True, slots=True)
 class ToolStarted:
     """A tool began executing."""
 
@@ -333,6 +373,9 @@ Event = (
     | OutputInvalid
     | ToolCallReady
     | ToolCallInvalid
+    | ApprovalRequested
+    | ToolCallApproved
+    | ToolCallDenied
     | ToolStarted
     | ToolFinished
     | StepFinished

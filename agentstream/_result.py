@@ -4,18 +4,30 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, Literal
+from typing import TYPE_CHECKING, Any, Generic, Literal
 
 from typing_extensions import TypeVar
 
 from ._usage import Usage
+
+if TYPE_CHECKING:
+    from ._approval import ApprovalRequest
+    from ._state import RunState
 
 __all__ = ["OutputT", "RunResult", "StepInfo", "StopReason"]
 
 OutputT = TypeVar("OutputT", default=str)
 """The type of a run's output: `str` (the text) unless the agent has an `output_type`."""
 
-StopReason = Literal["answer", "max_steps", "max_tool_calls", "length", "content_filter", "refusal"]
+StopReason = Literal[
+    "answer",
+    "max_steps",
+    "max_tool_calls",
+    "length",
+    "content_filter",
+    "refusal",
+    "approval_required",
+]
 """Why a run ended normally.
 
 - `answer`: the model answered without asking for tools;
@@ -24,7 +36,9 @@ StopReason = Literal["answer", "max_steps", "max_tool_calls", "length", "content
 - `max_tool_calls`: the run's limit of tool calls was reached (likewise);
 - `length`: the response hit the token limit (its cut tool calls were not run);
 - `content_filter`: the server withheld the response;
-- `refusal`: the model refused.
+- `refusal`: the model refused;
+- `approval_required`: the run paused: calls wait for a person's approval (see
+  `RunResult.approvals`); `Agent.resume` continues it.
 """
 
 
@@ -64,6 +78,10 @@ class RunResult(Generic[OutputT]):
     steps: tuple[StepInfo, ...]
     duration: float
     refusal: str | None = None
+    state: RunState | None = None
+    """Where the run ended: save `state.to_json()` to resume a paused run elsewhere."""
+    approvals: tuple[ApprovalRequest, ...] = ()
+    """The calls waiting for a decision when `stop_reason` is `approval_required`."""
 
     def to_messages(self) -> list[dict[str, Any]]:
         """A mutable copy of the conversation, for continuing it in another run."""

@@ -34,6 +34,9 @@ from ._schema import (
 __all__ = ["Tool", "ToolContext", "build_toolset", "format_tool_result", "tool"]
 
 _NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+ApprovalRule = bool | Callable[[dict[str, Any], "ToolContext"], Any]
+"""`True` (every call needs a person's approval), or a function of the validated
+arguments and the call's context, sync or async, that decides per call."""
 _Bind = Callable[[dict[str, Any], "ToolContext"], tuple[tuple[Any, ...], dict[str, Any]]]
 
 
@@ -67,7 +70,9 @@ class Tool:
         "concurrent",
         "description",
         "function",
+        "idempotent",
         "name",
+        "needs_approval",
         "parameters",
         "strict",
     )
@@ -84,6 +89,11 @@ class Tool:
     """False: never runs alongside other tool calls of the same step."""
     function: Callable[..., Any]
     """The original callable (for `from_schema`, the handler)."""
+    needs_approval: ApprovalRule
+    """Whether a call waits for a person's approval before it runs (see `ApprovalRule`)."""
+    idempotent: bool
+    """True: running a call twice does no harm, so a call whose outcome was lost (the
+    process stopped while it ran) may be run again when the run is resumed."""
 
     _check: Check
     _bind: _Bind
@@ -100,9 +110,18 @@ class Tool:
         function: Callable[..., Any],
         check: Check,
         bind: _Bind,
+        needs_approval: ApprovalRule = False,
+        idempotent: bool = False,
     ) -> None:
         """Internal: use `tool()` or `Tool.from_schema()`."""
+        if not isinstance(needs_approval, bool) and not callable(needs_approval):
+            raise ToolDefinitionError(
+                f"needs_approval of tool {name!r} must be a bool or a function of the "
+                f"arguments and the context, not {needs_approval!r:.80}"
+            )
         for slot, value in (
+            ("needs_approval", needs_approval),
+            ("idempotent", bool(idempotent)),
             ("name", name),
             ("description", description),
             ("parameters", parameters),
@@ -181,6 +200,8 @@ class Tool:
         description: str = "",
         strict: bool = False,
         concurrent: bool = True,
+        needs_approval: ApprovalRule = False,
+        idempotent: bool = False,
     ) -> Tool:
         """A tool from a hand-written JSON schema.
 
@@ -216,6 +237,8 @@ class Tool:
             function=handler,
             check=check,
             bind=bind,
+            needs_approval=needs_approval,
+            idempotent=idempotent,
         )
 
 
@@ -228,6 +251,8 @@ def tool(
     description: str | None = None,
     strict: bool = False,
     concurrent: bool = True,
+    needs_approval: ApprovalRule = False,
+    idempotent: bool = False,
 ) -> Tool: ...
 @overload
 def tool(
@@ -238,6 +263,8 @@ def tool(
     description: str | None = None,
     strict: bool = False,
     concurrent: bool = True,
+    needs_approval: ApprovalRule = False,
+    idempotent: bool = False,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 def tool(
     func: Callable[..., Any] | None = None,
@@ -247,6 +274,8 @@ def tool(
     description: str | None = None,
     strict: bool = False,
     concurrent: bool = True,
+    needs_approval: ApprovalRule = False,
+    idempotent: bool = False,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Make a `Tool` of a function: `@tool`, `@tool()` or `@tool(name=..., strict=True, ...)`.
 
@@ -258,13 +287,24 @@ def tool(
     the function receives a model instance. `strict=True` sends an OpenAI strict-mode
     schema: parameters with defaults become nullable, and `null` means "use the default".
     `concurrent=False` keeps the tool from running alongside other calls of its step.
-    Nothing is registered anywhere; pass the returned `Tool` to the agent.
+    `needs_approval` makes calls wait for a person's approval (`True`, or a function of
+    the arguments and context deciding per call); `idempotent=True` says a call may be
+    run again if its outcome was lost in a crash. Nothing is registered anywhere; pass
+    the returned `Tool` to the agent.
     """
 
     def make(function: Callable[..., Any]) -> Tool:
-        return _tool_from_function(
+        made = _tool_from_function(
             function, name=name, description=description, strict=strict, concurrent=concurrent
         )
+        if needs_approval is False and not idempotent:
+            return made
+        return Tool(
+            name=made.name, description=made.description, parameters=made.parameters,
+            strict=made.strict, concurrent=made.concurrent, function=made.function,
+            check=made._check, bind=made._bind, needs_approval=needs_approval,
+            idempotent=idempotent,
+        )  # fmt: skip
 
     return make if func is None else make(func)
 
@@ -326,26 +366,7 @@ def _tool_from_function(
     except Exception as exc:  # NameError for an unresolvable hint, TypeError, ValueError
         raise ToolDefinitionError(f"cannot read the signature of {label}: {exc}") from exc
 
-    context_name: str | None = None
-    fields: dict[str, tuple[Any, Any]] = {}
-    for param in signature.parameters.values():
-        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-            stars = "*" if param.kind is param.VAR_POSITIONAL else "**"
-            raise ToolDefinitionError(
-                f"{label} takes {stars}{param.name}; a tool's parameters must each be named "
-                f"and annotated so they can be described to the model"
-            )
-        if param.name not in hints:
-            raise ToolDefinitionError(f"parameter {param.name!r} of {label} has no type annotation")
-        hint = hints[param.name]
-        if not _is_context(hint):
-            fields[param.name] = (hint, param.default)
-        elif context_name is None:
-            context_name = param.name
-        else:
-            raise ToolDefinitionError(
-                f"{label} has two ToolContext parameters, {context_name!r} and {param.name!r}"
-            )
+    fields, context_name = _parameters(signature, hints, label)
 
     # Not inspect.getdoc: it would inherit "Call self as a function." for a bare __call__.
     docstring = getattr(target, "__doc__", None)
@@ -381,6 +402,33 @@ def _tool_from_function(
         check=check,
         bind=bind,
     )
+
+
+def _parameters(
+    signature: inspect.Signature, hints: dict[str, Any], label: str
+) -> tuple[dict[str, tuple[Any, Any]], str | None]:
+    """The schema's fields (type, default) and the name of the `ToolContext` parameter."""
+    context_name: str | None = None
+    fields: dict[str, tuple[Any, Any]] = {}
+    for param in signature.parameters.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            stars = "*" if param.kind is param.VAR_POSITIONAL else "**"
+            raise ToolDefinitionError(
+                f"{label} takes {stars}{param.name}; a tool's parameters must each be named "
+                f"and annotated so they can be described to the model"
+            )
+        if param.name not in hints:
+            raise ToolDefinitionError(f"parameter {param.name!r} of {label} has no type annotation")
+        hint = hints[param.name]
+        if not _is_context(hint):
+            fields[param.name] = (hint, param.default)
+        elif context_name is None:
+            context_name = param.name
+        else:
+            raise ToolDefinitionError(
+                f"{label} has two ToolContext parameters, {context_name!r} and {param.name!r}"
+            )
+    return fields, context_name
 
 
 # --- helpers -----------------------------------------------------------------------------

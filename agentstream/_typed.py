@@ -33,7 +33,7 @@ _ONE_FINAL = "not run: only the first final answer of a response counts"
 class TypedRun:
     """What a run with an output type asks for, and the value it has received."""
 
-    __slots__ = ("_agent", "mode", "ready_step", "retry", "setting", "spec", "value")
+    __slots__ = ("_agent", "answered", "mode", "ready_step", "retry", "setting", "spec", "value")
 
     def __init__(self, agent: Agent[Any], spec: OutputSpec, setting: OutputMode) -> None:
         self._agent = agent
@@ -46,6 +46,8 @@ class TypedRun:
         """The step whose answer was valid."""
         self.retry: str | None = None
         """What the model is told about its last (wrong) answer, still to be added."""
+        self.answered: dict[int, str] = {}
+        """The tool results of this step's calls settled here, by call index."""
 
     @property
     def by_tool(self) -> bool:
@@ -92,6 +94,7 @@ class TypedRun:
         a valid final answer is in, the other calls of the response are not run either.
         """
         assert step.message is not None
+        answered = self.answered = {}
         finals = [call for call in step.message.tool_calls if call.name == FINAL_TOOL]
         if not self.by_tool or not finals:
             return
@@ -100,30 +103,31 @@ class TypedRun:
             self._take(self.spec.parse(first.arguments), step)
         except OutputProblem as problem:
             state.invalid_calls += 1
-            step.outputs[first.index] = f"Invalid tool call: {FINAL_TOOL}: {problem.message}"
+            answered[first.index] = f"Invalid tool call: {FINAL_TOOL}: {problem.message}"
             yield OutputInvalid(step.number, first.arguments, problem.message)
             yield ToolCallInvalid(
                 step.number, first.index, first.id, FINAL_TOOL, first.arguments, problem.message
             )
         else:
-            step.outputs[first.index] = _RECEIVED
+            answered[first.index] = _RECEIVED
             yield OutputReady(step.number, self.value, first.arguments)
         for call in step.message.tool_calls:
-            if call.index in step.outputs:
+            if call.index in answered:
                 continue
             if call.name != FINAL_TOOL and self.ready_step != step.number:
                 continue  # sorted as usual
             error = _ONE_FINAL if call.name == FINAL_TOOL else _AFTER_FINAL
-            step.outputs[call.index] = error
+            answered[call.index] = error
             yield ToolCallInvalid(
                 step.number, call.index, call.id, call.name, call.arguments, error
             )
 
     def judge_answer(self, step: StepState, state: RunState) -> Iterator[Event]:
         """A response without tool calls: the typed answer in its text, or feedback."""
-        assert step.message is not None
         self.retry = None
         message = step.message
+        if message is None:  # a saved step taken up again: it had calls
+            return
         if message.tool_calls or message.refusal or step.not_run in ("length", "content_filter"):
             return
         text = message.content or ""

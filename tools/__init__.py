@@ -3,19 +3,21 @@
 Nothing here calls the network unless asked to: `get_weather` simulates its data
 offline (see `WEATHER_URL_ENV` for a live backend), `calculate` is a safe arithmetic
 evaluator, `current_time` reads the local time zone database and `plan_trip` shows a
-tool whose argument is a nested pydantic model.
+tool whose argument is a nested pydantic model and `book_hotel` a tool with an effect,
+whose calls each wait for a person's approval.
 """
 
 from __future__ import annotations
 
 from agentstream import Tool
 
+from .booking import book_hotel as book_hotel
 from .calculator import calculate as calculate
 from .clock import current_time as current_time
 from .trips import plan_trip as plan_trip
 from .weather import get_weather as get_weather
 
-__all__ = ["ALL_TOOLS", "calculate", "current_time", "get_weather", "plan_trip"]
+__all__ = ["ALL_TOOLS", "book_hotel", "calculate", "current_time", "get_weather", "plan_trip"]
 
-ALL_TOOLS: tuple[Tool, ...] = (get_weather, calculate, current_time, plan_trip)
+ALL_TOOLS: tuple[Tool, ...] = (get_weather, calculate, current_time, plan_trip, book_hotel)
 """Every tool above, ready to give to an `Agent`."""

@@ -21,7 +21,8 @@ import anyio
 import openai
 
 from .._agent import Agent
-from .._exceptions import AgentStreamError, ModelError
+from .._exceptions import AgentStreamError, ModelError, SetupError
+from .._store import Session
 from .._tools import Tool
 from ._render import EventSink
 
@@ -120,9 +121,21 @@ def run_demo(
     live: bool,
     stdout: TextIO,
     stderr: TextIO,
+    session: Session | None = None,
+    resume: bool = False,
 ) -> int:
-    """One turn for `prompt`, or a chat on standard input; return the exit status."""
-    turn = functools.partial(_turn, agent, sink, connection, live=live, stderr=stderr)
+    """One turn for `prompt`, or a chat on standard input; return the exit status.
+
+    With `session` each turn continues the conversation kept there (across
+    invocations); with `resume`, the session's unfinished run is continued first.
+    """
+    turn = functools.partial(
+        _turn, agent, sink, connection, live=live, stderr=stderr, session=session
+    )
+    if resume:
+        status = anyio.run(turn, None).status
+        if prompt is None and status != 0:
+            return status
     if prompt is not None:
         return anyio.run(turn, [{"role": "user", "content": prompt}]).status
     interactive = sys.stdin.isatty()
@@ -143,7 +156,8 @@ def run_demo(
             stdout.write(line + "\n")
         if not line.strip():
             return 0
-        outcome = anyio.run(turn, [*history, {"role": "user", "content": line}])
+        said = {"role": "user", "content": line}
+        outcome = anyio.run(turn, [said] if session else [*history, said])
         if outcome.messages is not None:
             history = outcome.messages
         stdout.write("\n")
@@ -160,11 +174,13 @@ async def _turn(
     agent: Agent,
     sink: EventSink,
     connection: Connection,
-    conversation: list[dict[str, Any]],
+    conversation: list[dict[str, Any]] | None,
     *,
     live: bool,
     stderr: TextIO,
+    session: Session | None = None,
 ) -> _Outcome:
+    """One run: the conversation given, continued in `session`, or (None) resumed."""
     outcome = _Outcome()
     async with anyio.create_task_group() as tasks:
         with anyio.CancelScope() as scope:
@@ -174,16 +190,22 @@ async def _turn(
             try:
                 # Leaving this block, even by cancellation, closes the HTTP stream and
                 # cancels the tools still running.
-                async with agent.stream(conversation) as run:
+                if conversation is None:
+                    run = agent.resume_stream(session=session)
+                else:
+                    run = agent.stream(conversation, session=session)
+                async with run:
                     async for event in run:
                         sink.handle(event)
                 outcome.messages = run.result.to_messages()
                 sink.finish()
+                if run.result.stop_reason == "approval_required" and session is not None:
+                    stderr.write("(the run is paused; continue it with --session ... --resume)\n")
             except AgentStreamError as exc:
                 sink.finish()
                 stderr.write(f"error: {connection.redact(describe_error(exc, connection))}\n")
                 stderr.flush()
-                outcome.status = 1
+                outcome.status = 2 if isinstance(exc, SetupError) else 1
         if scope.cancelled_caught:
             sink.interrupted()
             outcome.status = 130

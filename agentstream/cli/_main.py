@@ -14,7 +14,10 @@ import anyio
 from .._agent import Agent
 from .._exceptions import AgentStreamError, SetupError
 from .._retries import Retries
+from .._store import Session
 from .._tools import Tool
+from ..stores import SQLiteStore
+from ._approve import approver
 from ._loader import demo_tools_folder, load_default_tools, load_tools
 from ._render import EventSink, JsonRenderer, Renderer
 from ._replay import replay
@@ -156,6 +159,21 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     agent.add_argument(
         "--max-steps", type=_positive, default=10, metavar="N",
         help="requests to the model per turn at most (default: 10)",
+    )  # fmt: skip
+    agent.add_argument(
+        "--approve", choices=("ask", "yes", "no"), default="ask",
+        help="tools that need approval: ask on the terminal (default; with no terminal on "
+        "stdin, deny), approve all, or deny all",
+    )  # fmt: skip
+    session = parser.add_argument_group("sessions")
+    session.add_argument(
+        "--session", metavar="FILE",
+        help="keep the chat in this SQLite file across invocations (and after a crash)",
+    )  # fmt: skip
+    session.add_argument(
+        "--resume", action="store_true",
+        help="with --session: first continue the session's unfinished run (paused for "
+        "approval, or cut short by a crash)",
     )  # fmt: skip
     output = parser.add_argument_group("typed output (the answer is validated JSON)")
     output.add_argument(
@@ -336,6 +354,8 @@ def _demo(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     from ._output import load_output
 
     tools = _tools(args)
+    if args.resume and not args.session:
+        raise SetupError("--resume continues a session: give --session FILE too")
     output: Any = load_output(args.output_schema, args.output)
     agent = Agent(
         client=connection.client_factory(),
@@ -344,6 +364,7 @@ def _demo(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         instructions=args.system,
         max_steps=args.max_steps,
         retries=Retries(max_retries=args.max_retries),
+        approver=approver(args.approve, sys.stdin, sys.stderr),
         output_type=output,
         output_mode=args.output_mode,
     )
@@ -367,6 +388,8 @@ def _demo(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         live=terminal and not args.json,
         stdout=sys.stdout,
         stderr=sys.stderr,
+        session=Session(SQLiteStore(args.session), "cli") if args.session else None,
+        resume=args.resume,
     )
 
 

@@ -379,6 +379,48 @@ async def test_over_loopback_http() -> None:
     assert result.output == Booking(**BOOKING)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("mode", ["response_format", "tool"])
+async def test_a_run_paused_for_approval_resumes_to_a_typed_answer(mode: Any) -> None:
+    booked: list[str] = []
+
+    @tool(needs_approval=True)
+    def book(city: str) -> str:
+        """Book a room."""
+        booked.append(city)
+        return f"booked in {city}"
+
+    final = (
+        Reply(json.dumps(BOOKING))
+        if mode == "response_format"
+        else Reply(tool_calls=[ToolCall(FINAL_TOOL, BOOKING)])
+    )
+    model = ScriptedModel([Reply(tool_calls=[ToolCall("book", {"city": "Paris"}, id="c1")]), final])
+    agent = Agent(
+        client=model.async_client(), model="m", tools=[book], output_type=Booking,
+        output_mode=mode,
+    )  # fmt: skip
+    paused = await agent.run("book")
+    assert paused.stop_reason == "approval_required"
+    nothing_yet: object = paused.output  # typed as Booking; None until there is one
+    assert nothing_yet is None
+    assert paused.state is not None
+    result = await agent.resume(paused.state.to_json(), approvals={"c1": True})
+    assert_type(result.output, Booking)
+    assert booked == ["Paris"]
+    assert result.output == Booking(**BOOKING)  # type: ignore[arg-type]
+    assert result.stop_reason == "answer"
+    asked = model.requests[1].body
+    assert ("response_format" in asked) == (mode == "response_format")
+
+
+def test_a_union_agent_is_typed_as_the_union() -> None:
+    agent = Agent[Flight | Hotel](
+        client=ScriptedModel([]).async_client(), model="m", output_type=Flight | Hotel
+    )
+    assert_type(agent, Agent[Flight | Hotel])
+    assert agent.output_type == Flight | Hotel
+
+
 def test_the_offline_model_knows_the_agents_conventions() -> None:
     from agentstream._typed import FEEDBACK_PREFIX
     from agentstream.testing import _offline_output

@@ -8,6 +8,7 @@ answer is linear in its length.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic_core import from_json
@@ -69,29 +70,37 @@ class OutputWatch:
         """The entries complete and valid so far."""
         return self._completed
 
-    def feed(self, events: list[StreamEvent]) -> list[OutputDelta]:
+    def feed(self, events: list[StreamEvent]) -> Sequence[OutputDelta]:
         """The partial values these events lead to (often none)."""
-        out: list[OutputDelta] = []
+        if self._tool:
+            return self._feed_tool(events)
+        out: list[OutputDelta] | tuple[()] = ()
         for event in events:
-            if self._tool:
-                if type(event) is not ToolCallDelta or event.choice or event.name != FINAL_TOOL:
-                    continue
-                if self._index is None:
-                    self._index = event.index
-                elif event.index != self._index:
-                    continue
-                self._pieces.append(event.delta)
-                self._size += len(event.delta)
-                if event.partial is None:
-                    self._parse(out)
-                elif event.partial is not self._partial:
-                    self._update(event.partial, out, final=False)  # the assembler's parse
-            elif type(event) is TextDelta and not event.choice:
+            if type(event) is TextDelta and not event.choice:
                 text = event.text
                 self._pieces.append(text)
                 self._size += len(text)
                 if self._size >= self._parse_at:
+                    if not out:
+                        out = []
                     self._parse(out)
+        return out
+
+    def _feed_tool(self, events: list[StreamEvent]) -> list[OutputDelta]:
+        out: list[OutputDelta] = []
+        for event in events:
+            if type(event) is not ToolCallDelta or event.choice or event.name != FINAL_TOOL:
+                continue
+            if self._index is None:
+                self._index = event.index
+            elif event.index != self._index:
+                continue
+            self._pieces.append(event.delta)
+            self._size += len(event.delta)
+            if event.partial is None:
+                self._parse(out)
+            elif event.partial is not self._partial:
+                self._update(event.partial, out, final=False)  # the assembler's parse
         return out
 
     def finish(self) -> list[OutputDelta]:

@@ -23,6 +23,10 @@ How it answers, with no network and no weights:
   that names the call's arguments and the result's salient fields. A call rejected as
   `Invalid tool call: ...` is retried once with corrected arguments if it can be.
 - A message no tool fits gets a short text answer saying it is the offline demo model.
+- A request for typed output (`response_format` with a JSON schema, or the final-answer
+  tool) is answered with a value built from the schema by the same rules, after any
+  tool calls the question fits (see `_offline_output`, and its `x-agentstream-output`
+  header for wrong answers, refusals and servers without `response_format`).
 - `tool_choice`: `"none"` never calls a tool, `"required"` always calls one, a named
   function calls that one; `parallel_tool_calls: false` makes one call per turn.
 

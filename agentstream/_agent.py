@@ -173,6 +173,36 @@ class Agent(Generic[OutputT]):
     def __repr__(self) -> str:
         return f"Agent(model={self.model!r}, tools={list(self.tools)!r})"
 
+    @property
+    def client(self) -> ClientLike:
+        """The client (or client factory) the agent was given."""
+        return self._client
+
+    def replace(self, **changes: Any) -> Agent:
+        """A copy of this agent with some settings changed (`Agent`'s keyword arguments).
+
+        `tools` replaces the whole list; request fields given here replace the agent's.
+        """
+        settings: dict[str, Any] = {
+            "client": self._client,
+            "model": self.model,
+            "tools": list(self.tools.values()),
+            "instructions": self.instructions,
+            "max_steps": self.max_steps,
+            "final_answer": self.final_answer,
+            "max_invalid_calls": self.max_invalid_calls,
+            "max_tool_calls": self.max_tool_calls,
+            "max_tool_calls_per_step": self.max_tool_calls_per_step,
+            "max_argument_size": self.max_argument_size,
+            "max_result_size": self.max_result_size,
+            "partial_arguments": self.partial_arguments,
+            "timeouts": self.timeouts,
+            "retries": self.retries,
+            "approver": self.approver,
+            **self.request,
+        }
+        return Agent(**{**settings, **changes})
+
     def _tool_definitions(self) -> list[dict[str, Any]]:
         """The request's `tools` list, made again only when `tools` has changed."""
         tools = tuple(self.tools.values())

@@ -190,6 +190,28 @@ class Tool:
             result = await result
         return result
 
+    def with_handler(self, handler: Callable[[dict[str, Any], ToolContext], Any]) -> Tool:
+        """This tool (name, schema, validation, approval rule) calling `handler` instead.
+
+        `handler(arguments, context)`, sync or async, gets the validated arguments as
+        `invoke()` would; use it to route calls through a durable step, a cache or a
+        log. The new tool's calls run one at a time (`concurrent=False`), so that their
+        order is the same on every run of the same step.
+        """
+        if not callable(handler):
+            raise ToolDefinitionError(f"the handler for tool {self.name!r} is not callable")
+
+        def bind(
+            arguments: dict[str, Any], context: ToolContext
+        ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+            return (arguments, context), {}
+
+        return Tool(
+            name=self.name, description=self.description, parameters=self.parameters,
+            strict=self.strict, concurrent=False, function=handler, check=self._check,
+            bind=bind, needs_approval=self.needs_approval, idempotent=self.idempotent,
+        )  # fmt: skip
+
     @classmethod
     def from_schema(
         cls,

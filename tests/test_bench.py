@@ -85,3 +85,20 @@ def test_unknown_section_is_a_usage_error(capsys: pytest.CaptureFixture[str]) ->
         main(["bench", "--only", "speed"])
     assert exit_info.value.code == 2
     assert "choose among" in capsys.readouterr().err
+
+
+def test_progress_goes_to_the_terminal_only() -> None:
+    import io
+
+    from agentstream.bench._main import BenchOptions, bench_command, run_bench
+
+    said = io.StringIO()
+    run_bench(BenchOptions(quick=True, sections=("assembly", "tools"), progress=said))
+    assert "bench: assembly, stream 1 of 1" in said.getvalue()
+    assert "bench: tools, threads" in said.getvalue()
+    # Piped output (not a terminal): no progress at all, only the table.
+    out = io.StringIO()
+    assert (
+        bench_command(BenchOptions(quick=True, sections=("assembly",)), as_json=True, out=out) == 0
+    )
+    assert out.getvalue().lstrip().startswith("{")

@@ -13,6 +13,7 @@ import functools
 import os
 import signal
 import sys
+import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -88,6 +89,8 @@ def connect(
     """Settle the connection from flags, then the `openai` SDK's environment variables."""
     api_key = api_key or environ.get("OPENAI_API_KEY") or None
     base_url = base_url or environ.get("OPENAI_BASE_URL") or None
+    if base_url is not None:
+        _check_base_url(base_url)
     if not model:
         if api_key is None and base_url is None:
             from ..testing import OFFLINE_MODEL_NAME
@@ -96,6 +99,20 @@ def connect(
         else:
             model = environ.get("OPENAI_MODEL") or _DEFAULT_MODEL
     return Connection(model, base_url, api_key, max_retries, ttft, tokens_per_second)
+
+
+def _check_base_url(url: str) -> None:
+    """A base URL that cannot work is bad setup, said at once rather than retried."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018  (raises ValueError for a port that is not a number)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SetupError(
+            f"--base-url / OPENAI_BASE_URL must be an http(s) URL such as "
+            f"http://127.0.0.1:8000/v1, not {url[:100]!r}"
+        )
 
 
 def banner(connection: Connection, tools: Sequence[Tool], *, chat: bool) -> str:
@@ -158,6 +175,8 @@ def run_demo(
             return 0
         said = {"role": "user", "content": line}
         outcome = anyio.run(turn, [said] if session else [*history, said])
+        if outcome.status == 141:
+            return 141
         if outcome.messages is not None:
             history = outcome.messages
         stdout.write("\n")
@@ -201,6 +220,8 @@ async def _turn(
                 sink.finish()
                 if run.result.stop_reason == "approval_required" and session is not None:
                     stderr.write("(the run is paused; continue it with --session ... --resume)\n")
+            except BrokenPipeError:
+                outcome.status = 141  # the reader of our output has gone: stop quietly
             except AgentStreamError as exc:
                 sink.finish()
                 stderr.write(f"error: {connection.redact(describe_error(exc, connection))}\n")

@@ -325,8 +325,11 @@ def _serve_model(args: argparse.Namespace) -> int:
     try:
         anyio.run(functools.partial(run, out=sys.stdout))
     except OSError as exc:
-        print(f"error: cannot serve on {args.host}:{args.port}: {exc}", file=sys.stderr)
-        return 1
+        print(
+            f"error: cannot serve on {args.host}:{args.port}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return 2
     return 0
 
 

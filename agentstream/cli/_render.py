@@ -98,7 +98,9 @@ class JsonRenderer:
         pass
 
     def interrupted(self) -> None:
-        pass
+        # The run was stopped by its caller: no event of the run says so; this line does.
+        self._out.write(json.dumps({"type": "run_cancelled", "reason": "interrupted"}) + "\n")
+        self._out.flush()
 
     def finish(self) -> None:
         pass

@@ -178,7 +178,7 @@ class Agent(Generic[OutputT]):
         """The client (or client factory) the agent was given."""
         return self._client
 
-    def replace(self, **changes: Any) -> Agent:
+    def replace(self, **changes: Any) -> Agent[Any]:
         """A copy of this agent with some settings changed (`Agent`'s keyword arguments).
 
         `tools` replaces the whole list; request fields given here replace the agent's.
@@ -199,6 +199,8 @@ class Agent(Generic[OutputT]):
             "timeouts": self.timeouts,
             "retries": self.retries,
             "approver": self.approver,
+            "output_type": self.output_type,
+            "output_mode": self.output_mode,
             **self.request,
         }
         return Agent(**{**settings, **changes})

@@ -421,6 +421,14 @@ def test_a_union_agent_is_typed_as_the_union() -> None:
     assert agent.output_type == Flight | Hotel
 
 
+async def test_a_replaced_agent_keeps_its_output_type() -> None:
+    model = ScriptedModel([Reply(tool_calls=[ToolCall(FINAL_TOOL, BOOKING)])])
+    agent = Agent(client=model.async_client(), model="m", output_type=Booking, output_mode="tool")
+    result = await agent.replace(model="other").run("book")
+    assert result.output == Booking(**BOOKING)  # type: ignore[arg-type]
+    assert model.requests[0].body["model"] == "other"
+
+
 def test_the_offline_model_knows_the_agents_conventions() -> None:
     from agentstream._typed import FEEDBACK_PREFIX
     from agentstream.testing import _offline_output

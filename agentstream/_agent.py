@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import operator
 import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +24,8 @@ from ._run import AgentRun
 from ._state import RunState
 from ._store import Session
 from ._timeouts import Timeouts
-from ._tools import Tool, build_toolset
+from ._tools import Tool
+from ._toolset import Toolset, merge_toolsets, split_tools
 from ._typed import TypedRun
 
 __all__ = ["Agent", "AgentRun", "RunStart"]
@@ -52,20 +55,49 @@ _MODES = get_args(OutputMode)
 
 T = TypeVar("T")
 
+_USE_INSTRUCTIONS = "use instructions='...' (sent as the system message)"
+_USE_MAX_STEPS = "use max_steps=... (the number of requests a run may make)"
+_USE_OUTPUT_TYPE = "use output_type=... (a Pydantic model, a dataclass, a TypedDict, ...)"
+# Names people bring from other agent libraries (the OpenAI Agents SDK, Pydantic AI,
+# LangChain, LlamaIndex), with what to use here instead.
+_FOREIGN_NAMES: dict[str, str] = {
+    "system_prompt": _USE_INSTRUCTIONS,
+    "system": _USE_INSTRUCTIONS,
+    "system_message": _USE_INSTRUCTIONS,
+    "prompt": _USE_INSTRUCTIONS + "; the prompt itself goes to run(...)",
+    "state_modifier": _USE_INSTRUCTIONS,
+    "max_turns": _USE_MAX_STEPS,
+    "max_iterations": _USE_MAX_STEPS,
+    "max_function_calls": "use max_tool_calls=... (tool calls per run)",
+    "max_retries": "use retries=Retries(max_retries=...)",
+    "result_type": _USE_OUTPUT_TYPE,
+    "response_model": _USE_OUTPUT_TYPE,
+    "model_settings": "pass the settings themselves as keyword arguments (temperature=...)",
+    "deps": "give a tool a ToolContext parameter, or close over your objects in the tool",
+    "deps_type": "give a tool a ToolContext parameter, or close over your objects in the tool",
+    "name": "an Agent has no name; leave it out",
+    "handoffs": "agentstream has no handoffs; call another agent from a tool",
+    "verbose": "iterate agent.stream(...) for events, or use python -m agentstream",
+    "llm": "use client=AsyncOpenAI(...) and model='...'",
+}
+
 
 class Agent(Generic[OutputT]):
     """A model, a set of tools and the rules for running them.
 
     `client` is an `openai.AsyncOpenAI` (or a function that makes one for each run, which
-    the run then closes). Keyword arguments beyond the named ones (`temperature`,
-    `tool_choice`, `max_tokens`, `extra_headers`, `extra_body`, ...) are sent with every
-    request as they are; they are the arguments of `chat.completions.create`, and any
-    other name is refused here (a field only your server knows goes in `extra_body`).
+    the run then closes). `tools` holds `Tool`s, plain functions (made tools with `tool()`)
+    and `Toolset`s, whose current tools are read again at every step. Keyword arguments
+    beyond the named ones (`temperature`, `tool_choice`, `max_tokens`, `extra_headers`,
+    `extra_body`, ...) are sent with every request as they are; they are the arguments of
+    `chat.completions.create`, and any other name is refused here (a field only your
+    server knows goes in `extra_body`).
 
     Limits: `max_steps` bounds the requests of a run and `max_tool_calls` the tool
     calls it runs; with `final_answer=True` a run that reaches either makes one more
     request without tools so the user still gets an answer. Calls past
-    `max_tool_calls_per_step` in one response are not run and the model is told.
+    `max_tool_calls_per_step` (100 by default, so a hostile response cannot start
+    thousands of tools) in one response are not run and the model is told.
     `max_invalid_calls` is the run-wide budget of tool calls the model may get wrong
     before the run fails with `ErrorBudgetExceeded`. Arguments longer than
     `max_argument_size` characters are dropped as they stream and the call is refused;
@@ -86,8 +118,12 @@ class Agent(Generic[OutputT]):
     __slots__ = (
         "_client",
         "_definitions",
+        "_merged",
         "_output_by_tool",
         "_output_spec",
+        "_plain_tools",
+        "_sync_client_used",
+        "_toolsets",
         "approver",
         "final_answer",
         "instructions",
@@ -104,7 +140,6 @@ class Agent(Generic[OutputT]):
         "request",
         "retries",
         "timeouts",
-        "tools",
     )
 
     def __init__(
@@ -112,13 +147,13 @@ class Agent(Generic[OutputT]):
         *,
         client: ClientLike,
         model: str,
-        tools: Iterable[Tool | Callable[..., Any]] = (),
+        tools: Iterable[Tool | Toolset | Callable[..., Any]] = (),
         instructions: str | None = None,
         max_steps: int = 10,
         final_answer: bool = False,
         max_invalid_calls: int = 10,
         max_tool_calls: int | None = None,
-        max_tool_calls_per_step: int | None = None,
+        max_tool_calls_per_step: int | None = 100,
         max_argument_size: int | None = 1_000_000,
         max_result_size: int | None = 100_000,
         partial_arguments: bool = True,
@@ -143,6 +178,14 @@ class Agent(Generic[OutputT]):
         ):
             if value is not None:
                 _check_count(name, value, minimum=1)
+        if isinstance(tools, (Tool, str, bytes, Mapping)) or not isinstance(tools, Iterable):
+            raise SetupError(f"tools takes a list of tools (tools=[my_tool]), not {tools!r:.50}")
+        if instructions is not None and not isinstance(instructions, str):
+            raise SetupError(f"instructions must be a string, not {instructions!r:.60}")
+        if timeouts is not None and not isinstance(timeouts, Timeouts):
+            raise SetupError(f"timeouts takes Timeouts(...), not {timeouts!r:.60}")
+        if retries is not None and not isinstance(retries, Retries):
+            raise SetupError(f"retries takes Retries(max_retries=...), not {retries!r:.60}")
         _check_request(request)
         if output_mode not in _MODES:
             raise SetupError(f"output_mode must be one of {', '.join(_MODES)}, not {output_mode!r}")
@@ -152,7 +195,9 @@ class Agent(Generic[OutputT]):
         self._output_by_tool = False  # set when the server refused `response_format`
         self._client = client
         self.model = model
-        self.tools: dict[str, Tool] = build_toolset(tools)
+        self._plain_tools, self._toolsets = split_tools(tools)
+        self._merged: tuple[tuple[Sequence[Tool], ...], dict[str, Tool]] = ((), self._plain_tools)
+        _ = self.tools  # two toolsets offering one name fail here rather than in a run
         self.instructions = instructions
         self.max_steps = max_steps
         self.final_answer = final_answer
@@ -169,6 +214,7 @@ class Agent(Generic[OutputT]):
         self.approver = approver
         self.request: dict[str, Any] = request
         self._definitions: tuple[tuple[Tool, ...], list[dict[str, Any]]] = ((), [])
+        self._sync_client_used = False
 
     def __repr__(self) -> str:
         return f"Agent(model={self.model!r}, tools={list(self.tools)!r})"
@@ -186,7 +232,7 @@ class Agent(Generic[OutputT]):
         settings: dict[str, Any] = {
             "client": self._client,
             "model": self.model,
-            "tools": list(self.tools.values()),
+            "tools": [*self._plain_tools.values(), *self._toolsets],
             "instructions": self.instructions,
             "max_steps": self.max_steps,
             "final_answer": self.final_answer,
@@ -205,11 +251,26 @@ class Agent(Generic[OutputT]):
         }
         return Agent(**{**settings, **changes})
 
+    @property
+    def tools(self) -> dict[str, Tool]:
+        """The tools offered now, by name: the plain ones, then each toolset's current ones.
+
+        Read again at every step of a run, so a toolset's changes reach the next request.
+        """
+        if not self._toolsets:
+            return self._plain_tools
+        current = tuple(toolset.tools for toolset in self._toolsets)
+        seen, merged = self._merged
+        if len(seen) != len(current) or any(map(operator.is_not, seen, current)):
+            merged = merge_toolsets(self._plain_tools, current)
+            self._merged = (current, merged)
+        return merged
+
     def _tool_definitions(self) -> list[dict[str, Any]]:
         """The request's `tools` list, made again only when `tools` has changed."""
         tools = tuple(self.tools.values())
         if tools != self._definitions[0]:
-            self._definitions = (tools, [tool.definition() for tool in tools])
+            self._definitions = (tools, [tool.definition for tool in tools])
         return self._definitions[1]
 
     @overload
@@ -345,9 +406,27 @@ class Agent(Generic[OutputT]):
     ) -> Any:
         """Run to the end from synchronous code (starts and ends its own event loop).
 
-        Give the agent a client factory when you call this more than once: a client's
-        connections belong to the event loop they were opened in.
+        Inside a running event loop (a notebook, an async function) use
+        `await agent.run(...)` instead; this raises `SetupError` there. A client's
+        connections belong to the event loop they were opened in, and each call here
+        starts a new loop: to call this more than once, give the agent a client factory
+        (`client=AsyncOpenAI`, the class itself, or `lambda: AsyncOpenAI(...)`); with a
+        client instance the second call raises `SetupError` saying so.
         """
+        if _in_event_loop():
+            raise SetupError(
+                "run_sync() cannot run inside a running event loop (a notebook, an async "
+                "function): use `await agent.run(...)` there"
+            )
+        if isinstance(self._client, openai.AsyncOpenAI):
+            if self._sync_client_used:
+                raise SetupError(
+                    "run_sync() was already called with this client instance, whose "
+                    "connections belong to the event loop that call started and closed; "
+                    "give the agent a client factory instead (client=AsyncOpenAI, or "
+                    "client=lambda: AsyncOpenAI(...)), which makes a client per run"
+                )
+            self._sync_client_used = True
         run = functools.partial(self.run, prompt, output_type=output_type, **options)
         return anyio.run(run, backend=backend)
 
@@ -360,12 +439,31 @@ def _output_spec(output_type: Any, request: Mapping[str, Any]) -> OutputSpec | N
     return output_type if isinstance(output_type, OutputSpec) else output_spec(output_type)
 
 
+def _in_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        return True
+    try:
+        anyio.get_current_task()
+    except Exception:  # anyio.NoEventLoopError
+        return False
+    return True
+
+
 def _check_count(name: str, value: object, *, minimum: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise SetupError(f"{name} must be an integer >= {minimum}, not {value!r}")
 
 
 def _check_request(request: Mapping[str, Any]) -> None:
+    for name, hint in _FOREIGN_NAMES.items():
+        if name in request:
+            raise SetupError(f"agentstream has no argument {name!r}: {hint}")
+    if any(callable(item) for item in _items(request.get("functions"))):
+        raise SetupError("functions= is the legacy request field; pass your tools as tools=[...]")
     owned = sorted(_OWNED.intersection(request))
     if owned:
         raise SetupError(f"agentstream sets these request fields itself: {', '.join(owned)}")
@@ -377,6 +475,10 @@ def _check_request(request: Mapping[str, Any]) -> None:
 def _check_session(session: object) -> None:
     if session is not None and not isinstance(session, Session):
         raise SetupError("session must be an agentstream.Session(store, id)")
+
+
+def _items(value: Any) -> tuple[Any, ...]:
+    return tuple(value) if isinstance(value, (list, tuple)) else ()
 
 
 def _conversation(prompt: Prompt, instructions: str | None) -> list[dict[str, Any]]:

@@ -33,11 +33,24 @@ from ._events import (
 )
 from ._exceptions import StreamError
 from ._message import AssembledChoice, AssembledMessage, AssembledResponse, AssembledToolCall
-from ._partial import next_parse_at
+from ._partial import SMALL_JSON, next_parse_at
 
-__all__ = ["StreamAssembler", "error_message", "new_call_id"]
+__all__ = [
+    "PartialCall",
+    "StreamAssembler",
+    "drop_arguments",
+    "error_message",
+    "new_call_id",
+    "reparse_arguments",
+]
 
 _new_object = object.__new__
+
+# Below this many characters the partial arguments are re-parsed on every piece; above
+# it, only once they have grown by a fraction of their size since the last parse, which
+# keeps the total parsing work linear in the arguments' length. The schedule is shared
+# with typed output's partial values (`_partial.next_parse_at`).
+_SMALL_ARGUMENTS = SMALL_JSON
 
 
 def new_call_id() -> str:
@@ -45,8 +58,8 @@ def new_call_id() -> str:
     return "call_" + secrets.token_hex(12)
 
 
-class _Call:
-    """A tool call being assembled."""
+class PartialCall:
+    """A tool call being assembled (also by the Responses assembler)."""
 
     __slots__ = (
         "id",
@@ -97,9 +110,9 @@ class _Choice:
         self.refusal: list[str] = []
         self.reasoning: list[str] = []
         self.finish_reason: str | None = None
-        self.calls: list[_Call] = []
-        self.by_index: dict[int, _Call] = {}
-        self.by_id: dict[str, _Call] = {}
+        self.calls: list[PartialCall] = []
+        self.by_index: dict[int, PartialCall] = {}
+        self.by_id: dict[str, PartialCall] = {}
 
 
 def _malformed(what: str, value: Any) -> StreamError:
@@ -355,18 +368,20 @@ class StreamAssembler:
             call = self._identify(choice, fragment, position if several else None)
             self._feed_fragment(call, number, fragment, events)
 
-    def _add_piece(self, call: _Call, number: int, piece: str) -> ToolCallDelta | Literal[False]:
+    def _add_piece(
+        self, call: PartialCall, number: int, piece: str
+    ) -> ToolCallDelta | Literal[False]:
         """A non-empty piece of arguments for a call that has started (so has a name).
 
         Returns its event, or False when the call is past the size limit.
         """
         size = call.size = call.size + len(piece)
         if size > self._max_arguments:
-            _drop_arguments(call)
+            drop_arguments(call)
             return False
         call.pieces.append(piece)
         if size >= call.parse_at:
-            self._reparse(call)
+            reparse_arguments(call)
         # ToolCallDelta(self._step, number, call.position, call.id, call.name, piece,
         # call.partial), made as its unfrozen twin (see `_events._unfrozen_twin`) and
         # without even the twin's __init__: on most streams this is most chunks.
@@ -384,7 +399,7 @@ class StreamAssembler:
 
     def _identify(
         self, choice: _Choice, fragment: Mapping[str, Any], position: int | None
-    ) -> _Call:
+    ) -> PartialCall:
         """Find the call a fragment belongs to, or open a new one.
 
         By `index` when present; else by a non-empty `id`; else, when several fragments
@@ -425,7 +440,7 @@ class StreamAssembler:
         return self._open(choice)
 
     @staticmethod
-    def _names_new_call(last: _Call, fragment: Mapping[str, Any]) -> bool:
+    def _names_new_call(last: PartialCall, fragment: Mapping[str, Any]) -> bool:
         """Whether an anonymous fragment starts a call rather than continuing `last`."""
         function = fragment.get("function")
         name = function.get("name") if isinstance(function, Mapping) else None
@@ -440,13 +455,13 @@ class StreamAssembler:
             return False
         return True
 
-    def _open(self, choice: _Choice) -> _Call:
-        call = _Call(len(choice.calls), 1 if self._partial else sys.maxsize)
+    def _open(self, choice: _Choice) -> PartialCall:
+        call = PartialCall(len(choice.calls), 1 if self._partial else sys.maxsize)
         choice.calls.append(call)
         return call
 
     def _feed_fragment(
-        self, call: _Call, number: int, fragment: Mapping[str, Any], events: list[StreamEvent]
+        self, call: PartialCall, number: int, fragment: Mapping[str, Any], events: list[StreamEvent]
     ) -> None:
         if call.id is None:
             call_id = fragment.get("id")
@@ -474,7 +489,7 @@ class StreamAssembler:
             if call.size <= self._max_arguments:
                 call.pieces.append(piece)
             else:
-                _drop_arguments(call)
+                drop_arguments(call)
                 piece = ""
         name = call.name
         if name is None:
@@ -485,27 +500,10 @@ class StreamAssembler:
             piece = call.arguments()
         if piece:
             if call.size >= call.parse_at:
-                self._reparse(call)
+                reparse_arguments(call)
             events.append(
                 ToolCallDelta(self._step, number, call.position, call.id, name, piece, call.partial)
             )
-
-    @staticmethod
-    def _reparse(call: _Call) -> None:
-        text = call.arguments()
-        if len(call.pieces) > 1:
-            call.pieces = [text]  # keep the join for next time
-        try:
-            call.partial = from_json(text, allow_partial="trailing-strings")
-        except ValueError:
-            if text.strip():
-                call.parse_at = 1 << 62  # not JSON so far: it will not become JSON later
-            else:
-                call.parse_at = call.size + 1
-            return
-        # Every piece while short, then each time the arguments have grown by a fraction:
-        # the total parsing work stays linear in their length (see `_partial`).
-        call.parse_at = next_parse_at(call.size)
 
     def finish(self) -> AssembledResponse:
         """Return the assembled response. The assembler can still be fed afterwards."""
@@ -541,7 +539,23 @@ class StreamAssembler:
         )
 
 
-def _drop_arguments(call: _Call) -> None:
+def reparse_arguments(call: PartialCall) -> None:
+    """Refresh `call.partial` from its arguments so far, and say when to do it again."""
+    text = call.arguments()
+    if len(call.pieces) > 1:
+        call.pieces = [text]  # keep the join for next time
+    try:
+        call.partial = from_json(text, allow_partial="trailing-strings")
+    except ValueError:
+        if text.strip():
+            call.parse_at = 1 << 62  # not JSON so far: it will not become JSON later
+        else:
+            call.parse_at = call.size + 1
+        return
+    call.parse_at = next_parse_at(call.size)
+
+
+def drop_arguments(call: PartialCall) -> None:
     """Stop keeping a call's arguments: they passed the size limit."""
     if not call.oversized:
         call.oversized = True

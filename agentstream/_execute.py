@@ -13,8 +13,9 @@ import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectSendStream
 
+from ._convert import clean_text, exception_text, group_members, safe_str
 from ._events import Event, ToolFinished, ToolStarted
-from ._exceptions import ToolError
+from ._exceptions import ToolCrashed, ToolError
 from ._tools import Tool, ToolContext, format_tool_result
 
 __all__ = ["ToolRun", "describe_exception", "run_tools", "truncate"]
@@ -33,6 +34,8 @@ class ToolRun:
     output: str = ""
     finished: bool = False
     """Whether `output` is final (the tool returned, raised or timed out)."""
+    crash: BaseException | None = None
+    """Set when the tool raised what must end the run (`ToolCrashed`, a Ctrl-C)."""
 
 
 async def run_tools(
@@ -66,7 +69,14 @@ async def run_tools(
             for call in batch:
                 task_group.start_soon(_run_one, call, run_id, step, context, limits, send)
             for _ in range(2 * len(batch)):  # each tool reports its start and its end
-                yield await receive.receive()
+                event = await receive.receive()
+                yield event
+                if isinstance(event, ToolFinished):
+                    crash = _crash_of(batch, event)
+                    if isinstance(crash, ToolCrashed):
+                        raise crash from event.error
+                    if crash is not None:
+                        raise crash
 
 
 async def _run_one(
@@ -82,20 +92,26 @@ async def _run_one(
     ctx = ToolContext(run_id, call.id, tool.name, step, context)
     started = perf_counter()
     value: Any = None
-    error: Exception | None = None
+    error: BaseException | None = None
     timeout = limits.timeout
     with anyio.move_on_after(timeout) as scope:
         try:
             value = await tool.invoke(call.arguments, ctx)
             call.output = format_tool_result(value)
         except ToolError as exc:
-            error, call.output = exc, exc.message
-        except Exception as exc:
-            error, call.output = exc, describe_exception(exc)
+            error, call.output = exc, _tool_error_text(exc)
+        except BaseException as exc:
+            # Whatever a tool raises is that tool's failure, told to the model; only the
+            # run's own cancellation goes on (the scope that cancelled catches it).
+            if _only_cancellation(exc) and _cancelled_here():
+                raise
+            value, error, call.output = None, exc, _failure_text(exc)
+            call.crash = _crash(exc, tool.name, in_thread=not tool._is_async)
     if scope.cancelled_caught:
         error = TimeoutError(f"the tool did not finish within {timeout:g} s and was stopped")
         call.output = describe_exception(error)
     duration = perf_counter() - started
+    call.output = clean_text(call.output)
     size = len(call.output)
     truncated = limits.max_result_size is not None and size > limits.max_result_size
     if truncated:
@@ -107,6 +123,70 @@ async def _run_one(
             step, call.index, call.id, tool.name, call.output, value, error, duration, truncated
         ),
     )
+
+
+def _cancelled_here() -> bool:
+    """Whether the current task is being cancelled by a scope around it (or its deadline)."""
+    return anyio.current_effective_deadline() <= anyio.current_time()
+
+
+def _leaves(exc: BaseException, limit: int = 1000) -> list[BaseException]:
+    """The exceptions inside `exc` (itself unless a group), looked at without recursion."""
+    leaves: list[BaseException] = []
+    pending = [exc]
+    while pending and len(leaves) + len(pending) <= limit:
+        item = pending.pop()
+        members = group_members(item)
+        if members is None:
+            leaves.append(item)
+        else:
+            pending.extend(members)
+    return leaves + pending
+
+
+def _only_cancellation(exc: BaseException) -> bool:
+    cancelled = anyio.get_cancelled_exc_class()
+    return all(isinstance(leaf, cancelled) for leaf in _leaves(exc))
+
+
+def _crash(exc: BaseException, name: str, *, in_thread: bool) -> BaseException | None:
+    """What ends the run instead of going to the model: SystemExit, or KeyboardInterrupt.
+
+    A KeyboardInterrupt in the event loop's thread may be the user's Ctrl-C, so it goes
+    on as one (before anything else); in a sync tool's worker thread, where no signal
+    lands, the tool raised it itself, which is a crash like SystemExit.
+    """
+    leaves = _leaves(exc)
+    if not in_thread:
+        interrupt = next((leaf for leaf in leaves if isinstance(leaf, KeyboardInterrupt)), None)
+        if interrupt is not None:
+            return interrupt
+    for leaf in leaves:
+        if isinstance(leaf, (SystemExit, KeyboardInterrupt)):
+            return ToolCrashed(f"the tool {name!r} raised {exception_text(leaf)}; the run stops")
+    return None
+
+
+def _tool_error_text(exc: ToolError) -> str:
+    """The message a tool chose to send, as text, whatever it put in `message`."""
+    try:
+        message = exc.message
+    except Exception:
+        return describe_exception(exc)
+    return message if type(message) is str else safe_str(message)
+
+
+def _failure_text(exc: BaseException) -> str:
+    if _only_cancellation(exc):
+        return (
+            f"{type(exc).__name__}: the tool was cancelled by something other than the run "
+            "and did not finish"
+        )
+    return describe_exception(exc)
+
+
+def _crash_of(batch: list[ToolRun], event: ToolFinished) -> BaseException | None:
+    return next((call.crash for call in batch if call.index == event.index), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +213,6 @@ def _report(send: MemoryObjectSendStream[Event], event: Event) -> None:
         send.send_nowait(event)
 
 
-def describe_exception(exc: Exception) -> str:
-    """`Type: message`, short enough to send to a model."""
-    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    return text if len(text) <= _ERROR_TEXT_LIMIT else text[:_ERROR_TEXT_LIMIT] + "..."
+def describe_exception(exc: BaseException) -> str:
+    """`Type: message`, short enough to send to a model; never raises."""
+    return exception_text(exc, _ERROR_TEXT_LIMIT)

@@ -166,7 +166,6 @@ class DurableAgent:
         return Approval(bool(message.get("approved")), message.get("reason"))
 
 
-
 async def _send(
     method: str, url: str, headers: list[tuple[str, str]], body: bytes
 ) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -187,9 +186,7 @@ class _StepTransport(httpx2.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         body = await request.aread()
-        headers = [
-            (k, v) for k, v in request.headers.items() if k.lower() != "content-length"
-        ]
+        headers = [(k, v) for k, v in request.headers.items() if k.lower() != "content-length"]
         status, response_headers, content = await self._step(
             request.method, str(request.url), headers, body
         )

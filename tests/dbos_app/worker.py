@@ -37,17 +37,17 @@ def note(line: str) -> None:
 @tool
 def record(topic: str, ctx: ToolContext) -> str:
     """Record a topic."""
-    note(f"start record {topic}")
-    note(f"end record {topic}")
+    note(f"start record {topic} {EXECUTOR}")
+    note(f"end record {topic} {EXECUTOR}")
     return f"recorded {topic}"
 
 
 @tool
 def slow(topic: str, ctx: ToolContext) -> str:
     """Slow work on a topic."""
-    note(f"start slow {topic}")
+    note(f"start slow {topic} {EXECUTOR}")
     time.sleep(float(os.environ.get("TOOL_SLEEP", "0")))
-    note(f"end slow {topic}")
+    note(f"end slow {topic} {EXECUTOR}")
     return f"worked on {topic}"
 
 
@@ -72,7 +72,8 @@ async def main() -> None:
         while True:  # recovery runs in the background; the tests read the results
             await asyncio.sleep(1)
     elif ACTION == "serve":
-        queue = await DBOS.register_queue_async("agents", worker_concurrency=4)
+        concurrency = int(os.environ.get("WORKER_CONCURRENCY", "4"))
+        queue = await DBOS.register_queue_async("agents", worker_concurrency=concurrency)
         for number in range(int(REST[0])):
             await durable.enqueue(queue, f"run-{number}", workflow_id=f"run-{number}")
         while True:

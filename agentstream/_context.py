@@ -1,0 +1,86 @@
+"""`ToolContext`: what a tool may learn about the call it serves."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from ._convert import copy_message
+from ._exceptions import ToolDefinitionError
+
+__all__ = ["ToolContext", "handler_takes_context"]
+
+
+class ToolContext:
+    """What a tool may learn about the call it serves."""
+
+    __slots__ = ("_conversation", "_copy", "run_id", "step", "tool_call_id", "tool_name")
+
+    run_id: str
+    """The run this call belongs to."""
+    tool_call_id: str
+    """The id the model gave this call."""
+    tool_name: str
+    """The name the model called."""
+    step: int
+    """The 1-based step of the run in which the model made the call."""
+
+    def __init__(
+        self,
+        run_id: str,
+        tool_call_id: str,
+        tool_name: str,
+        step: int,
+        messages: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
+        self.run_id = run_id
+        self.tool_call_id = tool_call_id
+        self.tool_name = tool_name
+        self.step = step
+        self._conversation = tuple(messages)
+        self._copy: tuple[dict[str, Any], ...] | None = None
+
+    @property
+    def messages(self) -> tuple[dict[str, Any], ...]:
+        """The conversation so far as OpenAI message dicts, ending with the assistant
+        message that made this call.
+
+        A deep copy, made the first time it is read: editing it never changes the run's
+        conversation or its next request.
+        """
+        if self._copy is None:
+            self._copy = tuple(copy_message(message) for message in self._conversation)
+        return self._copy
+
+    def __repr__(self) -> str:
+        return (
+            f"ToolContext(run_id={self.run_id!r}, tool_call_id={self.tool_call_id!r}, "
+            f"tool_name={self.tool_name!r}, step={self.step})"
+        )
+
+
+def handler_takes_context(handler: Callable[..., Any], label: str) -> bool:
+    """Whether a `from_schema` handler takes `(args, context)` rather than `(args)`."""
+    try:
+        signature = inspect.signature(handler)
+    except (TypeError, ValueError):
+        return False  # a builtin without a signature: assume handler(args)
+    accepts = []
+    for count in (1, 2):
+        try:
+            signature.bind(*range(count))
+            accepts.append(count)
+        except TypeError:
+            pass
+    if not accepts:
+        raise ToolDefinitionError(
+            f"the handler of {label} must accept (args) or (args, context); "
+            f"its signature is {signature}"
+        )
+    positional = [
+        p
+        for p in signature.parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    return 2 in accepts and len(positional) >= 2

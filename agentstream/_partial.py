@@ -123,8 +123,9 @@ class OutputWatch:
         try:
             partial = from_json(text, allow_partial="trailing-strings")
         except ValueError:
-            # Blank so far: try again at the next piece; anything else will not become JSON.
-            self._parse_at = size + 1 if not text.strip() else _NEVER
+            # Not JSON so far: it will not become JSON later. Blanks wait on the growing
+            # schedule, as they would cost quadratic work re-parsed on every piece.
+            self._parse_at = next_parse_at(size) if not text.strip() else _NEVER
             return
         self._parse_at = next_parse_at(size)
         self._update(partial, out, final=False)

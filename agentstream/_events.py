@@ -22,6 +22,9 @@ __all__ = [
     "ApprovalRequested",
     "Event",
     "MaxStepsReached",
+    "OutputDelta",
+    "OutputInvalid",
+    "OutputReady",
     "ReasoningDelta",
     "RefusalDelta",
     "RunFailed",
@@ -128,6 +131,46 @@ StreamEvent = (
     TextDelta | ReasoningDelta | RefusalDelta | ToolCallStarted | ToolCallDelta | ServerError
 )
 """The events an assembler produces from a stream's chunks."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutputDelta:
+    """The typed answer so far, while it streams (runs with an `output_type` only)."""
+
+    step: int
+    partial: Any
+    """Best-effort parse of the answer so far, as plain JSON data (a dict for a model,
+    a list for `list[...]`, ...): whole fields, then the last one maybe cut. Refreshed
+    like `ToolCallDelta.partial`; treat it as read-only."""
+    completed: tuple[str | int, ...]
+    """The top-level fields (names) or items (indexes) complete so far that passed
+    validation, in order; it only grows, and any cutting of the same answer into pieces
+    adds the same entries in the same order."""
+    type: Literal["output_delta"] = field(default="output_delta", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class OutputReady:
+    """A whole typed answer that fits the output type: `value` becomes `result.output`."""
+
+    step: int
+    value: Any
+    raw: str
+    """The JSON the model sent (the text, or the final-answer tool's arguments)."""
+    type: Literal["output_ready"] = field(default="output_ready", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class OutputInvalid:
+    """A whole typed answer that is not JSON or does not fit; `error` goes back to the model.
+
+    It counts against the agent's `max_invalid_calls`, like an invalid tool call.
+    """
+
+    step: int
+    raw: str
+    error: str
+    type: Literal["output_invalid"] = field(default="output_invalid", init=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,7 +349,7 @@ class MaxStepsReached:
 class RunFinished:
     """The run ended normally; `result` is what `Agent.run` returns."""
 
-    result: RunResult
+    result: RunResult[Any]
     type: Literal["run_finished"] = field(default="run_finished", init=False)
 
 
@@ -328,6 +371,9 @@ Event = (
     | ToolCallStarted
     | ToolCallDelta
     | ServerError
+    | OutputDelta
+    | OutputReady
+    | OutputInvalid
     | ToolCallReady
     | ToolCallInvalid
     | ApprovalRequested

@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 import random
 import secrets
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from contextlib import aclosing
 from time import perf_counter
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic
 
 import anyio
 import openai
@@ -46,11 +46,13 @@ from ._exceptions import ErrorBudgetExceeded, RetriesExhausted, RunError, RunTim
 from ._execute import ToolRun, run_tools
 from ._model import ModelStream, event_limit
 from ._observe import RunObserver, observed
+from ._partial import OutputWatch
 from ._redact import redact, redact_error, secret_of
-from ._result import RunResult, StopReason
+from ._result import OutputT, RunResult, StopReason
 from ._state import PendingCall, PendingStep, RunState, StepState
 from ._step import check_complete, tool_limit, with_fresh_ids, within_limits
 from ._tools import ToolContext
+from ._typed import TypedRun
 
 if TYPE_CHECKING:
     from ._agent import Agent, RunStart
@@ -60,7 +62,7 @@ __all__ = ["AgentRun"]
 _CANCELLED = "cancelled: the run was stopped before this call finished"
 
 
-class AgentRun:
+class AgentRun(Generic[OutputT]):
     """A run in progress: iterate it for events; `result` once it has finished.
 
     Use it as an async context manager. Leaving the block early closes the HTTP stream
@@ -68,10 +70,17 @@ class AgentRun:
     complete step, with every tool call answered.
     """
 
-    def __init__(self, agent: Agent, start: RunStart, request: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        agent: Agent[Any],
+        start: RunStart,
+        request: Mapping[str, Any],
+        typed: TypedRun | None = None,
+    ) -> None:
         self._agent = agent
         self._request = {**agent.request, **request}
-        self._result: RunResult | None = None
+        self._typed = typed
+        self._result: RunResult[OutputT] | None = None
         self._task_group: TaskGroup | None = None
         self._events: AsyncGenerator[Event, None] | None = None
         self._secret: str | None = None
@@ -93,7 +102,7 @@ class AgentRun:
         return self._state
 
     @property
-    def result(self) -> RunResult:
+    def result(self) -> RunResult[OutputT]:
         """The result; raises `RuntimeError` until the run has finished."""
         if self._result is None:
             raise RuntimeError("the run has not finished")
@@ -104,7 +113,7 @@ class AgentRun:
         """The conversation so far (a copy), consistent at every moment."""
         return [dict(message) for message in self._state.messages]
 
-    async def __aenter__(self) -> AgentRun:
+    async def __aenter__(self) -> AgentRun[OutputT]:
         if self._task_group is not None:
             raise RuntimeError("a run can be entered only once")
         self._task_group = anyio.create_task_group()
@@ -218,6 +227,7 @@ class AgentRun:
         """
         state = self._state
         limits = self._agent.timeouts
+        typed = self._typed
         run_deadline = started + limits.run if limits.run else math.inf
         while True:
             step = self._begin_step()
@@ -227,6 +237,7 @@ class AgentRun:
                         raise RunTimeout("run", limits.run)
                     yield StepStarted(step.number, step.attempt)
                     assembler, stream, source = self._send(step, client, run_deadline)
+                    watch = typed.watch(step.number) if typed is not None else None
                     try:
                         async with aclosing(source) as chunks:
                             async for chunk in chunks:
@@ -238,8 +249,13 @@ class AgentRun:
                                         step.first_token = perf_counter()
                                     for stream_event in events:
                                         yield stream_event
+                                    if watch is not None:
+                                        for output_event in watch.feed(events):
+                                            yield output_event
                         check_complete(assembler, stream)
                     except RunError as exc:
+                        if typed is not None and typed.fall_back(exc):
+                            continue  # refused `response_format`: ask again, by the final tool
                         delay, interrupted = self._attempt_failed(
                             step, assembler, exc, run_deadline
                         )
@@ -253,6 +269,8 @@ class AgentRun:
                     else:
                         break
                 self._take_response(step, assembler)
+                for event in self._typed_calls(step, watch):
+                    yield event
                 async for event in self._sort_calls(step):
                     yield event
             async for event in self._decide(step):
@@ -264,7 +282,11 @@ class AgentRun:
             if any(call.status == "awaiting_approval" for call in step.calls):
                 stop: StopReason | None = "approval_required"
             else:
+                for event in self._typed_answer(step):
+                    yield event
                 yield self._end_step(step)
+                if typed is not None:
+                    typed.add_feedback(state)
                 stop, at_step_limit = self._stop_after(step)
                 if at_step_limit:
                     yield MaxStepsReached(step.number, self._agent.max_steps)
@@ -367,9 +389,13 @@ class AgentRun:
         agent = self._agent
         assert step.message is not None
         context = (*state.messages, step.assistant)
+        answered = self._typed.answered if self._typed is not None else {}
         for call in step.message.tool_calls:
             pending = PendingCall(call.id, call.index, call.name or "", call.arguments, "ready")
             step.calls.append(pending)
+            if call.index in answered:  # a final answer, or beside one (see `_typed_calls`)
+                pending.status, pending.output = "finished", answered[call.index]
+                continue
             if step.not_run is not None:
                 error = NOT_RUN[step.not_run]
             else:
@@ -532,7 +558,10 @@ class AgentRun:
             )
         if step.not_run is not None:
             return step.not_run, False
-        if not step.calls:
+        typed = self._typed
+        if typed is not None and typed.ready_step == step.number:
+            return "answer", False
+        if not step.calls and not (typed is not None and typed.goes_on(step)):
             assert step.message is not None
             return answer_reason(step.message, step.finish_reason), False
         if state.final_only == "max_tool_calls" and not agent.final_answer:
@@ -541,15 +570,23 @@ class AgentRun:
             return (None if agent.final_answer else "max_steps"), True
         return None, False
 
-    async def _finish(self, step: StepState, stop: StopReason, started: float) -> RunResult:
+    async def _finish(
+        self, step: StepState, stop: StopReason, started: float
+    ) -> RunResult[OutputT]:
         state = self._state
         state.stop_reason = stop
         await self._checkpoint()
         assistant = step.assistant
         paused = state.pending is not None
+        typed = self._typed
+        output: Any = (
+            typed.value if typed is not None
+            else "" if paused
+            else assistant.get("content") or ""
+        )  # fmt: skip
         self._result = RunResult(
             run_id=self.run_id,
-            output="" if paused else assistant.get("content") or "",
+            output=output,
             messages=tuple(state.messages),
             new_messages=tuple(state.messages[state.first_new :]),
             stop_reason=stop,
@@ -585,4 +622,21 @@ class AgentRun:
             params["tools"] = agent._tool_definitions()
             if extra_step:
                 params["tool_choice"] = "none"
+        if self._typed is not None:
+            self._typed.request(params, params.get("tools", []), extra_step)
         return params
+
+    # --- typed output (see `_typed`): phases of their own, skipped without an output type
+
+    def _typed_calls(self, step: StepState, watch: OutputWatch | None) -> Iterator[Event]:
+        """The last partial value of the answer; in the tool mode, the final-answer call."""
+        typed = self._typed
+        if typed is None or watch is None:
+            return
+        yield from watch.finish()
+        yield from typed.judge_calls(step, self._state)
+
+    def _typed_answer(self, step: StepState) -> Iterator[Event]:
+        """A response without tool calls: its typed answer, or what to tell the model."""
+        if self._typed is not None:
+            yield from self._typed.judge_answer(step, self._state)

@@ -28,7 +28,11 @@ def stats(node: Any) -> Iterator[Mapping[str, float]]:
 def test_quick_bench_reports_every_section(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "--quick", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert {"meta", "assembly", "e2e", "scale", "tools"} <= set(result)
+    assert {"meta", "assembly", "output", "e2e", "scale", "tools"} <= set(result)
+
+    output = result["output"]["rows"]
+    assert [row["answer_bytes"] for row in output] == [1024]
+    assert all(row["chunks"] > 256 and row["partial_values"] > 0 for row in output)
 
     assembly = result["assembly"]["rows"]
     assert [row["arguments_bytes"] for row in assembly] == [1024]
@@ -53,7 +57,7 @@ def test_quick_bench_reports_every_section(capsys: pytest.CaptureFixture[str]) -
     assert all(s["min"] > 0 for s in summaries if id(s) not in may_be_zero)
 
     text = render(result)
-    for title in ("Assembly alone", "End to end", "Scale", "Parallel I/O-bound"):
+    for title in ("Assembly alone", "Typed output", "End to end", "Scale", "Parallel I/O-bound"):
         assert title in text
 
 
@@ -64,6 +68,7 @@ def _differences(result: Mapping[str, Any]) -> list[Mapping[str, float]]:
         found += [row["added_first_token_ms"], row["server_cpu_share"]]
     for row in result["scale"]["rows"]:
         found += [row["bare"]["server_cpu_share"], row["agent"]["server_cpu_share"]]
+    found += [row["added_us_per_chunk"] for row in result["output"]["rows"]]
     return [s for s in found if s is not None]
 
 

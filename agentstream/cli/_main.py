@@ -35,7 +35,8 @@ model (no network, no API key) that picks tools from their schemas.
 """
 
 _USAGE = """\
-python -m agentstream [-p TEXT] [--json] [--model MODEL] [--tools SPEC] [options]
+python -m agentstream [-p TEXT] [--json] [--model MODEL] [--tools SPEC] [--output-schema FILE
+                             | --output MODULE:TYPE] [options]
        python -m agentstream replay FILE [--events]
        python -m agentstream serve-model [--host HOST] [--port PORT] [--ttft S] [--tps N]
        python -m agentstream load-test [--runs N] [--fault-rate SHARE] [--json]
@@ -185,6 +186,19 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         help="with --session: first continue the session's unfinished run (paused for "
         "approval, or cut short by a crash)",
     )  # fmt: skip
+    output = parser.add_argument_group("typed output (the answer is validated JSON)")
+    output.add_argument(
+        "--output-schema", metavar="FILE",
+        help="a JSON schema file the answer must fit; the validated JSON is printed",
+    )  # fmt: skip
+    output.add_argument(
+        "--output", metavar="MODULE:TYPE",
+        help="a Python type the answer must fit (a module or file.py, a colon, a name)",
+    )  # fmt: skip
+    output.add_argument(
+        "--output-mode", choices=("auto", "response_format", "tool"), default="auto",
+        help="ask with response_format, a final-answer tool, or auto (default)",
+    )  # fmt: skip
     _add_pace(parser, 0.35, 60)
 
 
@@ -279,7 +293,7 @@ def _add_bench(commands: Any) -> None:
     )
     bench.add_argument(
         "--only", type=_sections, metavar="SECTIONS",
-        help="comma-separated among assembly, e2e, scale, tools (default: all)",
+        help="comma-separated among assembly, output, e2e, scale, tools (default: all)",
     )  # fmt: skip
     bench.add_argument(
         "--backend", choices=("asyncio", "trio"), default="asyncio",
@@ -356,10 +370,13 @@ def _demo(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         ttft=args.ttft,
         tokens_per_second=args.tps or None,
     )
+    from ._output import load_output
+
     tools = _tools(args)
     if args.resume and not args.session:
         raise SetupError("--resume continues a session: give --session FILE too")
     servers = _mcp_servers(args)
+    output: Any = load_output(args.output_schema, args.output)
     agent = Agent(
         client=connection.client_factory(),
         model=connection.model,
@@ -368,6 +385,8 @@ def _demo(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         max_steps=args.max_steps,
         retries=Retries(max_retries=args.max_retries),
         approver=approver(args.approve, sys.stdin, sys.stderr),
+        output_type=output,
+        output_mode=args.output_mode,
     )
     terminal = (
         not args.no_color

@@ -17,10 +17,14 @@ from dataclasses import dataclass
 from time import perf_counter
 from typing import Protocol, TextIO
 
+from pydantic_core import to_json
+
 from .._events import (
     ApprovalRequested,
     Event,
     MaxStepsReached,
+    OutputInvalid,
+    OutputReady,
     ReasoningDelta,
     RefusalDelta,
     RunFinished,
@@ -212,6 +216,16 @@ class Renderer:
                 withdrawn = "; its output above is withdrawn" if shown else ""
                 then = f"trying again in {delay:.1f}s" if delay is not None else "giving up"
                 self._line([(f"step interrupted: {error}{withdrawn}; {then}", "warn")])
+            case OutputReady(value=value):
+                self._calls.clear()  # a final-answer call is done with
+                self._emit(self._erase() + self._end_inline())
+                self._line([("output:", "bold")])
+                for line in to_json(value, indent=2).decode().splitlines():
+                    self._line([(line.translate(_CONTROLS), None)])
+            case OutputInvalid(error=error):
+                self._calls.clear()
+                self._emit(self._erase() + self._end_inline())
+                self._line([(f"invalid output: {error.translate(_ONE_LINE)}", "warn")])
             case MaxStepsReached(max_steps=limit):
                 self._line([(f"reached the step limit ({limit} steps)", "warn")])
             case RunFinished(result=result):

@@ -54,6 +54,7 @@ class _Call:
     """A tool call being assembled."""
 
     __slots__ = (
+        "generated",
         "id",
         "name",
         "oversized",
@@ -63,10 +64,13 @@ class _Call:
         "position",
         "size",
         "started",
+        "text_at",
     )
 
-    def __init__(self, position: int, parse_at: int) -> None:
+    def __init__(self, position: int, parse_at: int, text_at: int = 0) -> None:
         self.position = position
+        self.text_at = text_at  # pieces of text the choice had when the call opened
+        self.generated = False
         self.id: str | None = None
         self.name: str | None = None
         self.pieces: list[str] = []
@@ -84,6 +88,7 @@ class _Choice:
     """One choice being assembled."""
 
     __slots__ = (
+        "anonymous",
         "by_id",
         "by_index",
         "calls",
@@ -105,6 +110,7 @@ class _Choice:
         self.calls: list[_Call] = []
         self.by_index: dict[int, _Call] = {}
         self.by_id: dict[str, _Call] = {}
+        self.anonymous = False  # a fragment came without an index
 
 
 def _malformed(what: str, value: Any) -> StreamError:
@@ -132,6 +138,7 @@ class StreamAssembler:
         "_model",
         "_new_id",
         "_partial",
+        "_passed",
         "_step",
         "_usage",
     )
@@ -153,6 +160,7 @@ class StreamAssembler:
         self._errors: list[Any] = []
         self._id: str | None = None
         self._model: str | None = None
+        self._passed = 0  # first-choice calls `settled()` has looked at
 
     @property
     def errors(self) -> tuple[Any, ...]:
@@ -417,6 +425,7 @@ class StreamAssembler:
                 call = choice.by_id.get(call_id) or self._open(choice)
                 choice.by_index[index] = call
             return call
+        choice.anonymous = True  # see `settled`
         if call_id is not None:
             call = choice.by_id.get(call_id)
             return call if call is not None else self._open(choice)
@@ -446,7 +455,7 @@ class StreamAssembler:
         return True
 
     def _open(self, choice: _Choice) -> _Call:
-        call = _Call(len(choice.calls), 1 if self._partial else sys.maxsize)
+        call = _Call(len(choice.calls), 1 if self._partial else sys.maxsize, len(choice.content))
         choice.calls.append(call)
         return call
 
@@ -511,6 +520,47 @@ class StreamAssembler:
         size = call.size
         call.parse_at = size + 1 if size < _SMALL_ARGUMENTS else size + size // _REPARSE_FRACTION
 
+    def settled(self) -> list[AssembledToolCall]:
+        """The first choice's tool calls that became final since the last call of this.
+
+        A call is final when the stream has moved past it (a later call opened, text
+        came after it, or the choice's finish reason arrived) and its arguments are one
+        strictly valid JSON object: a closed object cannot grow into another valid one.
+        While the server sends fragments without an `index` (calls found by id, by
+        position or as the last open one), nothing is final before the finish: a later
+        fragment could still reach an earlier call. Each call is reported once; one
+        that is not valid when the stream moves past it (blank arguments before the
+        finish included) is never reported. A call the server gave no id gets one now,
+        the same that `finish()` reports. Costs nothing while the stream has not moved.
+        """
+        choice = self._choices.get(0)
+        if choice is None:
+            return []
+        calls = choice.calls
+        count = len(calls)
+        finished = choice.finish_reason is not None
+        if not finished:
+            if choice.anonymous or not count:
+                return []
+            if len(choice.content) <= calls[-1].text_at:
+                count -= 1  # nothing yet after the last call
+        start = self._passed
+        if count <= start:
+            return []
+        self._passed = count
+        final = []
+        for call in calls[start:count]:
+            arguments = _final_arguments(call, finished)
+            if arguments is None:
+                continue
+            if call.id is None:
+                call.id = self._new_id()
+                call.generated = True
+            final.append(
+                AssembledToolCall(call.position, call.id, call.name, arguments, call.generated)  # type: ignore[arg-type]
+            )
+        return final
+
     def finish(self) -> AssembledResponse:
         """Return the assembled response. The assembler can still be fed afterwards."""
         choices = tuple(
@@ -522,9 +572,10 @@ class StreamAssembler:
     def _message(self, choice: _Choice) -> AssembledMessage:
         calls = []
         for call in choice.calls:
-            generated = call.id is None
-            if generated:
+            if call.id is None:
                 call.id = self._new_id()
+                call.generated = True
+            generated = call.generated
             arguments = call.arguments()
             if not arguments.strip():
                 arguments = "{}"  # a tool without parameters, or arguments dropped
@@ -543,6 +594,24 @@ class StreamAssembler:
             reasoning="".join(choice.reasoning) if choice.reasoning else None,
             role=choice.role or "assistant",
         )
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _final_arguments(call: _Call, finished: bool) -> str | None:
+    """A passed call's arguments if they are a strictly valid JSON object, else None."""
+    if call.name is None or call.oversized:
+        return None
+    text = call.arguments()
+    if not text.strip():
+        return "{}" if finished else None
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        return None
+    return text if type(value) is dict else None
 
 
 def _drop_arguments(call: _Call) -> None:

@@ -13,7 +13,7 @@ import inspect
 import re
 import types
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, NoReturn, Union, get_args, get_origin, get_type_hints, overload
 
 import anyio.to_thread
@@ -51,7 +51,28 @@ class ToolContext:
     """The 1-based step of the run in which the model made the call."""
     messages: tuple[Mapping[str, Any], ...]
     """The conversation so far as OpenAI message dicts, ending with the assistant message
-    that made this call."""
+    that made this call (for a call started early: ending before it, as that message is
+    still streaming)."""
+    early: bool = False
+    """Whether the call started before the model's response was whole (`Tool.early`)."""
+    _progress: Callable[[float | None, str | None, str | None], None] | None = field(
+        default=None, repr=False, compare=False
+    )
+
+    def progress(
+        self, fraction: float | None = None, message: str | None = None, output: str | None = None
+    ) -> None:
+        """Report how far the call has got: a fraction from 0 to 1, a status message, and/or
+        the partial output so far. The run turns it into a `ToolProgress` event.
+
+        Cheap and never blocks; callable from a sync tool's worker thread too. Reports
+        that come faster than they are consumed are coalesced: the latest wins, and the
+        last one before the tool ends is always delivered.
+        """
+        if fraction is not None and not 0.0 <= fraction <= 1.0:  # also rejects nan
+            raise ValueError(f"fraction must be from 0 to 1, not {fraction!r}")
+        if self._progress is not None:
+            self._progress(fraction, message, output)
 
 
 class Tool:
@@ -66,7 +87,9 @@ class Tool:
         "_is_async",
         "concurrent",
         "description",
+        "early",
         "function",
+        "idempotent",
         "name",
         "parameters",
         "strict",
@@ -82,6 +105,12 @@ class Tool:
     """Whether the schema is sent in OpenAI strict mode."""
     concurrent: bool
     """False: never runs alongside other tool calls of the same step."""
+    early: bool
+    """True: may start as soon as its call is complete, before the model's response has
+    ended, when the agent has `early_tools=True` (for read-only or idempotent tools)."""
+    idempotent: bool
+    """True: running it twice with the same arguments is the same as once, so a result
+    from a broken attempt at a step may be reused when the retry asks for the same call."""
     function: Callable[..., Any]
     """The original callable (for `from_schema`, the handler)."""
 
@@ -100,6 +129,8 @@ class Tool:
         function: Callable[..., Any],
         check: Check,
         bind: _Bind,
+        early: bool = False,
+        idempotent: bool = False,
     ) -> None:
         """Internal: use `tool()` or `Tool.from_schema()`."""
         for slot, value in (
@@ -108,6 +139,8 @@ class Tool:
             ("parameters", parameters),
             ("strict", strict),
             ("concurrent", concurrent),
+            ("early", early),
+            ("idempotent", idempotent),
             ("function", function),
             ("_check", check),
             ("_bind", bind),
@@ -128,7 +161,10 @@ class Tool:
         return self
 
     def __repr__(self) -> str:
-        return f"Tool(name={self.name!r}, strict={self.strict}, concurrent={self.concurrent})"
+        extra = "".join(f", {flag}=True" for flag in ("early", "idempotent") if getattr(self, flag))
+        return (
+            f"Tool(name={self.name!r}, strict={self.strict}, concurrent={self.concurrent}{extra})"
+        )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Call the original function directly, as if it had not been decorated."""
@@ -181,6 +217,8 @@ class Tool:
         description: str = "",
         strict: bool = False,
         concurrent: bool = True,
+        early: bool = False,
+        idempotent: bool = False,
     ) -> Tool:
         """A tool from a hand-written JSON schema.
 
@@ -201,6 +239,7 @@ class Tool:
         if strict:
             schema, check = strict_arguments(schema, check, label)
         takes_context = _handler_takes_context(handler, label)
+        _check_early(early, concurrent, label)
 
         def bind(
             arguments: dict[str, Any], context: ToolContext
@@ -216,6 +255,8 @@ class Tool:
             function=handler,
             check=check,
             bind=bind,
+            early=early,
+            idempotent=idempotent,
         )
 
 
@@ -228,6 +269,8 @@ def tool(
     description: str | None = None,
     strict: bool = False,
     concurrent: bool = True,
+    early: bool = False,
+    idempotent: bool = False,
 ) -> Tool: ...
 @overload
 def tool(
@@ -238,6 +281,8 @@ def tool(
     description: str | None = None,
     strict: bool = False,
     concurrent: bool = True,
+    early: bool = False,
+    idempotent: bool = False,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 def tool(
     func: Callable[..., Any] | None = None,
@@ -247,6 +292,8 @@ def tool(
     description: str | None = None,
     strict: bool = False,
     concurrent: bool = True,
+    early: bool = False,
+    idempotent: bool = False,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Make a `Tool` of a function: `@tool`, `@tool()` or `@tool(name=..., strict=True, ...)`.
 
@@ -258,12 +305,21 @@ def tool(
     the function receives a model instance. `strict=True` sends an OpenAI strict-mode
     schema: parameters with defaults become nullable, and `null` means "use the default".
     `concurrent=False` keeps the tool from running alongside other calls of its step.
+    `early=True` lets the tool start as soon as its call is complete, while the response
+    still streams (with `Agent(early_tools=True)`; it must then be concurrent);
+    `idempotent=True` lets a retried step reuse its result from a broken attempt.
     Nothing is registered anywhere; pass the returned `Tool` to the agent.
     """
 
     def make(function: Callable[..., Any]) -> Tool:
         return _tool_from_function(
-            function, name=name, description=description, strict=strict, concurrent=concurrent
+            function,
+            name=name,
+            description=description,
+            strict=strict,
+            concurrent=concurrent,
+            early=early,
+            idempotent=idempotent,
         )
 
     return make if func is None else make(func)
@@ -304,6 +360,8 @@ def _tool_from_function(
     description: str | None,
     strict: bool,
     concurrent: bool,
+    early: bool = False,
+    idempotent: bool = False,
 ) -> Tool:
     if isinstance(func, Tool):
         raise ToolDefinitionError(
@@ -320,6 +378,7 @@ def _tool_from_function(
     label = f"{getattr(func, '__qualname__', None) or _default_name(func)}()"
     tool_name = _default_name(func) if name is None else name
     _check_name(tool_name, label)
+    _check_early(early, concurrent, label)
     try:
         signature = inspect.signature(func)
         hints = get_type_hints(target, include_extras=True)
@@ -380,10 +439,20 @@ def _tool_from_function(
         function=func,
         check=check,
         bind=bind,
+        early=early,
+        idempotent=idempotent,
     )
 
 
 # --- helpers -----------------------------------------------------------------------------
+
+
+def _check_early(early: bool, concurrent: bool, label: str) -> None:
+    if early and not concurrent:
+        raise ToolDefinitionError(
+            f"{label} cannot be both early=True and concurrent=False: a call started early "
+            f"runs alongside the rest of its step"
+        )
 
 
 def _check_name(name: object, label: str) -> None:

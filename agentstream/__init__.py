@@ -22,7 +22,9 @@ from ._events import ToolCallDelta as ToolCallDelta
 from ._events import ToolCallInvalid as ToolCallInvalid
 from ._events import ToolCallReady as ToolCallReady
 from ._events import ToolCallStarted as ToolCallStarted
+from ._events import ToolCancelled as ToolCancelled
 from ._events import ToolFinished as ToolFinished
+from ._events import ToolProgress as ToolProgress
 from ._events import ToolStarted as ToolStarted
 from ._events import event_to_dict as event_to_dict
 from ._exceptions import AgentStreamError as AgentStreamError
@@ -92,10 +94,12 @@ __all__ = [
     "ToolCallInvalid",
     "ToolCallReady",
     "ToolCallStarted",
+    "ToolCancelled",
     "ToolContext",
     "ToolDefinitionError",
     "ToolError",
     "ToolFinished",
+    "ToolProgress",
     "ToolStarted",
     "Usage",
     "event_to_dict",

@@ -44,11 +44,14 @@ class Agent:
     `max_argument_size` characters are dropped as they stream and the call is refused;
     results longer than `max_result_size` are cut, with a note, before the model sees
     them. `timeouts` bounds waiting; `retries` says when a failed step is tried again.
+    `early_tools=True` starts each call to a tool made with `early=True` as soon as the
+    call is complete, while the response still streams (see the README).
     """
 
     __slots__ = (
         "_client",
         "_definitions",
+        "early_tools",
         "final_answer",
         "instructions",
         "max_argument_size",
@@ -80,6 +83,7 @@ class Agent:
         max_argument_size: int | None = 1_000_000,
         max_result_size: int | None = 100_000,
         partial_arguments: bool = True,
+        early_tools: bool = False,
         timeouts: Timeouts | None = None,
         retries: Retries | None = None,
         **request: Any,
@@ -111,6 +115,7 @@ class Agent:
         self.max_argument_size = max_argument_size
         self.max_result_size = max_result_size
         self.partial_arguments = partial_arguments
+        self.early_tools = early_tools
         self.timeouts = timeouts or Timeouts()
         self.retries = retries or Retries()
         self.request: dict[str, Any] = request

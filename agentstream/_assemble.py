@@ -557,7 +557,7 @@ class StreamAssembler:
                 call.id = self._new_id()
                 call.generated = True
             final.append(
-                AssembledToolCall(call.position, call.id, call.name, arguments, call.generated)  # type: ignore[arg-type]
+                AssembledToolCall(call.position, call.id, call.name, arguments, call.generated)
             )
         return final
 

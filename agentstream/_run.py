@@ -17,6 +17,7 @@ from anyio.abc import TaskGroup
 
 from ._assemble import StreamAssembler
 from ._calls import NOT_RUN, answer_reason, assistant_message, over_limit, validate_call
+from ._early import EarlyStarts
 from ._events import (
     Event,
     MaxStepsReached,
@@ -30,7 +31,7 @@ from ._events import (
     ToolCallReady,
 )
 from ._exceptions import ErrorBudgetExceeded, RetriesExhausted, RunError, RunTimeout
-from ._execute import run_tools
+from ._execute import ToolRunner, run_tools
 from ._model import ModelStream
 from ._redact import redact, redact_error, secret_of
 from ._result import RunResult, StepInfo, StopReason
@@ -63,6 +64,7 @@ class AgentRun:
         self._events: AsyncGenerator[Event, None] | None = None
         self._secret: str | None = None
         self._rng: random.Random | None = None  # made at the first retry: seeding costs
+        self._runner: ToolRunner | None = None  # the last relay of early calls
         self.run_id = "run_" + secrets.token_hex(8)
         self._state = RunState.start(self.run_id, messages, agent.retries.budget)
 
@@ -133,6 +135,8 @@ class AgentRun:
             yield RunFailed(exc)
             raise
         finally:
+            if self._runner is not None:
+                self._runner.close()  # the early calls' relay, if the run is left mid-step
             if client is not given:
                 with anyio.CancelScope(shield=True):
                     await client.close()
@@ -157,19 +161,37 @@ class AgentRun:
                     raise RunTimeout("run", limits.run)
                 yield StepStarted(step.number, step.attempt)
                 assembler, stream, source = self._send(step, client, run_deadline)
+                early = step.early
                 try:
                     async with aclosing(source) as chunks:
-                        async for chunk in chunks:
-                            if secret is not None and "error" in chunk:
-                                chunk = redact(chunk, secret)
-                            events = assembler.feed(chunk)
-                            if events:
-                                if step.first_token is None:
+                        if early is None:
+                            async for chunk in chunks:
+                                if secret is not None and "error" in chunk:
+                                    chunk = redact(chunk, secret)
+                                events = assembler.feed(chunk)
+                                if events:
+                                    if step.first_token is None:
+                                        step.first_token = perf_counter()
+                                    for stream_event in events:
+                                        yield stream_event
+                        else:  # the same, and start each call that has become final
+                            async for chunk in chunks:
+                                if secret is not None and "error" in chunk:
+                                    chunk = redact(chunk, secret)
+                                events = assembler.feed(chunk)
+                                if events and step.first_token is None:
                                     step.first_token = perf_counter()
+                                # Tools start before the consumer sees this chunk.
+                                also = early.after_chunk(assembler)
                                 for stream_event in events:
                                     yield stream_event
+                                for event in also:
+                                    yield event
                     check_complete(assembler, stream)
                 except RunError as exc:
+                    if early is not None:
+                        for event in early.abandon(f"the attempt at this step failed: {exc}"):
+                            yield event
                     delay, interrupted = self._attempt_failed(step, assembler, exc, run_deadline)
                     yield interrupted
                     if delay is None:
@@ -226,10 +248,23 @@ class AgentRun:
             request_id=f"{self.run_id}-{step.number}-{step.attempt}",
         )
         source = stream.chunks()
+        if agent.early_tools:
+            step.early = self._early_starts(step, run_deadline)
         if limits.bounds_streams:
             step_deadline = step.sent + limits.step if limits.step else math.inf
             source = within_limits(source, limits, step_deadline, run_deadline)
         return assembler, stream, source
+
+    def _early_starts(self, step: StepState, run_deadline: float) -> EarlyStarts | None:
+        """What starts the calls of this attempt early, if any tool may start early."""
+        agent = self._agent
+        if not any(tool.early for tool in agent.tools.values()):
+            return None
+        assert self._task_group is not None
+        runner = ToolRunner(self._task_group, self.run_id, step.number, agent.max_result_size)
+        self._runner = runner
+        timeout = tool_limit(agent.timeouts, run_deadline)
+        return EarlyStarts(agent, self._state, step.number, runner, timeout, step.reusable)
 
     def _attempt_failed(
         self, step: StepState, assembler: StreamAssembler, exc: RunError, run_deadline: float
@@ -264,7 +299,10 @@ class AgentRun:
         """Keep the whole response, its call ids made unique in the conversation."""
         step.finished = perf_counter()
         step.response = response = assembler.finish()
-        step.message = with_fresh_ids(response.message, self._state.used_ids)
+        if step.early is not None:
+            step.message = step.early.with_ids(response.message, self._state.used_ids)
+        else:
+            step.message = with_fresh_ids(response.message, self._state.used_ids)
         reason = response.finish_reason
         step.not_run = (
             "length" if reason == "length"
@@ -286,6 +324,12 @@ class AgentRun:
                     state.invalid_calls += 1
                 else:
                     error = over_limit(agent, len(step.runnable), state.calls_run)
+                    if not error and step.early is not None:
+                        ready, withdrawn = step.early.claim(call, ready)
+                        yield from withdrawn
+                        if ready.early:  # started early: its ToolCallReady has been sent
+                            step.runnable.append(ready)
+                            continue
                     if not error:
                         step.runnable.append(ready)
                         yield ToolCallReady(
@@ -299,6 +343,9 @@ class AgentRun:
             yield ToolCallInvalid(
                 step.number, call.index, call.id, call.name, call.arguments, error
             )
+        if step.early is not None:
+            reason = error if step.not_run else "the whole response did not keep this call"
+            yield from step.early.unclaimed(reason)
         step.assistant = assistant_message(step.message)
 
     async def _run_calls(self, step: StepState, run_deadline: float) -> AsyncGenerator[Event, None]:
@@ -310,15 +357,16 @@ class AgentRun:
         started = perf_counter()
         runnable = step.runnable
         state.calls_run += len(runnable)
-        batch = run_tools(
-            self._task_group,
-            runnable,
-            self.run_id,
-            step.number,
-            (*state.messages, step.assistant),
-            tool_limit(agent.timeouts, run_deadline),
-            agent.max_result_size,
-        )
+        context = (*state.messages, step.assistant)
+        timeout = tool_limit(agent.timeouts, run_deadline)
+        batch = (
+            step.early.run(runnable, context, timeout)
+            if step.early is not None
+            else run_tools(
+                self._task_group, runnable, self.run_id, step.number, context, timeout,
+                agent.max_result_size,
+            )
+        )  # fmt: skip
         try:
             async with aclosing(batch) as tool_events:
                 async for tool_event in tool_events:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._exceptions import RunError
 from ._execute import ToolRun
@@ -12,6 +12,9 @@ from ._message import AssembledMessage, AssembledResponse
 from ._result import StepInfo, StopReason
 from ._step import call_ids
 from ._usage import Usage
+
+if TYPE_CHECKING:
+    from ._early import EarlyStarts, ReuseKey
 
 __all__ = ["RunState", "StepState"]
 
@@ -76,6 +79,10 @@ class StepState:
     """What the model is told for each call, by call index."""
     assistant: dict[str, Any] = field(default_factory=dict)
     tool_time: float = 0.0
+    early: EarlyStarts | None = None
+    """The calls of the attempt under way that started early (with `early_tools`)."""
+    reusable: dict[ReuseKey, ToolRun] = field(default_factory=dict)
+    """Results of idempotent early calls from broken attempts, for a retry to reuse."""
 
     @property
     def attempt(self) -> int:

@@ -344,8 +344,12 @@ class AgentRun:
                 step.number, call.index, call.id, call.name, call.arguments, error
             )
         if step.early is not None:
-            reason = error if step.not_run else "the whole response did not keep this call"
+            reason = (
+                NOT_RUN[step.not_run] if step.not_run else "the whole response did not keep it"
+            )
             yield from step.early.unclaimed(reason)
+            if not step.runnable:
+                step.early.runner.close()  # else `_run_calls` closes it
         step.assistant = assistant_message(step.message)
 
     async def _run_calls(self, step: StepState, run_deadline: float) -> AsyncGenerator[Event, None]:

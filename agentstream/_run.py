@@ -344,9 +344,7 @@ class AgentRun:
                 step.number, call.index, call.id, call.name, call.arguments, error
             )
         if step.early is not None:
-            reason = (
-                NOT_RUN[step.not_run] if step.not_run else "the whole response did not keep it"
-            )
+            reason = NOT_RUN[step.not_run] if step.not_run else "the whole response did not keep it"
             yield from step.early.unclaimed(reason)
             if not step.runnable:
                 step.early.runner.close()  # else `_run_calls` closes it

@@ -48,7 +48,7 @@ def closed_port() -> int:
 
 def test_all_tools_are_tools_with_unique_names() -> None:
     names = [t.name for t in tools.ALL_TOOLS]
-    assert names == ["get_weather", "calculate", "current_time", "plan_trip"]
+    assert names == ["get_weather", "calculate", "current_time", "plan_trip", "search_flights"]
     assert all(isinstance(t, Tool) for t in tools.ALL_TOOLS)
     assert sorted(tools.__all__) == tools.__all__
 

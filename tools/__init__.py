@@ -2,8 +2,9 @@
 
 Nothing here calls the network unless asked to: `get_weather` simulates its data
 offline (see `WEATHER_URL_ENV` for a live backend), `calculate` is a safe arithmetic
-evaluator, `current_time` reads the local time zone database and `plan_trip` shows a
-tool whose argument is a nested pydantic model.
+evaluator, `current_time` reads the local time zone database, `plan_trip` shows a
+tool whose argument is a nested pydantic model, and `search_flights` is a slow search
+that reports its progress and may start early (`@tool(early=True)`).
 """
 
 from __future__ import annotations
@@ -12,10 +13,18 @@ from agentstream import Tool
 
 from .calculator import calculate as calculate
 from .clock import current_time as current_time
+from .flights import search_flights as search_flights
 from .trips import plan_trip as plan_trip
 from .weather import get_weather as get_weather
 
-__all__ = ["ALL_TOOLS", "calculate", "current_time", "get_weather", "plan_trip"]
+__all__ = [
+    "ALL_TOOLS",
+    "calculate",
+    "current_time",
+    "get_weather",
+    "plan_trip",
+    "search_flights",
+]
 
-ALL_TOOLS: tuple[Tool, ...] = (get_weather, calculate, current_time, plan_trip)
+ALL_TOOLS: tuple[Tool, ...] = (get_weather, calculate, current_time, plan_trip, search_flights)
 """Every tool above, ready to give to an `Agent`."""

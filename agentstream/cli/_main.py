@@ -31,7 +31,7 @@ model (no network, no API key) that picks tools from their schemas.
 """
 
 _USAGE = """\
-python -m agentstream [-p TEXT] [--json] [--model MODEL] [--tools SPEC] [options]
+python -m agentstream [-p TEXT] [--json] [--early] [--model MODEL] [--tools SPEC] [options]
        python -m agentstream replay FILE [--events]
        python -m agentstream serve-model [--host HOST] [--port PORT] [--ttft S] [--tps N]
        python -m agentstream load-test [--runs N] [--fault-rate SHARE] [--json]
@@ -152,6 +152,11 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         help="do not load the repository's tools/ package",
     )  # fmt: skip
     agent.add_argument("--system", metavar="TEXT", help="system instructions")
+    agent.add_argument(
+        "--early", action="store_true",
+        help="start tools made with early=True as soon as their call is complete, "
+        "while the response still streams",
+    )  # fmt: skip
     agent.add_argument(
         "--max-steps", type=_positive, default=10, metavar="N",
         help="requests to the model per turn at most (default: 10)",
@@ -327,6 +332,7 @@ def _demo(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         instructions=args.system,
         max_steps=args.max_steps,
         retries=Retries(max_retries=args.max_retries),
+        early_tools=args.early,
     )
     terminal = (
         not args.no_color

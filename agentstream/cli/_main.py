@@ -255,7 +255,7 @@ def _add_bench(commands: Any) -> None:
     )
     bench.add_argument(
         "--only", type=_sections, metavar="SECTIONS",
-        help="comma-separated among assembly, e2e, scale, tools (default: all)",
+        help="comma-separated among assembly, e2e, scale, tools, early (default: all)",
     )  # fmt: skip
     bench.add_argument(
         "--backend", choices=("asyncio", "trio"), default="asyncio",

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from ._agent import Agent as Agent
 from ._agent import AgentRun as AgentRun
+from ._approval import Approval as Approval
+from ._approval import ApprovalRequest as ApprovalRequest
 from ._assemble import StreamAssembler as StreamAssembler
+from ._events import ApprovalRequested as ApprovalRequested
 from ._events import Event as Event
 from ._events import MaxStepsReached as MaxStepsReached
 from ._events import ReasoningDelta as ReasoningDelta
@@ -18,7 +21,9 @@ from ._events import StepInterrupted as StepInterrupted
 from ._events import StepStarted as StepStarted
 from ._events import StreamEvent as StreamEvent
 from ._events import TextDelta as TextDelta
+from ._events import ToolCallApproved as ToolCallApproved
 from ._events import ToolCallDelta as ToolCallDelta
+from ._events import ToolCallDenied as ToolCallDenied
 from ._events import ToolCallInvalid as ToolCallInvalid
 from ._events import ToolCallReady as ToolCallReady
 from ._events import ToolCallStarted as ToolCallStarted
@@ -34,6 +39,7 @@ from ._exceptions import RetriesExhausted as RetriesExhausted
 from ._exceptions import RunError as RunError
 from ._exceptions import RunTimeout as RunTimeout
 from ._exceptions import SetupError as SetupError
+from ._exceptions import StateError as StateError
 from ._exceptions import StreamError as StreamError
 from ._exceptions import ToolArgumentsError as ToolArgumentsError
 from ._exceptions import ToolDefinitionError as ToolDefinitionError
@@ -46,6 +52,11 @@ from ._result import RunResult as RunResult
 from ._result import StepInfo as StepInfo
 from ._result import StopReason as StopReason
 from ._retries import Retries as Retries
+from ._state import PendingCall as PendingCall
+from ._state import RunState as RunState
+from ._store import Session as Session
+from ._store import Store as Store
+from ._store import StoreError as StoreError
 from ._timeouts import Timeouts as Timeouts
 from ._tools import Tool as Tool
 from ._tools import ToolContext as ToolContext
@@ -58,6 +69,9 @@ __all__ = [
     "Agent",
     "AgentRun",
     "AgentStreamError",
+    "Approval",
+    "ApprovalRequest",
+    "ApprovalRequested",
     "AssembledChoice",
     "AssembledMessage",
     "AssembledResponse",
@@ -66,6 +80,7 @@ __all__ = [
     "Event",
     "MaxStepsReached",
     "ModelError",
+    "PendingCall",
     "ReasoningDelta",
     "RefusalDelta",
     "Retries",
@@ -75,14 +90,19 @@ __all__ = [
     "RunFinished",
     "RunResult",
     "RunStarted",
+    "RunState",
     "RunTimeout",
     "ServerError",
+    "Session",
     "SetupError",
+    "StateError",
     "StepFinished",
     "StepInfo",
     "StepInterrupted",
     "StepStarted",
     "StopReason",
+    "Store",
+    "StoreError",
     "StreamAssembler",
     "StreamError",
     "StreamEvent",
@@ -90,7 +110,9 @@ __all__ = [
     "Timeouts",
     "Tool",
     "ToolArgumentsError",
+    "ToolCallApproved",
     "ToolCallDelta",
+    "ToolCallDenied",
     "ToolCallInvalid",
     "ToolCallReady",
     "ToolCallStarted",

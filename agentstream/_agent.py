@@ -4,23 +4,43 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
 import openai
 
-from ._exceptions import SetupError
+from ._approval import Approval, Approver, check_approvals
+from ._exceptions import SetupError, StateError
 from ._model import check_fields
 from ._result import RunResult
 from ._retries import Retries
 from ._run import AgentRun
+from ._state import RunState
+from ._store import Session
 from ._timeouts import Timeouts
 from ._tools import Tool, build_toolset
 
-__all__ = ["Agent", "AgentRun"]
+__all__ = ["Agent", "AgentRun", "RunStart"]
 
 ClientLike = openai.AsyncOpenAI | Callable[[], openai.AsyncOpenAI]
 Prompt = str | Sequence[Mapping[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class RunStart:
+    """How a run begins: a new conversation, a saved state, or a session."""
+
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    """The conversation of a new run (with the agent's instructions)."""
+    added: list[dict[str, Any]] = field(default_factory=list)
+    """The prompt's messages alone, to append to a session's conversation."""
+    state: RunState | None = None
+    session: Session | None = None
+    resume: bool = False
+    approvals: dict[str, Approval] = field(default_factory=dict)
+    approver: Approver | None = None
+
 
 # Request fields the loop owns; anything else passes through to the server untouched.
 _OWNED = frozenset({"messages", "model", "stream", "tools"})
@@ -51,6 +71,7 @@ class Agent:
     __slots__ = (
         "_client",
         "_definitions",
+        "approver",
         "early_tools",
         "final_answer",
         "instructions",
@@ -86,6 +107,7 @@ class Agent:
         early_tools: bool = False,
         timeouts: Timeouts | None = None,
         retries: Retries | None = None,
+        approver: Approver | None = None,
         **request: Any,
     ) -> None:
         if not isinstance(client, openai.AsyncOpenAI) and not callable(client):
@@ -118,6 +140,9 @@ class Agent:
         self.early_tools = early_tools
         self.timeouts = timeouts or Timeouts()
         self.retries = retries or Retries()
+        if approver is not None and not callable(approver):
+            raise SetupError("approver must be a function of an ApprovalRequest")
+        self.approver = approver
         self.request: dict[str, Any] = request
         self._definitions: tuple[tuple[Tool, ...], list[dict[str, Any]]] = ((), [])
 
@@ -131,18 +156,93 @@ class Agent:
             self._definitions = (tools, [tool.definition() for tool in tools])
         return self._definitions[1]
 
-    def stream(self, prompt: Prompt, **request: Any) -> AgentRun:
+    def stream(
+        self,
+        prompt: Prompt,
+        *,
+        session: Session | None = None,
+        approver: Approver | None = None,
+        **request: Any,
+    ) -> AgentRun:
         """Start a run whose events you iterate: `async with agent.stream(p) as run:`.
 
         `prompt` is the user's text or a whole conversation of OpenAI message dicts.
+        With `session`, the prompt continues the session's conversation and the run's
+        state is saved there after every step and every tool call. `approver` decides
+        on calls that need approval (else the agent's; with neither the run pauses).
         Keyword arguments override the agent's request fields for this run.
         """
         _check_request(request)
-        return AgentRun(self, _conversation(prompt, self.instructions), request)
+        _check_session(session)
+        start = RunStart(
+            messages=_conversation(prompt, self.instructions),
+            added=_conversation(prompt, None),
+            session=session,
+            approver=approver,
+        )
+        return AgentRun(self, start, request)
 
-    async def run(self, prompt: Prompt, **request: Any) -> RunResult:
-        """Run to the end and return the result."""
-        async with self.stream(prompt, **request) as run:
+    async def run(
+        self,
+        prompt: Prompt,
+        *,
+        session: Session | None = None,
+        approver: Approver | None = None,
+        **request: Any,
+    ) -> RunResult:
+        """Run to the end (or to a pause for approval) and return the result."""
+        async with self.stream(prompt, session=session, approver=approver, **request) as run:
+            async for _ in run:
+                pass
+        return run.result
+
+    def resume_stream(
+        self,
+        state: RunState | str | None = None,
+        *,
+        session: Session | None = None,
+        approvals: Mapping[str, bool | Approval] | None = None,
+        approver: Approver | None = None,
+        **request: Any,
+    ) -> AgentRun:
+        """Continue a paused or interrupted run, streaming its events.
+
+        Give the saved `state` (a `RunState` or its JSON), or the `session` that holds
+        it. `approvals` decides calls waiting for approval, by call id (`True`, `False`
+        or `Approval.deny("reason")`); calls left undecided go to the approver, or keep
+        the run paused.
+        """
+        _check_request(request)
+        _check_session(session)
+        decided = check_approvals(approvals)
+        if (state is None) == (session is None):
+            raise SetupError("resume takes a saved state or a session, one of the two")
+        loaded: RunState | None = None
+        if state is not None:
+            loaded = RunState.from_json(state) if isinstance(state, (str, bytes)) else state
+            if not isinstance(loaded, RunState):
+                raise SetupError("state must be a RunState or its JSON")
+            if loaded.finished:
+                raise StateError("the run has finished: start a new run to continue")
+            loaded.stop_reason = None
+        start = RunStart(
+            state=loaded, session=session, resume=True, approvals=decided, approver=approver
+        )
+        return AgentRun(self, start, request)
+
+    async def resume(
+        self,
+        state: RunState | str | None = None,
+        *,
+        session: Session | None = None,
+        approvals: Mapping[str, bool | Approval] | None = None,
+        approver: Approver | None = None,
+        **request: Any,
+    ) -> RunResult:
+        """Continue a paused or interrupted run to its end; see `resume_stream`."""
+        async with self.resume_stream(
+            state, session=session, approvals=approvals, approver=approver, **request
+        ) as run:
             async for _ in run:
                 pass
         return run.result
@@ -168,6 +268,11 @@ def _check_request(request: Mapping[str, Any]) -> None:
     refused = check_fields(request)
     if refused:
         raise SetupError(refused)
+
+
+def _check_session(session: object) -> None:
+    if session is not None and not isinstance(session, Session):
+        raise SetupError("session must be an agentstream.Session(store, id)")
 
 
 def _conversation(prompt: Prompt, instructions: str | None) -> list[dict[str, Any]]:

@@ -4,15 +4,31 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._approval import ApprovalRequest
 from ._exceptions import ToolArgumentsError
 from ._execute import ToolRun
 from ._message import AssembledMessage, AssembledToolCall
 from ._result import StopReason
+from ._state import PendingStep, StepState
 
 if TYPE_CHECKING:
     from ._agent import Agent
 
-__all__ = ["NOT_RUN", "answer_reason", "assistant_message", "over_limit", "validate_call"]
+__all__ = [
+    "NOT_RUN",
+    "UNKNOWN_OUTCOME",
+    "answer_reason",
+    "assistant_message",
+    "awaiting",
+    "over_limit",
+    "resumed_step",
+    "validate_call",
+]
+
+UNKNOWN_OUTCOME = (
+    "outcome unknown: the run stopped while this call was running, and it was not run "
+    "again because its tool is not idempotent"
+)
 
 NOT_RUN: dict[StopReason, str] = {
     "length": "not run: the response hit the token limit before this call was complete",
@@ -69,3 +85,51 @@ def answer_reason(message: AssembledMessage, finish_reason: str | None) -> StopR
     if finish_reason in ("length", "content_filter"):
         return finish_reason  # type: ignore[return-value]
     return "answer"
+
+
+def resumed_step(pending: PendingStep, agent: Agent) -> StepState:
+    """The saved step in progress, ready to go on where it stopped.
+
+    Finished and denied calls keep their output; a call that was running when the
+    run stopped runs again only if its tool is idempotent (otherwise the model is
+    told its outcome is unknown); ready and waiting calls are validated again.
+    """
+    step = StepState(
+        pending.step,
+        calls=pending.calls,
+        assistant=pending.assistant,
+        finish_reason=pending.finish_reason,
+        resumed=pending.info,
+    )
+    for call in pending.calls:
+        if call.status in ("finished", "denied"):
+            continue
+        tool = agent.tools.get(call.name)
+        if call.status == "running":
+            if tool is None or not tool.idempotent:
+                call.status, call.output = "finished", UNKNOWN_OUTCOME
+                continue
+            call.status = "ready"
+        assembled = AssembledToolCall(call.index, call.id, call.name, call.arguments)
+        ready, error = validate_call(agent, assembled)
+        if ready is None:
+            call.status, call.output = "finished", f"Invalid tool call: {error}"
+        else:
+            step.runnable.append(ready)
+    return step
+
+
+def awaiting(step: StepState, agent: Agent) -> tuple[ApprovalRequest, ...]:
+    """The step's calls still waiting for a decision."""
+    return tuple(
+        ApprovalRequest(
+            call.id,
+            call.name,
+            step.held[call.id].arguments,
+            step.number,
+            call.index,
+            call.arguments,
+        )
+        for call in step.calls
+        if call.status == "awaiting_approval" and call.id in step.held
+    )

@@ -4,7 +4,8 @@ With `Agent(early_tools=True)`, a call to a tool made with `early=True` starts a
 as the assembler reports it settled (`StreamAssembler.settled`: the stream has moved
 past it and its arguments are one strictly valid JSON object), once it has passed the
 same checks as at the end of a step (a known tool, arguments that fit the schema, the
-limits on tool calls). A tool that needs approval never starts early.
+limits on tool calls). A tool that may need approval (`needs_approval` set, even as a
+rule that decides per call) never starts early.
 
 What the model is told is decided exactly as without early starts, when the step has
 ended whole: an early call whose call is still in the whole response, unchanged, is
@@ -100,7 +101,7 @@ class EarlyStarts:
     def _consider(self, call: AssembledToolCall, events: list[Event]) -> None:
         agent = self._agent
         tool = agent.tools.get(call.name or "")
-        if tool is None or not tool.early or getattr(tool, "needs_approval", False):
+        if tool is None or not tool.early or tool.needs_approval:
             return
         # The index bounds the runnable calls before this one: within the limits for
         # it, within them whatever the calls before turn out to be.
@@ -171,8 +172,8 @@ class EarlyStarts:
         when the same idempotent call finished in a broken attempt. An early run of a
         call that changed is withdrawn.
         """
-        events: list[Event] = []
         early = self.calls.pop(call.index, None)
+        events = self.runner.ready() if early is not None else []
         if early is not None:
             if (early.tool, early.id, early.arguments) == (ready.tool, ready.id, ready.arguments):
                 return early, events

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from ._result import RunResult
 
 __all__ = [
+    "ApprovalRequested",
     "Event",
     "MaxStepsReached",
     "ReasoningDelta",
@@ -33,7 +34,9 @@ __all__ = [
     "StepStarted",
     "StreamEvent",
     "TextDelta",
+    "ToolCallApproved",
     "ToolCallDelta",
+    "ToolCallDenied",
     "ToolCallInvalid",
     "ToolCallReady",
     "ToolCallStarted",
@@ -198,6 +201,43 @@ class ToolCallInvalid:
 
 
 @dataclass(frozen=True, slots=True)
+class ApprovalRequested:
+    """A valid call whose tool needs a person's approval before it runs."""
+
+    step: int
+    index: int
+    id: str
+    name: str
+    arguments: dict[str, Any]
+    """The validated arguments, as the tool would receive them."""
+    type: Literal["approval_requested"] = field(default="approval_requested", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallApproved:
+    """A call that needed approval was approved; it will run."""
+
+    step: int
+    index: int
+    id: str
+    name: str
+    type: Literal["tool_call_approved"] = field(default="tool_call_approved", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDenied:
+    """A call that needed approval was denied; `output` is what the model is told."""
+
+    step: int
+    index: int
+    id: str
+    name: str
+    reason: str | None
+    output: str
+    type: Literal["tool_call_denied"] = field(default="tool_call_denied", init=False)
+
+
+@dataclass(frozen=True, slots=True)
 class ToolStarted:
     """A tool began executing."""
 
@@ -328,6 +368,9 @@ Event = (
     | ServerError
     | ToolCallReady
     | ToolCallInvalid
+    | ApprovalRequested
+    | ToolCallApproved
+    | ToolCallDenied
     | ToolStarted
     | ToolProgress
     | ToolFinished

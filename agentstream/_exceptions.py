@@ -3,7 +3,8 @@
 ```
 AgentStreamError
 ├── SetupError                 a mistake in how agentstream is used; fix the code
-│   └── ToolDefinitionError    a tool that cannot be offered to a model
+│   ├── ToolDefinitionError    a tool that cannot be offered to a model
+│   └── StateError             a saved run state of another version, or inconsistent
 ├── ToolError                  raised by a tool on purpose; its message goes to the model
 ├── ToolArgumentsError         a call's arguments do not fit the tool's schema
 └── RunError                   something failed while a run was going on
@@ -30,6 +31,7 @@ __all__ = [
     "RunError",
     "RunTimeout",
     "SetupError",
+    "StateError",
     "StreamError",
     "ToolArgumentsError",
     "ToolDefinitionError",
@@ -47,6 +49,10 @@ class SetupError(AgentStreamError):
 
 class ToolDefinitionError(SetupError):
     """A tool cannot be offered to a model: bad name, duplicate name, unusable signature."""
+
+
+class StateError(SetupError):
+    """A saved run state cannot be resumed: another format version, or inconsistent."""
 
 
 class ToolError(AgentStreamError):

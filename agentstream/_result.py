@@ -4,13 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ._usage import Usage
 
+if TYPE_CHECKING:
+    from ._approval import ApprovalRequest
+    from ._state import RunState
+
 __all__ = ["RunResult", "StepInfo", "StopReason"]
 
-StopReason = Literal["answer", "max_steps", "max_tool_calls", "length", "content_filter", "refusal"]
+StopReason = Literal[
+    "answer",
+    "max_steps",
+    "max_tool_calls",
+    "length",
+    "content_filter",
+    "refusal",
+    "approval_required",
+]
 """Why a run ended normally.
 
 - `answer`: the model answered without asking for tools;
@@ -19,7 +31,9 @@ StopReason = Literal["answer", "max_steps", "max_tool_calls", "length", "content
 - `max_tool_calls`: the run's limit of tool calls was reached (likewise);
 - `length`: the response hit the token limit (its cut tool calls were not run);
 - `content_filter`: the server withheld the response;
-- `refusal`: the model refused.
+- `refusal`: the model refused;
+- `approval_required`: the run paused: calls wait for a person's approval (see
+  `RunResult.approvals`); `Agent.resume` continues it.
 """
 
 
@@ -57,6 +71,10 @@ class RunResult:
     steps: tuple[StepInfo, ...]
     duration: float
     refusal: str | None = None
+    state: RunState | None = None
+    """Where the run ended: save `state.to_json()` to resume a paused run elsewhere."""
+    approvals: tuple[ApprovalRequest, ...] = ()
+    """The calls waiting for a decision when `stop_reason` is `approval_required`."""
 
     def to_messages(self) -> list[dict[str, Any]]:
         """A mutable copy of the conversation, for continuing it in another run."""

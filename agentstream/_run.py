@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import random
 import secrets
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
 from time import perf_counter
 from types import TracebackType
@@ -15,10 +15,20 @@ import anyio
 import openai
 from anyio.abc import TaskGroup
 
+from ._approval import ApprovalRequest, ask, denial_output, needs_approval
 from ._assemble import StreamAssembler
-from ._calls import NOT_RUN, answer_reason, assistant_message, over_limit, validate_call
+from ._calls import (
+    NOT_RUN,
+    answer_reason,
+    assistant_message,
+    awaiting,
+    over_limit,
+    resumed_step,
+    validate_call,
+)
 from ._early import EarlyStarts
 from ._events import (
+    ApprovalRequested,
     Event,
     MaxStepsReached,
     RunFailed,
@@ -27,19 +37,24 @@ from ._events import (
     StepFinished,
     StepInterrupted,
     StepStarted,
+    ToolCallApproved,
+    ToolCallDenied,
     ToolCallInvalid,
     ToolCallReady,
+    ToolFinished,
+    ToolStarted,
 )
-from ._exceptions import ErrorBudgetExceeded, RetriesExhausted, RunError, RunTimeout
-from ._execute import ToolRunner, run_tools
+from ._exceptions import ErrorBudgetExceeded, RetriesExhausted, RunError, RunTimeout, StateError
+from ._execute import ToolRun, ToolRunner, run_tools
 from ._model import ModelStream
 from ._redact import redact, redact_error, secret_of
-from ._result import RunResult, StepInfo, StopReason
-from ._state import RunState, StepState
-from ._step import check_complete, timings, tool_limit, with_fresh_ids, within_limits
+from ._result import RunResult, StopReason
+from ._state import PendingCall, PendingStep, RunState, StepState
+from ._step import check_complete, tool_limit, with_fresh_ids, within_limits
+from ._tools import ToolContext
 
 if TYPE_CHECKING:
-    from ._agent import Agent
+    from ._agent import Agent, RunStart
 
 __all__ = ["AgentRun"]
 
@@ -54,9 +69,7 @@ class AgentRun:
     complete step, with every tool call answered.
     """
 
-    def __init__(
-        self, agent: Agent, messages: list[dict[str, Any]], request: Mapping[str, Any]
-    ) -> None:
+    def __init__(self, agent: Agent, start: RunStart, request: Mapping[str, Any]) -> None:
         self._agent = agent
         self._request = {**agent.request, **request}
         self._result: RunResult | None = None
@@ -65,8 +78,20 @@ class AgentRun:
         self._secret: str | None = None
         self._rng: random.Random | None = None  # made at the first retry: seeding costs
         self._runner: ToolRunner | None = None  # the last relay of early calls
-        self.run_id = "run_" + secrets.token_hex(8)
-        self._state = RunState.start(self.run_id, messages, agent.retries.budget)
+        self._start = start
+        self._approver = start.approver if start.approver is not None else agent.approver
+        self._session = start.session
+        if start.state is not None:
+            self._state = start.state
+            self._state.first_new = len(self._state.messages)
+        else:
+            self._state = RunState.start("run_" + secrets.token_hex(8), start.messages)
+        self.run_id = self._state.run_id
+
+    @property
+    def state(self) -> RunState:
+        """Where the run stands: its conversation, counters and any step in progress."""
+        return self._state
 
     @property
     def result(self) -> RunResult:
@@ -126,6 +151,8 @@ class AgentRun:
         given = agent._client
         client = given if isinstance(given, openai.AsyncOpenAI) else given()
         try:
+            if self._session is not None:
+                await self._load_session()
             yield RunStarted(self.run_id, agent.model, tuple(agent.tools))
             self._secret = secret = secret_of(client.api_key)
             async with aclosing(self._steps(client, started, secret)) as steps:
@@ -141,14 +168,41 @@ class AgentRun:
                 with anyio.CancelScope(shield=True):
                     await client.close()
 
+    async def _load_session(self) -> None:
+        """Take up the session's conversation (or its unfinished run, to resume it)."""
+        assert self._session is not None
+        saved = await self._session.state()
+        start = self._start
+        if start.resume:
+            if saved is None:
+                raise StateError(f"session {self._session.id!r} has no run to resume")
+            if saved.finished:
+                raise StateError(f"session {self._session.id!r} has no unfinished run")
+            saved.stop_reason = None
+            self._state = saved
+        elif saved is not None and not saved.finished:
+            raise StateError(
+                f"session {self._session.id!r} has an unfinished run (step {saved.step}, "
+                f"{saved.stop_reason or 'interrupted'}): resume it with "
+                f"agent.resume(session=...) or forget it with `await session.clear()`"
+            )
+        elif saved is not None:
+            self._state = RunState.start(self.run_id, [*saved.messages, *start.added])
+        self.run_id = self._state.run_id
+
+    async def _checkpoint(self) -> None:
+        if self._session is not None:
+            await self._session.save(self._state)
+
     async def _steps(
         self, client: openai.AsyncOpenAI, started: float, secret: str | None
     ) -> AsyncGenerator[Event, None]:
-        """Step after step until the model answers or a limit ends the run.
+        """Step after step until the model answers, a limit ends the run, or it pauses.
 
         A step: request until a whole response arrives (retrying broken attempts),
-        decide the fate of each call, run the runnable ones, record the step. The
-        chunk loop stays inline here: every generator between the socket and the
+        decide the fate of each call (approvals included), run the runnable ones,
+        record the step. A step saved with calls pending is taken up where it stopped.
+        The chunk loop stays inline here: every generator between the socket and the
         consumer costs a hop per event, as much as a third of merging a chunk.
         """
         state = self._state
@@ -156,70 +210,86 @@ class AgentRun:
         run_deadline = started + limits.run if limits.run else math.inf
         while True:
             step = self._begin_step()
-            while True:  # attempts at this step
-                if limits.run and perf_counter() >= run_deadline:
-                    raise RunTimeout("run", limits.run)
-                yield StepStarted(step.number, step.attempt)
-                assembler, stream, source = self._send(step, client, run_deadline)
-                early = step.early
-                try:
-                    async with aclosing(source) as chunks:
-                        if early is None:
-                            async for chunk in chunks:
-                                if secret is not None and "error" in chunk:
-                                    chunk = redact(chunk, secret)
-                                events = assembler.feed(chunk)
-                                if events:
-                                    if step.first_token is None:
+            if not step.resumed:
+                while True:  # attempts at this step
+                    if limits.run and perf_counter() >= run_deadline:
+                        raise RunTimeout("run", limits.run)
+                    yield StepStarted(step.number, step.attempt)
+                    assembler, stream, source = self._send(step, client, run_deadline)
+                    early = step.early
+                    try:
+                        async with aclosing(source) as chunks:
+                            if early is None:
+                                async for chunk in chunks:
+                                    if secret is not None and "error" in chunk:
+                                        chunk = redact(chunk, secret)
+                                    events = assembler.feed(chunk)
+                                    if events:
+                                        if step.first_token is None:
+                                            step.first_token = perf_counter()
+                                        for stream_event in events:
+                                            yield stream_event
+                            else:  # the same, and start each call that has become final
+                                async for chunk in chunks:
+                                    if secret is not None and "error" in chunk:
+                                        chunk = redact(chunk, secret)
+                                    events = assembler.feed(chunk)
+                                    if events and step.first_token is None:
                                         step.first_token = perf_counter()
+                                    # Tools start before the consumer sees this chunk.
+                                    also = early.after_chunk(assembler)
                                     for stream_event in events:
                                         yield stream_event
-                        else:  # the same, and start each call that has become final
-                            async for chunk in chunks:
-                                if secret is not None and "error" in chunk:
-                                    chunk = redact(chunk, secret)
-                                events = assembler.feed(chunk)
-                                if events and step.first_token is None:
-                                    step.first_token = perf_counter()
-                                # Tools start before the consumer sees this chunk.
-                                also = early.after_chunk(assembler)
-                                for stream_event in events:
-                                    yield stream_event
-                                for event in also:
-                                    yield event
-                    check_complete(assembler, stream)
-                except RunError as exc:
-                    if early is not None:
-                        for event in early.abandon(f"the attempt at this step failed: {exc}"):
-                            yield event
-                    delay, interrupted = self._attempt_failed(step, assembler, exc, run_deadline)
-                    yield interrupted
-                    if delay is None:
-                        if len(step.failures) > 1:
-                            raise RetriesExhausted(tuple(step.failures)) from exc
-                        raise
-                    state.retries_left -= 1
-                    await anyio.sleep(delay)
-                else:
-                    break
-            self._take_response(step, assembler)
-            for event in self._sort_calls(step):
+                                    for event in also:
+                                        yield event
+                        check_complete(assembler, stream)
+                    except RunError as exc:
+                        if early is not None:
+                            for event in early.abandon(f"the attempt at this step failed: {exc}"):
+                                yield event
+                        delay, interrupted = self._attempt_failed(
+                            step, assembler, exc, run_deadline
+                        )
+                        yield interrupted
+                        if delay is None:
+                            if len(step.failures) > 1:
+                                raise RetriesExhausted(tuple(step.failures)) from exc
+                            raise
+                        state.retries_used += 1
+                        await anyio.sleep(delay)
+                    else:
+                        break
+                self._take_response(step, assembler)
+                async for event in self._sort_calls(step):
+                    yield event
+            async for event in self._decide(step):
                 yield event
             if step.runnable:
                 async with aclosing(self._run_calls(step, run_deadline)) as tool_events:
                     async for event in tool_events:
                         yield event
-            yield self._end_step(step)
-            stop, at_step_limit = self._stop_after(step)
-            if at_step_limit:
-                yield MaxStepsReached(step.number, self._agent.max_steps)
+            elif step.early is not None:
+                step.early.runner.close()  # else `_run_calls` closes it
+            if any(call.status == "awaiting_approval" for call in step.calls):
+                stop: StopReason | None = "approval_required"
+            else:
+                yield self._end_step(step)
+                stop, at_step_limit = self._stop_after(step)
+                if at_step_limit:
+                    yield MaxStepsReached(step.number, self._agent.max_steps)
             if stop is not None:
                 break
-        yield RunFinished(self._finish(step, stop, started))
+            await self._checkpoint()
+        yield RunFinished(await self._finish(step, stop, started))
 
     def _begin_step(self) -> StepState:
-        """The next step; past the step limit it may only answer (no tools offered)."""
+        """The next step, or the saved step whose calls are not all answered yet.
+
+        Past the step limit a step may only answer (no tools offered).
+        """
         state = self._state
+        if state.pending is not None:
+            return resumed_step(state.pending, self._agent)
         state.step += 1
         if state.final_only is None and state.step > self._agent.max_steps:
             state.final_only = "max_steps"
@@ -279,7 +349,7 @@ class AgentRun:
         step.failures.append(exc)
         self._rng = self._rng or random.Random()
         retries = self._agent.retries
-        left = self._state.retries_left
+        left = self._state.retries_left(retries.budget)
         delay = retries.delay(exc, len(step.failures), self._rng) if left else None
         if delay is not None and perf_counter() + delay >= run_deadline:
             delay = None
@@ -303,19 +373,26 @@ class AgentRun:
             step.message = step.early.with_ids(response.message, self._state.used_ids)
         else:
             step.message = with_fresh_ids(response.message, self._state.used_ids)
-        reason = response.finish_reason
+        step.finish_reason = reason = response.finish_reason
+        step.usage = response.usage_summary
+        if step.usage is not None:
+            self._state.usage += step.usage
         step.not_run = (
             "length" if reason == "length"
             else "content_filter" if reason == "content_filter"
             else self._state.final_only
         )  # fmt: skip
+        step.assistant = assistant_message(step.message)
 
-    def _sort_calls(self, step: StepState) -> Iterator[Event]:
-        """Validate each call and check the limits: ready to run, or refused and why."""
+    async def _sort_calls(self, step: StepState) -> AsyncGenerator[Event, None]:
+        """Validate each call and check the limits: ready, awaiting approval, or refused."""
         state = self._state
         agent = self._agent
         assert step.message is not None
+        context = (*state.messages, step.assistant)
         for call in step.message.tool_calls:
+            pending = PendingCall(call.id, call.index, call.name or "", call.arguments, "ready")
+            step.calls.append(pending)
             if step.not_run is not None:
                 error = NOT_RUN[step.not_run]
             else:
@@ -326,39 +403,92 @@ class AgentRun:
                     error = over_limit(agent, len(step.runnable), state.calls_run)
                     if not error and step.early is not None:
                         ready, withdrawn = step.early.claim(call, ready)
-                        yield from withdrawn
-                        if ready.early:  # started early: its ToolCallReady has been sent
+                        for event in withdrawn:
+                            yield event
+                        if ready.early:  # never needs approval; its ToolCallReady was sent
                             step.runnable.append(ready)
                             continue
                     if not error:
                         step.runnable.append(ready)
-                        yield ToolCallReady(
-                            step.number, call.index, call.id, ready.tool.name, ready.arguments,
-                            call.arguments,
-                        )  # fmt: skip
+                        if await needs_approval(ready.tool, ready.arguments, self._context(
+                            step, ready, context
+                        )):  # fmt: skip
+                            pending.status = "awaiting_approval"
+                            yield ApprovalRequested(
+                                step.number, call.index, call.id, ready.tool.name, ready.arguments
+                            )
+                        else:
+                            yield ToolCallReady(
+                                step.number, call.index, call.id, ready.tool.name,
+                                ready.arguments, call.arguments,
+                            )  # fmt: skip
                         continue
                     if error == NOT_RUN["max_tool_calls"] and state.final_only is None:
                         state.final_only = "max_tool_calls"
-            step.outputs[call.index] = f"Invalid tool call: {error}"
+            pending.status, pending.output = "finished", f"Invalid tool call: {error}"
             yield ToolCallInvalid(
                 step.number, call.index, call.id, call.name, call.arguments, error
             )
         if step.early is not None:
             reason = NOT_RUN[step.not_run] if step.not_run else "the whole response did not keep it"
-            yield from step.early.unclaimed(reason)
-            if not step.runnable:
-                step.early.runner.close()  # else `_run_calls` closes it
-        step.assistant = assistant_message(step.message)
+            for event in step.early.unclaimed(reason):
+                yield event
+        if step.calls:
+            state.pending = PendingStep(
+                step.number, step.assistant, step.calls, step.finish_reason, step.info()
+            )
+
+    def _context(
+        self, step: StepState, call: ToolRun, messages: tuple[Mapping[str, Any], ...]
+    ) -> ToolContext:
+        return ToolContext(self.run_id, call.id, call.tool.name, step.number, messages)
+
+    async def _decide(self, step: StepState) -> AsyncGenerator[Event, None]:
+        """Settle the calls awaiting approval: given decisions, then the approver.
+
+        What stays undecided keeps the run paused once the other calls have run. The
+        step's state is saved first, so a crash from here on never asks the model again.
+        """
+        decisions = self._start.approvals
+        for call in step.calls:
+            if call.status != "awaiting_approval":
+                continue
+            decision = decisions.get(call.id)
+            if decision is None and self._approver is not None:
+                ready = next(run for run in step.runnable if run.id == call.id)
+                request = ApprovalRequest(
+                    call.id, call.name, ready.arguments, step.number, call.index, call.arguments
+                )
+                decision = await ask(self._approver, request)
+            if decision is None:
+                continue
+            if decision.approved:
+                call.status = "ready"
+                yield ToolCallApproved(step.number, call.index, call.id, call.name)
+            else:
+                call.status, call.output = "denied", denial_output(decision.reason)
+                yield ToolCallDenied(
+                    step.number, call.index, call.id, call.name, decision.reason, call.output
+                )
+        status = {call.id: call.status for call in step.calls}
+        step.held = {run.id: run for run in step.runnable if status[run.id] == "awaiting_approval"}
+        step.runnable = [run for run in step.runnable if status[run.id] == "ready"]
+        if step.calls:
+            await self._checkpoint()
 
     async def _run_calls(self, step: StepState, run_deadline: float) -> AsyncGenerator[Event, None]:
-        """Run the step's runnable calls, relaying their events; every call gets an answer."""
+        """Run the step's runnable calls, relaying their events; every call gets an answer.
+
+        With a session, the state is saved as each call starts and as it finishes, so
+        after a crash a finished call is never run again and a started one is known.
+        """
         state = self._state
         agent = self._agent
-        assert step.message is not None
         assert self._task_group is not None
         started = perf_counter()
         runnable = step.runnable
         state.calls_run += len(runnable)
+        by_id = {call.id: call for call in step.calls}
         context = (*state.messages, step.assistant)
         timeout = tool_limit(agent.timeouts, run_deadline)
         batch = (
@@ -373,34 +503,43 @@ class AgentRun:
             async with aclosing(batch) as tool_events:
                 async for tool_event in tool_events:
                     yield tool_event
+                    if self._session is not None:
+                        if isinstance(tool_event, ToolStarted):
+                            by_id[tool_event.id].status = "running"
+                        elif isinstance(tool_event, ToolFinished):
+                            call = by_id[tool_event.id]
+                            call.status, call.output = "finished", tool_event.output
+                        else:
+                            continue  # progress is not worth a checkpoint
+                        await self._checkpoint()
         finally:
             # Also when the run is left or cancelled mid-way: every call gets an answer,
             # so the conversation stays consistent and can be continued.
-            step.outputs.update(
-                (call.index, call.output if call.finished else _CANCELLED) for call in runnable
-            )
-            if not all(call.finished for call in runnable):
+            for run in runnable:
+                call = by_id[run.id]
+                call.status = "finished"
+                call.output = run.output if run.finished else _CANCELLED
+            if not all(run.finished for run in runnable) and not any(
+                call.status == "awaiting_approval" for call in step.calls
+            ):
                 self._add_step(step)
         step.tool_time = perf_counter() - started
 
     def _end_step(self, step: StepState) -> StepFinished:
         """Add the step to the conversation and the run's totals."""
         state = self._state
-        assert step.response is not None
-        assert step.message is not None
         self._add_step(step)
-        step_usage = step.response.usage_summary
-        if step_usage is not None:
-            state.usage += step_usage
-        ttft, duration, rate = timings(step.sent, step.first_token, step.finished, step_usage)
-        reason = step.response.finish_reason
-        state.steps.append(
-            StepInfo(
-                step.number, reason, step_usage, ttft, duration, rate,
-                len(step.message.tool_calls), step.tool_time, step.attempt,
-            )
-        )  # fmt: skip
-        return StepFinished(step.number, reason, step.assistant, step_usage, ttft, duration, rate)
+        info = step.info()
+        state.steps.append(info)
+        return StepFinished(
+            step.number,
+            step.finish_reason,
+            step.assistant,
+            info.usage,
+            info.time_to_first_token,
+            info.duration,
+            info.tokens_per_second,
+        )
 
     def _stop_after(self, step: StepState) -> tuple[StopReason | None, bool]:
         """Why the run ends after `step` (`None`: it goes on); whether it hit the step limit.
@@ -409,8 +548,6 @@ class AgentRun:
         """
         state = self._state
         agent = self._agent
-        assert step.message is not None
-        assert step.response is not None
         if state.invalid_calls > agent.max_invalid_calls:
             raise ErrorBudgetExceeded(
                 f"the model made {state.invalid_calls} invalid tool calls in this run "
@@ -418,39 +555,45 @@ class AgentRun:
             )
         if step.not_run is not None:
             return step.not_run, False
-        if not step.message.tool_calls:
-            return answer_reason(step.message, step.response.finish_reason), False
+        if not step.calls:
+            assert step.message is not None
+            return answer_reason(step.message, step.finish_reason), False
         if state.final_only == "max_tool_calls" and not agent.final_answer:
             return "max_tool_calls", False
         if step.number >= agent.max_steps:
             return (None if agent.final_answer else "max_steps"), True
         return None, False
 
-    def _finish(self, step: StepState, stop: StopReason, started: float) -> RunResult:
+    async def _finish(self, step: StepState, stop: StopReason, started: float) -> RunResult:
         state = self._state
-        assert step.message is not None
+        state.stop_reason = stop
+        await self._checkpoint()
+        assistant = step.assistant
+        paused = state.pending is not None
         self._result = RunResult(
             run_id=self.run_id,
-            output=step.message.content or "",
+            output="" if paused else assistant.get("content") or "",
             messages=tuple(state.messages),
             new_messages=tuple(state.messages[state.first_new :]),
             stop_reason=stop,
             usage=state.usage,
             steps=tuple(state.steps),
             duration=perf_counter() - started,
-            refusal=step.message.refusal,
+            refusal=None if paused else assistant.get("refusal"),
+            state=state,
+            approvals=awaiting(step, self._agent) if paused else (),
         )
         return self._result
 
     def _add_step(self, step: StepState) -> None:
         """Append the assistant message and one tool message per call, in call order."""
-        assert step.message is not None
-        messages = self._state.messages
-        messages.append(step.assistant)
-        messages.extend(
-            {"role": "tool", "tool_call_id": call.id, "content": step.outputs[call.index]}
-            for call in step.message.tool_calls
+        state = self._state
+        state.messages.append(step.assistant)
+        state.messages.extend(
+            {"role": "tool", "tool_call_id": call.id, "content": call.output or ""}
+            for call in step.calls
         )
+        state.pending = None
 
     def _params(self, extra_step: bool) -> dict[str, Any]:
         agent = self._agent

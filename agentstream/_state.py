@@ -1,36 +1,105 @@
-"""Where a run stands between two steps, and what one step has gathered so far."""
+"""Where a run stands: a plain-JSON `RunState` between steps, and `StepState` within one.
+
+The loop is a function of `RunState`: each step reads it, streams a response, decides
+the fate of each call, runs the tools and leaves it ready for the next step. Saved as
+JSON it lets a run pause (for a person's approval), move to another process, or
+survive a crash; `_checks` refuses a state from an unknown version or one tampered
+into inconsistency.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from ._exceptions import RunError
 from ._execute import ToolRun
 from ._message import AssembledMessage, AssembledResponse
 from ._result import StepInfo, StopReason
-from ._step import call_ids
+from ._state_checks import check_state, parse_state
+from ._step import call_ids, timings
 from ._usage import Usage
 
 if TYPE_CHECKING:
     from ._early import EarlyStarts, ReuseKey
 
-__all__ = ["RunState", "StepState"]
+__all__ = ["STATE_VERSION", "CallStatus", "PendingCall", "PendingStep", "RunState", "StepState"]
+
+STATE_VERSION = 1
+"""The format of `RunState.to_json()`; a state of any other version is refused."""
+
+CallStatus = Literal["ready", "awaiting_approval", "running", "finished", "denied"]
+"""What became of a call of the step in progress.
+
+- `ready`: valid and allowed (approved, or needing no approval), not started yet;
+- `awaiting_approval`: waiting for a person's decision;
+- `running`: started and not known to have finished;
+- `finished`: its output is known (the tool's result, or why it was refused);
+- `denied`: not approved; its output tells the model so.
+"""
+
+
+@dataclass(slots=True)
+class PendingCall:
+    """One call of the step in progress and what became of it."""
+
+    id: str
+    index: int
+    name: str
+    arguments: str
+    """The arguments as the model sent them (JSON text)."""
+    status: CallStatus
+    output: str | None = None
+    """What the model is told for this call, once known."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "index": self.index,
+            "name": self.name,
+            "arguments": self.arguments,
+            "status": self.status,
+            "output": self.output,
+        }
+
+
+@dataclass(slots=True)
+class PendingStep:
+    """A step whose response is whole but whose calls are not all answered yet."""
+
+    step: int
+    assistant: dict[str, Any]
+    """The assistant message that made the calls, as it will join the conversation."""
+    calls: list[PendingCall]
+    finish_reason: str | None
+    info: StepInfo
+    """Timings and usage of the response, kept for the result."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "assistant": self.assistant,
+            "calls": [call.to_dict() for call in self.calls],
+            "finish_reason": self.finish_reason,
+            "info": _step_dict(self.info),
+        }
 
 
 @dataclass(slots=True)
 class RunState:
-    """Everything the next step of a run reads and the step after it needs.
+    """Everything a run needs to go on: save it with `to_json()`, resume with `Agent.resume`.
 
-    The loop is a function of this value: each step reads it, streams a response,
-    runs the tools and leaves it ready for the next step.
+    The conversation in `messages` is consistent at every moment (each tool call has
+    its result); the calls of a step still in progress are in `pending`.
     """
 
     run_id: str
     messages: list[dict[str, Any]]
-    """The conversation, consistent at every moment (each call answered)."""
-    first_new: int
+    """The conversation as OpenAI message dicts."""
+    first_new: int = 0
     """Where the messages this run added begin."""
     step: int = 0
     """The number of the last step begun."""
@@ -40,23 +109,116 @@ class RunState:
     """Invalid tool calls so far, against the agent's `max_invalid_calls`."""
     calls_run: int = 0
     """Tool calls run so far, against the agent's `max_tool_calls`."""
-    retries_left: float = math.inf
-    """What is left of the retry budget."""
+    retries_used: int = 0
+    """Retries made so far, against the retry budget."""
     final_only: StopReason | None = None
     """Why the next request offers the model no tools (a limit was reached)."""
-    used_ids: set[str] = field(default_factory=set)
+    pending: PendingStep | None = None
+    """The step in progress, if its calls are not all answered."""
+    stop_reason: str | None = None
+    """Why the run stopped, once it has (`approval_required` while paused)."""
+    used_ids: set[str] = field(default_factory=set, repr=False, compare=False)
     """Every tool call id in the conversation: a repeated one is replaced."""
 
     @classmethod
-    def start(cls, run_id: str, messages: list[dict[str, Any]], budget: int | None) -> RunState:
+    def start(cls, run_id: str, messages: list[dict[str, Any]]) -> RunState:
         """The state of a run that has made no request yet."""
-        return cls(
-            run_id,
-            messages,
-            first_new=len(messages),
-            retries_left=math.inf if budget is None else budget,
-            used_ids=call_ids(messages),
+        return cls(run_id, messages, first_new=len(messages), used_ids=call_ids(messages))
+
+    @property
+    def finished(self) -> bool:
+        """Whether the run has ended (not paused, nothing pending)."""
+        return self.stop_reason is not None and self.pending is None
+
+    def retries_left(self, budget: int | None) -> float:
+        return math.inf if budget is None else max(budget - self.retries_used, 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The state as plain JSON data."""
+        return {
+            "version": STATE_VERSION,
+            "run_id": self.run_id,
+            "messages": self.messages,
+            "first_new": self.first_new,
+            "step": self.step,
+            "usage": _usage_dict(self.usage),
+            "steps": [_step_dict(info) for info in self.steps],
+            "invalid_calls": self.invalid_calls,
+            "calls_run": self.calls_run,
+            "retries_used": self.retries_used,
+            "final_only": self.final_only,
+            "pending": None if self.pending is None else self.pending.to_dict(),
+            "stop_reason": self.stop_reason,
+        }
+
+    def to_json(self) -> str:
+        """The state as a JSON document; `RunState.from_json` reads it back exactly."""
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, data: Any) -> RunState:
+        """Read `to_dict()`'s data; raises `StateError` if it is not a consistent state."""
+        fields = parse_state(data, STATE_VERSION)
+        pending = fields.pop("pending")
+        usage = Usage(**fields.pop("usage"))
+        steps = [StepInfo(**info) for info in fields.pop("steps")]
+        state = cls(
+            **fields,
+            usage=usage,
+            steps=steps,
+            pending=None
+            if pending is None
+            else PendingStep(
+                step=pending["step"],
+                assistant=pending["assistant"],
+                calls=[PendingCall(**call) for call in pending["calls"]],
+                finish_reason=pending["finish_reason"],
+                info=StepInfo(**pending["info"]),
+            ),
         )
+        check_state(state.messages, None if state.pending is None else state.pending.to_dict())
+        state.used_ids = call_ids(state.messages)
+        if state.pending is not None:
+            state.used_ids.update(call.id for call in state.pending.calls)
+        return state
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> RunState:
+        """Read `to_json()`'s document; raises `StateError` if it is not a consistent state."""
+        return cls.from_dict(_load_json(text))
+
+
+def _load_json(text: str | bytes) -> Any:
+    from ._exceptions import StateError
+
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise StateError(f"the run state is not JSON: {type(exc).__name__}") from None
+
+
+def _usage_dict(usage: Usage) -> dict[str, int]:
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+        "reasoning_tokens": usage.reasoning_tokens,
+        "cached_tokens": usage.cached_tokens,
+    }
+
+
+def _step_dict(info: StepInfo) -> dict[str, Any]:
+    return {
+        "step": info.step,
+        "finish_reason": info.finish_reason,
+        "usage": None if info.usage is None else _usage_dict(info.usage),
+        "time_to_first_token": info.time_to_first_token,
+        "duration": info.duration,
+        "tokens_per_second": info.tokens_per_second,
+        "tool_calls": info.tool_calls,
+        "tool_time": info.tool_time,
+        "attempts": info.attempts,
+    }
 
 
 @dataclass(slots=True)
@@ -72,13 +234,20 @@ class StepState:
     response: AssembledResponse | None = None
     message: AssembledMessage | None = None
     """The whole response's message, its call ids made unique in the conversation."""
+    finish_reason: str | None = None
+    usage: Usage | None = None
     not_run: StopReason | None = None
     """Why none of its calls may run, if so."""
+    calls: list[PendingCall] = field(default_factory=list)
+    """Every call of the response, in call order, with its fate."""
     runnable: list[ToolRun] = field(default_factory=list)
-    outputs: dict[int, str] = field(default_factory=dict)
-    """What the model is told for each call, by call index."""
+    """The calls to run now, in call order."""
+    held: dict[str, ToolRun] = field(default_factory=dict)
+    """Valid calls still waiting for a decision, by id."""
     assistant: dict[str, Any] = field(default_factory=dict)
     tool_time: float = 0.0
+    resumed: StepInfo | None = None
+    """The saved step's figures, when it was taken up from a saved state."""
     early: EarlyStarts | None = None
     """The calls of the attempt under way that started early (with `early_tools`)."""
     reusable: dict[ReuseKey, ToolRun] = field(default_factory=dict)
@@ -88,3 +257,13 @@ class StepState:
     def attempt(self) -> int:
         """The number of the attempt under way (1 for the first request)."""
         return len(self.failures) + 1
+
+    def info(self) -> StepInfo:
+        """The step's figures so far."""
+        if self.resumed is not None:
+            return dataclasses.replace(self.resumed, tool_time=self.tool_time)
+        ttft, duration, rate = timings(self.sent, self.first_token, self.finished, self.usage)
+        return StepInfo(
+            self.number, self.finish_reason, self.usage, ttft, duration, rate,
+            len(self.calls), self.tool_time, self.attempt,
+        )  # fmt: skip

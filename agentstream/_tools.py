@@ -34,6 +34,9 @@ from ._schema import (
 __all__ = ["Tool", "ToolContext", "build_toolset", "format_tool_result", "tool"]
 
 _NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+ApprovalRule = bool | Callable[[dict[str, Any], "ToolContext"], Any]
+"""`True` (every call needs a person's approval), or a function of the validated
+arguments and the call's context, sync or async, that decides per call."""
 _Bind = Callable[[dict[str, Any], "ToolContext"], tuple[tuple[Any, ...], dict[str, Any]]]
 
 
@@ -91,6 +94,7 @@ class Tool:
         "function",
         "idempotent",
         "name",
+        "needs_approval",
         "parameters",
         "strict",
     )
@@ -105,14 +109,18 @@ class Tool:
     """Whether the schema is sent in OpenAI strict mode."""
     concurrent: bool
     """False: never runs alongside other tool calls of the same step."""
+    function: Callable[..., Any]
+    """The original callable (for `from_schema`, the handler)."""
+    needs_approval: ApprovalRule
+    """Whether a call waits for a person's approval before it runs (see `ApprovalRule`)."""
+    idempotent: bool
+    """True: running a call twice does no harm and gives the same result, so a call whose
+    outcome was lost (the process stopped while it ran) may be run again when the run is
+    resumed, and the result of an early call from a broken attempt at a step may be
+    reused when the retry asks for the same call."""
     early: bool
     """True: may start as soon as its call is complete, before the model's response has
     ended, when the agent has `early_tools=True` (for read-only or idempotent tools)."""
-    idempotent: bool
-    """True: running it twice with the same arguments is the same as once, so a result
-    from a broken attempt at a step may be reused when the retry asks for the same call."""
-    function: Callable[..., Any]
-    """The original callable (for `from_schema`, the handler)."""
 
     _check: Check
     _bind: _Bind
@@ -129,18 +137,26 @@ class Tool:
         function: Callable[..., Any],
         check: Check,
         bind: _Bind,
-        early: bool = False,
+        needs_approval: ApprovalRule = False,
         idempotent: bool = False,
+        early: bool = False,
     ) -> None:
         """Internal: use `tool()` or `Tool.from_schema()`."""
+        _check_early(early, concurrent, f"tool {name!r}")
+        if not isinstance(needs_approval, bool) and not callable(needs_approval):
+            raise ToolDefinitionError(
+                f"needs_approval of tool {name!r} must be a bool or a function of the "
+                f"arguments and the context, not {needs_approval!r:.80}"
+            )
         for slot, value in (
+            ("needs_approval", needs_approval),
+            ("idempotent", bool(idempotent)),
+            ("early", bool(early)),
             ("name", name),
             ("description", description),
             ("parameters", parameters),
             ("strict", strict),
             ("concurrent", concurrent),
-            ("early", early),
-            ("idempotent", idempotent),
             ("function", function),
             ("_check", check),
             ("_bind", bind),
@@ -217,8 +233,9 @@ class Tool:
         description: str = "",
         strict: bool = False,
         concurrent: bool = True,
-        early: bool = False,
+        needs_approval: ApprovalRule = False,
         idempotent: bool = False,
+        early: bool = False,
     ) -> Tool:
         """A tool from a hand-written JSON schema.
 
@@ -239,7 +256,6 @@ class Tool:
         if strict:
             schema, check = strict_arguments(schema, check, label)
         takes_context = _handler_takes_context(handler, label)
-        _check_early(early, concurrent, label)
 
         def bind(
             arguments: dict[str, Any], context: ToolContext
@@ -255,8 +271,9 @@ class Tool:
             function=handler,
             check=check,
             bind=bind,
-            early=early,
+            needs_approval=needs_approval,
             idempotent=idempotent,
+            early=early,
         )
 
 
@@ -269,8 +286,9 @@ def tool(
     description: str | None = None,
     strict: bool = False,
     concurrent: bool = True,
-    early: bool = False,
+    needs_approval: ApprovalRule = False,
     idempotent: bool = False,
+    early: bool = False,
 ) -> Tool: ...
 @overload
 def tool(
@@ -281,8 +299,9 @@ def tool(
     description: str | None = None,
     strict: bool = False,
     concurrent: bool = True,
-    early: bool = False,
+    needs_approval: ApprovalRule = False,
     idempotent: bool = False,
+    early: bool = False,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 def tool(
     func: Callable[..., Any] | None = None,
@@ -292,8 +311,9 @@ def tool(
     description: str | None = None,
     strict: bool = False,
     concurrent: bool = True,
-    early: bool = False,
+    needs_approval: ApprovalRule = False,
     idempotent: bool = False,
+    early: bool = False,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Make a `Tool` of a function: `@tool`, `@tool()` or `@tool(name=..., strict=True, ...)`.
 
@@ -305,22 +325,26 @@ def tool(
     the function receives a model instance. `strict=True` sends an OpenAI strict-mode
     schema: parameters with defaults become nullable, and `null` means "use the default".
     `concurrent=False` keeps the tool from running alongside other calls of its step.
+    `needs_approval` makes calls wait for a person's approval (`True`, or a function of
+    the arguments and context deciding per call); `idempotent=True` says a call may be
+    run again if its outcome was lost in a crash (and an early result reused on a retry).
     `early=True` lets the tool start as soon as its call is complete, while the response
-    still streams (with `Agent(early_tools=True)`; it must then be concurrent);
-    `idempotent=True` lets a retried step reuse its result from a broken attempt.
+    still streams (with `Agent(early_tools=True)`; it must then be concurrent).
     Nothing is registered anywhere; pass the returned `Tool` to the agent.
     """
 
     def make(function: Callable[..., Any]) -> Tool:
-        return _tool_from_function(
-            function,
-            name=name,
-            description=description,
-            strict=strict,
-            concurrent=concurrent,
-            early=early,
-            idempotent=idempotent,
+        made = _tool_from_function(
+            function, name=name, description=description, strict=strict, concurrent=concurrent
         )
+        if needs_approval is False and not idempotent and not early:
+            return made
+        return Tool(
+            name=made.name, description=made.description, parameters=made.parameters,
+            strict=made.strict, concurrent=made.concurrent, function=made.function,
+            check=made._check, bind=made._bind, needs_approval=needs_approval,
+            idempotent=idempotent, early=early,
+        )  # fmt: skip
 
     return make if func is None else make(func)
 
@@ -360,8 +384,6 @@ def _tool_from_function(
     description: str | None,
     strict: bool,
     concurrent: bool,
-    early: bool = False,
-    idempotent: bool = False,
 ) -> Tool:
     if isinstance(func, Tool):
         raise ToolDefinitionError(
@@ -378,33 +400,13 @@ def _tool_from_function(
     label = f"{getattr(func, '__qualname__', None) or _default_name(func)}()"
     tool_name = _default_name(func) if name is None else name
     _check_name(tool_name, label)
-    _check_early(early, concurrent, label)
     try:
         signature = inspect.signature(func)
         hints = get_type_hints(target, include_extras=True)
     except Exception as exc:  # NameError for an unresolvable hint, TypeError, ValueError
         raise ToolDefinitionError(f"cannot read the signature of {label}: {exc}") from exc
 
-    context_name: str | None = None
-    fields: dict[str, tuple[Any, Any]] = {}
-    for param in signature.parameters.values():
-        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-            stars = "*" if param.kind is param.VAR_POSITIONAL else "**"
-            raise ToolDefinitionError(
-                f"{label} takes {stars}{param.name}; a tool's parameters must each be named "
-                f"and annotated so they can be described to the model"
-            )
-        if param.name not in hints:
-            raise ToolDefinitionError(f"parameter {param.name!r} of {label} has no type annotation")
-        hint = hints[param.name]
-        if not _is_context(hint):
-            fields[param.name] = (hint, param.default)
-        elif context_name is None:
-            context_name = param.name
-        else:
-            raise ToolDefinitionError(
-                f"{label} has two ToolContext parameters, {context_name!r} and {param.name!r}"
-            )
+    fields, context_name = _parameters(signature, hints, label)
 
     # Not inspect.getdoc: it would inherit "Call self as a function." for a bare __call__.
     docstring = getattr(target, "__doc__", None)
@@ -439,9 +441,34 @@ def _tool_from_function(
         function=func,
         check=check,
         bind=bind,
-        early=early,
-        idempotent=idempotent,
     )
+
+
+def _parameters(
+    signature: inspect.Signature, hints: dict[str, Any], label: str
+) -> tuple[dict[str, tuple[Any, Any]], str | None]:
+    """The schema's fields (type, default) and the name of the `ToolContext` parameter."""
+    context_name: str | None = None
+    fields: dict[str, tuple[Any, Any]] = {}
+    for param in signature.parameters.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            stars = "*" if param.kind is param.VAR_POSITIONAL else "**"
+            raise ToolDefinitionError(
+                f"{label} takes {stars}{param.name}; a tool's parameters must each be named "
+                f"and annotated so they can be described to the model"
+            )
+        if param.name not in hints:
+            raise ToolDefinitionError(f"parameter {param.name!r} of {label} has no type annotation")
+        hint = hints[param.name]
+        if not _is_context(hint):
+            fields[param.name] = (hint, param.default)
+        elif context_name is None:
+            context_name = param.name
+        else:
+            raise ToolDefinitionError(
+                f"{label} has two ToolContext parameters, {context_name!r} and {param.name!r}"
+            )
+    return fields, context_name
 
 
 # --- helpers -----------------------------------------------------------------------------

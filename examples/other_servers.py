@@ -4,6 +4,7 @@
     python examples/other_servers.py ollama qwen2.5   # Ollama, another model
     python examples/other_servers.py vllm             # vLLM, Qwen/Qwen2.5-7B-Instruct
     python examples/other_servers.py http://gpu-box:8000/v1 my-model
+    python examples/other_servers.py offline          # no server: the offline model, on loopback
 
 The first argument is `ollama` (http://localhost:11434/v1, the default), `vllm`
 (http://localhost:8000/v1) or a base URL; with none, OPENAI_BASE_URL picks the server if
@@ -12,16 +13,19 @@ set. The second is the model name, else OPENAI_MODEL, else the default shown abo
 Start the server first: `ollama serve` and `ollama pull llama3.2`, or
 `vllm serve Qwen/Qwen2.5-7B-Instruct --enable-auto-tool-choice --tool-call-parser hermes`
 (vLLM needs both flags for tool calls). The model must support tool calling. When no
-server answers, the script says so and exits 0.
+server answers, the script says so and exits 0. `offline` serves agentstream's offline
+model on a loopback port and talks to it by its URL, exactly as to any other server.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import sys
 from collections.abc import Sequence
 
+import anyio
 import openai
 from openai import AsyncOpenAI
 
@@ -55,6 +59,8 @@ def build_agent(client: AsyncOpenAI, model: str) -> Agent:
 
 
 async def main(argv: Sequence[str] = ()) -> int:
+    if argv and argv[0] == "offline":
+        return await offline()
     base_url, model = server(argv)
     # Local servers ignore the key, but the SDK insists on one.
     api_key = os.environ.get("OPENAI_API_KEY") or "unused"
@@ -68,6 +74,17 @@ async def main(argv: Sequence[str] = ()) -> int:
         result = await build_agent(client, model).run("What's the weather in Paris and Tokyo?")
     print(f"{model} at {base_url}: {result.output}")
     return 0
+
+
+async def offline() -> int:
+    """The same agent against the offline model, served over HTTP on a free loopback port."""
+    from agentstream.testing import OFFLINE_MODEL_NAME, serve_model
+
+    async with anyio.create_task_group() as tasks:
+        port = await tasks.start(functools.partial(serve_model, port=0, ttft=0))
+        status = await main([f"http://127.0.0.1:{port}/v1", OFFLINE_MODEL_NAME])
+        tasks.cancel_scope.cancel()
+    return status
 
 
 if __name__ == "__main__":

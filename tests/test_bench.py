@@ -97,3 +97,20 @@ def test_the_early_section_compares_both_modes(capsys: pytest.CaptureFixture[str
         )
         assert early[mode]["step_wall_ms"] >= early[mode]["floor_ms"] > 0
     assert "Early tool starts" in render(result)
+
+
+def test_progress_goes_to_the_terminal_only() -> None:
+    import io
+
+    from agentstream.bench._main import BenchOptions, bench_command, run_bench
+
+    said = io.StringIO()
+    run_bench(BenchOptions(quick=True, sections=("assembly", "tools"), progress=said))
+    assert "bench: assembly, stream 1 of 1" in said.getvalue()
+    assert "bench: tools, threads" in said.getvalue()
+    # Piped output (not a terminal): no progress at all, only the table.
+    out = io.StringIO()
+    assert (
+        bench_command(BenchOptions(quick=True, sections=("assembly",)), as_json=True, out=out) == 0
+    )
+    assert out.getvalue().lstrip().startswith("{")

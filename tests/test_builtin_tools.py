@@ -48,7 +48,9 @@ def closed_port() -> int:
 
 def test_all_tools_are_tools_with_unique_names() -> None:
     names = [t.name for t in tools.ALL_TOOLS]
-    assert names == ["get_weather", "calculate", "current_time", "plan_trip", "search_flights"]
+    assert names == [
+        "get_weather", "calculate", "current_time", "plan_trip", "book_hotel", "search_flights"
+    ]  # fmt: skip
     assert all(isinstance(t, Tool) for t in tools.ALL_TOOLS)
     assert sorted(tools.__all__) == tools.__all__
 
@@ -324,3 +326,10 @@ async def test_plan_trip() -> None:
 def test_plan_trip_rejects(change: dict[str, Any], message: str) -> None:
     with pytest.raises(ToolArgumentsError, match=message):
         plan_trip.validate({**_TRIP, **change})
+
+
+def test_book_hotel_needs_approval_and_answers_offline() -> None:
+    assert tools.book_hotel.needs_approval is True
+    text = tools.book_hotel.function("Rome", 2, 1)
+    assert text.startswith("Booked 2 nights in Rome for 1; confirmation ")
+    assert text == tools.book_hotel.function("rome", 2, 1).replace("rome", "Rome")

@@ -293,22 +293,25 @@ async def test_nothing_starts_early_without_both_opting_in(early_tools: bool, ea
 
 
 @pytest.mark.anyio
-async def test_a_tool_that_needs_approval_never_starts_early() -> None:
-    class Guarded(Tool):
-        __slots__ = ()
-        needs_approval = True
-
+@pytest.mark.parametrize(
+    "rule",
+    [pytest.param(True, id="always"), pytest.param(lambda args, ctx: False, id="per-call-rule")],
+)
+async def test_a_tool_that_needs_approval_never_starts_early(rule: Any) -> None:
     ran: list[bool] = []
 
     def handler(args: dict[str, Any], ctx: ToolContext) -> str:
         ran.append(ctx.early)
         return "ok"
 
-    guarded = Guarded.from_schema("guarded", {"type": "object"}, handler, early=True)
+    guarded = Tool.from_schema(
+        "guarded", {"type": "object"}, handler, early=True, needs_approval=rule
+    )
     calls = [("guarded", "{}"), ("guarded", "{}")]
     model = ScriptedModel([Reply(chunks=openai_chunks(calls, trailing=["x"])), Reply("done")])
-    await run_events(model, [guarded])
+    events, _ = await run_events(model, [guarded], approver=lambda request: True)
     assert ran == [False, False]
+    assert position(events, ToolStarted, index=0) > position(events, TextDelta)
 
 
 @pytest.mark.anyio

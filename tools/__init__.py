@@ -3,14 +3,16 @@
 Nothing here calls the network unless asked to: `get_weather` simulates its data
 offline (see `WEATHER_URL_ENV` for a live backend), `calculate` is a safe arithmetic
 evaluator, `current_time` reads the local time zone database, `plan_trip` shows a
-tool whose argument is a nested pydantic model, and `search_flights` is a slow search
-that reports its progress and may start early (`@tool(early=True)`).
+tool whose argument is a nested pydantic model, `book_hotel` a tool with an effect,
+whose calls each wait for a person's approval, and `search_flights` a slow search that
+reports its progress and may start early (`@tool(early=True)`).
 """
 
 from __future__ import annotations
 
 from agentstream import Tool
 
+from .booking import book_hotel as book_hotel
 from .calculator import calculate as calculate
 from .clock import current_time as current_time
 from .flights import search_flights as search_flights
@@ -19,6 +21,7 @@ from .weather import get_weather as get_weather
 
 __all__ = [
     "ALL_TOOLS",
+    "book_hotel",
     "calculate",
     "current_time",
     "get_weather",
@@ -26,5 +29,7 @@ __all__ = [
     "search_flights",
 ]
 
-ALL_TOOLS: tuple[Tool, ...] = (get_weather, calculate, current_time, plan_trip, search_flights)
+ALL_TOOLS: tuple[Tool, ...] = (
+    get_weather, calculate, current_time, plan_trip, book_hotel, search_flights
+)  # fmt: skip
 """Every tool above, ready to give to an `Agent`."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import json
 import os
 import random
@@ -27,7 +28,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from time import perf_counter
-from typing import Any
+from typing import Any, TextIO
 
 import anyio
 import httpx2
@@ -274,6 +275,7 @@ async def load_test(
     seed: int = 0,
     ttft: float = 0.2,
     limit: float = 240.0,
+    progress: TextIO | None = None,
 ) -> LoadReport:
     """Run the load test (see the module docs) and return what it observed.
 
@@ -287,6 +289,7 @@ async def load_test(
     rss_before = _rss_kib()
     policy = _Policy(fault_rate, seed, stall=3.0)
     crowd = _Crowd(report, Timeouts(first_chunk=30.0, idle=1.0, run=limit), rss_before or 0)
+    crowd.progress = progress
     started = perf_counter()
     await crowd.drive(ScriptedModel(policy, ttft=ttft), runs, limit)
     report.seconds = perf_counter() - started
@@ -320,6 +323,7 @@ class _Crowd:
         self.go = anyio.Event()
         self.active = 0
         self.peak_rss = rss
+        self.progress: TextIO | None = None
 
     async def drive(self, model: ScriptedModel, runs: int, limit: float) -> None:
         """Serve `model` on loopback and run `runs` agents against it at once."""
@@ -372,8 +376,14 @@ class _Crowd:
             self.recorded[run.run_id] = ids
 
     async def watch_memory(self) -> None:
-        while True:
+        """Track the peak memory; say how far the runs are, where someone watches."""
+        report = self.report
+        for tick in itertools.count():
             self.peak_rss = max(self.peak_rss, _rss_kib() or 0)
+            if self.progress is not None and tick % 10 == 0:
+                ended = report.completed + sum(report.failed.values()) + len(report.untyped)
+                self.progress.write(f"\r\x1b[2Kload-test: {ended} of {report.runs} runs ended")
+                self.progress.flush()
             await anyio.sleep(0.05)
 
     def tally(self) -> None:
@@ -395,6 +405,11 @@ def _settling(seconds: float) -> Iterator[None]:
 
 def main(runs: int, fault_rate: float, seed: int, as_json: bool, backend: str) -> int:
     """The `load-test` command: print the report; exit 0 if every promise held."""
-    report = anyio.run(lambda: load_test(runs, fault_rate=fault_rate, seed=seed), backend=backend)
+    watch = sys.stderr if not as_json and sys.stdout.isatty() and sys.stderr.isatty() else None
+    report = anyio.run(
+        lambda: load_test(runs, fault_rate=fault_rate, seed=seed, progress=watch), backend=backend
+    )
+    if watch is not None:
+        watch.write("\r\x1b[2K")
     print(json.dumps(report.to_dict()) if as_json else report.format(), file=sys.stdout)
     return 0 if report.ok else 1

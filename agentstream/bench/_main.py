@@ -15,6 +15,7 @@ so that a busy server cannot pass for a slow client.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import functools
 import math
@@ -25,7 +26,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from time import perf_counter
-from typing import Any
+from typing import Any, TextIO
 
 import anyio
 import openai
@@ -49,6 +50,14 @@ class BenchOptions:
     reps: int | None = None
     sections: Sequence[str] = SECTIONS
     backend: str = "asyncio"
+    progress: TextIO | None = None
+    """Where to say which section runs and how far it is (a terminal), or nowhere."""
+
+    def say(self, text: str) -> None:
+        """One progress line, overwriting the last one, on `progress` if any."""
+        if self.progress is not None:
+            self.progress.write(f"\r\x1b[2Kbench: {text}")
+            self.progress.flush()
 
     @property
     def repetitions(self) -> int:
@@ -135,7 +144,8 @@ def _meta(options: BenchOptions) -> dict[str, Any]:
 
 def _assembly(options: BenchOptions) -> dict[str, Any]:
     rows = []
-    for size in options.sizes:
+    for number, size in enumerate(options.sizes, start=1):
+        options.say(f"assembly, stream {number} of {len(options.sizes)} ({size // _KB} KB)")
         samples: dict[str, list[float]] = {"minimal": [], "agentstream": [], "sdk_state": []}
         ratio_minimal, ratio_sdk = [], []
         chunks = sum(1 for _ in argument_stream(size))  # in one pass
@@ -211,7 +221,8 @@ async def _e2e(
     bare_first: dict[str, list[float]] = {kind: [] for kind in kinds}  # in the same pairs
     shares: dict[str, list[float]] = {kind: [] for kind in kinds}
     client_shares: dict[str, list[float]] = {kind: [] for kind in kinds}
-    for _ in range(options.repetitions):
+    for rep in range(options.repetitions):
+        options.say(f"end to end, repetition {rep + 1} of {options.repetitions}")
         for kind in kinds:
             run = clients.runner(kind)
 
@@ -274,6 +285,7 @@ async def _scale(
 ) -> dict[str, Any]:
     rows = []
     for count in options.concurrency:
+        options.say(f"scale, {count} concurrent runs")
         samples: dict[str, dict[str, list[float]]] = {
             kind: {"rate": [], "p50": [], "p99": [], "server": []} for kind in ("bare", "agent")
         }
@@ -314,6 +326,7 @@ async def _tools(options: BenchOptions) -> dict[str, Any]:
     slowest = max(durations)
     rows = []
     for threads in (False, True):
+        options.say(f"tools, {'threads' if threads else 'async'}")
         together, alone, ratios = [], [], []
         for _ in range(options.repetitions):
             together.append(await parallel_tools(durations, threads=threads))
@@ -339,7 +352,10 @@ def bench_command(options: BenchOptions, *, as_json: bool, out: Any = None) -> i
     from ._report import render
 
     out = out or sys.stdout
+    if not as_json and out.isatty() and sys.stderr.isatty():
+        options = dataclasses.replace(options, progress=sys.stderr)
     result = run_bench(options)
+    options.say("done\n")
     if as_json:
         out.write(json.dumps(result, indent=2) + "\n")
     else:

@@ -13,6 +13,7 @@ import functools
 import os
 import signal
 import sys
+import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -21,7 +22,8 @@ import anyio
 import openai
 
 from .._agent import Agent
-from .._exceptions import AgentStreamError, ModelError
+from .._exceptions import AgentStreamError, ModelError, SetupError
+from .._store import Session
 from .._tools import Tool
 from ._render import EventSink
 
@@ -87,6 +89,8 @@ def connect(
     """Settle the connection from flags, then the `openai` SDK's environment variables."""
     api_key = api_key or environ.get("OPENAI_API_KEY") or None
     base_url = base_url or environ.get("OPENAI_BASE_URL") or None
+    if base_url is not None:
+        _check_base_url(base_url)
     if not model:
         if api_key is None and base_url is None:
             from ..testing import OFFLINE_MODEL_NAME
@@ -95,6 +99,20 @@ def connect(
         else:
             model = environ.get("OPENAI_MODEL") or _DEFAULT_MODEL
     return Connection(model, base_url, api_key, max_retries, ttft, tokens_per_second)
+
+
+def _check_base_url(url: str) -> None:
+    """A base URL that cannot work is bad setup, said at once rather than retried."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018  (raises ValueError for a port that is not a number)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SetupError(
+            f"--base-url / OPENAI_BASE_URL must be an http(s) URL such as "
+            f"http://127.0.0.1:8000/v1, not {url[:100]!r}"
+        )
 
 
 def banner(connection: Connection, tools: Sequence[Tool], *, chat: bool) -> str:
@@ -120,9 +138,21 @@ def run_demo(
     live: bool,
     stdout: TextIO,
     stderr: TextIO,
+    session: Session | None = None,
+    resume: bool = False,
 ) -> int:
-    """One turn for `prompt`, or a chat on standard input; return the exit status."""
-    turn = functools.partial(_turn, agent, sink, connection, live=live, stderr=stderr)
+    """One turn for `prompt`, or a chat on standard input; return the exit status.
+
+    With `session` each turn continues the conversation kept there (across
+    invocations); with `resume`, the session's unfinished run is continued first.
+    """
+    turn = functools.partial(
+        _turn, agent, sink, connection, live=live, stderr=stderr, session=session
+    )
+    if resume:
+        status = anyio.run(turn, None).status
+        if prompt is None and status != 0:
+            return status
     if prompt is not None:
         return anyio.run(turn, [{"role": "user", "content": prompt}]).status
     interactive = sys.stdin.isatty()
@@ -143,7 +173,10 @@ def run_demo(
             stdout.write(line + "\n")
         if not line.strip():
             return 0
-        outcome = anyio.run(turn, [*history, {"role": "user", "content": line}])
+        said = {"role": "user", "content": line}
+        outcome = anyio.run(turn, [said] if session else [*history, said])
+        if outcome.status == 141:
+            return 141
         if outcome.messages is not None:
             history = outcome.messages
         stdout.write("\n")
@@ -160,11 +193,13 @@ async def _turn(
     agent: Agent,
     sink: EventSink,
     connection: Connection,
-    conversation: list[dict[str, Any]],
+    conversation: list[dict[str, Any]] | None,
     *,
     live: bool,
     stderr: TextIO,
+    session: Session | None = None,
 ) -> _Outcome:
+    """One run: the conversation given, continued in `session`, or (None) resumed."""
     outcome = _Outcome()
     async with anyio.create_task_group() as tasks:
         with anyio.CancelScope() as scope:
@@ -174,16 +209,24 @@ async def _turn(
             try:
                 # Leaving this block, even by cancellation, closes the HTTP stream and
                 # cancels the tools still running.
-                async with agent.stream(conversation) as run:
+                if conversation is None:
+                    run = agent.resume_stream(session=session)
+                else:
+                    run = agent.stream(conversation, session=session)
+                async with run:
                     async for event in run:
                         sink.handle(event)
                 outcome.messages = run.result.to_messages()
                 sink.finish()
+                if run.result.stop_reason == "approval_required" and session is not None:
+                    stderr.write("(the run is paused; continue it with --session ... --resume)\n")
+            except BrokenPipeError:
+                outcome.status = 141  # the reader of our output has gone: stop quietly
             except AgentStreamError as exc:
                 sink.finish()
                 stderr.write(f"error: {connection.redact(describe_error(exc, connection))}\n")
                 stderr.flush()
-                outcome.status = 1
+                outcome.status = 2 if isinstance(exc, SetupError) else 1
         if scope.cancelled_caught:
             sink.interrupted()
             outcome.status = 130

@@ -81,7 +81,12 @@ def load_default_tools(folder: Path) -> list[Tool]:
 
 def _tools_of(spec: str) -> list[Tool]:
     path = Path(spec).expanduser()
-    looks_like_path = spec.endswith(".py") or "/" in spec or "\\" in spec or path.exists()
+    try:
+        exists = path.exists()
+    except (OSError, ValueError) as exc:  # a name too long, a NUL byte, ...
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise SetupError(f"--tools {spec[:80]}...: cannot read it: {reason}") from None
+    looks_like_path = spec.endswith(".py") or "/" in spec or "\\" in spec or exists
     if not looks_like_path:
         return _module_tools([_import_module(spec)])
     if path.is_file():
@@ -108,7 +113,7 @@ def _import_module(name: str) -> ModuleType:
         if exc.name is not None and (name == exc.name or name.startswith(exc.name + ".")):
             raise SetupError(f"--tools {name}: no such module, file or folder") from None
         raise SetupError(f"--tools {name}: cannot import it: {_cause(exc)}") from None
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         raise SetupError(f"--tools {name}: cannot import it: {_cause(exc)}") from None
 
 
@@ -121,7 +126,7 @@ def _import_folder(folder: Path) -> list[ModuleType]:
             name = f"{package.__name__}.{file.stem}"
             try:
                 modules.append(importlib.import_module(name))
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:
                 raise SetupError(f"--tools {file}: cannot import it: {_cause(exc)}") from None
         return modules
     if not files:
@@ -149,6 +154,10 @@ def _import_file(path: Path, name: str, *, package: bool) -> ModuleType:
         spec.loader.exec_module(module)
     except BaseException as exc:
         del sys.modules[name]
+        if isinstance(exc, SystemExit):
+            raise SetupError(
+                f"--tools {path}: it called exit({exc.code!r}) while being imported"
+            ) from None
         if not isinstance(exc, Exception):
             raise
         raise SetupError(f"--tools {path}: cannot import it: {_cause(exc)}") from None
@@ -169,6 +178,8 @@ def _module_name(path: Path) -> str:
 
 
 def _cause(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"it called exit({exc.code!r}) while being imported"
     if isinstance(exc, SyntaxError):
         where = f" ({Path(exc.filename).name}, line {exc.lineno})" if exc.filename else ""
         return f"SyntaxError: {exc.msg}{where}"

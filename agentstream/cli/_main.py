@@ -14,7 +14,10 @@ import anyio
 from .._agent import Agent
 from .._exceptions import AgentStreamError, SetupError
 from .._retries import Retries
+from .._store import Session
 from .._tools import Tool
+from ..stores import SQLiteStore
+from ._approve import approver
 from ._loader import demo_tools_folder, load_default_tools, load_tools
 from ._render import EventSink, JsonRenderer, Renderer
 from ._replay import replay
@@ -161,6 +164,21 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         "--max-steps", type=_positive, default=10, metavar="N",
         help="requests to the model per turn at most (default: 10)",
     )  # fmt: skip
+    agent.add_argument(
+        "--approve", choices=("ask", "yes", "no"), default="ask",
+        help="tools that need approval: ask on the terminal (default; with no terminal on "
+        "stdin, deny), approve all, or deny all",
+    )  # fmt: skip
+    session = parser.add_argument_group("sessions")
+    session.add_argument(
+        "--session", metavar="FILE",
+        help="keep the chat in this SQLite file across invocations (and after a crash)",
+    )  # fmt: skip
+    session.add_argument(
+        "--resume", action="store_true",
+        help="with --session: first continue the session's unfinished run (paused for "
+        "approval, or cut short by a crash)",
+    )  # fmt: skip
     _add_pace(parser, 0.35, 60)
 
 
@@ -298,8 +316,11 @@ def _serve_model(args: argparse.Namespace) -> int:
     try:
         anyio.run(functools.partial(run, out=sys.stdout))
     except OSError as exc:
-        print(f"error: cannot serve on {args.host}:{args.port}: {exc}", file=sys.stderr)
-        return 1
+        print(
+            f"error: cannot serve on {args.host}:{args.port}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return 2
     return 0
 
 
@@ -325,6 +346,8 @@ def _demo(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         tokens_per_second=args.tps or None,
     )
     tools = _tools(args)
+    if args.resume and not args.session:
+        raise SetupError("--resume continues a session: give --session FILE too")
     agent = Agent(
         client=connection.client_factory(),
         model=connection.model,
@@ -333,6 +356,7 @@ def _demo(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         max_steps=args.max_steps,
         retries=Retries(max_retries=args.max_retries),
         early_tools=args.early,
+        approver=approver(args.approve, sys.stdin, sys.stderr),
     )
     terminal = (
         not args.no_color
@@ -354,6 +378,8 @@ def _demo(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         live=terminal and not args.json,
         stdout=sys.stdout,
         stderr=sys.stderr,
+        session=Session(SQLiteStore(args.session), "cli") if args.session else None,
+        resume=args.resume,
     )
 
 

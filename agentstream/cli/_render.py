@@ -18,6 +18,7 @@ from time import perf_counter
 from typing import Protocol, TextIO
 
 from .._events import (
+    ApprovalRequested,
     Event,
     MaxStepsReached,
     ReasoningDelta,
@@ -27,7 +28,9 @@ from .._events import (
     StepInterrupted,
     StepStarted,
     TextDelta,
+    ToolCallApproved,
     ToolCallDelta,
+    ToolCallDenied,
     ToolCallInvalid,
     ToolCallReady,
     ToolCallStarted,
@@ -93,7 +96,9 @@ class JsonRenderer:
         pass
 
     def interrupted(self) -> None:
-        pass
+        # The run was stopped by its caller: no event of the run says so; this line does.
+        self._out.write(json.dumps({"type": "run_cancelled", "reason": "interrupted"}) + "\n")
+        self._out.flush()
 
     def finish(self) -> None:
         pass
@@ -184,6 +189,15 @@ class Renderer:
                 self._call_done(index, name, raw, None)
             case ToolCallInvalid(index=index, name=name, raw_arguments=raw, error=error):
                 self._call_done(index, name or "(no name)", raw, error)
+            case ApprovalRequested(index=index, name=name, arguments=arguments):
+                raw = json.dumps(arguments, ensure_ascii=False, default=str)
+                self._call_done(index, name, raw, None)
+                self._line([(f"   {name} needs approval", "warn")])
+            case ToolCallApproved(name=name):
+                self._line([(f"   {name}: approved", "ok")])
+            case ToolCallDenied(name=name, reason=reason):
+                why = f": {reason.translate(_ONE_LINE)}" if reason else ""
+                self._line([(f"   {name}: denied{why}", "bad")])
             case ToolStarted(id=call_id, name=name, arguments=arguments):
                 now = self._clock()
                 self._tools = (self._tools[0] if self._tools else now, now)
@@ -212,7 +226,10 @@ class Renderer:
             case MaxStepsReached(max_steps=limit):
                 self._line([(f"reached the step limit ({limit} steps)", "warn")])
             case RunFinished(result=result):
-                if result.stop_reason != "answer":
+                if result.stop_reason == "approval_required":
+                    names = ", ".join(request.tool for request in result.approvals)
+                    self._line([(f"paused: {names} waits for approval", "warn")])
+                elif result.stop_reason != "answer":
                     self._line([(f"stopped: {result.stop_reason}", "warn")])
                 if len(result.steps) > 1:
                     totals = [f"{len(result.steps)} steps", f"{result.duration:.2f}s"]

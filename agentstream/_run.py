@@ -245,6 +245,8 @@ class AgentRun:
                         check_complete(assembler, stream)
                     except RunError as exc:
                         if early is not None:
+                            if secret is not None:
+                                redact_error(exc, secret)  # before its text is copied
                             for event in early.abandon(f"the attempt at this step failed: {exc}"):
                                 yield event
                         delay, interrupted = self._attempt_failed(

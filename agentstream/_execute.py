@@ -13,6 +13,7 @@ from time import perf_counter
 from typing import Any
 
 import anyio
+import anyio.from_thread
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectSendStream
 
@@ -61,25 +62,35 @@ class _Progress:
     """The latest progress report of one call, written by its tool from any thread.
 
     Reports are coalesced: each replaces the last. From the event loop's thread the
-    first report after a delivery wakes the relay (one marker in its stream at most);
-    from a worker thread, which cannot touch the stream, the relay looks at the slot
-    when it wakes anyway, and at least every `_POLL` seconds while such a tool runs.
+    first report after a delivery wakes the relay (one marker in its stream at most).
+    A worker thread cannot touch the stream without waiting for the loop: its first
+    report makes that one hop (so the relay learns of it), later ones only fill the
+    slot, which the relay reads every `_POLL` seconds while that tool runs. Tools that
+    never report cost the relay nothing.
     """
 
-    __slots__ = ("emitted", "latest", "loop_thread", "pending", "wake")
+    __slots__ = ("emitted", "latest", "loop_thread", "pending", "threaded", "wake")
 
     def __init__(self, wake: Callable[[], None]) -> None:
         self.latest: tuple[float | None, str | None, str | None] | None = None
         self.emitted: object = None
         self.pending = False
+        self.threaded = False  # has reported from a worker thread: the relay polls it
         self.wake = wake
         self.loop_thread = threading.get_ident()
 
     def report(self, fraction: float | None, message: str | None, output: str | None) -> None:
         self.latest = (fraction, message, output)  # one assignment: safe from a thread
-        if not self.pending and threading.get_ident() == self.loop_thread:
-            self.pending = True
-            self.wake()
+        if threading.get_ident() == self.loop_thread:
+            if not self.pending:
+                self.pending = True
+                self.wake()
+        elif not self.threaded:
+            self.threaded = True
+            # Not an anyio worker thread, or the run is over: the slot is read anyway
+            # when the tool ends.
+            with contextlib.suppress(Exception):
+                anyio.from_thread.run_sync(self.wake)
 
     def take(self) -> tuple[float | None, str | None, str | None] | None:
         """The latest report if it has not been delivered yet."""
@@ -193,8 +204,10 @@ class ToolRunner:
             if all(call.finished for call in calls):
                 return
             threads = any(
-                not c.tool._is_async and not c.finished and not c.cancelled for c in self._calls
-            )
+                c.progress is not None and c.progress.threaded and not c.finished
+                and not c.cancelled
+                for c in self._calls
+            )  # fmt: skip
             events: list[Event] = []
             with anyio.move_on_after(_POLL if threads else math.inf):
                 self._translate(await self._receive.receive(), events)

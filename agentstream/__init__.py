@@ -7,6 +7,7 @@ from ._agent import AgentRun as AgentRun
 from ._approval import Approval as Approval
 from ._approval import ApprovalRequest as ApprovalRequest
 from ._assemble import StreamAssembler as StreamAssembler
+from ._context import ToolContext as ToolContext
 from ._events import ApprovalRequested as ApprovalRequested
 from ._events import Event as Event
 from ._events import MaxStepsReached as MaxStepsReached
@@ -42,12 +43,17 @@ from ._exceptions import SetupError as SetupError
 from ._exceptions import StateError as StateError
 from ._exceptions import StreamError as StreamError
 from ._exceptions import ToolArgumentsError as ToolArgumentsError
+from ._exceptions import ToolCrashed as ToolCrashed
 from ._exceptions import ToolDefinitionError as ToolDefinitionError
 from ._exceptions import ToolError as ToolError
 from ._message import AssembledChoice as AssembledChoice
 from ._message import AssembledMessage as AssembledMessage
 from ._message import AssembledResponse as AssembledResponse
 from ._message import AssembledToolCall as AssembledToolCall
+from ._responses import ResponsesAssembler as ResponsesAssembler
+from ._responses_output import AssembledReasoning as AssembledReasoning
+from ._responses_output import AssembledResponsesOutput as AssembledResponsesOutput
+from ._responses_output import ResponseFailure as ResponseFailure
 from ._result import RunResult as RunResult
 from ._result import StepInfo as StepInfo
 from ._result import StopReason as StopReason
@@ -59,8 +65,8 @@ from ._store import Store as Store
 from ._store import StoreError as StoreError
 from ._timeouts import Timeouts as Timeouts
 from ._tools import Tool as Tool
-from ._tools import ToolContext as ToolContext
 from ._tools import tool as tool
+from ._toolset import Toolset as Toolset
 from ._usage import Usage as Usage
 
 __version__ = "0.1.0"
@@ -74,7 +80,9 @@ __all__ = [
     "ApprovalRequested",
     "AssembledChoice",
     "AssembledMessage",
+    "AssembledReasoning",
     "AssembledResponse",
+    "AssembledResponsesOutput",
     "AssembledToolCall",
     "ErrorBudgetExceeded",
     "Event",
@@ -83,6 +91,8 @@ __all__ = [
     "PendingCall",
     "ReasoningDelta",
     "RefusalDelta",
+    "ResponseFailure",
+    "ResponsesAssembler",
     "Retries",
     "RetriesExhausted",
     "RunError",
@@ -118,11 +128,13 @@ __all__ = [
     "ToolCallStarted",
     "ToolCancelled",
     "ToolContext",
+    "ToolCrashed",
     "ToolDefinitionError",
     "ToolError",
     "ToolFinished",
     "ToolProgress",
     "ToolStarted",
+    "Toolset",
     "Usage",
     "event_to_dict",
     "tool",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +21,8 @@ from ._run import AgentRun
 from ._state import RunState
 from ._store import Session
 from ._timeouts import Timeouts
-from ._tools import Tool, build_toolset
+from ._tools import Tool
+from ._toolset import Toolset, merge_toolsets, split_tools
 
 __all__ = ["Agent", "AgentRun", "RunStart"]
 
@@ -45,20 +48,53 @@ class RunStart:
 # Request fields the loop owns; anything else passes through to the server untouched.
 _OWNED = frozenset({"messages", "model", "stream", "tools"})
 
+_USE_INSTRUCTIONS = "use instructions='...' (sent as the system message)"
+_USE_MAX_STEPS = "use max_steps=... (the number of requests a run may make)"
+_USE_RESPONSE_FORMAT = (
+    "agentstream returns text; ask for JSON with response_format={...} and parse "
+    "result.output (or give the model a tool that takes the structure)"
+)
+# Names people bring from other agent libraries (the OpenAI Agents SDK, Pydantic AI,
+# LangChain, LlamaIndex), with what to use here instead.
+_FOREIGN_NAMES: dict[str, str] = {
+    "system_prompt": _USE_INSTRUCTIONS,
+    "system": _USE_INSTRUCTIONS,
+    "system_message": _USE_INSTRUCTIONS,
+    "prompt": _USE_INSTRUCTIONS + "; the prompt itself goes to run(...)",
+    "state_modifier": _USE_INSTRUCTIONS,
+    "max_turns": _USE_MAX_STEPS,
+    "max_iterations": _USE_MAX_STEPS,
+    "max_function_calls": "use max_tool_calls=... (tool calls per run)",
+    "max_retries": "use retries=Retries(max_retries=...)",
+    "output_type": _USE_RESPONSE_FORMAT,
+    "result_type": _USE_RESPONSE_FORMAT,
+    "response_model": _USE_RESPONSE_FORMAT,
+    "model_settings": "pass the settings themselves as keyword arguments (temperature=...)",
+    "deps": "give a tool a ToolContext parameter, or close over your objects in the tool",
+    "deps_type": "give a tool a ToolContext parameter, or close over your objects in the tool",
+    "name": "an Agent has no name; leave it out",
+    "handoffs": "agentstream has no handoffs; call another agent from a tool",
+    "verbose": "iterate agent.stream(...) for events, or use python -m agentstream",
+    "llm": "use client=AsyncOpenAI(...) and model='...'",
+}
+
 
 class Agent:
     """A model, a set of tools and the rules for running them.
 
     `client` is an `openai.AsyncOpenAI` (or a function that makes one for each run, which
-    the run then closes). Keyword arguments beyond the named ones (`temperature`,
-    `tool_choice`, `max_tokens`, `extra_headers`, `extra_body`, ...) are sent with every
-    request as they are; they are the arguments of `chat.completions.create`, and any
-    other name is refused here (a field only your server knows goes in `extra_body`).
+    the run then closes). `tools` holds `Tool`s, plain functions (made tools with `tool()`)
+    and `Toolset`s, whose current tools are read again at every step. Keyword arguments
+    beyond the named ones (`temperature`, `tool_choice`, `max_tokens`, `extra_headers`,
+    `extra_body`, ...) are sent with every request as they are; they are the arguments of
+    `chat.completions.create`, and any other name is refused here (a field only your
+    server knows goes in `extra_body`).
 
     Limits: `max_steps` bounds the requests of a run and `max_tool_calls` the tool
     calls it runs; with `final_answer=True` a run that reaches either makes one more
     request without tools so the user still gets an answer. Calls past
-    `max_tool_calls_per_step` in one response are not run and the model is told.
+    `max_tool_calls_per_step` (100 by default, so a hostile response cannot start
+    thousands of tools) in one response are not run and the model is told.
     `max_invalid_calls` is the run-wide budget of tool calls the model may get wrong
     before the run fails with `ErrorBudgetExceeded`. Arguments longer than
     `max_argument_size` characters are dropped as they stream and the call is refused;
@@ -71,6 +107,10 @@ class Agent:
     __slots__ = (
         "_client",
         "_definitions",
+        "_merged",
+        "_plain_tools",
+        "_sync_client_used",
+        "_toolsets",
         "approver",
         "early_tools",
         "final_answer",
@@ -86,7 +126,6 @@ class Agent:
         "request",
         "retries",
         "timeouts",
-        "tools",
     )
 
     def __init__(
@@ -94,13 +133,13 @@ class Agent:
         *,
         client: ClientLike,
         model: str,
-        tools: Iterable[Tool | Callable[..., Any]] = (),
+        tools: Iterable[Tool | Toolset | Callable[..., Any]] = (),
         instructions: str | None = None,
         max_steps: int = 10,
         final_answer: bool = False,
         max_invalid_calls: int = 10,
         max_tool_calls: int | None = None,
-        max_tool_calls_per_step: int | None = None,
+        max_tool_calls_per_step: int | None = 100,
         max_argument_size: int | None = 1_000_000,
         max_result_size: int | None = 100_000,
         partial_arguments: bool = True,
@@ -124,10 +163,20 @@ class Agent:
         ):
             if value is not None:
                 _check_count(name, value, minimum=1)
+        if isinstance(tools, (Tool, str, bytes, Mapping)) or not isinstance(tools, Iterable):
+            raise SetupError(f"tools takes a list of tools (tools=[my_tool]), not {tools!r:.50}")
+        if instructions is not None and not isinstance(instructions, str):
+            raise SetupError(f"instructions must be a string, not {instructions!r:.60}")
+        if timeouts is not None and not isinstance(timeouts, Timeouts):
+            raise SetupError(f"timeouts takes Timeouts(...), not {timeouts!r:.60}")
+        if retries is not None and not isinstance(retries, Retries):
+            raise SetupError(f"retries takes Retries(max_retries=...), not {retries!r:.60}")
         _check_request(request)
         self._client = client
         self.model = model
-        self.tools: dict[str, Tool] = build_toolset(tools)
+        self._plain_tools, self._toolsets = split_tools(tools)
+        self._merged: tuple[tuple[Sequence[Tool], ...], dict[str, Tool]] = ((), self._plain_tools)
+        _ = self.tools  # two toolsets offering one name fail here rather than in a run
         self.instructions = instructions
         self.max_steps = max_steps
         self.final_answer = final_answer
@@ -145,15 +194,61 @@ class Agent:
         self.approver = approver
         self.request: dict[str, Any] = request
         self._definitions: tuple[tuple[Tool, ...], list[dict[str, Any]]] = ((), [])
+        self._sync_client_used = False
 
     def __repr__(self) -> str:
         return f"Agent(model={self.model!r}, tools={list(self.tools)!r})"
+
+    @property
+    def client(self) -> ClientLike:
+        """The client (or client factory) the agent was given."""
+        return self._client
+
+    def replace(self, **changes: Any) -> Agent:
+        """A copy of this agent with some settings changed (`Agent`'s keyword arguments).
+
+        `tools` replaces the whole list; request fields given here replace the agent's.
+        """
+        settings: dict[str, Any] = {
+            "client": self._client,
+            "model": self.model,
+            "tools": [*self._plain_tools.values(), *self._toolsets],
+            "instructions": self.instructions,
+            "max_steps": self.max_steps,
+            "final_answer": self.final_answer,
+            "max_invalid_calls": self.max_invalid_calls,
+            "max_tool_calls": self.max_tool_calls,
+            "max_tool_calls_per_step": self.max_tool_calls_per_step,
+            "max_argument_size": self.max_argument_size,
+            "max_result_size": self.max_result_size,
+            "partial_arguments": self.partial_arguments,
+            "timeouts": self.timeouts,
+            "retries": self.retries,
+            "approver": self.approver,
+            **self.request,
+        }
+        return Agent(**{**settings, **changes})
+
+    @property
+    def tools(self) -> dict[str, Tool]:
+        """The tools offered now, by name: the plain ones, then each toolset's current ones.
+
+        Read again at every step of a run, so a toolset's changes reach the next request.
+        """
+        if not self._toolsets:
+            return self._plain_tools
+        current = tuple(toolset.tools for toolset in self._toolsets)
+        seen, merged = self._merged
+        if len(seen) != len(current) or any(map(operator.is_not, seen, current)):
+            merged = merge_toolsets(self._plain_tools, current)
+            self._merged = (current, merged)
+        return merged
 
     def _tool_definitions(self) -> list[dict[str, Any]]:
         """The request's `tools` list, made again only when `tools` has changed."""
         tools = tuple(self.tools.values())
         if tools != self._definitions[0]:
-            self._definitions = (tools, [tool.definition() for tool in tools])
+            self._definitions = (tools, [tool.definition for tool in tools])
         return self._definitions[1]
 
     def stream(
@@ -250,10 +345,42 @@ class Agent:
     def run_sync(self, prompt: Prompt, *, backend: str = "asyncio", **request: Any) -> RunResult:
         """Run to the end from synchronous code (starts and ends its own event loop).
 
-        Give the agent a client factory when you call this more than once: a client's
-        connections belong to the event loop they were opened in.
+        Inside a running event loop (a notebook, an async function) use
+        `await agent.run(...)` instead; this raises `SetupError` there. A client's
+        connections belong to the event loop they were opened in, and each call here
+        starts a new loop: to call this more than once, give the agent a client factory
+        (`client=AsyncOpenAI`, the class itself, or `lambda: AsyncOpenAI(...)`); with a
+        client instance the second call raises `SetupError` saying so.
         """
+        if _in_event_loop():
+            raise SetupError(
+                "run_sync() cannot run inside a running event loop (a notebook, an async "
+                "function): use `await agent.run(...)` there"
+            )
+        if isinstance(self._client, openai.AsyncOpenAI):
+            if self._sync_client_used:
+                raise SetupError(
+                    "run_sync() was already called with this client instance, whose "
+                    "connections belong to the event loop that call started and closed; "
+                    "give the agent a client factory instead (client=AsyncOpenAI, or "
+                    "client=lambda: AsyncOpenAI(...)), which makes a client per run"
+                )
+            self._sync_client_used = True
         return anyio.run(functools.partial(self.run, prompt, **request), backend=backend)
+
+
+def _in_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        return True
+    try:
+        anyio.get_current_task()
+    except Exception:  # anyio.NoEventLoopError
+        return False
+    return True
 
 
 def _check_count(name: str, value: object, *, minimum: int) -> None:
@@ -262,6 +389,11 @@ def _check_count(name: str, value: object, *, minimum: int) -> None:
 
 
 def _check_request(request: Mapping[str, Any]) -> None:
+    for name, hint in _FOREIGN_NAMES.items():
+        if name in request:
+            raise SetupError(f"agentstream has no argument {name!r}: {hint}")
+    if any(callable(item) for item in _items(request.get("functions"))):
+        raise SetupError("functions= is the legacy request field; pass your tools as tools=[...]")
     owned = sorted(_OWNED.intersection(request))
     if owned:
         raise SetupError(f"agentstream sets these request fields itself: {', '.join(owned)}")
@@ -273,6 +405,10 @@ def _check_request(request: Mapping[str, Any]) -> None:
 def _check_session(session: object) -> None:
     if session is not None and not isinstance(session, Session):
         raise SetupError("session must be an agentstream.Session(store, id)")
+
+
+def _items(value: Any) -> tuple[Any, ...]:
+    return tuple(value) if isinstance(value, (list, tuple)) else ()
 
 
 def _conversation(prompt: Prompt, instructions: str | None) -> list[dict[str, Any]]:

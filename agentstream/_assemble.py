@@ -34,7 +34,14 @@ from ._events import (
 from ._exceptions import StreamError
 from ._message import AssembledChoice, AssembledMessage, AssembledResponse, AssembledToolCall
 
-__all__ = ["StreamAssembler", "error_message", "new_call_id"]
+__all__ = [
+    "PartialCall",
+    "StreamAssembler",
+    "drop_arguments",
+    "error_message",
+    "new_call_id",
+    "reparse_arguments",
+]
 
 _new_object = object.__new__
 
@@ -50,8 +57,8 @@ def new_call_id() -> str:
     return "call_" + secrets.token_hex(12)
 
 
-class _Call:
-    """A tool call being assembled."""
+class PartialCall:
+    """A tool call being assembled (also by the Responses assembler)."""
 
     __slots__ = (
         "generated",
@@ -107,9 +114,9 @@ class _Choice:
         self.refusal: list[str] = []
         self.reasoning: list[str] = []
         self.finish_reason: str | None = None
-        self.calls: list[_Call] = []
-        self.by_index: dict[int, _Call] = {}
-        self.by_id: dict[str, _Call] = {}
+        self.calls: list[PartialCall] = []
+        self.by_index: dict[int, PartialCall] = {}
+        self.by_id: dict[str, PartialCall] = {}
         self.anonymous = False  # a fragment came without an index
 
 
@@ -368,18 +375,20 @@ class StreamAssembler:
             call = self._identify(choice, fragment, position if several else None)
             self._feed_fragment(call, number, fragment, events)
 
-    def _add_piece(self, call: _Call, number: int, piece: str) -> ToolCallDelta | Literal[False]:
+    def _add_piece(
+        self, call: PartialCall, number: int, piece: str
+    ) -> ToolCallDelta | Literal[False]:
         """A non-empty piece of arguments for a call that has started (so has a name).
 
         Returns its event, or False when the call is past the size limit.
         """
         size = call.size = call.size + len(piece)
         if size > self._max_arguments:
-            _drop_arguments(call)
+            drop_arguments(call)
             return False
         call.pieces.append(piece)
         if size >= call.parse_at:
-            self._reparse(call)
+            reparse_arguments(call)
         # ToolCallDelta(self._step, number, call.position, call.id, call.name, piece,
         # call.partial), made as its unfrozen twin (see `_events._unfrozen_twin`) and
         # without even the twin's __init__: on most streams this is most chunks.
@@ -397,7 +406,7 @@ class StreamAssembler:
 
     def _identify(
         self, choice: _Choice, fragment: Mapping[str, Any], position: int | None
-    ) -> _Call:
+    ) -> PartialCall:
         """Find the call a fragment belongs to, or open a new one.
 
         By `index` when present; else by a non-empty `id`; else, when several fragments
@@ -439,7 +448,7 @@ class StreamAssembler:
         return self._open(choice)
 
     @staticmethod
-    def _names_new_call(last: _Call, fragment: Mapping[str, Any]) -> bool:
+    def _names_new_call(last: PartialCall, fragment: Mapping[str, Any]) -> bool:
         """Whether an anonymous fragment starts a call rather than continuing `last`."""
         function = fragment.get("function")
         name = function.get("name") if isinstance(function, Mapping) else None
@@ -454,13 +463,15 @@ class StreamAssembler:
             return False
         return True
 
-    def _open(self, choice: _Choice) -> _Call:
-        call = _Call(len(choice.calls), 1 if self._partial else sys.maxsize, len(choice.content))
+    def _open(self, choice: _Choice) -> PartialCall:
+        call = PartialCall(
+            len(choice.calls), 1 if self._partial else sys.maxsize, len(choice.content)
+        )
         choice.calls.append(call)
         return call
 
     def _feed_fragment(
-        self, call: _Call, number: int, fragment: Mapping[str, Any], events: list[StreamEvent]
+        self, call: PartialCall, number: int, fragment: Mapping[str, Any], events: list[StreamEvent]
     ) -> None:
         if call.id is None:
             call_id = fragment.get("id")
@@ -488,7 +499,7 @@ class StreamAssembler:
             if call.size <= self._max_arguments:
                 call.pieces.append(piece)
             else:
-                _drop_arguments(call)
+                drop_arguments(call)
                 piece = ""
         name = call.name
         if name is None:
@@ -499,26 +510,10 @@ class StreamAssembler:
             piece = call.arguments()
         if piece:
             if call.size >= call.parse_at:
-                self._reparse(call)
+                reparse_arguments(call)
             events.append(
                 ToolCallDelta(self._step, number, call.position, call.id, name, piece, call.partial)
             )
-
-    @staticmethod
-    def _reparse(call: _Call) -> None:
-        text = call.arguments()
-        if len(call.pieces) > 1:
-            call.pieces = [text]  # keep the join for next time
-        try:
-            call.partial = from_json(text, allow_partial="trailing-strings")
-        except ValueError:
-            if text.strip():
-                call.parse_at = 1 << 62  # not JSON so far: it will not become JSON later
-            else:
-                call.parse_at = call.size + 1
-            return
-        size = call.size
-        call.parse_at = size + 1 if size < _SMALL_ARGUMENTS else size + size // _REPARSE_FRACTION
 
     def settled(self) -> list[AssembledToolCall]:
         """The first choice's tool calls that became final since the last call of this.
@@ -600,7 +595,7 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _final_arguments(call: _Call, finished: bool) -> str | None:
+def _final_arguments(call: PartialCall, finished: bool) -> str | None:
     """A passed call's arguments if they are a strictly valid JSON object, else None."""
     if call.name is None or call.oversized:
         return None
@@ -614,7 +609,24 @@ def _final_arguments(call: _Call, finished: bool) -> str | None:
     return text if type(value) is dict else None
 
 
-def _drop_arguments(call: _Call) -> None:
+def reparse_arguments(call: PartialCall) -> None:
+    """Refresh `call.partial` from its arguments so far, and say when to do it again."""
+    text = call.arguments()
+    if len(call.pieces) > 1:
+        call.pieces = [text]  # keep the join for next time
+    try:
+        call.partial = from_json(text, allow_partial="trailing-strings")
+    except ValueError:
+        if text.strip():
+            call.parse_at = 1 << 62  # not JSON so far: it will not become JSON later
+        else:
+            call.parse_at = call.size + 1
+        return
+    size = call.size
+    call.parse_at = size + 1 if size < _SMALL_ARGUMENTS else size + size // _REPARSE_FRACTION
+
+
+def drop_arguments(call: PartialCall) -> None:
     """Stop keeping a call's arguments: they passed the size limit."""
     if not call.oversized:
         call.oversized = True

@@ -7,12 +7,11 @@ tag, and `event_to_dict` turns any of them into plain JSON-ready data.
 from __future__ import annotations
 
 import dataclasses
-import enum
-import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from ._convert import clean_text, to_jsonable
 from ._exceptions import RunError
 from ._usage import Usage
 
@@ -383,29 +382,6 @@ Event = (
 """Every event a run can report."""
 
 
-def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    if isinstance(value, BaseException):
-        return {
-            "type": type(value).__name__,
-            "message": str(value),
-            "traceback": "".join(traceback.format_exception(value)),
-        }
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, enum.Enum):
-        return _jsonable(value.value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    dump = getattr(value, "model_dump", None)
-    if callable(dump):
-        return _jsonable(dump(mode="json"))
-    return str(value)
-
-
 def _unfrozen_twin(cls: type) -> Any:
     """An unfrozen dataclass with the same fields and slots as the frozen `cls`.
 
@@ -427,13 +403,29 @@ def _unfrozen_twin(cls: type) -> Any:
 # Build one of these, then set its `__class__` to the event's: see `_unfrozen_twin`.
 # (The assembler does it inline; a helper function would cost a third as much again.)
 TextDeltaTwin = _unfrozen_twin(TextDelta)
+ReasoningDeltaTwin = _unfrozen_twin(ReasoningDelta)
 ToolCallDeltaTwin = _unfrozen_twin(ToolCallDelta)
 
 
-def event_to_dict(event: Event) -> dict[str, Any]:
-    """Plain JSON-ready data for an event, with its `type` first."""
+_SCALARS = frozenset({float, bool, type(None)})  # ints: a huge one is described
+
+
+def event_to_dict(event: Event, *, tracebacks: bool = False) -> dict[str, Any]:
+    """Plain JSON-ready data for an event, with its `type` first; never raises.
+
+    Values are converted as for a tool's result (cycles and nesting past 100 levels
+    become markers, lone surrogates U+FFFD), so the data can always be written out.
+    An exception becomes its type and message only; `tracebacks=True` adds its
+    formatted traceback, for debugging.
+    """
     data: dict[str, Any] = {"type": event.type}
     for f in dataclasses.fields(event):
         if f.name != "type":
-            data[f.name] = _jsonable(getattr(event, f.name))
+            value = getattr(event, f.name)
+            if type(value) is str:
+                data[f.name] = clean_text(value)
+            elif type(value) in _SCALARS:
+                data[f.name] = value
+            else:
+                data[f.name] = to_jsonable(value, tracebacks=tracebacks)
     return data

@@ -12,7 +12,8 @@ AgentStreamError
     ├── StreamError            the response stream was broken, malformed, or carried an error
     ├── RunTimeout             a time limit of the run was reached
     ├── RetriesExhausted       a step failed on every attempt it was allowed
-    └── ErrorBudgetExceeded    the model made too many invalid tool calls in one run
+    ├── ErrorBudgetExceeded    the model made too many invalid tool calls in one run
+    └── ToolCrashed            a tool raised SystemExit (or KeyboardInterrupt in its thread)
 ```
 
 `ToolError` and `ToolArgumentsError` never escape a run: the agent loop turns them
@@ -34,6 +35,7 @@ __all__ = [
     "StateError",
     "StreamError",
     "ToolArgumentsError",
+    "ToolCrashed",
     "ToolDefinitionError",
     "ToolError",
 ]
@@ -144,3 +146,12 @@ class RetriesExhausted(RunError):
 
 class ErrorBudgetExceeded(RunError):
     """The model made more invalid tool calls in one run than the agent allows."""
+
+
+class ToolCrashed(RunError):
+    """A tool raised `SystemExit` (or `KeyboardInterrupt` in a sync tool's worker thread).
+
+    Any other exception from a tool goes back to the model as that call's result; these
+    ask for the program to stop, so the run stops instead, with this error. The tool's
+    own exception is this one's `__cause__`.
+    """

@@ -17,8 +17,9 @@ import anyio.from_thread
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectSendStream
 
+from ._convert import clean_text, exception_text, group_members, safe_str
 from ._events import Event, ToolFinished, ToolProgress, ToolStarted
-from ._exceptions import ToolError
+from ._exceptions import ToolCrashed, ToolError
 from ._tools import Tool, ToolContext, format_tool_result
 
 __all__ = ["ToolRun", "ToolRunner", "describe_exception", "run_tools", "truncate"]
@@ -48,6 +49,8 @@ class ToolRun:
     scope: anyio.CancelScope | None = None
     """Set when the call starts: cancelling it stops this call alone."""
     progress: _Progress | None = None
+    crash: BaseException | None = None
+    """Set when the tool raised what must end the run (`ToolCrashed`, a Ctrl-C)."""
 
     @property
     def started(self) -> bool:
@@ -173,6 +176,9 @@ class ToolRunner:
         Consecutive concurrent calls run together; a call whose tool opted out of
         concurrency runs alone, after every call started before it has ended.
         """
+        for call in calls:  # an early call may have ended, and crashed, before this
+            if call.finished:
+                _raise_crash(call)
         batches: list[list[ToolRun]] = []
         for call in calls:
             if call.tool.concurrent and batches and batches[-1][0].tool.concurrent:
@@ -201,6 +207,7 @@ class ToolRunner:
         while True:
             for event in self.ready():
                 yield event
+                self._check(event)
             if all(call.finished for call in calls):
                 return
             threads = any(
@@ -213,6 +220,14 @@ class ToolRunner:
                 self._translate(await self._receive.receive(), events)
             for event in events:
                 yield event
+                self._check(event)
+
+    def _check(self, event: Event) -> None:
+        """Raise what a tool raised that must end the run, once its end is relayed."""
+        if isinstance(event, ToolFinished):
+            call = self._by_index.get(event.index)
+            if call is not None:
+                _raise_crash(call)
 
     def _translate(self, item: Event | ToolRun, events: list[Event]) -> None:
         if isinstance(item, ToolRun):  # a progress marker
@@ -282,9 +297,14 @@ async def _run_one(
                 call.value = await tool.invoke(call.arguments, ctx)
                 call.output = format_tool_result(call.value)
             except ToolError as exc:
-                call.error, call.output = exc, exc.message
-            except Exception as exc:
-                call.error, call.output = exc, describe_exception(exc)
+                call.error, call.output = exc, _tool_error_text(exc)
+            except BaseException as exc:
+                # Whatever a tool raises is that tool's failure, told to the model; only
+                # the run's own cancellation goes on (the scope that cancelled catches it).
+                if _only_cancellation(exc) and _cancelled_here():
+                    raise
+                call.value, call.error, call.output = None, exc, _failure_text(exc)
+                call.crash = _crash(exc, tool.name, in_thread=not tool._is_async)
         if scope.cancelled_caught:
             call.value = None
             call.error = TimeoutError(
@@ -292,6 +312,7 @@ async def _run_one(
             )
             call.output = describe_exception(call.error)
         call.duration = perf_counter() - started
+        call.output = clean_text(call.output)
         size = len(call.output)
         call.truncated = limits.max_result_size is not None and size > limits.max_result_size
         if call.truncated:
@@ -305,6 +326,74 @@ def _finished(step: int, call: ToolRun, *, reused: bool = False) -> ToolFinished
         step, call.index, call.id, call.tool.name, call.output, call.value, call.error,
         call.duration, call.truncated, reused,
     )  # fmt: skip
+
+
+def _cancelled_here() -> bool:
+    """Whether the current task is being cancelled by a scope around it (or its deadline)."""
+    return anyio.current_effective_deadline() <= anyio.current_time()
+
+
+def _leaves(exc: BaseException, limit: int = 1000) -> list[BaseException]:
+    """The exceptions inside `exc` (itself unless a group), looked at without recursion."""
+    leaves: list[BaseException] = []
+    pending = [exc]
+    while pending and len(leaves) + len(pending) <= limit:
+        item = pending.pop()
+        members = group_members(item)
+        if members is None:
+            leaves.append(item)
+        else:
+            pending.extend(members)
+    return leaves + pending
+
+
+def _only_cancellation(exc: BaseException) -> bool:
+    cancelled = anyio.get_cancelled_exc_class()
+    return all(isinstance(leaf, cancelled) for leaf in _leaves(exc))
+
+
+def _crash(exc: BaseException, name: str, *, in_thread: bool) -> BaseException | None:
+    """What ends the run instead of going to the model: SystemExit, or KeyboardInterrupt.
+
+    A KeyboardInterrupt in the event loop's thread may be the user's Ctrl-C, so it goes
+    on as one (before anything else); in a sync tool's worker thread, where no signal
+    lands, the tool raised it itself, which is a crash like SystemExit.
+    """
+    leaves = _leaves(exc)
+    if not in_thread:
+        interrupt = next((leaf for leaf in leaves if isinstance(leaf, KeyboardInterrupt)), None)
+        if interrupt is not None:
+            return interrupt
+    for leaf in leaves:
+        if isinstance(leaf, (SystemExit, KeyboardInterrupt)):
+            return ToolCrashed(f"the tool {name!r} raised {exception_text(leaf)}; the run stops")
+    return None
+
+
+def _tool_error_text(exc: ToolError) -> str:
+    """The message a tool chose to send, as text, whatever it put in `message`."""
+    try:
+        message = exc.message
+    except Exception:
+        return describe_exception(exc)
+    return message if type(message) is str else safe_str(message)
+
+
+def _failure_text(exc: BaseException) -> str:
+    if _only_cancellation(exc):
+        return (
+            f"{type(exc).__name__}: the tool was cancelled by something other than the run "
+            "and did not finish"
+        )
+    return describe_exception(exc)
+
+
+def _raise_crash(call: ToolRun) -> None:
+    crash = call.crash
+    if isinstance(crash, ToolCrashed):
+        raise crash from call.error
+    if crash is not None:
+        raise crash
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,7 +420,6 @@ def _report(send: MemoryObjectSendStream[Event | ToolRun], event: Event | ToolRu
         send.send_nowait(event)
 
 
-def describe_exception(exc: Exception) -> str:
-    """`Type: message`, short enough to send to a model."""
-    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    return text if len(text) <= _ERROR_TEXT_LIMIT else text[:_ERROR_TEXT_LIMIT] + "..."
+def describe_exception(exc: BaseException) -> str:
+    """`Type: message`, short enough to send to a model; never raises."""
+    return exception_text(exc, _ERROR_TEXT_LIMIT)

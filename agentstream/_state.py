@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from ._exceptions import RunError
+from ._exceptions import RunError, StateError
 from ._execute import ToolRun
 from ._message import AssembledMessage, AssembledResponse
 from ._result import StepInfo, StopReason
@@ -158,6 +158,16 @@ class RunState:
     @classmethod
     def from_dict(cls, data: Any) -> RunState:
         """Read `to_dict()`'s data; raises `StateError` if it is not a consistent state."""
+        try:  # only what JSON can hold, so that the state round-trips through it exactly
+            plain = json.loads(json.dumps(data))
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise StateError(
+                f"the run state is not plain JSON data: {type(exc).__name__}"
+            ) from None
+        return cls._from_plain(plain)
+
+    @classmethod
+    def _from_plain(cls, data: Any) -> RunState:
         fields = parse_state(data, STATE_VERSION)
         pending = fields.pop("pending")
         usage = Usage(**fields.pop("usage"))
@@ -185,12 +195,10 @@ class RunState:
     @classmethod
     def from_json(cls, text: str | bytes) -> RunState:
         """Read `to_json()`'s document; raises `StateError` if it is not a consistent state."""
-        return cls.from_dict(_load_json(text))
+        return cls._from_plain(_load_json(text))
 
 
 def _load_json(text: str | bytes) -> Any:
-    from ._exceptions import StateError
-
     try:
         return json.loads(text)
     except (ValueError, RecursionError) as exc:

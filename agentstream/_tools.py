@@ -2,7 +2,7 @@
 
 `tool()` reads a function's signature and docstring; `Tool.from_schema()` takes a
 hand-written JSON schema. Either way the result is an immutable `Tool` that can describe
-itself (`definition()`), check a call's arguments (`validate()`) and run (`invoke()`).
+itself (`definition`), check a call's arguments (`validate()`) and run (`invoke()`).
 """
 
 from __future__ import annotations
@@ -12,16 +12,16 @@ import functools
 import inspect
 import re
 import types
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, NoReturn, Union, get_args, get_origin, get_type_hints, overload
 
 import anyio.to_thread
-import pydantic_core
 from pydantic import BaseModel
 
+from ._context import ToolContext, handler_takes_context
+from ._convert import exception_text, tool_result_text
 from ._docstring import parse_docstring
-from ._exceptions import ToolDefinitionError
+from ._exceptions import ToolArgumentsError, ToolCrashed, ToolDefinitionError
 from ._schema import (
     Check,
     model_arguments,
@@ -31,51 +31,13 @@ from ._schema import (
     strict_arguments,
 )
 
-__all__ = ["Tool", "ToolContext", "build_toolset", "format_tool_result", "tool"]
+__all__ = ["Tool", "ToolContext", "format_tool_result", "tool"]
 
 _NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 ApprovalRule = bool | Callable[[dict[str, Any], "ToolContext"], Any]
 """`True` (every call needs a person's approval), or a function of the validated
 arguments and the call's context, sync or async, that decides per call."""
 _Bind = Callable[[dict[str, Any], "ToolContext"], tuple[tuple[Any, ...], dict[str, Any]]]
-
-
-@dataclass(frozen=True, slots=True)
-class ToolContext:
-    """What a tool may learn about the call it serves."""
-
-    run_id: str
-    """The run this call belongs to."""
-    tool_call_id: str
-    """The id the model gave this call."""
-    tool_name: str
-    """The name the model called."""
-    step: int
-    """The 1-based step of the run in which the model made the call."""
-    messages: tuple[Mapping[str, Any], ...]
-    """The conversation so far as OpenAI message dicts, ending with the assistant message
-    that made this call (for a call started early: ending before it, as that message is
-    still streaming)."""
-    early: bool = False
-    """Whether the call started before the model's response was whole (`Tool.early`)."""
-    _progress: Callable[[float | None, str | None, str | None], None] | None = field(
-        default=None, repr=False, compare=False
-    )
-
-    def progress(
-        self, fraction: float | None = None, message: str | None = None, output: str | None = None
-    ) -> None:
-        """Report how far the call has got: a fraction from 0 to 1, a status message, and/or
-        the partial output so far. The run turns it into a `ToolProgress` event.
-
-        Cheap and never blocks; callable from a sync tool's worker thread too. Reports
-        that come faster than they are consumed are coalesced: the latest wins, and the
-        last one before the tool ends is always delivered.
-        """
-        if fraction is not None and not 0.0 <= fraction <= 1.0:  # also rejects nan
-            raise ValueError(f"fraction must be from 0 to 1, not {fraction!r}")
-        if self._progress is not None:
-            self._progress(fraction, message, output)
 
 
 class Tool:
@@ -186,8 +148,12 @@ class Tool:
         """Call the original function directly, as if it had not been decorated."""
         return self.function(*args, **kwargs)
 
+    @property
     def definition(self) -> dict[str, Any]:
-        """The entry for the request's `tools` list."""
+        """The entry for the request's `tools` list, as JSON-ready data (a fresh copy).
+
+        `json.dumps(my_tool.definition, indent=2)` shows what the model is told.
+        """
         function: dict[str, Any] = {
             "name": self.name,
             "description": self.description,
@@ -200,9 +166,21 @@ class Tool:
     def validate(self, arguments: str | Mapping[str, Any]) -> dict[str, Any]:
         """Parse and check a call's arguments; return what `invoke()` takes.
 
-        Raises `ToolArgumentsError` with a short message written for the model.
+        Raises `ToolArgumentsError` with a short message written for the model, also
+        when a validator of the tool's own types fails with any other exception; a
+        validator raising `SystemExit` raises `ToolCrashed`.
         """
-        return self._check(parse_arguments(arguments))
+        try:
+            return self._check(parse_arguments(arguments))
+        except ToolArgumentsError:
+            raise
+        except RecursionError:
+            raise ToolArgumentsError("the arguments are nested too deeply") from None
+        except Exception as exc:  # a validator raising KeyError, say: the call's failure
+            raise ToolArgumentsError(f"the arguments were refused: {exception_text(exc)}") from exc
+        except SystemExit as exc:
+            text = f"a validator of the tool {self.name!r} raised {exception_text(exc)}"
+            raise ToolCrashed(f"{text}; the run stops") from exc
 
     async def invoke(self, arguments: dict[str, Any], context: ToolContext) -> Any:
         """Run the tool with validated `arguments`; exceptions propagate unchanged.
@@ -215,13 +193,37 @@ class Tool:
         else:
             # A thread cannot be interrupted: on cancellation (a timeout, the run being
             # left) it is abandoned to finish on its own and its result is dropped.
-            result = await anyio.to_thread.run_sync(
-                functools.partial(self.function, *args, **kwargs), abandon_on_cancel=True
-            )
+            call = functools.partial(_in_thread, self.function, args, kwargs)
+            try:
+                result = await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+            except _CarriedExit as carried:
+                raise carried.error from None
         if inspect.isawaitable(result):
             # An async function hidden behind a sync wrapper (a partial, a decorator).
             result = await result
         return result
+
+    def with_handler(self, handler: Callable[[dict[str, Any], ToolContext], Any]) -> Tool:
+        """This tool (name, schema, validation, approval rule) calling `handler` instead.
+
+        `handler(arguments, context)`, sync or async, gets the validated arguments as
+        `invoke()` would; use it to route calls through a durable step, a cache or a
+        log. The new tool's calls run one at a time (`concurrent=False`), so that their
+        order is the same on every run of the same step.
+        """
+        if not callable(handler):
+            raise ToolDefinitionError(f"the handler for tool {self.name!r} is not callable")
+
+        def bind(
+            arguments: dict[str, Any], context: ToolContext
+        ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+            return (arguments, context), {}
+
+        return Tool(
+            name=self.name, description=self.description, parameters=self.parameters,
+            strict=self.strict, concurrent=False, function=handler, check=self._check,
+            bind=bind, needs_approval=self.needs_approval, idempotent=self.idempotent,
+        )  # fmt: skip
 
     @classmethod
     def from_schema(
@@ -255,7 +257,7 @@ class Tool:
         check = raw_arguments(schema, label)
         if strict:
             schema, check = strict_arguments(schema, check, label)
-        takes_context = _handler_takes_context(handler, label)
+        takes_context = handler_takes_context(handler, label)
 
         def bind(
             arguments: dict[str, Any], context: ToolContext
@@ -350,28 +352,12 @@ def tool(
 
 
 def format_tool_result(value: Any) -> str:
-    """The text sent to the model for what a tool returned; never raises."""
-    if isinstance(value, str):
-        return str.__str__(value)  # a str subclass (say a str Enum) as its plain value
-    try:
-        if isinstance(value, BaseModel):
-            return value.model_dump_json()
-        return pydantic_core.to_json(value, fallback=str).decode()
-    except Exception:  # circular data, bytes that are not UTF-8, a broken __str__, ...
-        return _safe_str(value)
+    """The text sent to the model for what a tool returned; never raises.
 
-
-def build_toolset(tools: Iterable[Tool | Callable[..., Any]]) -> dict[str, Tool]:
-    """Tools by name; plain callables are wrapped with `tool()`. Names must be unique."""
-    toolset: dict[str, Tool] = {}
-    for item in tools:
-        made = item if isinstance(item, Tool) else tool(item)
-        if made.name in toolset:
-            raise ToolDefinitionError(
-                f"two tools are named {made.name!r}; tool names must be unique"
-            )
-        toolset[made.name] = made
-    return toolset
+    A str as it is, bytes as UTF-8 text, anything else as compact JSON (see
+    `_convert.to_jsonable` for how each type is converted).
+    """
+    return tool_result_text(value)
 
 
 # --- tools from functions ----------------------------------------------------------------
@@ -510,33 +496,21 @@ def _is_async(func: Callable[..., Any]) -> bool:
     return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(type(func).__call__)
 
 
-def _handler_takes_context(handler: Callable[..., Any], label: str) -> bool:
-    try:
-        signature = inspect.signature(handler)
-    except (TypeError, ValueError):
-        return False  # a builtin without a signature: assume handler(args)
-    accepts = []
-    for count in (1, 2):
-        try:
-            signature.bind(*range(count))
-            accepts.append(count)
-        except TypeError:
-            pass
-    if not accepts:
-        raise ToolDefinitionError(
-            f"the handler of {label} must accept (args) or (args, context); "
-            f"its signature is {signature}"
-        )
-    positional = [
-        p
-        for p in signature.parameters.values()
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-    ]
-    return 2 in accepts and len(positional) >= 2
+class _CarriedExit(Exception):
+    """Carries a GeneratorExit out of a worker thread.
+
+    asyncio hands a thread's exception to the waiting task with `coroutine.throw()`,
+    and a GeneratorExit thrown that way closes the whole task instead of propagating
+    to the code that could catch it; raised again here, it propagates as usual.
+    """
+
+    def __init__(self, error: GeneratorExit) -> None:
+        super().__init__()
+        self.error = error
 
 
-def _safe_str(value: object) -> str:
+def _in_thread(function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     try:
-        return str(value)
-    except Exception:
-        return object.__repr__(value)
+        return function(*args, **kwargs)
+    except GeneratorExit as exc:
+        raise _CarriedExit(exc) from None

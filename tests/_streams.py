@@ -1,44 +1,87 @@
-"""The recorded streams in ../shared/streams, and how to compare against their `final`."""
+"""The recorded streams, and how to compare against their `final`.
+
+The recordings live in the repository (`tests/recordings/chat` for Chat Completions,
+`tests/recordings/responses` for the Responses API), so a clone runs every case. When a
+`shared/streams` or `shared/responses-streams` folder sits beside the checkout (or
+above it), recordings found there that the repository lacks are added, so new ones are
+picked up before they are copied in.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-STREAMS = Path(__file__).resolve().parents[2] / "shared" / "streams"
+HERE = Path(__file__).resolve().parent
+STREAMS = HERE / "recordings" / "chat"
+"""The in-repository Chat Completions recordings."""
+RESPONSES = HERE / "recordings" / "responses"
+"""The in-repository Responses API recordings."""
 
 
-def _index() -> dict[str, Any]:
-    path = STREAMS / "INDEX.json"
-    if not path.exists():
-        if os.environ.get("CI"):
-            raise RuntimeError(f"the recorded streams are missing: {STREAMS}")
-        return {}
-    data: dict[str, Any] = json.loads(path.read_text())
+def _shared(name: str) -> Path | None:
+    """The nearest `shared/<name>` folder above the tests that holds an INDEX.json."""
+    for parent in HERE.parents:
+        candidate = parent / "shared" / name
+        if (candidate / "INDEX.json").is_file():
+            return candidate
+    return None
+
+
+def _read_index(folder: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((folder / "INDEX.json").read_text())
     return data
 
 
-INDEX = _index()
+def _merged(folder: Path, shared: Path | None) -> tuple[dict[str, Any], dict[str, Path]]:
+    """The index of `folder`, plus the entries of `shared` whose files it lacks."""
+    index = _read_index(folder)
+    paths = {name: folder / entry["file"] for name, entry in index.items()}
+    if shared is not None and shared.resolve() != folder.resolve():
+        for name, entry in _read_index(shared).items():
+            path = shared / entry["file"]
+            if name not in index and path.is_file():
+                index[name] = entry
+                paths[name] = path
+    return index, paths
 
 
-needs_streams = pytest.mark.skipif(not INDEX, reason=f"{STREAMS} not found")
-"""For tests that read particular recordings (outside CI they skip when none are there)."""
+INDEX, _PATHS = _merged(STREAMS, _shared("streams"))
+RESPONSES_INDEX, _RESPONSES_PATHS = _merged(RESPONSES, _shared("responses-streams"))
+
+
+def stream_path(name: str) -> Path:
+    """The file of a recorded Chat Completions stream."""
+    return _PATHS[name]
 
 
 def stream_params() -> list[Any]:
-    """One pytest.param per recorded stream, id'd by its name."""
-    if not INDEX:
-        return [pytest.param(None, marks=pytest.mark.skip(reason=f"{STREAMS} not found"))]
+    """One pytest.param per recorded Chat Completions stream, id'd by its name."""
     return [pytest.param(name, id=name) for name in sorted(INDEX)]
 
 
 def load_chunks(name: str) -> list[dict[str, Any]]:
     """The chunks of a recorded stream, in wire order."""
-    text = (STREAMS / INDEX[name]["file"]).read_text()
+    text = stream_path(name).read_text()
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def responses_path(name: str) -> Path:
+    """The file of a recorded Responses API stream."""
+    return _RESPONSES_PATHS[name]
+
+
+def responses_params() -> list[Any]:
+    """One pytest.param per recorded Responses API stream, id'd by its name."""
+    return [pytest.param(name, id=name) for name in sorted(RESPONSES_INDEX)]
+
+
+def load_events(name: str) -> list[dict[str, Any]]:
+    """The events of a recorded Responses API stream, in wire order."""
+    text = responses_path(name).read_text()
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 

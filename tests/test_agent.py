@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import gc
 import json
 import threading
+import warnings
 from typing import Any
 
 import anyio
+import anyio.from_thread
 import openai
 import pytest
 from pydantic import BaseModel
@@ -35,7 +39,7 @@ from agentstream import (
     ToolStarted,
     tool,
 )
-from agentstream.testing import Fault, Reply, ScriptedModel, ToolCall, serve
+from agentstream.testing import Fault, Reply, ScriptedModel, ToolCall, offline_model, serve
 
 from ._helpers import NO_RETRIES, Recorder
 
@@ -721,3 +725,147 @@ async def test_cancelling_the_consumer_task_keeps_the_conversation_consistent() 
         [*messages, {"role": "user", "content": "and?"}]
     )
     assert result.output == "continued"
+
+
+class _Shelf:
+    """A toolset whose tools the test changes between steps."""
+
+    def __init__(self, *tools: Any) -> None:
+        self.tools: tuple[Any, ...] = tools
+
+
+async def test_a_toolset_is_read_again_at_every_step() -> None:
+    @tool
+    def first() -> str:
+        """The first tool."""
+        return "one"
+
+    @tool
+    def second() -> str:
+        """The second tool."""
+        return "two"
+
+    shelf = _Shelf(first)
+    model = ScriptedModel(
+        [
+            Reply(tool_calls=[ToolCall("first", {}, id="call_a")]),
+            Reply(tool_calls=[ToolCall("second", {}, id="call_b")]),
+            Reply("done"),
+        ]
+    )
+    agent = make_agent(model, get_weather, shelf)
+    assert list(agent.tools) == ["get_weather", "first"]
+    events: list[Event] = []
+    async with agent.stream("go") as run:
+        async for event in run:
+            events.append(event)
+            if isinstance(event, ToolFinished) and event.name == "first":
+                shelf.tools = (second,)  # the step after this one offers the new list
+    assert [e.output for e in events if isinstance(e, ToolFinished)] == ["one", "two"]
+    offered = [[t["function"]["name"] for t in r.tools or ()] for r in model.requests]
+    assert offered == [
+        ["get_weather", "first"],
+        ["get_weather", "second"],
+        ["get_weather", "second"],
+    ]
+    assert next(e for e in events if isinstance(e, RunStarted)).tools == ("get_weather", "first")
+
+
+def test_a_toolset_name_clash_is_refused() -> None:
+    model = ScriptedModel([])
+    with pytest.raises(SetupError, match="two tools are named 'get_weather'"):
+        make_agent(model, get_weather, _Shelf(get_weather))
+
+
+# --- rough edges a new user meets ----------------------------------------------------------
+
+
+def test_run_sync_twice_with_a_client_instance_says_what_to_do() -> None:
+    """Over real HTTP: the first call's connections die with its event loop."""
+    with anyio.from_thread.start_blocking_portal() as portal:
+        server, port = portal.start_task(functools.partial(serve, offline_model()))
+        client = openai.AsyncOpenAI(
+            base_url=f"http://127.0.0.1:{port}/v1", api_key="k", max_retries=0
+        )
+        agent = Agent(client=client, model="offline")
+        assert agent.run_sync("hello").output
+        with pytest.raises(SetupError, match=r"client factory .*client=AsyncOpenAI"):
+            agent.run_sync("hello again")
+        server.cancel()
+    # The first call's connection belongs to its closed loop; nothing can close it now.
+    del agent, client
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
+
+
+def test_run_sync_with_a_client_factory_runs_again_and_again() -> None:
+    with anyio.from_thread.start_blocking_portal() as portal:
+        server, port = portal.start_task(functools.partial(serve, offline_model()))
+        url = f"http://127.0.0.1:{port}/v1"
+        agent = Agent(
+            client=lambda: openai.AsyncOpenAI(base_url=url, api_key="k", max_retries=0),
+            model="offline",
+        )
+        outputs = [agent.run_sync(f"hello {n}").output for n in range(3)]
+        server.cancel()
+    assert all(outputs)
+
+
+async def test_run_sync_inside_an_event_loop_points_to_await() -> None:
+    agent = Agent(client=ScriptedModel([]).async_client, model="m")
+    with pytest.raises(SetupError, match=r"await agent\.run"):
+        agent.run_sync("hi")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "hint"),
+    [
+        pytest.param("system_prompt", "Be brief.", "instructions=", id="system_prompt"),
+        pytest.param("system", "Be brief.", "instructions=", id="system"),
+        pytest.param("system_message", "Be brief.", "instructions=", id="system_message"),
+        pytest.param("max_turns", 5, "max_steps=", id="max_turns"),
+        pytest.param("max_iterations", 5, "max_steps=", id="max_iterations"),
+        pytest.param("output_type", dict, "response_format=", id="output_type"),
+        pytest.param("max_retries", 2, r"Retries\(max_retries", id="max_retries"),
+        pytest.param("functions", [print], "tools=", id="functions"),
+    ],
+)
+def test_names_from_other_libraries_point_to_ours(name: str, value: Any, hint: str) -> None:
+    client = ScriptedModel([]).async_client()
+    with pytest.raises(SetupError, match=hint):
+        Agent(client=client, model="m", **{name: value})
+    agent = Agent(client=client, model="m")
+    with pytest.raises(SetupError, match=hint):
+        agent.stream("hi", **{name: value})
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        pytest.param({"retries": 3}, id="retries"),
+        pytest.param({"timeouts": 5}, id="timeouts"),
+        pytest.param({"tools": get_weather}, id="one-tool-not-a-list"),
+        pytest.param({"tools": {"get_weather": get_weather}}, id="a-dict-of-tools"),
+        pytest.param({"instructions": ["be brief"]}, id="instructions-not-text"),
+    ],
+)
+def test_limits_must_be_their_own_types(options: dict[str, Any]) -> None:
+    with pytest.raises(SetupError, match=r"takes|must be"):
+        Agent(client=ScriptedModel([]).async_client(), model="m", **options)
+
+
+def test_a_tool_definition_is_json_ready_data() -> None:
+    text = json.dumps(get_weather.definition)
+    assert json.loads(text)["function"]["name"] == "get_weather"
+    get_weather.definition["function"]["name"] = "changed"  # a fresh copy each time
+    assert get_weather.definition["function"]["name"] == "get_weather"
+
+
+async def test_a_response_with_very_many_calls_runs_at_most_100_by_default() -> None:
+    recorder = Recorder()
+    calls = [ToolCall("act", {}) for _ in range(150)]
+    model = ScriptedModel([Reply(tool_calls=calls), Reply("done")])
+    events, _ = await collect(make_agent(model, recorder.tool), "go")
+    assert recorder.calls == 100
+    assert len([e for e in events if isinstance(e, ToolCallInvalid)]) == 50

@@ -6,6 +6,7 @@ import datetime as dt
 import math
 import re
 import socket
+import threading
 import zoneinfo
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import anyio
 import anyio.abc
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tools
@@ -235,6 +236,79 @@ def _sums(draw: st.DrawFn, depth: int = 0) -> str:
 def test_calculate_agrees_with_python_on_integer_arithmetic(expression: str) -> None:
     # The generated strings hold only integers, + - * and parentheses.
     assert evaluate(expression) == eval(expression)
+
+
+def _finishes(expression: str) -> Any:
+    """Evaluate in a worker thread, as the agent does, giving it a minute at most.
+
+    (A single huge integer operation holds the GIL, so an unbounded one still blocks
+    until it ends: the calculator must refuse such work before starting it.)
+    """
+    outcome: list[Any] = []
+
+    def work() -> None:
+        try:
+            outcome.append(evaluate(expression))
+        except ToolError as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    worker.join(60)
+    assert outcome, f"{expression!r} is still computing"
+    return outcome[0]
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        pytest.param("round(5, -10**8)", 0, id="int-far-left"),
+        pytest.param("round(10**300, -10**300)", 0, id="huge-places"),
+        pytest.param("round(1234, -2)", 1200, id="int-near"),
+        pytest.param("round(1.5, 10**8)", 1.5, id="float-far-right"),
+        pytest.param("round(2.675, 2.0)", 2.67, id="whole-float-places"),
+    ],
+)
+def test_round_bounds_its_work(expression: str, expected: float) -> None:
+    assert _finishes(expression) == pytest.approx(expected)
+
+
+def test_round_takes_whole_places() -> None:
+    with pytest.raises(ToolError, match="whole number of digits"):
+        evaluate("round(5, 1.5)")
+
+
+_BIG = st.sampled_from(["10**300", "9**99", "-10**8", "10**8", "1e308", "factorial(100)", "2"])
+_FUNCTIONS = st.sampled_from(["round", "factorial", "sqrt", "floor", "abs", "exp", "log"])
+
+
+@st.composite
+def _hostile(draw: st.DrawFn, depth: int = 0) -> str:
+    if depth > 2 or draw(st.booleans()):
+        return draw(_BIG)
+    left, right = draw(_hostile(depth + 1)), draw(_hostile(depth + 1))
+    if draw(st.booleans()):
+        return f"{draw(_FUNCTIONS)}({left}, {right})"
+    return f"({left} {draw(st.sampled_from(['**', '*', '//', '%', '-']))} {right})"
+
+
+@settings(max_examples=150, deadline=None)
+@given(_hostile())
+def test_hostile_expressions_end_in_a_bounded_number_or_a_tool_error(expression: str) -> None:
+    outcome = _finishes(expression)
+    if isinstance(outcome, float):
+        assert math.isfinite(outcome)
+    elif not isinstance(outcome, ToolError):
+        assert abs(outcome) <= 10**300
+
+
+def test_tool_arguments_are_bounded_before_any_work() -> None:
+    with pytest.raises(ToolArgumentsError):
+        get_weather.validate({"location": "x" * 201})
+    with pytest.raises(ToolArgumentsError):
+        current_time.validate({"timezone": "x" * 101})
+    with pytest.raises(ToolError, match="longer than"):
+        resolve_zone("x" * 101)
 
 
 # --- clock -------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import io
 import json
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -603,3 +604,22 @@ def test_renderer_terminal_live_lines() -> None:
     assert screen(_render(long_call, terminal=True, width=40, finish=False)) == [
         "→ f …" + "x" * 31 + "END"
     ]
+
+
+def test_mcp_servers_add_their_tools(capsys: pytest.CaptureFixture[str]) -> None:
+    server = f"{shlex.quote(sys.executable)} {shlex.quote(str(ROOT / 'tests' / 'mcp_server.py'))}"
+    argv = ["--json", "--no-default-tools", "--mcp", server, "-p", "Add 2 and 40", *FLAT_OUT]
+    assert main(argv) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert events[0]["type"] == "run_started"
+    assert {"add", "get_weather", "slow"} <= set(events[0]["tools"])
+    done = [event for event in events if event["type"] == "tool_finished"]
+    assert [(event["name"], event["output"]) for event in done] == [("add", '{"result":42}')]
+
+
+def test_mcp_server_that_does_not_start_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--no-default-tools", "--mcp", f"{shlex.quote(sys.executable)} -c pass"]
+    assert main([*argv, "-p", "Add 2 and 40", *FLAT_OUT]) == 1
+    err = capsys.readouterr().err
+    assert "error: cannot connect to the MCP server 'python" in err
+    assert "Traceback" not in err

@@ -17,7 +17,15 @@ from starlette.types import Message
 
 from agentstream import Agent, tool
 from agentstream.testing import OFFLINE_MODEL_NAME, offline_model
-from examples import events, minimal, other_servers, parallel_tools, sync_run, web_sse
+from examples import (
+    events,
+    mcp_tools,
+    minimal,
+    other_servers,
+    parallel_tools,
+    sync_run,
+    web_sse,
+)
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 WEATHER = "What's the weather in Paris and Tokyo?"
@@ -47,6 +55,7 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> None:
         pytest.param("parallel_tools.py", ["find_hotel", "of wall time"], id="parallel_tools"),
         pytest.param("sync_run.py", ["Q: ", "Tokyo"], id="sync_run"),
         pytest.param("other_servers.py", ["No OpenAI-compatible server"], id="other_servers"),
+        pytest.param("mcp_tools.py", ["-> weather_get_weather(", "Tokyo"], id="mcp_tools"),
     ],
 )
 def test_script_runs_as_it_is(script: str, expected: list[str]) -> None:
@@ -123,6 +132,19 @@ async def test_parallel_tools_overlap(
     answer = "\n".join(lines[summary + 1 :])
     for name in latency:
         assert name in answer
+
+
+@pytest.mark.anyio
+async def test_mcp_tools_calls_the_servers_tools(capsys: pytest.CaptureFixture[str]) -> None:
+    with anyio.fail_after(60):
+        await mcp_tools.main()
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "tools: weather_get_weather, weather_get_local_time"
+    results = [line for line in lines if line.startswith("<- weather_get_weather: ")]
+    assert sorted(results) == [
+        '<- weather_get_weather: {"city":"Paris","temperature_c":21.0,"sky":"sunny"}',
+        '<- weather_get_weather: {"city":"Tokyo","temperature_c":21.0,"sky":"sunny"}',
+    ]
 
 
 def test_sync_run(capsys: pytest.CaptureFixture[str]) -> None:

@@ -47,7 +47,7 @@ from ._helpers import NO_RETRIES
 pytestmark = pytest.mark.anyio
 
 WEATHER = "What's the weather in Paris and Tokyo?"
-TOOL_PARAMS = cast("list[ChatCompletionToolParam]", [t.definition() for t in tools.ALL_TOOLS])
+TOOL_PARAMS = cast("list[ChatCompletionToolParam]", [t.definition for t in tools.ALL_TOOLS])
 
 
 @tool
@@ -97,7 +97,7 @@ def calls_of(result: RunResult, step: int = 1) -> list[tuple[str, dict[str, Any]
 def request(messages: list[dict[str, Any]], **body: Any) -> ModelRequest:
     """A chat completion request as the model would receive it over HTTP."""
     body = {"model": OFFLINE_MODEL_NAME, "messages": messages, "stream": True, **body}
-    body.setdefault("tools", [t.definition() for t in tools.ALL_TOOLS])
+    body.setdefault("tools", [t.definition for t in tools.ALL_TOOLS])
     content = json.dumps(body).encode()
     return ModelRequest.from_http("POST", "/v1/chat/completions", {}, content)
 
@@ -254,7 +254,7 @@ _ALL = (*tools.ALL_TOOLS, search_flights)
 def test_the_policy_only_calls_offered_tools(
     words: list[str], offered: list[Any], tool_choice: str
 ) -> None:
-    tools_sent = [t.definition() for t in offered]
+    tools_sent = [t.definition for t in offered]
     reply = offline_policy(
         request(user(" ".join(words)), tools=tools_sent, tool_choice=tool_choice)
     )
@@ -479,7 +479,7 @@ def test_a_reply_is_a_reply() -> None:
     ],
 )  # fmt: skip
 def test_places_shared_between_tools(prompt: str, expected: set[tuple[str, str]]) -> None:
-    request_tools = [t.definition() for t in (tools.get_weather, tools.current_time)]
+    request_tools = [t.definition for t in (tools.get_weather, tools.current_time)]
     reply = offline_policy(
         ModelRequest(
             method="POST",

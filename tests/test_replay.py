@@ -11,20 +11,19 @@ import pytest
 
 from agentstream.cli import main
 
-from ._streams import INDEX, STREAMS, assert_matches_final, needs_streams, stream_params
+from ._streams import INDEX, assert_matches_final, stream_params, stream_path
 
 
 @pytest.mark.parametrize("name", stream_params())
 def test_replay_prints_the_final_message(name: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["replay", str(STREAMS / INDEX[name]["file"])]) == 0
+    assert main(["replay", str(stream_path(name))]) == 0
     document = json.loads(capsys.readouterr().out)
     assert_matches_final(document["choices"], INDEX[name]["final"])
 
 
-@needs_streams
 def test_replay_reads_a_raw_sse_body(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     name = "openai-python__parallel-tools-weather-stock"
-    lines = (STREAMS / INDEX[name]["file"]).read_text().splitlines()
+    lines = (stream_path(name)).read_text().splitlines()
     body = ": keep-alive\r\n\r\n" + "".join(f"data: {line}\r\n\r\n" for line in lines)
     path = tmp_path / "body.sse"
     path.write_text(body + "data: [DONE]\r\n\r\n")
@@ -35,17 +34,15 @@ def test_replay_reads_a_raw_sse_body(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "errors" not in document
 
 
-@needs_streams
 def test_replay_reports_error_payloads(capsys: pytest.CaptureFixture[str]) -> None:
     name = "pydantic-ai__openrouter-minimax-error-finish"
-    assert main(["replay", str(STREAMS / INDEX[name]["file"])]) == 0
+    assert main(["replay", str(stream_path(name))]) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["errors"] == [{"code": 400, "message": "Token limit reached"}]
 
 
-@needs_streams
 def test_replay_generates_stable_ids(capsys: pytest.CaptureFixture[str]) -> None:
-    path = str(STREAMS / "tgi__llama31-legacy-name-inside-arguments.jsonl")
+    path = str(stream_path("tgi__llama31-legacy-name-inside-arguments"))
     main(["replay", path])
     first = capsys.readouterr().out
     main(["replay", path])
@@ -55,9 +52,8 @@ def test_replay_generates_stable_ids(capsys: pytest.CaptureFixture[str]) -> None
     assert call["function"]["name"] is None
 
 
-@needs_streams
 def test_replay_events(capsys: pytest.CaptureFixture[str]) -> None:
-    path = str(STREAMS / "openai-python__single-tool-GetWeatherArgs.jsonl")
+    path = str(stream_path("openai-python__single-tool-GetWeatherArgs"))
     assert main(["replay", "--events", path]) == 0
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert events[0]["type"] == "tool_call_started"

@@ -25,7 +25,8 @@ from agentstream import (
     ToolError,
     tool,
 )
-from agentstream._tools import build_toolset, format_tool_result
+from agentstream._tools import format_tool_result
+from agentstream._toolset import build_toolset
 
 CONTEXT = ToolContext(
     run_id="run_1",
@@ -80,11 +81,11 @@ class Point:
 
 
 def parameters_of(item: Tool) -> dict[str, Any]:
-    return item.definition()["function"]["parameters"]  # type: ignore[no-any-return]
+    return item.definition["function"]["parameters"]  # type: ignore[no-any-return]
 
 
 def description_of(item: Tool) -> str:
-    return item.definition()["function"]["description"]  # type: ignore[no-any-return]
+    return item.definition["function"]["description"]  # type: ignore[no-any-return]
 
 
 # --- schemas from type hints -------------------------------------------------------------
@@ -580,7 +581,7 @@ def assert_strict(schema: Any) -> None:
 def test_strict_schema_shape(made: Tool) -> None:
     assert_strict(made.parameters)
     Draft202012Validator.check_schema(made.parameters)
-    assert made.definition()["function"]["strict"] is True
+    assert made.definition["function"]["strict"] is True
 
 
 def test_strict_schema_makes_defaulted_fields_nullable() -> None:
@@ -594,7 +595,7 @@ def test_strict_schema_makes_defaulted_fields_nullable() -> None:
         "required": ["city", "days", "unit"],
         "additionalProperties": False,
     }
-    assert "strict" not in tool(strict_simple).definition()["function"]
+    assert "strict" not in tool(strict_simple).definition["function"]
 
 
 def test_strict_null_means_default_unless_the_field_was_nullable() -> None:
@@ -672,7 +673,7 @@ async def weather_handler_with_context(args: dict[str, Any], context: ToolContex
 @pytest.mark.anyio
 async def test_from_schema_call() -> None:
     made = Tool.from_schema("weather", WEATHER_SCHEMA, weather_handler, description="Weather.")
-    assert made.definition() == {
+    assert made.definition == {
         "type": "function",
         "function": {"name": "weather", "description": "Weather.", "parameters": WEATHER_SCHEMA},
     }
@@ -1004,7 +1005,7 @@ def circular() -> list[Any]:
         pytest.param(datetime(2024, 1, 2, 3, 4, 5), '"2024-01-02T03:04:05"', id="datetime"),
         pytest.param(Color.RED, '"red"', id="enum"),
         pytest.param({"lock": Opaque()}, '{"lock":"opaque"}', id="unknown-inside"),
-        pytest.param(circular(), "[[...]]", id="circular"),
+        pytest.param(circular(), '["[circular reference]"]', id="circular"),
     ],
 )
 def test_format_tool_result(value: object, expected: str) -> None:
@@ -1012,7 +1013,7 @@ def test_format_tool_result(value: object, expected: str) -> None:
 
 
 def test_format_tool_result_never_raises() -> None:
-    assert format_tool_result(BrokenStr()).startswith("<tests.test_tools.BrokenStr object at")
+    assert format_tool_result(BrokenStr()).startswith('"<tests.test_tools.BrokenStr object at')
 
 
 @given(
@@ -1154,13 +1155,13 @@ def test_tool_is_immutable() -> None:
         forecast.name = "other"
     with pytest.raises(AttributeError, match="immutable"):
         del forecast.description
-    definition = forecast.definition()
+    definition = forecast.definition
     definition["function"]["parameters"]["properties"].clear()
     assert forecast.parameters["properties"]
 
 
 def test_definition_and_repr() -> None:
-    assert with_options.definition() == {
+    assert with_options.definition == {
         "type": "function",
         "function": {
             "name": "lookup",

@@ -21,6 +21,12 @@ _MAX_MAGNITUDE = 10**300  # about the largest float; beyond it answers are not u
 _MAX_EXPONENT = 10_000
 _MAX_FACTORIAL = 100
 _MAX_DEPTH = 100  # a guard for the recursion; the length limit binds first
+_MAX_DIGITS = 400  # round()'s place: past 10**400 every bounded value rounds the same
+
+# Every operation is bounded before it runs: operands never exceed _MAX_MAGNITUDE (each
+# result is checked), powers are estimated with logarithms first, factorial takes at
+# most 100 and round() at most 400 places, so no expression of 200 characters can make
+# the worker thread compute for long (which no timeout could stop).
 
 _BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,
@@ -50,6 +56,19 @@ def _log(x: Number, base: Number = math.e) -> float:
     return math.log(x, base)
 
 
+def _round(x: Number, ndigits: Number | None = None) -> Number:
+    """`round()`, checking `ndigits` first: for an int, `round` computes 10**-ndigits."""
+    if ndigits is None:
+        return round(x)
+    if isinstance(ndigits, float):
+        if not ndigits.is_integer():
+            raise ToolError("round() takes a whole number of digits")
+        ndigits = int(ndigits)
+    if isinstance(x, int) and ndigits < -_MAX_DIGITS:
+        return 0  # |x| <= 10**300 (see _bounded): it rounds to 0 at any such place
+    return round(x, max(-_MAX_DIGITS, min(ndigits, _MAX_DIGITS)))
+
+
 _FUNCTIONS: dict[str, Callable[..., Number]] = {
     "sqrt": math.sqrt,
     "sin": math.sin,
@@ -64,7 +83,7 @@ _FUNCTIONS: dict[str, Callable[..., Number]] = {
     "log2": math.log2,
     "exp": math.exp,
     "abs": abs,
-    "round": round,
+    "round": _round,
     "floor": math.floor,
     "ceil": math.ceil,
     "factorial": _factorial,

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from agentstream import ToolError, tool
 
 __all__ = ["current_time", "describe_time", "resolve_zone"]
 
+_MAX_NAME = 100  # characters; the longest IANA name has 32
 _EXAMPLES = ("UTC", "Europe/Paris", "America/New_York", "Asia/Tokyo", "Australia/Sydney")
 
 
 @tool
-def current_time(timezone: str = "UTC") -> dict[str, Any]:
+def current_time(timezone: Annotated[str, Field(max_length=_MAX_NAME)] = "UTC") -> dict[str, Any]:
     """Get the current date and time in a time zone: ISO time, weekday and UTC offset.
 
     Args:
@@ -45,6 +48,8 @@ def describe_time(moment: dt.datetime, zone: zoneinfo.ZoneInfo) -> dict[str, Any
 
 def resolve_zone(name: str) -> zoneinfo.ZoneInfo:
     """The zone called `name`: an IANA name in any letter case, or a city that ends one."""
+    if len(name) > _MAX_NAME:
+        raise ToolError(f"timezone is longer than {_MAX_NAME} characters")
     wanted = "_".join(name.split())
     if not wanted:
         raise ToolError(f"timezone is empty; try one of {', '.join(_EXAMPLES)}")

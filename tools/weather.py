@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -22,6 +23,8 @@ WEATHER_URL_ENV = "AGENTSTREAM_WEATHER_URL"
 Unit = Literal["celsius", "fahrenheit"]
 
 _TIMEOUT = 2.0
+_MAX_LOCATION = 200  # characters
+_MAX_BODY = 64 * 1024  # bytes of a live answer
 _CONDITIONS = (
     "sunny",
     "clear",
@@ -63,7 +66,9 @@ class Weather(BaseModel):
 
 
 @tool
-def get_weather(location: str, unit: Unit = "celsius") -> Weather:
+def get_weather(
+    location: Annotated[str, Field(max_length=_MAX_LOCATION)], unit: Unit = "celsius"
+) -> Weather:
     """Get the current weather for a location: temperature, conditions, humidity and wind.
     The data is simulated offline from the location's name; it is not a real forecast.
 
@@ -109,15 +114,23 @@ def fetch_live_weather(
     """Ask a live backend: `GET {url}?location=...&unit=...`; None on any failure.
 
     The backend answers a JSON object with `temperature` (in `unit`) and `conditions`,
-    and optionally `humidity` and `wind_kph`.
+    and optionally `humidity` and `wind_kph`. The work is bounded: each read waits at
+    most `timeout` seconds, reading stops once `timeout` has passed in all, and an
+    answer over 64 KiB is refused. (Name resolution follows the system's own limits.)
     """
     if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
         return None  # never let the variable open files or other schemes
     query = urllib.parse.urlencode({"location": location, "unit": unit})
     separator = "&" if "?" in url else "?"
+    deadline = time.monotonic() + timeout
     try:
         with urllib.request.urlopen(f"{url}{separator}{query}", timeout=timeout) as response:
-            data: Any = json.loads(response.read(64 * 1024))
+            body = bytearray()
+            while piece := response.read1(8192):
+                body += piece
+                if len(body) > _MAX_BODY or time.monotonic() > deadline:
+                    return None
+        data: Any = json.loads(body)
         return Weather(
             location=location,
             temperature=round(float(data["temperature"]), 1),
@@ -127,7 +140,7 @@ def fetch_live_weather(
             wind_kph=float(data.get("wind_kph", 0.0)),
             source="live",
         )
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
         # OSError covers URLError, timeouts and refused connections: fall back offline.
         return None
 

@@ -14,7 +14,8 @@ import os
 import signal
 import sys
 import urllib.parse
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -140,15 +141,18 @@ def run_demo(
     stderr: TextIO,
     session: Session | None = None,
     resume: bool = False,
+    servers: Sequence[AbstractAsyncContextManager[Any]] = (),
 ) -> int:
     """One turn for `prompt`, or a chat on standard input; return the exit status.
 
     With `session` each turn continues the conversation kept there (across
     invocations); with `resume`, the session's unfinished run is continued first.
+    `servers` (MCP connections) are entered around each turn, in the turn's event loop.
     """
     turn = functools.partial(
-        _turn, agent, sink, connection, live=live, stderr=stderr, session=session
-    )
+        _turn, agent, sink, connection, live=live, stderr=stderr, session=session,
+        servers=servers,
+    )  # fmt: skip
     if resume:
         status = anyio.run(turn, None).status
         if prompt is None and status != 0:
@@ -198,6 +202,7 @@ async def _turn(
     live: bool,
     stderr: TextIO,
     session: Session | None = None,
+    servers: Sequence[AbstractAsyncContextManager[Any]] = (),
 ) -> _Outcome:
     """One run: the conversation given, continued in `session`, or (None) resumed."""
     outcome = _Outcome()
@@ -209,13 +214,14 @@ async def _turn(
             try:
                 # Leaving this block, even by cancellation, closes the HTTP stream and
                 # cancels the tools still running.
-                if conversation is None:
-                    run = agent.resume_stream(session=session)
-                else:
-                    run = agent.stream(conversation, session=session)
-                async with run:
-                    async for event in run:
-                        sink.handle(event)
+                async with _entered(servers):
+                    if conversation is None:
+                        run = agent.resume_stream(session=session)
+                    else:
+                        run = agent.stream(conversation, session=session)
+                    async with run:
+                        async for event in run:
+                            sink.handle(event)
                 outcome.messages = run.result.to_messages()
                 sink.finish()
                 if run.result.stop_reason == "approval_required" and session is not None:
@@ -232,6 +238,14 @@ async def _turn(
             outcome.status = 130
         tasks.cancel_scope.cancel()
     return outcome
+
+
+@contextlib.asynccontextmanager
+async def _entered(contexts: Sequence[AbstractAsyncContextManager[Any]]) -> AsyncIterator[None]:
+    async with contextlib.AsyncExitStack() as stack:
+        for context in contexts:
+            await stack.enter_async_context(context)
+        yield
 
 
 async def _watch_interrupts(scope: anyio.CancelScope, stderr: TextIO) -> None:

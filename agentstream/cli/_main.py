@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import shlex
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -153,6 +154,15 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     agent.add_argument(
         "--no-default-tools", action="store_true",
         help="do not load the repository's tools/ package",
+    )  # fmt: skip
+    agent.add_argument(
+        "--mcp", action="append", metavar="COMMAND",
+        help='an MCP server to start over stdio, e.g. "python server.py"; its tools are '
+        "offered (repeatable; needs agentstream[mcp])",
+    )  # fmt: skip
+    agent.add_argument(
+        "--mcp-url", action="append", metavar="URL",
+        help="an MCP server over streamable HTTP; its tools are offered (repeatable)",
     )  # fmt: skip
     agent.add_argument("--system", metavar="TEXT", help="system instructions")
     agent.add_argument(
@@ -348,10 +358,11 @@ def _demo(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     tools = _tools(args)
     if args.resume and not args.session:
         raise SetupError("--resume continues a session: give --session FILE too")
+    servers = _mcp_servers(args)
     agent = Agent(
         client=connection.client_factory(),
         model=connection.model,
-        tools=tools,
+        tools=[*tools, *servers],
         instructions=args.system,
         max_steps=args.max_steps,
         retries=Retries(max_retries=args.max_retries),
@@ -380,7 +391,27 @@ def _demo(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         stderr=sys.stderr,
         session=Session(SQLiteStore(args.session), "cli") if args.session else None,
         resume=args.resume,
+        servers=servers,
     )
+
+
+def _mcp_servers(args: argparse.Namespace) -> list[Any]:
+    """The MCP servers of `--mcp` and `--mcp-url`, not yet connected (each turn connects)."""
+    if not args.mcp and not args.mcp_url:
+        return []
+    try:
+        from ..mcp import MCPServerHTTP, MCPServerStdio
+    except ImportError as exc:
+        message = f"--mcp needs the MCP extra: pip install 'agentstream[mcp]' ({exc})"
+        raise SetupError(message) from None
+    servers: list[Any] = []
+    for command in args.mcp or ():
+        words = shlex.split(command)
+        if not words:
+            raise SetupError("--mcp needs a command, e.g. --mcp 'python server.py'")
+        servers.append(MCPServerStdio(words[0], words[1:]))
+    servers.extend(MCPServerHTTP(url) for url in args.mcp_url or ())
+    return servers
 
 
 def _tools(args: argparse.Namespace) -> list[Tool]:

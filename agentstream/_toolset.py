@@ -1,0 +1,69 @@
+"""Toolsets: the tools an agent offers, made of plain tools and live collections of them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from ._exceptions import ToolDefinitionError
+from ._tools import Tool, tool
+
+__all__ = ["Toolset", "build_toolset", "merge_toolsets", "split_tools"]
+
+
+@runtime_checkable
+class Toolset(Protocol):
+    """A collection of tools that may change while an agent uses it.
+
+    Give one to `Agent(tools=[...])` beside plain tools: the agent reads its `tools`
+    again at every step, so tools it adds or drops (an MCP server's, say) are offered
+    from the next request on. `tools` should return the same sequence object for as
+    long as it has not changed, which lets the agent skip rebuilding its list.
+    """
+
+    @property
+    def tools(self) -> Sequence[Tool]:
+        """The tools offered now."""
+        ...
+
+
+def split_tools(
+    items: Iterable[Tool | Toolset | Callable[..., Any]],
+) -> tuple[dict[str, Tool], tuple[Toolset, ...]]:
+    """Plain tools by name (callables wrapped with `tool()`), and the live toolsets apart."""
+    plain: list[Tool] = []
+    toolsets: list[Toolset] = []
+    for item in items:
+        if isinstance(item, Tool):
+            plain.append(item)
+        elif not callable(item) and isinstance(item, Toolset):
+            toolsets.append(item)
+        else:
+            plain.append(tool(item))
+    return build_toolset(plain), tuple(toolsets)
+
+
+def build_toolset(tools: Iterable[Tool | Callable[..., Any]]) -> dict[str, Tool]:
+    """Tools by name; plain callables are wrapped with `tool()`. Names must be unique."""
+    toolset: dict[str, Tool] = {}
+    for item in tools:
+        made = item if isinstance(item, Tool) else tool(item)
+        _add_unique(toolset, made)
+    return toolset
+
+
+def merge_toolsets(plain: Mapping[str, Tool], current: Iterable[Sequence[Tool]]) -> dict[str, Tool]:
+    """`plain` and then the tools of each toolset, by name. Names must be unique."""
+    merged = dict(plain)
+    for tools in current:
+        for item in tools:
+            if not isinstance(item, Tool):
+                raise ToolDefinitionError(f"a toolset offered {item!r:.80}, which is not a Tool")
+            _add_unique(merged, item)
+    return merged
+
+
+def _add_unique(toolset: dict[str, Tool], item: Tool) -> None:
+    if item.name in toolset:
+        raise ToolDefinitionError(f"two tools are named {item.name!r}; tool names must be unique")
+    toolset[item.name] = item

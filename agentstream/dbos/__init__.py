@@ -1,0 +1,30 @@
+"""Durable runs on DBOS: an agent run as a workflow, each model request and tool call a step.
+
+```python
+from dbos import DBOS
+from agentstream.dbos import DurableAgent
+
+DBOS(config={"name": "agents", "system_database_url": "sqlite:///agents.db",
+             "application_version": "1"})
+weather = DurableAgent(agent, name="weather")   # before DBOS.launch()
+DBOS.launch()
+result = await weather.run("Weather in Paris?")
+```
+
+After a crash, `DBOS.launch()` in the restarted process recovers the runs that were going
+on: every model request and tool call that had finished is replayed from the database
+(the model is not asked again, the tool does not run again) and the run goes on from
+there. A tool call that was running when the process died runs again (a DBOS step is
+at least once), so tools with effects should be idempotent or check for themselves.
+Approvals are durable waits (`DurableAgent.approve`, from any process); runs spread over
+worker processes through a DBOS queue (`DurableAgent.enqueue`). The package imports only
+the public core; the core never imports it.
+"""
+
+from __future__ import annotations
+
+from ._agent import APPROVAL_TOPIC as APPROVAL_TOPIC
+from ._agent import DurableAgent as DurableAgent
+from ._agent import DurableResult as DurableResult
+
+__all__ = ["APPROVAL_TOPIC", "DurableAgent", "DurableResult"]

@@ -1,0 +1,213 @@
+"""`DurableAgent`: the workflow, its steps, and the transport that makes requests steps."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+import httpx2
+import openai
+from dbos import DBOS, Queue, WorkflowHandleAsync
+
+from agentstream import (
+    Agent,
+    Approval,
+    ApprovalRequest,
+    RunResult,
+    SetupError,
+    Tool,
+    ToolContext,
+)
+
+__all__ = ["APPROVAL_TOPIC", "DurableAgent", "DurableResult"]
+
+APPROVAL_TOPIC = "agentstream.approval:"
+"""Messages deciding call `ID` are sent on topic `APPROVAL_TOPIC + ID`."""
+
+_WEEK = 7 * 24 * 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class DurableResult:
+    """What a durable run returns (plain data, kept by DBOS as the workflow's output)."""
+
+    output: str
+    stop_reason: str
+    messages: list[dict[str, Any]]
+    usage: dict[str, int]
+    state: str
+    """The run's final `RunState` as JSON."""
+
+
+class DurableAgent:
+    """Runs `agent` as DBOS workflows named after `name`; make it before `DBOS.launch()`.
+
+    Each model request is a step (its whole response is recorded, then assembled as
+    usual), each tool call is a step (its result is recorded). Calls of one response
+    run one after another, so recovery replays them in the same order. A call that
+    needs approval publishes its request as the workflow event `APPROVAL_TOPIC + id`
+    and waits, durably, up to `approval_timeout` seconds for `approve(...)`.
+    """
+
+    def __init__(self, agent: Agent, *, name: str, approval_timeout: float = _WEEK) -> None:
+        if not isinstance(agent, Agent):
+            raise SetupError("DurableAgent takes an agentstream.Agent")
+        if not name or not isinstance(name, str):
+            raise SetupError("a DurableAgent needs a name (its workflows are named after it)")
+        self.name = name
+        self.agent = agent
+        self.approval_timeout = approval_timeout
+        self._tools = dict(agent.tools)
+
+        # DBOS registers plain functions (by name), not bound methods.
+        async def model_request(
+            method: str, url: str, headers: list[tuple[str, str]], body: bytes
+        ) -> tuple[int, list[tuple[str, str]], bytes]:
+            return await _send(method, url, headers, body)
+
+        async def tool_call(name: str, arguments: dict[str, Any], context: ToolContext) -> Any:
+            return await self._tools[name].invoke(arguments, context)
+
+        async def run(prompt: str) -> DurableResult:
+            return await self._run(prompt)
+
+        self._request_step = DBOS.step(name=f"{name}.model_request")(model_request)
+        self._tool_step = DBOS.step(name=f"{name}.tool_call")(tool_call)
+        self.workflow: Callable[..., Coroutine[Any, Any, DurableResult]] = DBOS.workflow(
+            name=f"{name}.run"
+        )(run)
+
+    # --- starting runs -----------------------------------------------------------------
+
+    async def run(self, prompt: str, *, workflow_id: str | None = None) -> DurableResult:
+        """Run to the end as a workflow and return its result."""
+        handle = await self.start(prompt, workflow_id=workflow_id)
+        result: DurableResult = await handle.get_result()
+        return result
+
+    async def start(
+        self, prompt: str, *, workflow_id: str | None = None
+    ) -> WorkflowHandleAsync[DurableResult]:
+        """Start a run as a workflow in this process; its handle."""
+        from dbos import SetWorkflowID
+
+        if workflow_id is None:
+            return await DBOS.start_workflow_async(self.workflow, prompt)
+        with SetWorkflowID(workflow_id):
+            return await DBOS.start_workflow_async(self.workflow, prompt)
+
+    async def enqueue(
+        self, queue: Queue, prompt: str, *, workflow_id: str | None = None
+    ) -> WorkflowHandleAsync[DurableResult]:
+        """Put a run on a DBOS queue, for whichever worker process takes it."""
+        from dbos import SetWorkflowID
+
+        if workflow_id is None:
+            return await queue.enqueue_async(self.workflow, prompt)
+        with SetWorkflowID(workflow_id):
+            return await queue.enqueue_async(self.workflow, prompt)
+
+    @staticmethod
+    async def approve(
+        workflow_id: str, call_id: str, approved: bool = True, reason: str | None = None
+    ) -> None:
+        """Decide a call waiting for approval in workflow `workflow_id` (from any process)."""
+        message = {"approved": bool(approved), "reason": reason}
+        await DBOS.send_async(workflow_id, message, topic=APPROVAL_TOPIC + call_id)
+
+    @staticmethod
+    async def waiting(workflow_id: str, call_id: str, timeout: float = 0) -> dict[str, Any] | None:
+        """The approval request of call `call_id`, once the workflow has published it."""
+        event = await DBOS.get_event_async(
+            workflow_id, APPROVAL_TOPIC + call_id, timeout_seconds=timeout
+        )
+        return event if isinstance(event, dict) else None
+
+    # --- the workflow --------------------------------------------------------------------
+
+    async def _run(self, prompt: str) -> DurableResult:
+        agent = self.agent.replace(
+            client=self._client,
+            tools=[tool.with_handler(self._tool_handler(tool)) for tool in self._tools.values()],
+            approver=self._approver if self.agent.approver is None else self.agent.approver,
+        )
+        result = await agent.run(prompt)
+        return _durable(result)
+
+    def _client(self) -> openai.AsyncOpenAI:
+        """A client like the agent's whose requests go through the request step."""
+        given = self.agent.client
+        model_client = given if isinstance(given, openai.AsyncOpenAI) else given()
+        transport = _StepTransport(self._request_step)
+        return model_client.with_options(
+            http_client=httpx2.AsyncClient(transport=transport), max_retries=0
+        )
+
+    def _tool_handler(self, tool: Tool) -> Callable[[dict[str, Any], ToolContext], Awaitable[Any]]:
+        async def handler(arguments: dict[str, Any], context: ToolContext) -> Any:
+            return await self._tool_step(tool.name, arguments, context)
+
+        return handler
+
+    async def _approver(self, request: ApprovalRequest) -> Approval:
+        topic = APPROVAL_TOPIC + request.id
+        published = {
+            "id": request.id,
+            "tool": request.tool,
+            "arguments": json.loads(request.raw_arguments or "{}"),
+            "step": request.step,
+        }
+        await DBOS.set_event_async(topic, published)
+        message = await DBOS.recv_async(topic=topic, timeout_seconds=self.approval_timeout)
+        if not isinstance(message, dict):
+            return Approval.deny("no decision arrived in time")
+        return Approval(bool(message.get("approved")), message.get("reason"))
+
+
+async def _send(
+    method: str, url: str, headers: list[tuple[str, str]], body: bytes
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """The request step: send it, read the whole response, return it for the record."""
+    async with httpx2.AsyncClient(timeout=httpx2.Timeout(600.0)) as http:
+        response = await http.request(method, url, headers=headers, content=body)
+        return response.status_code, list(response.headers.items()), response.content
+
+
+class _StepTransport(httpx2.AsyncBaseTransport):
+    """Sends each request through the DBOS request step; replays its recorded response."""
+
+    def __init__(
+        self,
+        step: Callable[..., Awaitable[tuple[int, list[tuple[str, str]], bytes]]],
+    ) -> None:
+        self._step = step
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        body = await request.aread()
+        headers = [(k, v) for k, v in request.headers.items() if k.lower() != "content-length"]
+        status, response_headers, content = await self._step(
+            request.method, str(request.url), headers, body
+        )
+        kept = [
+            (k, v)
+            for k, v in response_headers
+            if k.lower() not in ("content-length", "content-encoding", "transfer-encoding")
+        ]
+        return httpx2.Response(status, headers=kept, content=content, request=request)
+
+
+def _durable(result: RunResult) -> DurableResult:
+    usage = result.usage
+    return DurableResult(
+        output=result.output,
+        stop_reason=result.stop_reason,
+        messages=[dict(message) for message in result.messages],
+        usage={
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "total_tokens": usage.total_tokens,
+        },
+        state=result.state.to_json() if result.state is not None else "",
+    )

@@ -1,0 +1,83 @@
+"""A worker process of the DBOS tests: one app, one durable agent, started by the tests.
+
+    python tests/dbos_app/worker.py DB_URL MODEL_PORT LEDGER EXECUTOR ACTION [ARGS...]
+
+ACTION is `run WORKFLOW_ID` (start one run and wait for it), `recover` (launch, which
+recovers this executor's pending runs, and wait for them), or `serve N` (register the
+queue, and with N > 0 enqueue runs `run-0` ... `run-N-1` first; then work the queue
+until killed). Tools write to LEDGER: `start NAME RUN` before their work, `end NAME
+RUN` after it. `TOOL_SLEEP` seconds of work per call (default 0).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from pathlib import Path
+
+import openai
+from dbos import DBOS
+
+from agentstream import Agent, ToolContext, tool
+from agentstream.dbos import DurableAgent
+
+DB_URL, PORT, LEDGER, EXECUTOR, ACTION = sys.argv[1:6]
+REST = sys.argv[6:]
+
+
+def note(line: str) -> None:
+    with Path(LEDGER).open("a") as ledger:
+        ledger.write(line + "\n")
+        ledger.flush()
+        os.fsync(ledger.fileno())
+
+
+@tool
+def record(topic: str, ctx: ToolContext) -> str:
+    """Record a topic."""
+    note(f"start record {topic} {EXECUTOR}")
+    note(f"end record {topic} {EXECUTOR}")
+    return f"recorded {topic}"
+
+
+@tool
+def slow(topic: str, ctx: ToolContext) -> str:
+    """Slow work on a topic."""
+    note(f"start slow {topic} {EXECUTOR}")
+    time.sleep(float(os.environ.get("TOOL_SLEEP", "0")))
+    note(f"end slow {topic} {EXECUTOR}")
+    return f"worked on {topic}"
+
+
+DBOS(
+    config={
+        "name": "agentstream-tests",
+        "system_database_url": DB_URL,
+        "application_version": "1",
+        "executor_id": EXECUTOR,
+    }
+)
+client = openai.AsyncOpenAI(api_key="k", base_url=f"http://127.0.0.1:{PORT}/v1", max_retries=0)
+durable = DurableAgent(Agent(client=client, model="m", tools=[record, slow]), name="tester")
+
+
+async def main() -> None:
+    DBOS.launch()
+    if ACTION == "run":
+        result = await durable.run(REST[0], workflow_id=REST[0])
+        note(f"result {REST[0]} {result.output}")
+    elif ACTION == "recover":
+        while True:  # recovery runs in the background; the tests read the results
+            await asyncio.sleep(1)
+    elif ACTION == "serve":
+        concurrency = int(os.environ.get("WORKER_CONCURRENCY", "4"))
+        queue = await DBOS.register_queue_async("agents", worker_concurrency=concurrency)
+        for number in range(int(REST[0])):
+            await durable.enqueue(queue, f"run-{number}", workflow_id=f"run-{number}")
+        while True:
+            await asyncio.sleep(1)
+
+
+asyncio.run(main())

@@ -1,0 +1,375 @@
+"""MCP tools end to end: a real MCP server process, over stdio and over HTTP on loopback.
+
+The server is `tests/mcp_server.py`, written with the `mcp` package; the agent is driven
+by the scripted model through the real openai client.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from agentstream import (
+    Agent,
+    Event,
+    RunFinished,
+    RunStarted,
+    SetupError,
+    ToolCallInvalid,
+    ToolContext,
+    ToolError,
+    ToolFinished,
+    ToolStarted,
+)
+from agentstream.mcp import (
+    MCPConnectionError,
+    MCPProgress,
+    MCPServerBase,
+    MCPServerHTTP,
+    MCPServerStdio,
+)
+from agentstream.testing import Reply, ScriptedModel, ToolCall
+
+pytestmark = pytest.mark.anyio
+
+SERVER = str(Path(__file__).with_name("mcp_server.py"))
+LIMIT = 60  # seconds; a hang must fail the test, not stall the suite (never a timing check)
+
+
+class HTTPServer:
+    """`tests/mcp_server.py http` as a subprocess, on a free loopback port."""
+
+    def __init__(self, markers: Path | None = None) -> None:
+        env = {**os.environ, "MCP_TEST_MARKERS": str(markers)} if markers else None
+        self.process = subprocess.Popen(
+            [sys.executable, SERVER, "http"], stdout=subprocess.PIPE, text=True, env=env
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()  # printed once the socket listens
+        assert line.strip().isdigit(), "the MCP test server did not start"
+        self.url = f"http://127.0.0.1:{int(line)}/mcp"
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait()
+        assert self.process.stdout is not None
+        self.process.stdout.close()
+
+
+@pytest.fixture
+def http_server() -> Iterator[HTTPServer]:
+    server = HTTPServer()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def markers(tmp_path: Path) -> Path:
+    return tmp_path
+
+
+@pytest.fixture(params=["stdio", "http"])
+def connect(request: pytest.FixtureRequest, markers: Path) -> Iterator[Any]:
+    """Make a connection to a fresh test server over the transport of the param."""
+    servers: list[HTTPServer] = []
+
+    def make(prefix: str | None = "srv", **options: Any) -> MCPServerBase:
+        if request.param == "stdio":
+            env = {"MCP_TEST_MARKERS": str(markers)}
+            return MCPServerStdio(sys.executable, [SERVER], env=env, prefix=prefix, **options)
+        servers.append(HTTPServer(markers))
+        return MCPServerHTTP(servers[-1].url, prefix=prefix, **options)
+
+    try:
+        yield make
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def agent_for(model: ScriptedModel, *tools: Any) -> Agent:
+    return Agent(client=model.async_client(), model="scripted", tools=tools)
+
+
+async def run_all(agent: Agent, prompt: str = "go") -> tuple[list[Event], Any]:
+    events: list[Event] = []
+    with anyio.fail_after(LIMIT):
+        async with agent.stream(prompt) as run:
+            async for event in run:
+                events.append(event)
+    return events, run.result
+
+
+def finished(events: list[Event]) -> dict[str, ToolFinished]:
+    return {e.id: e for e in events if isinstance(e, ToolFinished)}
+
+
+async def test_tools_are_called_end_to_end(connect: Any) -> None:
+    model = ScriptedModel(
+        [
+            Reply(
+                tool_calls=[
+                    ToolCall("srv_add", {"a": 2, "b": 40}, id="c1"),
+                    ToolCall("srv_get_weather", {"city": "Paris"}, id="c2"),
+                    ToolCall("srv_picture", {}, id="c3"),
+                ]
+            ),
+            Reply("It is sunny in Paris, and 2 + 40 = 42."),
+        ]
+    )
+    with anyio.fail_after(LIMIT):
+        async with connect() as server:
+            assert server.connected
+            names = [tool.name for tool in server.tools]
+            assert {"srv_add", "srv_get_weather", "srv_slow", "srv_grow"} <= set(names)
+            events, result = await run_all(agent_for(model, server))
+    assert not server.connected
+    assert server.tools == ()
+    started = next(e for e in events if isinstance(e, RunStarted))
+    assert set(names) == set(started.tools)
+    done = finished(events)
+    assert done["c1"].output == '{"result":42}'
+    assert done["c1"].value == {"result": 42}
+    assert done["c2"].value == {"city": "Paris", "temperature": 21.5, "sky": "sunny"}
+    assert done["c3"].output == "[image: image/png, 32 bytes, not shown]"
+    assert result.output == "It is sunny in Paris, and 2 + 40 = 42."
+    # The server's input schema is the tool's schema, as sent to the model.
+    offered = {t["function"]["name"]: t["function"] for t in model.requests[0].tools or ()}
+    add_schema = offered["srv_add"]["parameters"]
+    assert add_schema["properties"].keys() == {"a", "b"}
+    assert add_schema["required"] == ["a", "b"]
+    assert offered["srv_add"]["description"] == "Add two integers."
+
+
+async def test_arguments_are_checked_before_the_call_is_sent(connect: Any) -> None:
+    model = ScriptedModel(
+        [
+            Reply(tool_calls=[ToolCall("srv_add", {"a": "two", "b": 40}, id="c1")]),
+            Reply("I could not add."),
+        ]
+    )
+    with anyio.fail_after(LIMIT):
+        async with connect() as server:
+            events, _ = await run_all(agent_for(model, server))
+    invalid = [e for e in events if isinstance(e, ToolCallInvalid)]
+    assert len(invalid) == 1
+    assert "'two' is not of type 'integer'" in invalid[0].error
+    assert not [e for e in events if isinstance(e, ToolStarted)]  # never sent
+
+
+async def test_an_error_result_is_the_calls_failure(connect: Any) -> None:
+    model = ScriptedModel(
+        [
+            Reply(tool_calls=[ToolCall("srv_refuse", {"reason": "no stock"}, id="c1")]),
+            Reply("The shop refused."),
+        ]
+    )
+    with anyio.fail_after(LIMIT):
+        async with connect() as server:
+            events, result = await run_all(agent_for(model, server))
+    done = finished(events)["c1"]
+    assert isinstance(done.error, ToolError)
+    assert done.output.endswith("refused: no stock")  # the server's own text, as it sent it
+    assert model.requests[1].messages[-1]["content"] == done.output
+    assert result.output == "The shop refused."
+
+
+async def test_a_server_that_dies_mid_call_fails_that_call_and_the_run_goes_on(
+    connect: Any,
+) -> None:
+    model = ScriptedModel(
+        [
+            Reply(tool_calls=[ToolCall("srv_crash", {}, id="c1")]),
+            Reply(tool_calls=[ToolCall("srv_add", {"a": 1, "b": 1}, id="c2")]),
+            Reply("The tool server is gone."),
+        ]
+    )
+    with anyio.fail_after(LIMIT):
+        async with connect() as server:
+            events, result = await run_all(agent_for(model, server))
+            assert not server.connected
+    done = finished(events)
+    assert isinstance(done["c1"].error, ToolError)
+    assert "went away during the call" in done["c1"].output
+    assert isinstance(done["c2"].error, ToolError)
+    assert "MCP server 'srv'" in done["c2"].output
+    assert result.output == "The tool server is gone."
+    assert result.stop_reason == "answer"
+
+
+async def test_cancelling_the_run_cancels_the_call_in_flight(connect: Any, markers: Path) -> None:
+    progressed = anyio.Event()
+
+    def on_progress(report: MCPProgress) -> None:
+        progressed.set()
+
+    model = ScriptedModel(
+        [
+            Reply(tool_calls=[ToolCall("srv_slow", {"seconds": 3600, "label": "long"})]),
+            Reply("never"),
+        ]
+    )
+    with anyio.fail_after(LIMIT):
+        async with connect(on_progress=on_progress) as server:
+            agent = agent_for(model, server)
+            with anyio.CancelScope() as scope:
+                async with agent.stream("go") as run:
+                    async for event in run:
+                        if isinstance(event, ToolStarted):
+                            await progressed.wait()  # the server is inside the call
+                            scope.cancel()
+            assert scope.cancelled_caught
+            assert run.messages[-1]["content"].startswith("cancelled")
+            # The server was told, and cancelled its handler (it left a marker).
+            while not (markers / "cancelled-long").exists():
+                await anyio.sleep(0.02)
+            # The connection is still usable after the cancelled call.
+            add = next(tool for tool in server.tools if tool.name == "srv_add")
+            context = ToolContext("run", "c9", "srv_add", 1, ())
+            assert await add.invoke({"a": 3, "b": 4}, context) == {"result": 7}
+
+
+async def test_a_call_past_its_timeout_fails_and_the_server_is_told(
+    connect: Any, markers: Path
+) -> None:
+    model = ScriptedModel(
+        [
+            Reply(tool_calls=[ToolCall("srv_slow", {"seconds": 3600, "label": "late"}, id="c1")]),
+            Reply("It took too long."),
+        ]
+    )
+    with anyio.fail_after(LIMIT):
+        async with connect(call_timeout=2) as server:
+            events, result = await run_all(agent_for(model, server))
+            while not (markers / "cancelled-late").exists():
+                await anyio.sleep(0.02)
+    done = finished(events)["c1"]
+    assert isinstance(done.error, ToolError)
+    assert done.output == "the MCP server 'srv' did not answer within 2 s"
+    assert result.output == "It took too long."
+
+
+async def test_progress_reaches_the_hook(connect: Any) -> None:
+    reports: list[MCPProgress] = []
+    model = ScriptedModel(
+        [
+            Reply(tool_calls=[ToolCall("srv_slow", {"seconds": 0, "label": "quick"}, id="c1")]),
+            Reply("done"),
+        ]
+    )
+    with anyio.fail_after(LIMIT):
+        async with connect(on_progress=reports.append) as server:
+            events, _ = await run_all(agent_for(model, server))
+    assert finished(events)["c1"].value == {"result": "quick: done"}
+    assert [(r.tool_call_id, r.tool_name, r.progress, r.total, r.message) for r in reports] == [
+        ("c1", "srv_slow", 1, 2, "quick: halfway")
+    ]
+    assert reports[0].server == "srv"
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_the_tool_list_is_read_again_when_the_server_says_it_changed(
+    connect: Any, mode: str
+) -> None:
+    model = ScriptedModel(
+        [
+            Reply(tool_calls=[ToolCall("srv_grow", {"name": "double"}, id="c1")]),
+            Reply(tool_calls=[ToolCall("srv_double", {"x": 21}, id="c2")]),
+            Reply("21 doubled is 42."),
+        ]
+    )
+    events: list[Event] = []
+    with anyio.fail_after(LIMIT):
+        async with connect(mode=mode) as server:
+            before = server.tools
+            async with agent_for(model, server).stream("go") as run:
+                async for event in run:
+                    events.append(event)
+                    if isinstance(event, ToolFinished) and event.id == "c1":
+                        # The next step starts when the consumer asks for the next event;
+                        # wait here (bounded above) for the notification to be acted on.
+                        while server.tools is before:
+                            await anyio.sleep(0.01)
+    assert finished(events)["c2"].value == {"result": 42}
+    offered = [[t["function"]["name"] for t in r.tools or ()] for r in model.requests]
+    assert "srv_double" not in offered[0]
+    assert "srv_double" in offered[1]
+    assert isinstance(events[-1], RunFinished)
+
+
+async def test_two_servers_with_prefixes(markers: Path) -> None:
+    model = ScriptedModel(
+        [
+            Reply(
+                tool_calls=[
+                    ToolCall("one_add", {"a": 1, "b": 2}, id="c1"),
+                    ToolCall("two_add", {"a": 3, "b": 4}, id="c2"),
+                ]
+            ),
+            Reply("3 and 7."),
+        ]
+    )
+    with anyio.fail_after(LIMIT):
+        async with (
+            MCPServerStdio(sys.executable, [SERVER], prefix="one") as one,
+            MCPServerStdio(sys.executable, [SERVER], prefix="two") as two,
+            MCPServerStdio(sys.executable, [SERVER]) as bare,
+        ):
+            events, _ = await run_all(agent_for(model, one, two))
+            with pytest.raises(SetupError, match="two tools are named 'add'"):
+                agent_for(model, bare, MCPServerStdio(sys.executable, [SERVER]), bare)
+    done = finished(events)
+    assert (done["c1"].value, done["c2"].value) == ({"result": 3}, {"result": 7})
+
+
+async def test_http_headers_reach_the_server_and_stay_secret(http_server: HTTPServer) -> None:
+    secret = "Bearer s3cret-token"
+    server = MCPServerHTTP(http_server.url, headers={"Authorization": secret}, prefix="web")
+    with anyio.fail_after(LIMIT):
+        async with server:
+            whoami = next(tool for tool in server.tools if tool.name == "web_whoami")
+            context = ToolContext("run", "c1", "web_whoami", 1, ())
+            assert await whoami.invoke({}, context) == {"result": secret}
+    assert "s3cret" not in repr(server)
+
+
+async def test_a_server_that_does_not_start_is_a_connection_error() -> None:
+    server = MCPServerStdio(sys.executable, ["-c", "import sys; sys.exit(1)"], name="broken")
+    with anyio.fail_after(LIMIT), pytest.raises(MCPConnectionError, match="'broken'"):
+        async with server:
+            pass
+    assert not server.connected
+
+
+async def test_a_url_where_nothing_listens_is_a_connection_error() -> None:
+    server = MCPServerHTTP(f"http://127.0.0.1:{_closed_port()}/mcp", connect_timeout=20)
+    with anyio.fail_after(LIMIT), pytest.raises(MCPConnectionError, match=r"127\.0\.0\.1"):
+        async with server:
+            pass
+
+
+async def test_a_tool_kept_after_the_connection_closed_fails_clearly() -> None:
+    with anyio.fail_after(LIMIT):
+        async with MCPServerStdio(sys.executable, [SERVER], prefix="srv") as server:
+            kept = list(server.tools)
+    add = next(tool for tool in kept if tool.name == "srv_add")
+    with pytest.raises(ToolError, match="'srv' is not connected"):
+        await add.invoke({"a": 1, "b": 2}, ToolContext("run", "c1", "srv_add", 1, ()))
+
+
+def _closed_port() -> int:
+    """A loopback port where nothing listens."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port

@@ -31,7 +31,9 @@ from ._events import ToolCallDenied as ToolCallDenied
 from ._events import ToolCallInvalid as ToolCallInvalid
 from ._events import ToolCallReady as ToolCallReady
 from ._events import ToolCallStarted as ToolCallStarted
+from ._events import ToolCancelled as ToolCancelled
 from ._events import ToolFinished as ToolFinished
+from ._events import ToolProgress as ToolProgress
 from ._events import ToolStarted as ToolStarted
 from ._events import event_to_dict as event_to_dict
 from ._exceptions import AgentStreamError as AgentStreamError
@@ -141,11 +143,13 @@ __all__ = [  # noqa: RUF022
     "ToolCallInvalid",
     "ToolCallReady",
     "ToolCallStarted",
+    "ToolCancelled",
     "ToolContext",
     "ToolCrashed",
     "ToolDefinitionError",
     "ToolError",
     "ToolFinished",
+    "ToolProgress",
     "ToolStarted",
     "Toolset",
     "Usage",

@@ -116,6 +116,8 @@ class Agent(Generic[OutputT]):
     first, and the tool from then on if the server answers 400 naming
     `response_format`. An answer that is not JSON or does not fit goes back to the
     model and counts against `max_invalid_calls`.
+    `early_tools=True` starts each call to a tool made with `early=True` as soon as the
+    call is complete, while the response still streams (see the README).
     """
 
     __slots__ = (
@@ -128,6 +130,7 @@ class Agent(Generic[OutputT]):
         "_sync_client_used",
         "_toolsets",
         "approver",
+        "early_tools",
         "final_answer",
         "instructions",
         "max_argument_size",
@@ -161,6 +164,7 @@ class Agent(Generic[OutputT]):
         max_argument_size: int | None = 1_000_000,
         max_result_size: int | None = 100_000,
         partial_arguments: bool = True,
+        early_tools: bool = False,
         timeouts: Timeouts | None = None,
         retries: Retries | None = None,
         approver: Approver | None = None,
@@ -212,6 +216,7 @@ class Agent(Generic[OutputT]):
         self.max_argument_size = max_argument_size
         self.max_result_size = max_result_size
         self.partial_arguments = partial_arguments
+        self.early_tools = early_tools
         self.timeouts = timeouts or Timeouts()
         self.retries = retries or Retries()
         self.observers: tuple[Observer, ...] = tuple(observers)

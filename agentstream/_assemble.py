@@ -63,6 +63,7 @@ class PartialCall:
     """A tool call being assembled (also by the Responses assembler)."""
 
     __slots__ = (
+        "generated",
         "id",
         "indexed",
         "name",
@@ -73,11 +74,14 @@ class PartialCall:
         "position",
         "size",
         "started",
+        "text_at",
         "whole",
     )
 
-    def __init__(self, position: int, parse_at: int) -> None:
+    def __init__(self, position: int, parse_at: int, text_at: int = 0) -> None:
         self.position = position
+        self.text_at = text_at  # pieces of text the choice had when the call opened
+        self.generated = False
         self.id: str | None = None
         self.name: str | None = None
         self.pieces: list[str] = []
@@ -107,6 +111,7 @@ class _Choice:
     """One choice being assembled."""
 
     __slots__ = (
+        "anonymous",
         "by_id",
         "by_index",
         "calls",
@@ -128,6 +133,7 @@ class _Choice:
         self.calls: list[PartialCall] = []
         self.by_index: dict[int, PartialCall] = {}
         self.by_id: dict[str, PartialCall] = {}
+        self.anonymous = False  # a fragment came without an index
 
 
 def _malformed(what: str, value: Any) -> StreamError:
@@ -153,6 +159,7 @@ class StreamAssembler:
         "_model",
         "_new_id",
         "_partial",
+        "_passed",
         "_step",
         "_usage",
     )
@@ -174,6 +181,7 @@ class StreamAssembler:
         self._errors: list[Any] = []
         self._id: str | None = None
         self._model: str | None = None
+        self._passed = 0  # first-choice calls `settled()` has looked at
 
     @property
     def errors(self) -> tuple[Any, ...]:
@@ -443,6 +451,7 @@ class StreamAssembler:
                 call = choice.by_id.get(call_id) or self._open(choice)
                 choice.by_index[index] = call
             return call
+        choice.anonymous = True  # see `settled`
         if call_id is not None:
             call = choice.by_id.get(call_id)
             return call if call is not None else self._open(choice)
@@ -475,7 +484,9 @@ class StreamAssembler:
         return whole.feed(last.tail(last.size - whole.seen), last.arguments)
 
     def _open(self, choice: _Choice) -> PartialCall:
-        call = PartialCall(len(choice.calls), 1 if self._partial else sys.maxsize)
+        call = PartialCall(
+            len(choice.calls), 1 if self._partial else sys.maxsize, len(choice.content)
+        )
         choice.calls.append(call)
         return call
 
@@ -527,6 +538,47 @@ class StreamAssembler:
                 ToolCallDelta(self._step, number, call.position, call.id, name, piece, call.partial)
             )
 
+    def settled(self) -> list[AssembledToolCall]:
+        """The first choice's tool calls that became final since the last call of this.
+
+        A call is final when the stream has moved past it (a later call opened, text
+        came after it, or the choice's finish reason arrived) and its arguments are one
+        strictly valid JSON object: a closed object cannot grow into another valid one.
+        While the server sends fragments without an `index` (calls found by id, by
+        position or as the last open one), nothing is final before the finish: a later
+        fragment could still reach an earlier call. Each call is reported once; one
+        that is not valid when the stream moves past it (blank arguments before the
+        finish included) is never reported. A call the server gave no id gets one now,
+        the same that `finish()` reports. Costs nothing while the stream has not moved.
+        """
+        choice = self._choices.get(0)
+        if choice is None:
+            return []
+        calls = choice.calls
+        count = len(calls)
+        finished = choice.finish_reason is not None
+        if not finished:
+            if choice.anonymous or not count:
+                return []
+            if len(choice.content) <= calls[-1].text_at:
+                count -= 1  # nothing yet after the last call
+        start = self._passed
+        if count <= start:
+            return []
+        self._passed = count
+        final = []
+        for call in calls[start:count]:
+            arguments = _final_arguments(call, finished)
+            if arguments is None:
+                continue
+            if call.id is None:
+                call.id = self._new_id()
+                call.generated = True
+            final.append(
+                AssembledToolCall(call.position, call.id, call.name, arguments, call.generated)
+            )
+        return final
+
     def finish(self) -> AssembledResponse:
         """Return the assembled response. The assembler can still be fed afterwards."""
         choices = tuple(
@@ -538,9 +590,10 @@ class StreamAssembler:
     def _message(self, choice: _Choice) -> AssembledMessage:
         calls = []
         for call in choice.calls:
-            generated = call.id is None
-            if generated:
+            if call.id is None:
                 call.id = self._new_id()
+                call.generated = True
+            generated = call.generated
             arguments = call.arguments()
             if not arguments.strip():
                 arguments = "{}"  # a tool without parameters, or arguments dropped
@@ -559,6 +612,24 @@ class StreamAssembler:
             reasoning="".join(choice.reasoning) if choice.reasoning else None,
             role=choice.role or "assistant",
         )
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _final_arguments(call: PartialCall, finished: bool) -> str | None:
+    """A passed call's arguments if they are a strictly valid JSON object, else None."""
+    if call.name is None or call.oversized:
+        return None
+    text = call.arguments()
+    if not text.strip():
+        return "{}" if finished else None
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        return None
+    return text if type(value) is dict else None
 
 
 def reparse_arguments(call: PartialCall) -> None:

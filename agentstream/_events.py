@@ -42,7 +42,9 @@ __all__ = [
     "ToolCallInvalid",
     "ToolCallReady",
     "ToolCallStarted",
+    "ToolCancelled",
     "ToolFinished",
+    "ToolProgress",
     "ToolStarted",
     "event_to_dict",
 ]
@@ -306,12 +308,51 @@ class ToolFinished:
     """Seconds the tool ran."""
     truncated: bool = False
     """Whether `output` was cut to the agent's `max_result_size` (the note says so)."""
+    reused: bool = False
+    """Whether this is the result of the same call (same idempotent tool, same arguments)
+    from a broken attempt at this step, reused instead of running the tool again."""
     type: Literal["tool_finished"] = field(default="tool_finished", init=False)
 
     @property
     def ok(self) -> bool:
         """Whether the tool returned normally."""
         return self.error is None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolProgress:
+    """A running tool reported how far it has got (coalesced: the latest report wins)."""
+
+    step: int
+    index: int
+    id: str
+    name: str
+    fraction: float | None
+    """Share of the work done, from 0 to 1, if the tool said."""
+    message: str | None
+    """A short status line, if the tool gave one."""
+    output: str | None
+    """The partial output so far, if the tool gave it."""
+    type: Literal["tool_progress"] = field(default="tool_progress", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCancelled:
+    """A call started early was withdrawn: no result of it reaches the model.
+
+    The step's attempt ended broken (a cut stream, an error, a stall, `length`,
+    `content_filter`) or the call turned out different from the one started. With
+    `finished` the tool had already ended and its result is dropped; otherwise it was
+    stopped while running.
+    """
+
+    step: int
+    index: int
+    id: str
+    name: str
+    reason: str
+    finished: bool
+    type: Literal["tool_cancelled"] = field(default="tool_cancelled", init=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,7 +421,9 @@ Event = (
     | ToolCallApproved
     | ToolCallDenied
     | ToolStarted
+    | ToolProgress
     | ToolFinished
+    | ToolCancelled
     | StepFinished
     | MaxStepsReached
     | RunFinished

@@ -26,6 +26,7 @@ from ._calls import (
     resumed_step,
     validate_call,
 )
+from ._early import EarlyStarts
 from ._events import (
     ApprovalRequested,
     Event,
@@ -41,9 +42,10 @@ from ._events import (
     ToolCallInvalid,
     ToolCallReady,
     ToolFinished,
+    ToolStarted,
 )
 from ._exceptions import ErrorBudgetExceeded, RetriesExhausted, RunError, RunTimeout, StateError
-from ._execute import ToolRun, run_tools
+from ._execute import ToolRun, ToolRunner, run_tools
 from ._model import ModelStream, event_limit
 from ._observe import RunObserver, observed
 from ._partial import OutputWatch
@@ -86,6 +88,7 @@ class AgentRun(Generic[OutputT]):
         self._secret: str | None = None
         self._rng: random.Random | None = None  # made at the first retry: seeding costs
         self._watchers: tuple[RunObserver, ...] = ()  # the agent's observers of this run
+        self._runner: ToolRunner | None = None  # the last relay of early calls
         self._start = start
         self._approver = start.approver if start.approver is not None else agent.approver
         self._session = start.session
@@ -184,6 +187,8 @@ class AgentRun(Generic[OutputT]):
             yield RunFailed(exc)
             raise
         finally:
+            if self._runner is not None:
+                self._runner.close()  # the early calls' relay, if the run is left mid-step
             if client is not given:
                 with anyio.CancelScope(shield=True):
                     await client.close()
@@ -238,22 +243,45 @@ class AgentRun(Generic[OutputT]):
                     yield StepStarted(step.number, step.attempt)
                     assembler, stream, source = self._send(step, client, run_deadline)
                     watch = typed.watch(step.number) if typed is not None else None
+                    early = step.early
                     try:
                         async with aclosing(source) as chunks:
-                            async for chunk in chunks:
-                                if secret is not None and "error" in chunk:
-                                    chunk = redact(chunk, secret)
-                                events = assembler.feed(chunk)
-                                if events:
-                                    if step.first_token is None:
+                            if early is None:
+                                async for chunk in chunks:
+                                    if secret is not None and "error" in chunk:
+                                        chunk = redact(chunk, secret)
+                                    events = assembler.feed(chunk)
+                                    if events:
+                                        if step.first_token is None:
+                                            step.first_token = perf_counter()
+                                        for stream_event in events:
+                                            yield stream_event
+                                        if watch is not None:
+                                            for output_event in watch.feed(events):
+                                                yield output_event
+                            else:  # the same, and start each call that has become final
+                                async for chunk in chunks:
+                                    if secret is not None and "error" in chunk:
+                                        chunk = redact(chunk, secret)
+                                    events = assembler.feed(chunk)
+                                    if events and step.first_token is None:
                                         step.first_token = perf_counter()
+                                    # Tools start before the consumer sees this chunk.
+                                    also = early.after_chunk(assembler)
                                     for stream_event in events:
                                         yield stream_event
-                                    if watch is not None:
+                                    if watch is not None and events:
                                         for output_event in watch.feed(events):
                                             yield output_event
+                                    for event in also:
+                                        yield event
                         check_complete(assembler, stream)
                     except RunError as exc:
+                        if early is not None:
+                            if secret is not None:
+                                redact_error(exc, secret)  # before its text is copied
+                            for event in early.abandon(f"the attempt at this step failed: {exc}"):
+                                yield event
                         if typed is not None and typed.fall_back(exc):
                             continue  # refused `response_format`: ask again, by the final tool
                         delay, interrupted = self._attempt_failed(
@@ -279,6 +307,8 @@ class AgentRun(Generic[OutputT]):
                 async with aclosing(self._run_calls(step, run_deadline)) as tool_events:
                     async for event in tool_events:
                         yield event
+            elif step.early is not None:
+                step.early.runner.close()  # else `_run_calls` closes it
             if any(call.status == "awaiting_approval" for call in step.calls):
                 stop: StopReason | None = "approval_required"
             else:
@@ -332,10 +362,25 @@ class AgentRun(Generic[OutputT]):
             max_event_size=event_limit(agent.max_argument_size),
         )
         source = stream.chunks()
+        if agent.early_tools:
+            step.early = self._early_starts(step, run_deadline)
         if limits.bounds_streams:
             step_deadline = step.sent + limits.step if limits.step else math.inf
             source = within_limits(source, limits, step_deadline, run_deadline)
         return assembler, stream, source
+
+    def _early_starts(self, step: StepState, run_deadline: float) -> EarlyStarts | None:
+        """What starts the calls of this attempt early, if any tool may start early."""
+        agent = self._agent
+        if not any(tool.early for tool in agent.tools.values()):
+            return None
+        assert self._task_group is not None
+        runner = ToolRunner(
+            self._task_group, self.run_id, step.number, agent.max_result_size, self._watchers
+        )
+        self._runner = runner
+        timeout = tool_limit(agent.timeouts, run_deadline)
+        return EarlyStarts(agent, self._state, step.number, runner, timeout, step.reusable)
 
     def _attempt_failed(
         self, step: StepState, assembler: StreamAssembler, exc: RunError, run_deadline: float
@@ -370,7 +415,10 @@ class AgentRun(Generic[OutputT]):
         """Keep the whole response, its call ids made unique in the conversation."""
         step.finished = perf_counter()
         step.response = response = assembler.finish()
-        step.message = with_fresh_ids(response.message, self._state.used_ids)
+        if step.early is not None:
+            step.message = step.early.with_ids(response.message, self._state.used_ids)
+        else:
+            step.message = with_fresh_ids(response.message, self._state.used_ids)
         step.finish_reason = reason = response.finish_reason
         step.response_id, step.response_model = response.id, response.model
         step.usage = response.usage_summary
@@ -404,6 +452,13 @@ class AgentRun(Generic[OutputT]):
                     state.invalid_calls += 1
                 else:
                     error = over_limit(agent, len(step.runnable), state.calls_run)
+                    if not error and step.early is not None:
+                        ready, withdrawn = step.early.claim(call, ready)
+                        for event in withdrawn:
+                            yield event
+                        if ready.early:  # never needs approval; its ToolCallReady was sent
+                            step.runnable.append(ready)
+                            continue
                     if not error:
                         step.runnable.append(ready)
                         if await needs_approval(ready.tool, ready.arguments, self._context(
@@ -425,6 +480,10 @@ class AgentRun(Generic[OutputT]):
             yield ToolCallInvalid(
                 step.number, call.index, call.id, call.name, call.arguments, error
             )
+        if step.early is not None:
+            reason = NOT_RUN[step.not_run] if step.not_run else "the whole response did not keep it"
+            for event in step.early.unclaimed(reason):
+                yield event
         if step.calls:
             state.pending = PendingStep(
                 step.number, step.assistant, step.calls, step.finish_reason, step.info(),
@@ -483,24 +542,31 @@ class AgentRun(Generic[OutputT]):
         runnable = step.runnable
         state.calls_run += len(runnable)
         by_id = {call.id: call for call in step.calls}
-        batch = run_tools(
-            self._task_group,
-            runnable,
-            self.run_id,
-            step.number,
-            (*state.messages, step.assistant),
-            tool_limit(agent.timeouts, run_deadline),
-            agent.max_result_size,
-            self._watchers,
-            None if self._session is None else self._starting,
-        )
+        context = (*state.messages, step.assistant)
+        timeout = tool_limit(agent.timeouts, run_deadline)
+        starting = None if self._session is None else self._starting
+        batch = (
+            step.early.run(runnable, context, timeout, starting)
+            if step.early is not None
+            else run_tools(
+                self._task_group, runnable, self.run_id, step.number, context, timeout,
+                agent.max_result_size, self._watchers, starting,
+            )
+        )  # fmt: skip
         try:
             async with aclosing(batch) as tool_events:
                 async for tool_event in tool_events:
                     yield tool_event
-                    if self._session is not None and isinstance(tool_event, ToolFinished):
-                        call = by_id[tool_event.id]
-                        call.status, call.output = "finished", tool_event.output
+                    if self._session is not None:
+                        if isinstance(tool_event, ToolStarted):
+                            if by_id[tool_event.id].status == "running":
+                                continue  # saved before it started
+                            by_id[tool_event.id].status = "running"  # it started early
+                        elif isinstance(tool_event, ToolFinished):
+                            call = by_id[tool_event.id]
+                            call.status, call.output = "finished", tool_event.output
+                        else:
+                            continue  # progress is not worth a checkpoint
                         await self._checkpoint()
         finally:
             # Also when the run is left or cancelled mid-way: every call gets an answer,

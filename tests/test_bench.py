@@ -87,6 +87,23 @@ def test_unknown_section_is_a_usage_error(capsys: pytest.CaptureFixture[str]) ->
     assert "choose among" in capsys.readouterr().err
 
 
+def test_the_early_section_compares_both_modes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--quick", "--json", "--only", "early"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result) == {"meta", "early"}
+    early = result["early"]
+    assert early["scenario"]["calls"] == 4
+    for mode in ("off", "on"):
+        rows = early[mode]["calls"]
+        assert [row["call"] for row in rows] == [0, 1, 2, 3]
+        # The stream has moved past a call after its last piece came: never before it.
+        assert all(
+            row["start_lag_from_last_byte_ms"] >= row["start_lag_from_final_ms"] for row in rows
+        )
+        assert early[mode]["step_wall_ms"] >= early[mode]["floor_ms"] > 0
+    assert "Early tool starts" in render(result)
+
+
 def test_progress_goes_to_the_terminal_only() -> None:
     import io
 

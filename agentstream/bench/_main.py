@@ -7,6 +7,8 @@ Four sections, each repeated and summarised as median, min and max:
 - scale: K concurrent runs, bare loop vs agent, and the memory of an idle run;
 - tools: 8 parallel I/O-bound tool calls against the slowest one alone;
 - output: a typed answer's partial value kept up as it streams (`_output`).
+- early: tools started as soon as their call is complete, against after the response
+  (`_early`).
 
 The model is served from a child process (`_serve`) whose CPU time is reported,
 so that a busy server cannot pass for a slow client.
@@ -32,12 +34,13 @@ import openai
 
 from ._assembly import argument_stream, time_merger, time_side_by_side
 from ._clients import Clients, RunTiming, idle_memory, open_clients, parallel_tools
+from ._early import early_section
 from ._output import time_output
 from ._serve import ChildServer, Workload, child_server, cpu_now, workload_policy
 
 __all__ = ["SECTIONS", "BenchOptions", "run_bench"]
 
-SECTIONS = ("assembly", "output", "e2e", "scale", "tools")
+SECTIONS = ("assembly", "output", "e2e", "scale", "tools", "early")
 _KB = 1024
 
 
@@ -121,6 +124,9 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
         result["output"] = _output(options)
     if "tools" in options.sections:
         result["tools"] = anyio.run(_tools, options, backend=options.backend)
+    if "early" in options.sections:
+        reps = options.reps if options.reps is not None else (2 if options.quick else 20)
+        result["early"] = anyio.run(early_section, reps, backend=options.backend)
     if {"e2e", "scale"} & set(options.sections):
         with child_server(options.workload) as server:
             result.update(anyio.run(_loopback, options, server, backend=options.backend))

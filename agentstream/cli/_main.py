@@ -35,8 +35,8 @@ model (no network, no API key) that picks tools from their schemas.
 """
 
 _USAGE = """\
-python -m agentstream [-p TEXT] [--json] [--model MODEL] [--tools SPEC] [--output-schema FILE
-                             | --output MODULE:TYPE] [options]
+python -m agentstream [-p TEXT] [--json] [--early] [--model MODEL] [--tools SPEC]
+                             [--output-schema FILE | --output MODULE:TYPE] [options]
        python -m agentstream replay FILE [--events]
        python -m agentstream serve-model [--host HOST] [--port PORT] [--ttft S] [--tps N]
        python -m agentstream load-test [--runs N] [--fault-rate SHARE] [--json]
@@ -168,6 +168,11 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     agent.add_argument("--system", metavar="TEXT", help="system instructions")
     agent.add_argument(
+        "--early", action="store_true",
+        help="start tools made with early=True as soon as their call is complete, "
+        "while the response still streams",
+    )  # fmt: skip
+    agent.add_argument(
         "--max-steps", type=_positive, default=10, metavar="N",
         help="requests to the model per turn at most (default: 10)",
     )  # fmt: skip
@@ -293,7 +298,7 @@ def _add_bench(commands: Any) -> None:
     )
     bench.add_argument(
         "--only", type=_sections, metavar="SECTIONS",
-        help="comma-separated among assembly, output, e2e, scale, tools (default: all)",
+        help="comma-separated among assembly, output, e2e, scale, tools, early (default: all)",
     )  # fmt: skip
     bench.add_argument(
         "--backend", choices=("asyncio", "trio"), default="asyncio",
@@ -384,6 +389,7 @@ def _demo(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         instructions=args.system,
         max_steps=args.max_steps,
         retries=Retries(max_retries=args.max_retries),
+        early_tools=args.early,
         approver=approver(args.approve, sys.stdin, sys.stderr),
         output_type=output,
         output_mode=args.output_mode,

@@ -43,7 +43,9 @@ from agentstream import (
     ToolCallInvalid,
     ToolCallReady,
     ToolCallStarted,
+    ToolCancelled,
     ToolFinished,
+    ToolProgress,
     ToolStarted,
     Usage,
     event_to_dict,
@@ -170,6 +172,19 @@ class UIStreamEncoder:
                         arguments=shown,
                     )
                 ]  # fmt: skip
+            case ToolProgress(step=step, index=index):
+                call = self._tool_id(step, index, event.id)
+                return [
+                    _timing(
+                        "tool_progress", t, step=step, toolCallId=call, fraction=event.fraction,
+                        message=event.message, output=event.output,
+                    )
+                ]  # fmt: skip
+            case ToolCancelled(step=step, index=index, reason=reason):
+                call = self._tool_id(step, index, event.id)
+                cancelled = _timing("tool_cancelled", t, step=step, toolCallId=call)
+                return [cancelled, {"type": "tool-output-error", "toolCallId": call,
+                                    "errorText": f"withdrawn: {reason}"}]  # fmt: skip
             case ToolFinished(step=step, index=index):
                 return self._tool_finished(event, t)
             case ServerError(message=message):

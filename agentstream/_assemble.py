@@ -13,13 +13,15 @@ the arguments have grown by a fixed fraction since the last parse.
 from __future__ import annotations
 
 import json
-import secrets
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-from pydantic_core import from_json
-
+from ._chunk_parts import Choice as _Choice
+from ._chunk_parts import error_message as error_message
+from ._chunk_parts import malformed as _malformed
+from ._chunk_parts import reasoning_texts as _reasoning_texts
+from ._chunk_parts import text_parts as _text_parts
 from ._events import (
     ReasoningDelta,
     RefusalDelta,
@@ -31,10 +33,14 @@ from ._events import (
     ToolCallDeltaTwin,
     ToolCallStarted,
 )
-from ._exceptions import StreamError
 from ._json import WholeObject
 from ._message import AssembledChoice, AssembledMessage, AssembledResponse, AssembledToolCall
-from ._redact import clip
+from ._partial_call import _SMALL_ARGUMENTS as _SMALL_ARGUMENTS
+from ._partial_call import PartialCall as PartialCall
+from ._partial_call import drop_arguments as drop_arguments
+from ._partial_call import final_arguments as _final_arguments
+from ._partial_call import new_call_id as new_call_id
+from ._partial_call import reparse_arguments as reparse_arguments
 
 __all__ = [
     "PartialCall",
@@ -46,99 +52,6 @@ __all__ = [
 ]
 
 _new_object = object.__new__
-
-# Below this many characters the partial arguments are re-parsed on every piece; above
-# it, only once they have grown by 1/_REPARSE_FRACTION of their size since the last
-# parse, which keeps the total parsing work linear in the arguments' length.
-_SMALL_ARGUMENTS = 64
-_REPARSE_FRACTION = 8
-
-
-def new_call_id() -> str:
-    """A fresh id in the style OpenAI uses, for calls that came without a usable one."""
-    return "call_" + secrets.token_hex(12)
-
-
-class PartialCall:
-    """A tool call being assembled (also by the Responses assembler)."""
-
-    __slots__ = (
-        "generated",
-        "id",
-        "indexed",
-        "name",
-        "oversized",
-        "parse_at",
-        "partial",
-        "pieces",
-        "position",
-        "size",
-        "started",
-        "text_at",
-        "whole",
-    )
-
-    def __init__(self, position: int, parse_at: int, text_at: int = 0) -> None:
-        self.position = position
-        self.text_at = text_at  # pieces of text the choice had when the call opened
-        self.generated = False
-        self.id: str | None = None
-        self.name: str | None = None
-        self.pieces: list[str] = []
-        self.size = 0
-        self.started = False
-        self.partial: Any = None
-        self.parse_at = parse_at  # the size at which to parse the arguments again
-        self.oversized = False
-        self.indexed = False  # bound to an index the server sent
-        self.whole: WholeObject | None = None  # made when first asked (`_names_new_call`)
-
-    def arguments(self) -> str:
-        return "".join(self.pieces)
-
-    def tail(self, size: int) -> str:
-        """The last `size` characters of the arguments (linear in `size`, not the whole)."""
-        parts: list[str] = []
-        for piece in reversed(self.pieces):
-            if size <= 0:
-                break
-            parts.append(piece if len(piece) <= size else piece[-size:])
-            size -= len(piece)
-        return "".join(reversed(parts))
-
-
-class _Choice:
-    """One choice being assembled."""
-
-    __slots__ = (
-        "anonymous",
-        "by_id",
-        "by_index",
-        "calls",
-        "content",
-        "content_seen",
-        "finish_reason",
-        "reasoning",
-        "refusal",
-        "role",
-    )
-
-    def __init__(self) -> None:
-        self.role: str | None = None
-        self.content: list[str] = []
-        self.content_seen = False
-        self.refusal: list[str] = []
-        self.reasoning: list[str] = []
-        self.finish_reason: str | None = None
-        self.calls: list[PartialCall] = []
-        self.by_index: dict[int, PartialCall] = {}
-        self.by_id: dict[str, PartialCall] = {}
-        self.anonymous = False  # a fragment came without an index
-
-
-def _malformed(what: str, value: Any) -> StreamError:
-    shown = _shown(value, lambda: repr(value))
-    return StreamError(f"malformed chunk: {what}: {clip(shown)}", body=value)
 
 
 class StreamAssembler:
@@ -612,87 +525,3 @@ class StreamAssembler:
             reasoning="".join(choice.reasoning) if choice.reasoning else None,
             role=choice.role or "assistant",
         )
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _final_arguments(call: PartialCall, finished: bool) -> str | None:
-    """A passed call's arguments if they are a strictly valid JSON object, else None."""
-    if call.name is None or call.oversized:
-        return None
-    text = call.arguments()
-    if not text.strip():
-        return "{}" if finished else None
-    try:
-        value = json.loads(text, parse_constant=_reject_constant)
-    except (ValueError, RecursionError):
-        return None
-    return text if type(value) is dict else None
-
-
-def reparse_arguments(call: PartialCall) -> None:
-    """Refresh `call.partial` from its arguments so far, and say when to do it again."""
-    text = call.arguments()
-    if len(call.pieces) > 1:
-        call.pieces = [text]  # keep the join for next time
-    try:
-        call.partial = from_json(text, allow_partial="trailing-strings")
-    except ValueError:
-        if text.strip():
-            call.parse_at = 1 << 62  # not JSON so far: it will not become JSON later
-            return
-    # Whitespace alone waits on the same growing schedule: re-parsing it on every piece
-    # would cost quadratic work on a megabyte of blanks.
-    size = call.size
-    call.parse_at = size + 1 if size < _SMALL_ARGUMENTS else size + size // _REPARSE_FRACTION
-
-
-def drop_arguments(call: PartialCall) -> None:
-    """Stop keeping a call's arguments: they passed the size limit."""
-    if not call.oversized:
-        call.oversized = True
-        call.pieces = []
-        call.partial = None
-        call.parse_at = sys.maxsize
-
-
-def _text_parts(parts: list[Any]) -> list[str]:
-    texts = []
-    for part in parts:
-        if isinstance(part, str):
-            texts.append(part)
-        elif isinstance(part, Mapping):
-            text = part.get("text")
-            if isinstance(text, str) and text and part.get("type", "text") == "text":
-                texts.append(text)
-    return texts
-
-
-def _reasoning_texts(details: list[Any]) -> list[str]:
-    texts = []
-    for detail in details:
-        if isinstance(detail, Mapping):
-            text = detail.get("text") or detail.get("summary")
-            if isinstance(text, str) and text:
-                texts.append(text)
-    return texts
-
-
-def error_message(error: Any) -> str:
-    """The human-readable message of an error payload a server sent in a stream."""
-    if isinstance(error, Mapping):
-        message = error.get("message")
-        if isinstance(message, str) and message:
-            return message
-        return clip(_shown(error, lambda: json.dumps(error, default=str)), 500)
-    return clip(error if isinstance(error, str) else _shown(error, lambda: str(error)), 500)
-
-
-def _shown(value: Any, show: Callable[[], str]) -> str:
-    """`show()`, or a note when `value` cannot be shown (nested too deep for `repr`)."""
-    try:
-        return show()
-    except Exception:  # RecursionError, or a __str__ that fails
-        return f"a {type(value).__name__} that cannot be shown"

@@ -15,20 +15,17 @@ import anyio
 import openai
 from anyio.abc import TaskGroup
 
-from ._approval import ApprovalRequest, ask, denial_output, needs_approval
+from ._approval import decide
 from ._assemble import StreamAssembler
 from ._calls import (
-    NOT_RUN,
     answer_reason,
     assistant_message,
     awaiting,
-    over_limit,
     resumed_step,
-    validate_call,
+    sort_calls,
 )
 from ._early import EarlyStarts
 from ._events import (
-    ApprovalRequested,
     Event,
     MaxStepsReached,
     RunFailed,
@@ -37,23 +34,19 @@ from ._events import (
     StepFinished,
     StepInterrupted,
     StepStarted,
-    ToolCallApproved,
-    ToolCallDenied,
-    ToolCallInvalid,
-    ToolCallReady,
     ToolFinished,
     ToolStarted,
 )
-from ._exceptions import ErrorBudgetExceeded, RetriesExhausted, RunError, RunTimeout, StateError
+from ._exceptions import ErrorBudgetExceeded, RetriesExhausted, RunError, RunTimeout
 from ._execute import ToolRun, ToolRunner, run_tools
 from ._model import ModelStream, event_limit
 from ._observe import RunObserver, observed
 from ._partial import OutputWatch
 from ._redact import redact, redact_error, secret_of
 from ._result import OutputT, RunResult, StopReason
-from ._state import PendingCall, PendingStep, RunState, StepState
+from ._state import RunState, StepState
 from ._step import check_complete, tool_limit, with_fresh_ids, within_limits
-from ._tools import ToolContext
+from ._store import state_of_session
 from ._typed import TypedRun
 
 if TYPE_CHECKING:
@@ -196,23 +189,10 @@ class AgentRun(Generic[OutputT]):
     async def _load_session(self) -> None:
         """Take up the session's conversation (or its unfinished run, to resume it)."""
         assert self._session is not None
-        saved = await self._session.state()
         start = self._start
-        if start.resume:
-            if saved is None:
-                raise StateError(f"session {self._session.id!r} has no run to resume")
-            if saved.finished:
-                raise StateError(f"session {self._session.id!r} has no unfinished run")
-            saved.stop_reason = None
-            self._state = saved
-        elif saved is not None and not saved.finished:
-            raise StateError(
-                f"session {self._session.id!r} has an unfinished run (step {saved.step}, "
-                f"{saved.stop_reason or 'interrupted'}): resume it with "
-                f"agent.resume(session=...) or forget it with `await session.clear()`"
-            )
-        elif saved is not None:
-            self._state = RunState.start(self.run_id, [*saved.messages, *start.added])
+        self._state = await state_of_session(
+            self._session, self._state, resume=start.resume, added=start.added
+        )
         self.run_id = self._state.run_id
 
     async def _checkpoint(self) -> None:
@@ -433,98 +413,18 @@ class AgentRun(Generic[OutputT]):
 
     async def _sort_calls(self, step: StepState) -> AsyncGenerator[Event, None]:
         """Validate each call and check the limits: ready, awaiting approval, or refused."""
-        state = self._state
-        agent = self._agent
-        assert step.message is not None
-        context = (*state.messages, step.assistant)
         answered = self._typed.answered if self._typed is not None else {}
-        for call in step.message.tool_calls:
-            pending = PendingCall(call.id, call.index, call.name or "", call.arguments, "ready")
-            step.calls.append(pending)
-            if call.index in answered:  # a final answer, or beside one (see `_typed_calls`)
-                pending.status, pending.output = "finished", answered[call.index]
-                continue
-            if step.not_run is not None:
-                error = NOT_RUN[step.not_run]
-            else:
-                ready, error = validate_call(agent, call)
-                if ready is None:
-                    state.invalid_calls += 1
-                else:
-                    error = over_limit(agent, len(step.runnable), state.calls_run)
-                    if not error and step.early is not None:
-                        ready, withdrawn = step.early.claim(call, ready)
-                        for event in withdrawn:
-                            yield event
-                        if ready.early:  # never needs approval; its ToolCallReady was sent
-                            step.runnable.append(ready)
-                            continue
-                    if not error:
-                        step.runnable.append(ready)
-                        if await needs_approval(ready.tool, ready.arguments, self._context(
-                            step, ready, context
-                        )):  # fmt: skip
-                            pending.status = "awaiting_approval"
-                            yield ApprovalRequested(
-                                step.number, call.index, call.id, ready.tool.name, ready.arguments
-                            )
-                        else:
-                            yield ToolCallReady(
-                                step.number, call.index, call.id, ready.tool.name,
-                                ready.arguments, call.arguments,
-                            )  # fmt: skip
-                        continue
-                    if error == NOT_RUN["max_tool_calls"] and state.final_only is None:
-                        state.final_only = "max_tool_calls"
-            pending.status, pending.output = "finished", f"Invalid tool call: {error}"
-            yield ToolCallInvalid(
-                step.number, call.index, call.id, call.name, call.arguments, error
-            )
-        if step.early is not None:
-            reason = NOT_RUN[step.not_run] if step.not_run else "the whole response did not keep it"
-            for event in step.early.unclaimed(reason):
+        sorting = sort_calls(self._agent, self._state, step, answered, self.run_id)
+        async with aclosing(sorting) as events:
+            async for event in events:
                 yield event
-        if step.calls:
-            state.pending = PendingStep(
-                step.number, step.assistant, step.calls, step.finish_reason, step.info(),
-                step.response_id, step.response_model,
-            )  # fmt: skip
-
-    def _context(
-        self, step: StepState, call: ToolRun, messages: tuple[Mapping[str, Any], ...]
-    ) -> ToolContext:
-        return ToolContext(self.run_id, call.id, call.tool.name, step.number, messages)
 
     async def _decide(self, step: StepState) -> AsyncGenerator[Event, None]:
-        """Settle the calls awaiting approval: given decisions, then the approver.
-
-        What stays undecided keeps the run paused once the other calls have run. The
-        step's state is saved first, so a crash from here on never asks the model again.
-        """
-        decisions = self._start.approvals
-        for call in step.calls:
-            if call.status != "awaiting_approval":
-                continue
-            decision = decisions.get(call.id)
-            if decision is None and self._approver is not None:
-                ready = next(run for run in step.runnable if run.id == call.id)
-                request = ApprovalRequest(
-                    call.id, call.name, ready.arguments, step.number, call.index, call.arguments
-                )
-                decision = await ask(self._approver, request)
-            if decision is None:
-                continue
-            if decision.approved:
-                call.status = "ready"
-                yield ToolCallApproved(step.number, call.index, call.id, call.name)
-            else:
-                call.status, call.output = "denied", denial_output(decision.reason)
-                yield ToolCallDenied(
-                    step.number, call.index, call.id, call.name, decision.reason, call.output
-                )
-        status = {call.id: call.status for call in step.calls}
-        step.held = {run.id: run for run in step.runnable if status[run.id] == "awaiting_approval"}
-        step.runnable = [run for run in step.runnable if status[run.id] == "ready"]
+        """Settle the calls awaiting approval (see `decide`); then save the step's state,
+        so a crash from here on never asks the model for this response again."""
+        async with aclosing(decide(step, self._start.approvals, self._approver)) as events:
+            async for event in events:
+                yield event
         if step.calls:
             await self._checkpoint()
 

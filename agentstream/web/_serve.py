@@ -9,7 +9,7 @@ import zlib
 
 import anyio
 
-from agentstream import Agent, Tool, tool
+from agentstream import Agent, Store, Tool, tool
 
 from ._app import create_app
 
@@ -60,10 +60,18 @@ def demo_tools() -> list[Tool]:
 
 
 def serve(
-    agent: Agent, *, host: str = "127.0.0.1", port: int = 8000, token: str | None = None
+    agent: Agent,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    token: str | None = None,
+    store: Store | None = None,
 ) -> None:
-    """Serve the page and the API for `agent` with uvicorn until interrupted."""
+    """Serve the page and the API for `agent` with uvicorn until interrupted.
+
+    With `store`, runs paused for approval are kept there and survive a restart.
+    """
     import uvicorn
 
-    app = create_app(agent, token=token)
+    app = create_app(agent, token=token, store=store)
     uvicorn.run(app, host=host, port=port, log_level="info")

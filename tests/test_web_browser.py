@@ -150,6 +150,12 @@ def test_stop_button_and_escape_stop_a_long_run(page: Any) -> None:
         page.goto(url + "/")
         ask(page, "Wait 300 seconds please")
         page.wait_for_selector(".tool.running", timeout=WAIT)
+        # The tool reports how far it is: a bar and a status line on its card.
+        page.wait_for_selector(".tool.running .progress progress", timeout=WAIT)
+        page.wait_for_function(
+            "document.querySelector('.tool .progress-text').textContent.includes('of 300 s')",
+            timeout=WAIT,
+        )
         shot(page, "4-long-tool-running")
         page.click("#stop")
         page.wait_for_selector(".notice", timeout=WAIT)

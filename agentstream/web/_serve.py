@@ -9,7 +9,7 @@ import zlib
 
 import anyio
 
-from agentstream import Agent, Store, Tool, tool
+from agentstream import Agent, Store, Tool, ToolContext, tool
 
 from ._app import create_app
 
@@ -30,13 +30,19 @@ async def get_weather(location: str) -> str:
 
 
 @tool
-async def wait_seconds(seconds: float) -> str:
+async def wait_seconds(seconds: float, ctx: ToolContext) -> str:
     """Wait a number of seconds, like a slow job (try the stop button on it).
 
     Args:
         seconds: How long to wait, at most 600.
     """
-    await anyio.sleep(min(max(seconds, 0.0), 600.0))
+    total = min(max(seconds, 0.0), 600.0)
+    waited = 0.0
+    while waited < total:  # reports how far it is, as a long job would
+        ctx.progress(waited / total, f"{waited:.0f} of {total:g} s")
+        step = min(0.25, total - waited)
+        await anyio.sleep(step)
+        waited += step
     return f"waited {seconds:g} seconds"
 
 

@@ -246,6 +246,24 @@ class Renderer {
     return this.tools[id];
   }
 
+  // A running tool's progress: a bar when it says how far, its latest message as text.
+  toolProgress(data) {
+    const tool = this.tools[data.toolCallId];
+    if (!tool) return;
+    if (!tool.progress) {
+      tool.progress = el("div", "progress");
+      tool.progressBar = document.createElement("progress");
+      tool.progressBar.max = 1;
+      tool.progressText = el("span", "progress-text", "");
+      tool.progress.append(tool.progressBar, tool.progressText);
+      tool.card.insertBefore(tool.progress, tool.result);
+    }
+    if (data.fraction != null) tool.progressBar.value = data.fraction;
+    else tool.progressBar.removeAttribute("value"); // indeterminate
+    const said = data.message || data.output || "";
+    if (said) tool.progressText.textContent = said;
+  }
+
   toolState(tool, cls, text) {
     tool.card.classList.remove("streaming", "running", "done", "error", "awaiting");
     tool.card.classList.add(cls);
@@ -279,6 +297,9 @@ class Renderer {
         break;
       case "tool_finished":
         line.end(data.toolCallId, data.t, !data.ok);
+        break;
+      case "tool_progress":
+        this.toolProgress(data);
         break;
       case "run_stopped":
         line.latest = Math.max(line.latest, data.t); // what is still open ends here

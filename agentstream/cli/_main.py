@@ -193,9 +193,10 @@ def _add_replay(commands: Any) -> None:
         allow_abbrev=False,
         help="assemble a recorded stream and print the result as JSON",
         description=(
-            "Feed a recorded Chat Completions stream to the assembler and print the "
-            "assembled choices, usage and errors as one JSON document. FILE holds JSON "
-            "lines of chunks, or a raw SSE body with `data:` lines."
+            "Feed a recorded stream to the assembler and print the result as one JSON "
+            "document: choices, usage and errors for Chat Completions; status, output, "
+            "usage and errors for the Responses API (told by its `response.*` events). "
+            "FILE holds JSON lines of chunks or events, or a raw SSE body."
         ),
     )
     replay_parser.add_argument("file", metavar="FILE")

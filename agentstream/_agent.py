@@ -7,7 +7,7 @@ import functools
 import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import openai
@@ -15,6 +15,7 @@ import openai
 from ._approval import Approval, Approver, check_approvals
 from ._exceptions import SetupError, StateError
 from ._model import check_fields
+from ._responses_model import check_responses_fields
 from ._result import RunResult
 from ._retries import Retries
 from ._run import AgentRun
@@ -47,6 +48,10 @@ class RunStart:
 
 # Request fields the loop owns; anything else passes through to the server untouched.
 _OWNED = frozenset({"messages", "model", "stream", "tools"})
+_OWNED_RESPONSES = frozenset({"input", "instructions", "model", "stream", "tools"})
+
+Api = Literal["chat", "responses"]
+"""The wire an agent speaks: Chat Completions or the Responses API."""
 
 _USE_INSTRUCTIONS = "use instructions='...' (sent as the system message)"
 _USE_MAX_STEPS = "use max_steps=... (the number of requests a run may make)"
@@ -109,7 +114,9 @@ class Agent:
         "_plain_tools",
         "_sync_client_used",
         "_toolsets",
+        "api",
         "approver",
+        "chain_responses",
         "final_answer",
         "instructions",
         "max_argument_size",
@@ -143,8 +150,12 @@ class Agent:
         timeouts: Timeouts | None = None,
         retries: Retries | None = None,
         approver: Approver | None = None,
+        api: Api = "chat",
+        chain_responses: bool = False,
         **request: Any,
     ) -> None:
+        if api not in ("chat", "responses"):
+            raise SetupError(f"api must be 'chat' or 'responses', not {api!r:.60}")
         if not isinstance(client, openai.AsyncOpenAI) and not callable(client):
             raise SetupError("client must be an openai.AsyncOpenAI or a function returning one")
         if not isinstance(model, str) or not model:
@@ -167,7 +178,9 @@ class Agent:
             raise SetupError(f"timeouts takes Timeouts(...), not {timeouts!r:.60}")
         if retries is not None and not isinstance(retries, Retries):
             raise SetupError(f"retries takes Retries(max_retries=...), not {retries!r:.60}")
-        _check_request(request)
+        _check_request(request, api)
+        self.api: Api = api
+        self.chain_responses = bool(chain_responses)
         self._client = client
         self.model = model
         self._plain_tools, self._toolsets = split_tools(tools)
@@ -220,6 +233,8 @@ class Agent:
             "timeouts": self.timeouts,
             "retries": self.retries,
             "approver": self.approver,
+            "api": self.api,
+            "chain_responses": self.chain_responses,
             **self.request,
         }
         return Agent(**{**settings, **changes})
@@ -262,7 +277,7 @@ class Agent:
         on calls that need approval (else the agent's; with neither the run pauses).
         Keyword arguments override the agent's request fields for this run.
         """
-        _check_request(request)
+        _check_request(request, self.api)
         _check_session(session)
         start = RunStart(
             messages=_conversation(prompt, self.instructions),
@@ -302,7 +317,7 @@ class Agent:
         or `Approval.deny("reason")`); calls left undecided go to the approver, or keep
         the run paused.
         """
-        _check_request(request)
+        _check_request(request, self.api)
         _check_session(session)
         decided = check_approvals(approvals)
         if (state is None) == (session is None):
@@ -383,16 +398,16 @@ def _check_count(name: str, value: object, *, minimum: int) -> None:
         raise SetupError(f"{name} must be an integer >= {minimum}, not {value!r}")
 
 
-def _check_request(request: Mapping[str, Any]) -> None:
+def _check_request(request: Mapping[str, Any], api: Api = "chat") -> None:
     for name, hint in _FOREIGN_NAMES.items():
         if name in request:
             raise SetupError(f"agentstream has no argument {name!r}: {hint}")
     if any(callable(item) for item in _items(request.get("functions"))):
         raise SetupError("functions= is the legacy request field; pass your tools as tools=[...]")
-    owned = sorted(_OWNED.intersection(request))
+    owned = sorted((_OWNED_RESPONSES if api == "responses" else _OWNED).intersection(request))
     if owned:
         raise SetupError(f"agentstream sets these request fields itself: {', '.join(owned)}")
-    refused = check_fields(request)
+    refused = check_responses_fields(request) if api == "responses" else check_fields(request)
     if refused:
         raise SetupError(refused)
 

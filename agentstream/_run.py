@@ -47,6 +47,10 @@ from ._exceptions import ErrorBudgetExceeded, RetriesExhausted, RunError, RunTim
 from ._execute import ToolRun, run_tools
 from ._model import ModelStream
 from ._redact import redact, redact_error, secret_of
+from ._responses import ResponsesAssembler
+from ._responses_model import ResponsesStream
+from ._responses_output import AssembledResponsesOutput
+from ._responses_request import CARRIED, carried, chat_messages, responses_params
 from ._result import RunResult, StopReason
 from ._state import PendingCall, PendingStep, RunState, StepState
 from ._step import check_complete, tool_limit, with_fresh_ids, within_limits
@@ -273,9 +277,15 @@ class AgentRun:
 
     def _send(
         self, step: StepState, client: openai.AsyncOpenAI, run_deadline: float
-    ) -> tuple[StreamAssembler, ModelStream, AsyncGenerator[dict[str, Any], None]]:
+    ) -> tuple[
+        StreamAssembler | ResponsesAssembler,
+        ModelStream | ResponsesStream,
+        AsyncGenerator[dict[str, Any], None],
+    ]:
         """Send one attempt at `step`: its assembler, its stream, and the chunks to read."""
         agent = self._agent
+        if agent.api == "responses":
+            return self._send_responses(step, client, run_deadline)
         limits = agent.timeouts
         step.sent = perf_counter()
         step.first_token = None
@@ -299,8 +309,40 @@ class AgentRun:
             source = within_limits(source, limits, step_deadline, run_deadline)
         return assembler, stream, source
 
+    def _send_responses(
+        self, step: StepState, client: openai.AsyncOpenAI, run_deadline: float
+    ) -> tuple[ResponsesAssembler, ResponsesStream, AsyncGenerator[dict[str, Any], None]]:
+        """`_send` on the Responses API: its assembler, stream and events."""
+        agent = self._agent
+        limits = agent.timeouts
+        step.sent = perf_counter()
+        step.first_token = None
+        assembler = ResponsesAssembler(
+            step=step.number,
+            partial_arguments=agent.partial_arguments,
+            max_argument_size=agent.max_argument_size,
+        )
+        stream = ResponsesStream(
+            client,
+            responses_params(
+                agent, self._request, self._state.messages, self._state.final_only is not None
+            ),
+            client_retries=not agent.retries.enabled,
+            request_id=f"{self.run_id}-{step.number}-{step.attempt}",
+            secret=self._secret,
+        )
+        source = stream.chunks()
+        if limits.bounds_streams:
+            step_deadline = step.sent + limits.step if limits.step else math.inf
+            source = within_limits(source, limits, step_deadline, run_deadline)
+        return assembler, stream, source
+
     def _attempt_failed(
-        self, step: StepState, assembler: StreamAssembler, exc: RunError, run_deadline: float
+        self,
+        step: StepState,
+        assembler: StreamAssembler | ResponsesAssembler,
+        exc: RunError,
+        run_deadline: float,
     ) -> tuple[float | None, StepInterrupted]:
         """Record a broken attempt: the wait before the next one (`None`: give up).
 
@@ -328,7 +370,9 @@ class AgentRun:
         )
         return delay, interrupted
 
-    def _take_response(self, step: StepState, assembler: StreamAssembler) -> None:
+    def _take_response(
+        self, step: StepState, assembler: StreamAssembler | ResponsesAssembler
+    ) -> None:
         """Keep the whole response, its call ids made unique in the conversation."""
         step.finished = perf_counter()
         step.response = response = assembler.finish()
@@ -343,6 +387,18 @@ class AgentRun:
             else self._state.final_only
         )  # fmt: skip
         step.assistant = assistant_message(step.message)
+        if isinstance(response, AssembledResponsesOutput):
+            self._take_responses_output(step, response)
+
+    def _take_responses_output(self, step: StepState, output: AssembledResponsesOutput) -> None:
+        """What the Responses API adds: calls cut short never run (as after `length`), and
+        what the next request needs rides on the assistant message (`CARRIED`)."""
+        if output.cut_calls and step.not_run is None:
+            step.not_run = "length"
+        assert step.message is not None
+        extra = carried(output, step.message)
+        if extra:
+            step.assistant[CARRIED] = extra
 
     async def _sort_calls(self, step: StepState) -> AsyncGenerator[Event, None]:
         """Validate each call and check the limits: ready, awaiting approval, or refused."""
@@ -547,7 +603,7 @@ class AgentRun:
             "stream_options": {"include_usage": True},
             **self._request,
             "model": agent.model,
-            "messages": self._state.messages,
+            "messages": chat_messages(self._state.messages),
             "stream": True,
         }
         if agent.tools:

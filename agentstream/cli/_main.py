@@ -142,6 +142,10 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     connection.add_argument("--base-url", metavar="URL", help="see OPENAI_BASE_URL")
     connection.add_argument("--api-key", metavar="KEY", help="see OPENAI_API_KEY")
     connection.add_argument(
+        "--api", choices=("chat", "responses"), default="chat",
+        help="the wire: Chat Completions (default) or the Responses API (POST /responses)",
+    )  # fmt: skip
+    connection.add_argument(
         "--max-retries", type=_count, default=2, metavar="N",
         help="retries of a failed step, before or after partial output (default: 2)",
     )  # fmt: skip
@@ -363,6 +367,7 @@ def _demo(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         max_steps=args.max_steps,
         retries=Retries(max_retries=args.max_retries),
         approver=approver(args.approve, sys.stdin, sys.stderr),
+        api=args.api,
     )
     terminal = (
         not args.no_color

@@ -61,6 +61,7 @@ from ._state import RunState as RunState
 from ._store import Session as Session
 from ._store import Store as Store
 from ._store import StoreError as StoreError
+from ._sync import SyncRun as SyncRun
 from ._timeouts import Timeouts as Timeouts
 from ._tools import Tool as Tool
 from ._tools import tool as tool
@@ -114,6 +115,7 @@ __all__ = [
     "StreamAssembler",
     "StreamError",
     "StreamEvent",
+    "SyncRun",
     "TextDelta",
     "Timeouts",
     "Tool",

@@ -21,6 +21,7 @@ from ._retries import Retries
 from ._run import AgentRun
 from ._state import RunState
 from ._store import Session
+from ._sync import SyncRun
 from ._timeouts import Timeouts
 from ._tools import Tool
 from ._toolset import Toolset, merge_toolsets, split_tools
@@ -98,8 +99,8 @@ class Agent:
     Limits: `max_steps` bounds the requests of a run and `max_tool_calls` the tool
     calls it runs; with `final_answer=True` a run that reaches either makes one more
     request without tools so the user still gets an answer. Calls past
-    `max_tool_calls_per_step` (100 by default, so a hostile response cannot start
-    thousands of tools) in one response are not run and the model is told.
+    `max_tool_calls_per_step` (64 unless set; None for no limit) in one response are
+    not run and the model is told.
     `max_invalid_calls` is the run-wide budget of tool calls the model may get wrong
     before the run fails with `ErrorBudgetExceeded`. Arguments longer than
     `max_argument_size` characters are dropped as they stream and the call is refused;
@@ -143,7 +144,7 @@ class Agent:
         final_answer: bool = False,
         max_invalid_calls: int = 10,
         max_tool_calls: int | None = None,
-        max_tool_calls_per_step: int | None = 100,
+        max_tool_calls_per_step: int | None = 64,
         max_argument_size: int | None = 1_000_000,
         max_result_size: int | None = 100_000,
         partial_arguments: bool = True,
@@ -351,6 +352,16 @@ class Agent:
             async for _ in run:
                 pass
         return run.result
+
+    def stream_sync(self, prompt: Prompt, *, backend: str = "asyncio", **request: Any) -> SyncRun:
+        """A run's events for synchronous code: `with agent.stream_sync(p) as run:`.
+
+        The run goes on in a worker thread with its own event loop, one event ahead of
+        the caller at most; leaving the block early cancels it. As with `run_sync`, give
+        the agent a client factory if you make more than one run.
+        """
+        _check_request(request)
+        return SyncRun(self, prompt, request, backend)
 
     def run_sync(self, prompt: Prompt, *, backend: str = "asyncio", **request: Any) -> RunResult:
         """Run to the end from synchronous code (starts and ends its own event loop).

@@ -32,7 +32,9 @@ from ._events import (
     ToolCallStarted,
 )
 from ._exceptions import StreamError
+from ._json import WholeObject
 from ._message import AssembledChoice, AssembledMessage, AssembledResponse, AssembledToolCall
+from ._redact import clip
 
 __all__ = [
     "PartialCall",
@@ -62,6 +64,7 @@ class PartialCall:
 
     __slots__ = (
         "id",
+        "indexed",
         "name",
         "oversized",
         "parse_at",
@@ -70,6 +73,7 @@ class PartialCall:
         "position",
         "size",
         "started",
+        "whole",
     )
 
     def __init__(self, position: int, parse_at: int) -> None:
@@ -82,9 +86,21 @@ class PartialCall:
         self.partial: Any = None
         self.parse_at = parse_at  # the size at which to parse the arguments again
         self.oversized = False
+        self.indexed = False  # bound to an index the server sent
+        self.whole: WholeObject | None = None  # made when first asked (`_names_new_call`)
 
     def arguments(self) -> str:
         return "".join(self.pieces)
+
+    def tail(self, size: int) -> str:
+        """The last `size` characters of the arguments (linear in `size`, not the whole)."""
+        parts: list[str] = []
+        for piece in reversed(self.pieces):
+            if size <= 0:
+                break
+            parts.append(piece if len(piece) <= size else piece[-size:])
+            size -= len(piece)
+        return "".join(reversed(parts))
 
 
 class _Choice:
@@ -115,10 +131,8 @@ class _Choice:
 
 
 def _malformed(what: str, value: Any) -> StreamError:
-    shown = repr(value)
-    if len(shown) > 200:
-        shown = shown[:200] + "..."
-    return StreamError(f"malformed chunk: {what}: {shown}", body=value)
+    shown = _shown(value, lambda: repr(value))
+    return StreamError(f"malformed chunk: {what}: {clip(shown)}", body=value)
 
 
 class StreamAssembler:
@@ -412,9 +426,12 @@ class StreamAssembler:
         if isinstance(index, int) and not isinstance(index, bool):
             call = choice.by_index.get(index)
             if call is None:
+                # A new index is a new call, even with an id seen before (several servers
+                # give parallel calls one id), unless that id's call came without an index.
                 call = choice.by_id.get(call_id) if call_id is not None else None
-                if call is None:
+                if call is None or call.indexed:
                     call = self._open(choice)
+                call.indexed = True
                 choice.by_index[index] = call
             elif (
                 call_id is not None
@@ -447,12 +464,15 @@ class StreamAssembler:
             return False
         if name != last.name:
             return True
-        # The same name again: a new call only if the last one's arguments are whole.
-        try:
-            json.loads(last.arguments())
-        except ValueError:
+        # The same name again: a new call only if the last one's arguments are whole,
+        # read incrementally: a server repeating the name on every piece of one call
+        # must not cost a parse of all the arguments per piece.
+        if last.oversized:
             return False
-        return True
+        whole = last.whole
+        if whole is None:
+            whole = last.whole = WholeObject()
+        return whole.feed(last.tail(last.size - whole.seen), last.arguments)
 
     def _open(self, choice: _Choice) -> PartialCall:
         call = PartialCall(len(choice.calls), 1 if self._partial else sys.maxsize)
@@ -482,7 +502,10 @@ class StreamAssembler:
         if piece is not None and not isinstance(piece, str):
             if not isinstance(piece, (Mapping, list)):
                 raise _malformed("arguments are neither text nor JSON", piece)
-            piece = json.dumps(piece)  # a few servers send the arguments as an object
+            try:
+                piece = json.dumps(piece)  # a few servers send the arguments as an object
+            except (ValueError, TypeError, RecursionError):
+                raise _malformed("arguments cannot be written as JSON", piece) from None
         if piece:
             call.size += len(piece)
             if call.size <= self._max_arguments:
@@ -548,9 +571,9 @@ def reparse_arguments(call: PartialCall) -> None:
     except ValueError:
         if text.strip():
             call.parse_at = 1 << 62  # not JSON so far: it will not become JSON later
-        else:
-            call.parse_at = call.size + 1
-        return
+            return
+    # Whitespace alone waits on the same growing schedule: re-parsing it on every piece
+    # would cost quadratic work on a megabyte of blanks.
     size = call.size
     call.parse_at = size + 1 if size < _SMALL_ARGUMENTS else size + size // _REPARSE_FRACTION
 
@@ -592,5 +615,13 @@ def error_message(error: Any) -> str:
         message = error.get("message")
         if isinstance(message, str) and message:
             return message
-        return json.dumps(error, default=str)[:500]
-    return str(error)[:500]
+        return clip(_shown(error, lambda: json.dumps(error, default=str)), 500)
+    return clip(error if isinstance(error, str) else _shown(error, lambda: str(error)), 500)
+
+
+def _shown(value: Any, show: Callable[[], str]) -> str:
+    """`show()`, or a note when `value` cannot be shown (nested too deep for `repr`)."""
+    try:
+        return show()
+    except Exception:  # RecursionError, or a __str__ that fails
+        return f"a {type(value).__name__} that cannot be shown"

@@ -45,7 +45,7 @@ from ._events import (
 )
 from ._exceptions import ErrorBudgetExceeded, RetriesExhausted, RunError, RunTimeout, StateError
 from ._execute import ToolRun, run_tools
-from ._model import ModelStream
+from ._model import ModelStream, event_limit
 from ._redact import redact, redact_error, secret_of
 from ._responses import ResponsesAssembler
 from ._responses_model import ResponsesStream
@@ -302,6 +302,7 @@ class AgentRun:
             self._params(self._state.final_only is not None),
             client_retries=not agent.retries.enabled,
             request_id=f"{self.run_id}-{step.number}-{step.attempt}",
+            max_event_size=event_limit(agent.max_argument_size),
         )
         source = stream.chunks()
         if limits.bounds_streams:

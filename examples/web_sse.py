@@ -1,12 +1,16 @@
-"""Stream an agent run to the browser as Server-Sent Events, with Starlette.
+"""Stream an agent run to the browser as Server-Sent Events, with Starlette, by hand.
+
+`agentstream.web.create_app` does all of this and more (the AI SDK's UI message stream,
+reattaching, a full chat page); this example shows the few lines underneath.
 
 Run it with `python examples/web_sse.py` (needs the `web` extra: starlette and uvicorn)
 and open http://127.0.0.1:8001. Offline unless OPENAI_API_KEY or OPENAI_BASE_URL is set
 (then OPENAI_MODEL picks the model, gpt-4o-mini by default).
 
-`GET /chat?q=...` sends one `data:` line of JSON (`event_to_dict`) per event, ending
-with `run_finished` (or `run_failed`); the page's `EventSource` renders text as it
-streams, each tool call with its arguments as they grow, and each tool's result. When
+`GET /chat?q=...` sends one `data:` line of JSON per event (`safe_event_dict`: an error
+is its type and message, never a traceback), ending with `run_finished` (or
+`run_failed`); the page's `EventSource` renders text as it streams, each tool call with
+its arguments as they grow, and each tool's result. When
 the browser goes away the run is left, which closes the model's stream and cancels the
 tools still running.
 """
@@ -26,8 +30,9 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from agentstream import Agent, AgentRun, RunError, event_to_dict, tool
+from agentstream import Agent, AgentRun, RunError, tool
 from agentstream.testing import offline_model
+from agentstream.web import safe_event_dict
 
 
 @tool
@@ -77,7 +82,7 @@ class EventStream(Response):
             try:
                 async with self.run as run:
                     async for event in run:
-                        await send(_body(f"data: {json.dumps(event_to_dict(event))}\n\n"))
+                        await send(_body(f"data: {json.dumps(safe_event_dict(event))}\n\n"))
             except RunError:
                 pass  # the client has already been sent the `run_failed` event
             await send(_body("", more=False))

@@ -862,10 +862,10 @@ def test_a_tool_definition_is_json_ready_data() -> None:
     assert get_weather.definition["function"]["name"] == "get_weather"
 
 
-async def test_a_response_with_very_many_calls_runs_at_most_100_by_default() -> None:
+async def test_a_response_with_very_many_calls_runs_at_most_64_by_default() -> None:
     recorder = Recorder()
     calls = [ToolCall("act", {}) for _ in range(150)]
     model = ScriptedModel([Reply(tool_calls=calls), Reply("done")])
     events, _ = await collect(make_agent(model, recorder.tool), "go")
-    assert recorder.calls == 100
-    assert len([e for e in events if isinstance(e, ToolCallInvalid)]) == 50
+    assert recorder.calls == 64
+    assert len([e for e in events if isinstance(e, ToolCallInvalid)]) == 86

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import pickle
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, ClassVar
 
 import pytest
 from openai.types.chat import ChatCompletionChunk
@@ -22,6 +22,7 @@ from agentstream import (
     ToolCallDelta,
     ToolCallStarted,
 )
+from agentstream._assemble import PartialCall as _Call
 from agentstream._events import TextDeltaTwin, ToolCallDeltaTwin, event_to_dict
 from agentstream.cli._replay import response_to_dict
 
@@ -385,3 +386,67 @@ def test_partial_parsing_work_is_linear(monkeypatch: pytest.MonkeyPatch) -> None
         assembler.feed(chunk(frag(0, args=text[i : i + 4])))
     assert json.loads(assembler.finish().message.tool_calls[0].arguments) == json.loads(text)
     assert parsed < 12 * len(text)
+
+
+# Work stays linear in the arguments received, whatever shape they come in: measured as
+# the characters the assembler joins (each parse of the arguments joins them first).
+
+
+class _CountingCall(_Call):
+    __slots__ = ()
+    joined: ClassVar[list[int]] = [0]
+
+    def arguments(self) -> str:
+        text = super().arguments()
+        self.joined[0] += len(text)
+        return text
+
+
+class _CountingAssembler(StreamAssembler):
+    def _open(self, choice: Any) -> _Call:
+        call = super()._open(choice)
+        call.__class__ = _CountingCall
+        return call
+
+
+def _joined_for(fragments: Iterator[dict[str, Any]]) -> int:
+    _CountingCall.joined[0] = 0
+    assembler = _CountingAssembler()
+    for fragment in fragments:
+        assembler.feed({"choices": [{"index": 0, "delta": {"tool_calls": [fragment]}}]})
+    assembler.finish()
+    return _CountingCall.joined[0]
+
+
+def _whitespace(size: int) -> Iterator[dict[str, Any]]:
+    yield {"index": 0, "id": "c1", "function": {"name": "f", "arguments": ""}}
+    for _ in range(size // 4):
+        yield {"index": 0, "function": {"arguments": "    "}}
+
+
+def _name_repeated(size: int) -> Iterator[dict[str, Any]]:
+    yield {"function": {"name": "f", "arguments": '{"a": "'}}
+    for _ in range(size // 4):
+        yield {"function": {"name": "f", "arguments": "}}{x"}}
+
+
+def _id_changing(size: int) -> Iterator[dict[str, Any]]:
+    yield {"index": 0, "id": "c0", "function": {"name": "f", "arguments": '{"a": "'}}
+    for number in range(size // 4):
+        yield {"index": 0, "id": f"c{number + 1}", "function": {"name": "f", "arguments": "xx]}"}}
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        pytest.param(_whitespace, id="whitespace-arguments"),
+        pytest.param(_name_repeated, id="index-less-fragments-repeating-the-name"),
+        pytest.param(_id_changing, id="a-new-id-on-every-fragment-at-one-index"),
+    ],
+)
+def test_arguments_cost_linear_work_whatever_their_shape(
+    shape: Callable[[int], Iterator[dict[str, Any]]],
+) -> None:
+    small, large = _joined_for(shape(20_000)), _joined_for(shape(80_000))
+    assert large <= 16 * 80_000  # a bounded number of joins per character...
+    assert large <= 6 * max(small, 1)  # ...so four times the input is about four times the work

@@ -15,8 +15,16 @@ import httpx2
 import pytest
 from starlette.types import Message
 
-from agentstream import Agent, tool
-from agentstream.testing import OFFLINE_MODEL_NAME, offline_model
+from agentstream import Agent, Retries, tool
+from agentstream.testing import (
+    OFFLINE_MODEL_NAME,
+    Fault,
+    Reply,
+    ScriptedModel,
+    ToolCall,
+    offline_model,
+)
+from agentstream.web import demo_tools
 from examples import (
     events,
     mcp_tools,
@@ -24,8 +32,12 @@ from examples import (
     other_servers,
     parallel_tools,
     sync_run,
+    web_fastapi,
+    web_flask,
     web_sse,
 )
+
+from ._web import parse_sse, running_server, ui_chat_body
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 WEATHER = "What's the weather in Paris and Tokyo?"
@@ -255,6 +267,71 @@ async def test_web_chat_leaves_the_run_when_the_client_goes() -> None:
     assert '"type": "tool_started"' in bodies
     assert '"type": "run_finished"' not in bodies
     assert sent[-1]["more_body"] is True  # the response was abandoned, not completed
+
+
+@pytest.mark.anyio
+async def test_web_chat_sends_no_traceback_nor_path() -> None:
+    @tool
+    def get_weather(location: str) -> str:
+        """Get the weather in a city.
+
+        Args:
+            location: The city.
+        """
+        raise ValueError(f"no weather for {location}")
+
+    model = ScriptedModel(
+        [
+            Reply(tool_calls=[ToolCall("get_weather", {"location": "Paris"})]),
+            Reply(fault=Fault(status=500, message="the model is down")),
+        ]
+    )
+    agent = Agent(
+        client=model.async_client, model="m", tools=[get_weather], retries=Retries(max_retries=0)
+    )
+    with running_server(web_sse.build_app(agent)) as url:
+        async with httpx2.AsyncClient(base_url=url) as http:
+            response = await http.get("/chat", params={"q": "Paris?"})
+    sent = [frame.json() for frame in parse_sse(response.text)]
+    assert [event["type"] for event in sent][-1] == "run_failed"
+    assert "Traceback" not in response.text
+    assert ".py" not in response.text
+    failed = next(event for event in sent if event["type"] == "tool_finished")
+    assert failed["error"] == {"type": "ValueError", "message": "no weather for Paris"}
+    assert sent[-1]["error"]["type"] == "ModelError"
+
+
+def test_web_flask_streams_the_run() -> None:
+    client = web_flask.build_app(
+        Agent(client=offline_model().async_client, model="m", tools=[web_flask.get_weather])
+    ).test_client()
+    response = client.get("/chat", query_string={"q": WEATHER}, buffered=False)
+    assert response.headers["content-type"].startswith("text/event-stream")
+    chunks = response.iter_encoded()
+    first = next(chunks)  # streamed: the first event before the run has finished
+    rest = b"".join(chunks)
+    response.close()
+    sent = [frame.json() for frame in parse_sse((first + rest).decode())]
+    types = [event["type"] for event in sent]
+    assert types[0] == "run_started"
+    assert types[-1] == "run_finished"
+    assert types.count("tool_finished") == 2
+    assert "Tokyo" in sent[-1]["result"]["output"]
+
+
+def test_web_fastapi_mounts_the_app() -> None:
+    api = web_fastapi.build_api(
+        Agent(client=offline_model().async_client, model="m", tools=demo_tools())
+    )
+    with running_server(api) as url, httpx2.Client(base_url=url, timeout=30) as http:
+        health = http.get("/health")
+        page = http.get("/agent/")
+        chat = http.post("/agent/api/chat", json=ui_chat_body(WEATHER))
+    assert health.json() == {"status": "ok"}
+    assert "static/app.js" in page.text
+    chunks = [frame.json() for frame in parse_sse(chat.text) if frame.data != "[DONE]"]
+    assert chunks[-1]["type"] == "finish"
+    assert sum(chunk["type"] == "tool-output-available" for chunk in chunks) == 2
 
 
 @pytest.mark.anyio

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import httpx2
 import openai
 import pytest
 
-from agentstream import Agent, ModelError, Retries, tool
+from agentstream import Agent, ModelError, Retries, SetupError, tool
 
 pytestmark = pytest.mark.anyio
 
@@ -92,3 +93,30 @@ async def test_unreachable_server_is_a_model_error() -> None:
     ) as client:
         with pytest.raises(ModelError, match="could not connect"):
             await Agent(client=client, model="m", retries=Retries(max_retries=0)).run("hi")
+
+
+def _nested(depth: int) -> object:
+    value: object = "x"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        pytest.param({"metadata": {"deep": _nested(5000)}}, "nested", id="nested-too-deep"),
+        pytest.param({"extra_headers": {"x-note": "caf\u00e9 \u2603"}}, "encoded", id="header"),
+    ],
+)
+async def test_a_request_that_cannot_be_encoded_is_a_setup_error(
+    extra: dict[str, Any], message: str
+) -> None:
+    transport = json_server([completion({"role": "assistant", "content": "5"}, "stop")])
+    async with openai.AsyncOpenAI(
+        api_key="k",
+        base_url="http://json.test/v1",
+        http_client=httpx2.AsyncClient(transport=transport),
+    ) as client:
+        with pytest.raises(SetupError, match=message):
+            await Agent(client=client, model="m", **extra).run("hi")

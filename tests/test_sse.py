@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import tracemalloc
 
 import pytest
 from hypothesis import given
@@ -76,8 +77,10 @@ def test_decode_chunk() -> None:
 
 
 def test_decode_chunk_reads_what_only_json_accepts() -> None:
-    # pydantic-core refuses a lone surrogate escape; json takes it, and so must we.
-    assert decode_chunk(ServerSentEvent("", '{"t": "\\ud800"}')) == {"t": "\ud800"}
+    # pydantic-core refuses a lone surrogate escape; json takes it, and the lone half
+    # becomes U+FFFD so the text can be sent on; a whole pair of escapes is its character.
+    assert decode_chunk(ServerSentEvent("", '{"t": "\\ud800"}')) == {"t": "\ufffd"}
+    assert decode_chunk(ServerSentEvent("", '{"t": "\\ud83d\\ude00"}')) == {"t": "\U0001f600"}
 
 
 def test_events_after_a_partial_one_and_comments_keep_their_order() -> None:
@@ -89,3 +92,56 @@ def test_events_after_a_partial_one_and_comments_keep_their_order() -> None:
         ServerSentEvent("", '{"b": 2}'),
         ServerSentEvent("", '{"c": 3}'),
     ]
+
+
+def _feed_in_reads(decoder: SSEDecoder, body: bytes, size: int) -> list[ServerSentEvent]:
+    events = []
+    for start in range(0, len(body), size):
+        events += decoder.feed(body[start : start + size])
+    return events
+
+
+def test_a_long_line_read_in_pieces_is_not_copied_on_every_read() -> None:
+    line = b'data: {"x": "' + b"y" * (8 << 20)
+    decoder = SSEDecoder()
+    tracemalloc.start()
+    try:
+        assert _feed_in_reads(decoder, line, 64 * 1024) == []
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # The pieces are kept as read: joining the line with each read would hold it twice.
+    assert peak < 1.25 * len(line)
+    [event] = decoder.feed(b'"}\n\n')
+    assert len(event.data) == len(line) - 6 + 2
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b"data: " + b"y" * 100_000, id="one-line"),
+        pytest.param(b"data: yyyyyyyyy\n" * 20_000, id="many-data-lines-of-one-event"),
+        pytest.param(b"event: error\n" + b"data: " + b"y" * 100_000 + b"\n", id="after-a-name"),
+    ],
+)
+@pytest.mark.parametrize("read", [1000, 1 << 20])
+def test_an_event_past_the_limit_is_refused_before_it_is_whole(body: bytes, read: int) -> None:
+    decoder = SSEDecoder(max_event_size=50_000)
+    with pytest.raises(StreamError, match="more than 50000 bytes"):
+        _feed_in_reads(decoder, body + b"\n\n", read)
+    # Events under the limit, however many, pass.
+    small = SSEDecoder(max_event_size=50_000)
+    assert len(_feed_in_reads(small, b"data: yyyy\n\n" * 20_000, read)) == 20_000
+
+
+@given(st.integers(0, 200), st.integers(1, 64), st.booleans())
+def test_the_secret_is_masked_in_the_bytes_wherever_the_reads_cut(
+    at: int, read: int, crlf: bool
+) -> None:
+    secret = "sk-secret-0123456789"
+    body = BODY[:at] + secret.encode() + BODY[at:]
+    if crlf:
+        body = body.replace(b"\n", b"\r\n")
+    decoder = SSEDecoder(secret=secret)
+    events = _feed_in_reads(decoder, body, read) + decoder.flush()
+    assert not any("secret" in event.data or "secret" in event.event for event in events)

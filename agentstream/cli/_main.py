@@ -39,7 +39,8 @@ python -m agentstream [-p TEXT] [--json] [--model MODEL] [--tools SPEC] [options
        python -m agentstream replay FILE [--events]
        python -m agentstream serve-model [--host HOST] [--port PORT] [--ttft S] [--tps N]
        python -m agentstream load-test [--runs N] [--fault-rate SHARE] [--json]
-       python -m agentstream bench [--quick] [--json] [--reps N] [--only SECTIONS]"""
+       python -m agentstream bench [--quick] [--json] [--reps N] [--only SECTIONS]
+       python -m agentstream web [--host HOST] [--port PORT] [--allow-remote] [--token T]"""
 
 _EPILOG = """\
 environment (as the openai SDK reads them; flags win):
@@ -293,6 +294,11 @@ def _add_bench(commands: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
+    args_list = sys.argv[1:] if argv is None else list(argv)
+    if args_list[:1] == ["web"]:  # the web page and API live in their own package
+        from ._web import main as web_main
+
+        return web_main(args_list[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     try:

@@ -10,6 +10,7 @@ from typing import Any, TextIO
 from .._assemble import StreamAssembler
 from .._events import event_to_dict
 from .._exceptions import SetupError, StreamError
+from .._json import loads
 from .._message import AssembledResponse
 from .._responses_replay import ResponsesReplay, replay_responses
 from .._sse import SSEDecoder, decode_chunk
@@ -37,8 +38,8 @@ def read_recording(text: str) -> Iterator[dict[str, Any]]:
         if not line or line == "[DONE]":
             continue
         try:
-            chunk = json.loads(line)
-        except ValueError as exc:
+            chunk = loads(line)
+        except ValueError as exc:  # also JSON nested too deep to read (`_json.TooDeep`)
             raise StreamError(f"line {number}: not JSON ({exc})") from None
         if not isinstance(chunk, dict):
             raise StreamError(f"line {number}: not a JSON object")

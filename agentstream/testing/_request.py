@@ -39,7 +39,7 @@ class ModelRequest:
         if content:
             try:
                 body = json.loads(content)
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, or nested too deep to read
                 body = None
         return cls(method.upper(), path, headers, body, content, query)
 

@@ -1,0 +1,116 @@
+"""`python -m agentstream web`: the chat page and its API, with the page's demo tools.
+
+With no `--base-url` and no API key it talks to the offline demo model, so it works with
+no network. It listens on loopback unless `--allow-remote` is given; `--token` (or the
+`AGENTSTREAM_WEB_TOKEN` variable) then makes every API request carry a bearer token,
+which the page reads from its address (`http://host:port/#token=...`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+
+import openai
+
+from .._agent import Agent
+from .._exceptions import SetupError
+from .._retries import Retries
+
+__all__ = ["main"]
+
+_DEFAULT_MODEL = "gpt-4o-mini"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m agentstream web",
+        allow_abbrev=False,
+        description="Serve the chat page and its streaming API (offline demo model by default).",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000, help="default: 8000")
+    parser.add_argument(
+        "--allow-remote", action="store_true",
+        help="allow a --host other than loopback (use --token with it)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--token", metavar="TOKEN",
+        help="require 'Authorization: Bearer TOKEN' on the API (see AGENTSTREAM_WEB_TOKEN)",
+    )  # fmt: skip
+    parser.add_argument("--model", help="model name (see OPENAI_MODEL)")
+    parser.add_argument("--base-url", metavar="URL", help="see OPENAI_BASE_URL")
+    parser.add_argument("--api-key", metavar="KEY", help="see OPENAI_API_KEY")
+    parser.add_argument("--system", metavar="TEXT", help="system instructions")
+    parser.add_argument("--max-steps", type=int, default=10, help="default: 10")
+    parser.add_argument(
+        "--ttft", type=float, default=0.35, help="offline model: seconds to first token"
+    )
+    parser.add_argument("--tps", type=float, default=60, help="offline model: tokens per second")
+    return parser
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _client_factory(
+    args: argparse.Namespace, environ: Mapping[str, str]
+) -> tuple[Callable[[], openai.AsyncOpenAI], str]:
+    base_url = args.base_url or environ.get("OPENAI_BASE_URL")
+    api_key = args.api_key or environ.get("OPENAI_API_KEY")
+    if base_url or api_key:
+        model = args.model or environ.get("OPENAI_MODEL") or _DEFAULT_MODEL
+
+        def make() -> openai.AsyncOpenAI:
+            return openai.AsyncOpenAI(base_url=base_url, api_key=api_key or "unused")
+
+        return make, model
+    from ..testing import OFFLINE_MODEL_NAME, offline_model
+
+    pace = offline_model(ttft=max(args.ttft, 0.0), tokens_per_second=args.tps or None)
+    return pace.async_client, OFFLINE_MODEL_NAME
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Run `python -m agentstream web`; return the exit status."""
+    env = os.environ if environ is None else environ
+    args = _parser().parse_args(argv)
+    if not _is_loopback(args.host) and not args.allow_remote:
+        print(
+            f"agentstream web: {args.host} is not a loopback address; add --allow-remote "
+            "(and --token) to listen on it",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        from ..web import demo_tools, serve
+    except ImportError as exc:
+        raise SetupError(
+            f"web needs the web extra: pip install 'agentstream[web]' ({exc})"
+        ) from None
+    token = args.token or env.get("AGENTSTREAM_WEB_TOKEN") or None
+    factory, model = _client_factory(args, env)
+    agent = Agent(
+        client=factory,
+        model=model,
+        tools=demo_tools(),
+        instructions=args.system,
+        max_steps=args.max_steps,
+        retries=Retries(max_retries=2),
+    )
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+    suffix = f"/#token={token}" if token else "/"
+    print(f"agentstream web: http://{shown}:{args.port}{suffix} (model {model})", file=sys.stderr)
+    serve(agent, host=args.host, port=args.port, token=token)
+    return 0

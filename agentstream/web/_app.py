@@ -1,0 +1,301 @@
+"""The Starlette app: the chat page, the UI message stream, the JSON events, reattaching.
+
+Routes (all under the app's mount point):
+
+- `GET /`: the chat page (and its `/static/` files), served from the package.
+- `POST /api/chat`: `{"id": chat id, "messages": [UI messages]}` (what `useChat` sends);
+  answers the run as the AI SDK UI message stream.
+- `GET /api/chat/{id}/stream`: reattach to the chat's run (the AI SDK's resume request):
+  every part again, or those after the `Last-Event-ID` header; 204 when there is none.
+- `POST /api/events`: `{"prompt": text}` or `{"messages": [OpenAI messages]}`; answers
+  agentstream's JSON events over SSE, each with an `id:` line; the run's key is in the
+  `x-agentstream-run` header. `GET /api/events/{key}` reattaches (`Last-Event-ID`).
+- `POST /api/chat/{id}/stop`, `POST /api/events/{key}/stop`: cancel the run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
+from importlib import resources
+from typing import Any
+
+import anyio
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from agentstream import Agent, AgentRun, AgentStreamError
+
+from ._messages import MessageError, to_openai
+from ._runs import Frame, LiveRun, RegistryFull, RunRegistry
+from ._ui_stream import UI_STREAM_HEADERS
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger("agentstream.web")
+
+_PAGE_FILES = {"index.html": "text/html", "app.js": "text/javascript", "app.css": "text/css"}
+_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+_SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+
+
+class _BadRequest(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def create_app(
+    agent: Agent | Callable[[], Agent],
+    *,
+    registry: RunRegistry | None = None,
+    max_body_size: int = 1_000_000,
+    keep_alive: float = 15.0,
+    token: str | None = None,
+) -> Starlette:
+    """A Starlette app that runs `agent` for each chat request (mount it in FastAPI as is).
+
+    `agent` may be a function that makes an agent per run. `registry` keeps the runs for
+    reattaching (a default one if None); request bodies over `max_body_size` bytes are
+    refused; a keep-alive comment goes out after `keep_alive` seconds without a part;
+    with `token`, every `/api/` request must carry `Authorization: Bearer <token>`.
+    """
+    api = _Api(
+        agent, registry if registry is not None else RunRegistry(), max_body_size, keep_alive
+    )
+    routes = [
+        Route("/", _page_file),
+        Route("/static/{name}", _page_file),
+        Route("/favicon.ico", _no_content),
+        Route("/api/chat", api.chat, methods=["POST"]),
+        Route("/api/chat/{key}/stream", api.reattach_ui),
+        Route("/api/chat/{key}/stop", api.stop, methods=["POST"]),
+        Route("/api/events", api.events, methods=["POST"]),
+        Route("/api/events/{key}", api.reattach_events),
+        Route("/api/events/{key}/stop", api.stop, methods=["POST"]),
+    ]
+    handlers: dict[Any, Callable[[Request, Exception], Any]] = {
+        _BadRequest: _bad_request,
+        MessageError: _bad_request,
+        RegistryFull: _bad_request,
+        AgentStreamError: _bad_request,
+    }
+    app = Starlette(routes=routes, exception_handlers=handlers)
+    if token is not None:
+        app.add_middleware(_BearerToken, token=token)
+    return app
+
+
+class _Api:
+    """The API's endpoints, over one registry of runs."""
+
+    def __init__(
+        self,
+        agent: Agent | Callable[[], Agent],
+        runs: RunRegistry,
+        max_body_size: int,
+        keep_alive: float,
+    ) -> None:
+        self.agent = agent
+        self.runs = runs
+        self.max_body_size = max_body_size
+        self.keep_alive = keep_alive
+
+    def start(self, messages: list[dict[str, Any]]) -> AgentRun:
+        agent = self.agent if isinstance(self.agent, Agent) else self.agent()
+        return agent.stream(messages)
+
+    async def chat(self, request: Request) -> Response:
+        body = await _json_body(request, self.max_body_size)
+        messages = to_openai(body.get("messages"))
+        chat_id = body.get("id")
+        run = self.start(messages)
+        live = self.runs.add(chat_id if isinstance(chat_id, str) and chat_id else None)
+        headers = {"x-agentstream-run": live.key}
+        return _RunStream(live, run, "ui", self.keep_alive, headers)
+
+    async def events(self, request: Request) -> Response:
+        body = await _json_body(request, self.max_body_size)
+        prompt = body.get("prompt")
+        if isinstance(prompt, str) and prompt:
+            messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
+        elif isinstance(body.get("messages"), list) and body["messages"]:
+            messages = body["messages"]
+        else:
+            raise _BadRequest(400, "send a 'prompt' text or a list of OpenAI 'messages'")
+        run = self.start(messages)
+        live = self.runs.add(run.run_id)
+        headers = {"x-agentstream-run": live.key}
+        return _RunStream(live, run, "events", self.keep_alive, headers)
+
+    async def reattach_ui(self, request: Request) -> Response:
+        return self._reattach(request, "ui")
+
+    async def reattach_events(self, request: Request) -> Response:
+        return self._reattach(request, "events")
+
+    def _reattach(self, request: Request, kind: str) -> Response:
+        live = self.runs.get(request.path_params["key"])
+        if live is None:
+            return Response(status_code=204)  # what the AI SDK expects: no run to resume
+        after = _last_event_id(request.headers.get("last-event-id"))
+        return _Follow(live, kind, after, self.keep_alive)
+
+    async def stop(self, request: Request) -> Response:
+        live = self.runs.get(request.path_params["key"])
+        if live is None:
+            return JSONResponse({"error": "no such run"}, status_code=404)
+        live.stop("stopped by the user")
+        return Response(status_code=204)
+
+
+async def _page_file(request: Request) -> Response:
+    name = request.path_params.get("name", "index.html")
+    if name not in _PAGE_FILES:
+        return Response("not found", status_code=404, media_type="text/plain")
+    content = resources.files(__package__).joinpath("static").joinpath(name).read_bytes()
+    headers = {"content-security-policy": _CSP, "x-content-type-options": "nosniff"}
+    return Response(content, media_type=_PAGE_FILES[name], headers=headers)
+
+
+async def _no_content(request: Request) -> Response:
+    return Response(status_code=204)
+
+
+async def _bad_request(request: Request, exc: Exception) -> Response:
+    status = exc.status if isinstance(exc, _BadRequest) else 400
+    if isinstance(exc, RegistryFull):
+        status = 503
+    logger.info("%s %s refused: %s", request.method, request.url.path, exc)
+    return JSONResponse({"error": f"{type(exc).__name__}: {exc}"}, status_code=status)
+
+
+async def _json_body(request: Request, limit: int) -> dict[str, Any]:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _BadRequest(413, f"the request body is over {limit} bytes")
+    body = bytearray()
+    async for piece in request.stream():
+        body += piece
+        if len(body) > limit:
+            raise _BadRequest(413, f"the request body is over {limit} bytes")
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise _BadRequest(400, "the request body is not JSON") from None
+    if not isinstance(data, dict):
+        raise _BadRequest(400, "the request body must be a JSON object")
+    return data
+
+
+def _last_event_id(value: str | None) -> int:
+    if value is None:
+        return -1
+    try:
+        return int(value.strip())
+    except ValueError:
+        return -1
+
+
+def _frame(frame: Frame | None) -> bytes:
+    if frame is None:
+        return b": keep-alive\n\n"
+    return f"id: {frame.number}\ndata: {frame.data}\n\n".encode()
+
+
+class _Follow(Response):
+    """The frames of a kept run after a given number, until it has finished."""
+
+    def __init__(self, live: LiveRun, kind: str, after: int, keep_alive: float) -> None:
+        self.live, self.kind, self.after, self.keep_alive = live, kind, after, keep_alive
+        self.status_code = 200
+        self.background = None
+        headers = UI_STREAM_HEADERS if kind == "ui" else _SSE_HEADERS
+        self.init_headers({**headers, "content-type": "text/event-stream"})
+
+    def frames(self) -> AsyncGenerator[Frame | None, None]:
+        live = self.live
+        buffer = (lambda: live.ui) if self.kind == "ui" else (lambda: live.events)
+        return live.follow(buffer, self.after, self.keep_alive)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        await self.write(receive, send)
+
+    async def write(self, receive: Receive, send: Send) -> None:
+        """Send the frames until the run has finished or the client has gone."""
+        async with anyio.create_task_group() as group:
+
+            async def leave_on_disconnect() -> None:
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                group.cancel_scope.cancel()
+
+            group.start_soon(leave_on_disconnect)
+            async with aclosing(self.frames()) as frames:
+                async for frame in frames:
+                    await send(_body(_frame(frame)))
+            await send(_body(b"", more=False))
+            group.cancel_scope.cancel()
+
+
+class _RunStream(_Follow):
+    """A new run: drives it into the registry while following it like any reader."""
+
+    def __init__(
+        self, live: LiveRun, run: AgentRun, kind: str, keep_alive: float, extra: dict[str, str]
+    ) -> None:
+        super().__init__(live, kind, -1, keep_alive)
+        self.run = run
+        self.headers.update(extra)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        # The run outlives this response: after a disconnect it goes on for the
+        # registry's grace period, so that a reload can reattach to it.
+        written = anyio.Event()
+
+        async def write() -> None:
+            try:
+                await self.write(receive, send)
+            except Exception as exc:  # a server that raises on a closed connection
+                logger.debug("run %s: client connection lost: %r", self.live.key, exc)
+            finally:
+                written.set()
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(write)
+            group.start_soon(self.live.watch_readers)
+            await self.live.drive(self.run)
+            await written.wait()
+            group.cancel_scope.cancel()
+
+
+def _body(data: bytes, *, more: bool = True) -> Message:
+    return {"type": "http.response.body", "body": data, "more_body": more}
+
+
+class _BearerToken:
+    """Refuses `/api/` requests without `Authorization: Bearer <token>`."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self.expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and "/api/" in scope["path"]:
+            given = dict(scope["headers"]).get(b"authorization", b"")
+            if not secrets.compare_digest(given, self.expected):
+                response = JSONResponse({"error": "a bearer token is required"}, status_code=401)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

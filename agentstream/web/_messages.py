@@ -1,0 +1,164 @@
+"""The conversation as the AI SDK's UI messages, and as OpenAI Chat Completions messages.
+
+`to_openai(ui_messages)` reads what `useChat` sends (each message a role and a list of
+parts); `to_ui(messages)` is the way back. Each step of an assistant message (the parts
+after a `step-start`) becomes one assistant message with its tool calls, followed by one
+tool message per call. A call the conversation left without an output is answered with a
+note, so that the conversation stays one a server accepts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = ["MessageError", "to_openai", "to_ui"]
+
+_NO_OUTPUT = "not run: the conversation holds no result for this call"
+_ROLES = ("system", "user", "assistant")
+
+
+class MessageError(ValueError):
+    """A UI message that cannot be read; the message says which and why."""
+
+
+def to_openai(ui_messages: object) -> list[dict[str, Any]]:
+    """OpenAI messages for a list of UI messages (raises `MessageError`)."""
+    if not isinstance(ui_messages, list) or not ui_messages:
+        raise MessageError("'messages' must be a non-empty list of UI messages")
+    out: list[dict[str, Any]] = []
+    for number, message in enumerate(ui_messages):
+        if not isinstance(message, Mapping) or message.get("role") not in _ROLES:
+            raise MessageError(f"message {number} needs a role among {', '.join(_ROLES)}")
+        parts = message.get("parts")
+        if not isinstance(parts, list) or not all(isinstance(p, Mapping) for p in parts):
+            raise MessageError(f"message {number} needs a list of parts")
+        if message["role"] == "assistant":
+            out.extend(_assistant(parts))
+        else:
+            out.append({"role": message["role"], "content": _text(parts)})
+    return out
+
+
+def _text(parts: Sequence[Mapping[str, Any]]) -> str:
+    return "".join(
+        part["text"]
+        for part in parts
+        if part.get("type") == "text" and isinstance(part.get("text"), str)
+    )
+
+
+def _assistant(parts: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    steps: list[list[Mapping[str, Any]]] = [[]]
+    for part in parts:
+        if part.get("type") == "step-start":
+            if steps[-1]:
+                steps.append([])
+        else:
+            steps[-1].append(part)
+    out: list[dict[str, Any]] = []
+    for step in steps:
+        calls = [part for part in step if _is_tool(part)]
+        text = _text(step)
+        if not text and not calls:
+            continue
+        message: dict[str, Any] = {"role": "assistant", "content": text or None}
+        if calls:
+            message["tool_calls"] = [_call(part) for part in calls]
+        out.append(message)
+        out.extend(
+            {"role": "tool", "tool_call_id": str(part["toolCallId"]), "content": _output(part)}
+            for part in calls
+        )
+    return out
+
+
+def _is_tool(part: Mapping[str, Any]) -> bool:
+    kind = part.get("type")
+    return (
+        isinstance(kind, str)
+        and (kind.startswith("tool-") or kind == "dynamic-tool")
+        and isinstance(part.get("toolCallId"), str)
+    )
+
+
+def _tool_name(part: Mapping[str, Any]) -> str:
+    if part.get("type") == "dynamic-tool":
+        return str(part.get("toolName", ""))
+    return str(part["type"]).removeprefix("tool-")
+
+
+def _call(part: Mapping[str, Any]) -> dict[str, Any]:
+    raw = part.get("input")
+    arguments = raw if isinstance(raw, str) else json.dumps(raw if raw is not None else {})
+    return {
+        "id": str(part["toolCallId"]),
+        "type": "function",
+        "function": {"name": _tool_name(part), "arguments": arguments},
+    }
+
+
+def _output(part: Mapping[str, Any]) -> str:
+    state = part.get("state")
+    if state == "output-available":
+        output = part.get("output")
+        return output if isinstance(output, str) else json.dumps(output, ensure_ascii=False)
+    if state == "output-error":
+        return str(part.get("errorText", "the tool failed"))
+    if state == "output-denied":
+        return "not run: the user denied this call"
+    return _NO_OUTPUT
+
+
+def to_ui(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """UI messages for OpenAI messages: consecutive assistant and tool messages form one."""
+    out: list[dict[str, Any]] = []
+    outputs = {
+        str(m.get("tool_call_id")): m.get("content") for m in messages if m.get("role") == "tool"
+    }
+    for number, message in enumerate(messages):
+        role = message.get("role")
+        if role == "tool":
+            continue
+        if role != "assistant":
+            content = message.get("content")
+            text = content if isinstance(content, str) else _content_text(content)
+            part = {"type": "text", "text": text, "state": "done"}
+            out.append({"id": f"m{number}", "role": role, "parts": [part]})
+            continue
+        if not out or out[-1]["role"] != "assistant":
+            out.append({"id": f"m{number}", "role": "assistant", "parts": []})
+        parts = out[-1]["parts"]
+        parts.append({"type": "step-start"})
+        if message.get("content"):
+            parts.append({"type": "text", "text": str(message["content"]), "state": "done"})
+        for call in message.get("tool_calls") or ():
+            parts.append(_tool_part(call, outputs.get(str(call.get("id")))))
+    return out
+
+
+def _content_text(content: object) -> str:
+    if isinstance(content, list):
+        return "".join(str(p.get("text", "")) for p in content if isinstance(p, Mapping))
+    return ""
+
+
+def _tool_part(call: Mapping[str, Any], output: object) -> dict[str, Any]:
+    function = call.get("function") or {}
+    raw = function.get("arguments") or "{}"
+    try:
+        arguments: Any = json.loads(raw)
+    except ValueError:
+        arguments = raw
+    part: dict[str, Any] = {
+        "type": f"tool-{function.get('name', '')}",
+        "toolCallId": str(call.get("id")),
+        "input": arguments,
+    }
+    if output is None:
+        part["state"] = "input-available"
+    else:
+        part["state"] = "output-available"
+        part["output"] = output
+    return part

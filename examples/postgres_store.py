@@ -1,0 +1,70 @@
+"""A session store on Postgres: the whole `agentstream.Store` protocol in one short class.
+
+    pip install psycopg   # (the dbos extra brings it too)
+    python examples/postgres_store.py postgresql://user@localhost/db
+
+Any class with async `load`, `save` and `delete` of one JSON document per key is a store;
+a Redis one would be the same shape with GET, SET and DEL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import psycopg
+
+from agentstream import Agent, Session
+from agentstream.testing import offline_model
+
+_TABLE = """CREATE TABLE IF NOT EXISTS agentstream_states (
+    key TEXT PRIMARY KEY, document TEXT NOT NULL, updated TIMESTAMPTZ NOT NULL DEFAULT now())"""
+
+
+class PostgresStore:
+    """Run states in a Postgres table, one row per key, each save one transaction."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    async def _connect(self) -> psycopg.AsyncConnection[tuple[str]]:
+        return await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+
+    async def setup(self) -> None:
+        async with await self._connect() as db:
+            await db.execute(_TABLE)
+
+    async def load(self, key: str) -> str | None:
+        async with await self._connect() as db:
+            cursor = await db.execute(
+                "SELECT document FROM agentstream_states WHERE key = %s", (key,)
+            )
+            row = await cursor.fetchone()
+        return None if row is None else row[0]
+
+    async def save(self, key: str, document: str) -> None:
+        async with await self._connect() as db:
+            await db.execute(
+                "INSERT INTO agentstream_states (key, document) VALUES (%s, %s) "
+                "ON CONFLICT (key) DO UPDATE SET document = EXCLUDED.document, updated = now()",
+                (key, document),
+            )
+
+    async def delete(self, key: str) -> None:
+        async with await self._connect() as db:
+            await db.execute("DELETE FROM agentstream_states WHERE key = %s", (key,))
+
+
+async def main(url: str) -> None:
+    store = PostgresStore(url)
+    await store.setup()
+    session = Session(store, "example")
+    agent = Agent(client=offline_model().async_client(), model="offline")
+    for question in ("What's the weather in Paris?", "And what did I just ask?"):
+        result = await agent.run(question, session=session)
+        print(f"> {question}\n{result.output}")
+    await session.clear()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1]))

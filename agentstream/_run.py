@@ -330,7 +330,7 @@ class AgentRun:
             ),
             client_retries=not agent.retries.enabled,
             request_id=f"{self.run_id}-{step.number}-{step.attempt}",
-            secret=self._secret,
+            max_event_size=event_limit(agent.max_argument_size),
         )
         source = stream.chunks()
         if limits.bounds_streams:

@@ -326,3 +326,42 @@ def test_chat_requests_never_carry_the_responses_key() -> None:
     ]
     plain = messages[:1]
     assert chat_messages(plain) is plain
+
+
+async def test_done_without_a_terminal_event_is_a_cut_stream_and_retried() -> None:
+    tools = Tools()
+    call = ToolCall("add", {"a": 1, "b": 2}, id="call_a")
+    whole = ScriptedModel([Reply(tool_calls=[call])])
+    async with whole.async_client() as client:
+        stream = await client.responses.create(model="m", input="x", stream=True)
+        events = [event.model_dump() async for event in stream]
+    cut = [e for e in events if not e["type"].startswith("response.completed")][:-2]
+    model = ScriptedModel([Reply(chunks=[*cut, "[DONE]"]), Reply(tool_calls=[call]), Reply("3")])
+    got, result = await _run(_agent(model, tools))
+    assert result.output == "3"
+    assert tools.ran == ["add 1 2"]  # once: the cut attempt's call never ran
+    (interrupted,) = of(got, StepInterrupted)
+    assert "ended early" in str(interrupted.error)
+
+
+async def test_a_whole_json_answer_reads_as_its_terminal_event() -> None:
+    from agentstream._responses_model import ResponsesStream
+
+    body = {"id": "resp_1", "status": "incomplete", "output": []}
+    assert ResponsesStream._whole_chunk(body) == {"type": "response.incomplete", "response": body}
+    failed = {"id": "resp_2", "status": "completed", "error": {"message": "x"}}
+    assert ResponsesStream._whole_chunk(failed)["type"] == "response.failed"
+
+
+def test_the_responses_api_checks_its_own_request_fields() -> None:
+    from agentstream import SetupError
+
+    model = ScriptedModel([])
+    with pytest.raises(SetupError, match="max_tokens"):
+        Agent(client=model.async_client(), model="m", api="responses", max_tokens=5)
+    with pytest.raises(SetupError, match="input"):
+        Agent(client=model.async_client(), model="m", api="responses", input="x")
+    with pytest.raises(SetupError, match="api must be"):
+        Agent(client=model.async_client(), model="m", api="soap")  # type: ignore[arg-type]
+    agent = Agent(client=model.async_client(), model="m", api="responses", max_output_tokens=5)
+    assert agent.replace(model="n").api == "responses"

@@ -166,3 +166,15 @@ async def test_offline_model_answers_responses_over_a_socket() -> None:
     calls = [item for item in events[-1]["response"]["output"] if item["type"] == "function_call"]
     assert [call["name"] for call in calls] == ["get_weather"]
     assert "Paris" in calls[0]["arguments"]
+
+
+async def test_the_offline_model_reads_a_responses_tool_choice() -> None:
+    model = offline_model()
+    events = await _events(
+        model,
+        input="hello there",
+        tools=_TOOLS,
+        tool_choice={"type": "function", "name": "get_weather"},
+    )
+    calls = [i for i in events[-1]["response"]["output"] if i["type"] == "function_call"]
+    assert [call["name"] for call in calls] == ["get_weather"]

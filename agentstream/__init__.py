@@ -48,6 +48,8 @@ from ._message import AssembledChoice as AssembledChoice
 from ._message import AssembledMessage as AssembledMessage
 from ._message import AssembledResponse as AssembledResponse
 from ._message import AssembledToolCall as AssembledToolCall
+from ._observe import Observer as Observer
+from ._observe import RunObserver as RunObserver
 from ._responses import ResponsesAssembler as ResponsesAssembler
 from ._responses_output import AssembledReasoning as AssembledReasoning
 from ._responses_output import AssembledResponsesOutput as AssembledResponsesOutput
@@ -87,6 +89,7 @@ __all__ = [
     "Event",
     "MaxStepsReached",
     "ModelError",
+    "Observer",
     "PendingCall",
     "ReasoningDelta",
     "RefusalDelta",
@@ -97,6 +100,7 @@ __all__ = [
     "RunError",
     "RunFailed",
     "RunFinished",
+    "RunObserver",
     "RunResult",
     "RunStarted",
     "RunState",

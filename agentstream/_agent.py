@@ -15,6 +15,7 @@ import openai
 from ._approval import Approval, Approver, check_approvals
 from ._exceptions import SetupError, StateError
 from ._model import check_fields
+from ._observe import Observer
 from ._responses_model import check_responses_fields
 from ._result import RunResult
 from ._retries import Retries
@@ -106,6 +107,7 @@ class Agent:
     `max_argument_size` characters are dropped as they stream and the call is refused;
     results longer than `max_result_size` are cut, with a note, before the model sees
     them. `timeouts` bounds waiting; `retries` says when a failed step is tried again.
+    `observers` watch each run from inside (`agentstream.otel.Tracing` makes traces).
     """
 
     __slots__ = (
@@ -127,6 +129,7 @@ class Agent:
         "max_tool_calls",
         "max_tool_calls_per_step",
         "model",
+        "observers",
         "partial_arguments",
         "request",
         "retries",
@@ -151,6 +154,7 @@ class Agent:
         timeouts: Timeouts | None = None,
         retries: Retries | None = None,
         approver: Approver | None = None,
+        observers: Iterable[Observer] = (),
         api: Api = "chat",
         chain_responses: bool = False,
         **request: Any,
@@ -198,6 +202,10 @@ class Agent:
         self.partial_arguments = partial_arguments
         self.timeouts = timeouts or Timeouts()
         self.retries = retries or Retries()
+        self.observers: tuple[Observer, ...] = tuple(observers)
+        for observer in self.observers:
+            if not callable(getattr(observer, "observe", None)):
+                raise SetupError(f"an observer needs an observe(run) method: {observer!r:.80}")
         if approver is not None and not callable(approver):
             raise SetupError("approver must be a function of an ApprovalRequest")
         self.approver = approver

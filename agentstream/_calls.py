@@ -99,6 +99,8 @@ def resumed_step(pending: PendingStep, agent: Agent) -> StepState:
         calls=pending.calls,
         assistant=pending.assistant,
         finish_reason=pending.finish_reason,
+        response_id=pending.response_id,
+        response_model=pending.response_model,
         resumed=pending.info,
     )
     for call in pending.calls:

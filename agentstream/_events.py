@@ -286,6 +286,10 @@ class StepFinished:
     """Seconds from sending the request to the end of the stream."""
     tokens_per_second: float | None
     """Completion tokens per second after the first token, when usage was reported."""
+    response_id: str | None = None
+    """The id the server gave the response, if it sent one."""
+    response_model: str | None = None
+    """The model that answered, as the server named it (it may differ from the one asked)."""
     type: Literal["step_finished"] = field(default="step_finished", init=False)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from time import perf_counter
 from typing import Any
@@ -16,6 +16,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 from ._convert import clean_text, exception_text, group_members, safe_str
 from ._events import Event, ToolFinished, ToolStarted
 from ._exceptions import ToolCrashed, ToolError
+from ._observe import RunObserver, observing_tool
 from ._tools import Tool, ToolContext, format_tool_result
 
 __all__ = ["ToolRun", "describe_exception", "run_tools", "truncate"]
@@ -46,6 +47,8 @@ async def run_tools(
     context: tuple[Mapping[str, Any], ...],
     timeout: float | None = None,
     max_result_size: int | None = None,
+    watchers: tuple[RunObserver, ...] = (),
+    before_batch: Callable[[list[ToolRun]], Awaitable[None]] | None = None,
 ) -> AsyncGenerator[Event, None]:
     """Run the calls in `task_group` and yield their events as they happen.
 
@@ -54,7 +57,9 @@ async def run_tools(
     cancelled when the run is left; this generator only relays their events to the
     consumer's task. Each call's `output` is set when it finishes, cut to
     `max_result_size` characters with a note saying so; a call still running after
-    `timeout` seconds is stopped and reported as a `TimeoutError`.
+    `timeout` seconds is stopped and reported as a `TimeoutError`. Each call runs inside
+    the `tool_call` context of every watcher (the run's observers). `before_batch` is
+    awaited before each batch starts (the run saves that those calls are running).
     """
     limits = _Limits(timeout, max_result_size)
     send, receive = anyio.create_memory_object_stream[Event](math.inf)
@@ -66,8 +71,10 @@ async def run_tools(
             batches.append([call])
     with send, receive:
         for batch in batches:
+            if before_batch is not None:
+                await before_batch(batch)
             for call in batch:
-                task_group.start_soon(_run_one, call, run_id, step, context, limits, send)
+                task_group.start_soon(_run_one, call, run_id, step, context, limits, send, watchers)
             for _ in range(2 * len(batch)):  # each tool reports its start and its end
                 event = await receive.receive()
                 yield event
@@ -86,10 +93,24 @@ async def _run_one(
     context: tuple[Mapping[str, Any], ...],
     limits: _Limits,
     send: MemoryObjectSendStream[Event],
+    watchers: tuple[RunObserver, ...],
 ) -> None:
     tool = call.tool
-    _report(send, ToolStarted(step, call.index, call.id, tool.name, call.arguments))
+    started = ToolStarted(step, call.index, call.id, tool.name, call.arguments)
+    _report(send, started)
     ctx = ToolContext(run_id, call.id, tool.name, step, context)
+    if watchers:
+        with observing_tool(watchers, started) as report:
+            finished = await _invoke(call, ctx, limits)
+            report(finished)
+    else:
+        finished = await _invoke(call, ctx, limits)
+    _report(send, finished)
+
+
+async def _invoke(call: ToolRun, ctx: ToolContext, limits: _Limits) -> ToolFinished:
+    """Run one call to its end (returned, raised or timed out); set its `output`."""
+    tool = call.tool
     started = perf_counter()
     value: Any = None
     error: BaseException | None = None
@@ -117,11 +138,8 @@ async def _run_one(
     if truncated:
         call.output = truncate(call.output, limits.max_result_size)  # type: ignore[arg-type]
     call.finished = True
-    _report(
-        send,
-        ToolFinished(
-            step, call.index, call.id, tool.name, call.output, value, error, duration, truncated
-        ),
+    return ToolFinished(
+        ctx.step, call.index, call.id, tool.name, call.output, value, error, duration, truncated
     )
 
 

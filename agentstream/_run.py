@@ -41,11 +41,11 @@ from ._events import (
     ToolCallInvalid,
     ToolCallReady,
     ToolFinished,
-    ToolStarted,
 )
 from ._exceptions import ErrorBudgetExceeded, RetriesExhausted, RunError, RunTimeout, StateError
 from ._execute import ToolRun, run_tools
 from ._model import ModelStream, event_limit
+from ._observe import RunObserver, observed
 from ._redact import redact, redact_error, secret_of
 from ._responses import ResponsesAssembler
 from ._responses_model import ResponsesStream
@@ -80,6 +80,7 @@ class AgentRun:
         self._events: AsyncGenerator[Event, None] | None = None
         self._secret: str | None = None
         self._rng: random.Random | None = None  # made at the first retry: seeding costs
+        self._watchers: tuple[RunObserver, ...] = ()  # the agent's observers of this run
         self._start = start
         self._approver = start.approver if start.approver is not None else agent.approver
         self._session = start.session
@@ -113,7 +114,17 @@ class AgentRun:
         self._task_group = anyio.create_task_group()
         await self._task_group.__aenter__()
         self._events = self._run()
+        if self._agent.observers:
+            self._watch()
         return self
+
+    def _watch(self) -> None:
+        """Let the agent's observers watch this run: its events and its tool calls."""
+        watchers = (observer.observe(self) for observer in self._agent.observers)
+        self._watchers = tuple(watcher for watcher in watchers if watcher is not None)
+        if self._watchers:
+            assert self._events is not None
+            self._events = observed(self._events, self._watchers)
 
     async def __aexit__(
         self,
@@ -132,7 +143,11 @@ class AgentRun:
             # (each batch is awaited to its end), and cancelling costs a task's repr.
             if self._result is None:
                 self._task_group.cancel_scope.cancel()
-            await self._task_group.__aexit__(None, None, None)
+            try:
+                await self._task_group.__aexit__(None, None, None)
+            finally:
+                for watcher in self._watchers:
+                    watcher.end(exc)
         return None
 
     def __aiter__(self) -> AsyncIterator[Event]:
@@ -379,6 +394,7 @@ class AgentRun:
         step.response = response = assembler.finish()
         step.message = with_fresh_ids(response.message, self._state.used_ids)
         step.finish_reason = reason = response.finish_reason
+        step.response_id, step.response_model = response.id, response.model
         step.usage = response.usage_summary
         if step.usage is not None:
             self._state.usage += step.usage
@@ -441,8 +457,9 @@ class AgentRun:
             )
         if step.calls:
             state.pending = PendingStep(
-                step.number, step.assistant, step.calls, step.finish_reason, step.info()
-            )
+                step.number, step.assistant, step.calls, step.finish_reason, step.info(),
+                step.response_id, step.response_model,
+            )  # fmt: skip
 
     def _context(
         self, step: StepState, call: ToolRun, messages: tuple[Mapping[str, Any], ...]
@@ -485,8 +502,9 @@ class AgentRun:
     async def _run_calls(self, step: StepState, run_deadline: float) -> AsyncGenerator[Event, None]:
         """Run the step's runnable calls, relaying their events; every call gets an answer.
 
-        With a session, the state is saved as each call starts and as it finishes, so
-        after a crash a finished call is never run again and a started one is known.
+        With a session, the state is saved before each batch of calls starts and as each
+        finishes, so after a crash a finished call is never run again and a started one
+        is known to have started.
         """
         state = self._state
         agent = self._agent
@@ -503,17 +521,16 @@ class AgentRun:
             (*state.messages, step.assistant),
             tool_limit(agent.timeouts, run_deadline),
             agent.max_result_size,
+            self._watchers,
+            None if self._session is None else self._starting,
         )
         try:
             async with aclosing(batch) as tool_events:
                 async for tool_event in tool_events:
                     yield tool_event
-                    if self._session is not None:
-                        if isinstance(tool_event, ToolStarted):
-                            by_id[tool_event.id].status = "running"
-                        elif isinstance(tool_event, ToolFinished):
-                            call = by_id[tool_event.id]
-                            call.status, call.output = "finished", tool_event.output
+                    if self._session is not None and isinstance(tool_event, ToolFinished):
+                        call = by_id[tool_event.id]
+                        call.status, call.output = "finished", tool_event.output
                         await self._checkpoint()
         finally:
             # Also when the run is left or cancelled mid-way: every call gets an answer,
@@ -527,6 +544,17 @@ class AgentRun:
             ):
                 self._add_step(step)
         step.tool_time = perf_counter() - started
+
+    async def _starting(self, batch: list[ToolRun]) -> None:
+        """Save that these calls are running before they start: after a crash, a call
+        that may have had effects is never taken for one that never ran."""
+        pending = self._state.pending
+        assert pending is not None
+        starting = {run.id for run in batch}
+        for call in pending.calls:
+            if call.id in starting:
+                call.status = "running"
+        await self._checkpoint()
 
     def _end_step(self, step: StepState) -> StepFinished:
         """Add the step to the conversation and the run's totals."""
@@ -542,6 +570,8 @@ class AgentRun:
             info.time_to_first_token,
             info.duration,
             info.tokens_per_second,
+            step.response_id,
+            step.response_model,
         )
 
     def _stop_after(self, step: StepState) -> tuple[StopReason | None, bool]:

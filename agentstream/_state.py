@@ -75,6 +75,8 @@ class PendingStep:
     finish_reason: str | None
     info: StepInfo
     """Timings and usage of the response, kept for the result."""
+    response_id: str | None = None
+    response_model: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -83,6 +85,8 @@ class PendingStep:
             "calls": [call.to_dict() for call in self.calls],
             "finish_reason": self.finish_reason,
             "info": _step_dict(self.info),
+            "response_id": self.response_id,
+            "response_model": self.response_model,
         }
 
 
@@ -182,6 +186,8 @@ class RunState:
                 calls=[PendingCall(**call) for call in pending["calls"]],
                 finish_reason=pending["finish_reason"],
                 info=StepInfo(**pending["info"]),
+                response_id=pending["response_id"],
+                response_model=pending["response_model"],
             ),
         )
         check_state(state.messages, None if state.pending is None else state.pending.to_dict())
@@ -242,6 +248,8 @@ class StepState:
     """The whole response's message, its call ids made unique in the conversation."""
     finish_reason: str | None = None
     usage: Usage | None = None
+    response_id: str | None = None
+    response_model: str | None = None
     not_run: StopReason | None = None
     """Why none of its calls may run, if so."""
     calls: list[PendingCall] = field(default_factory=list)

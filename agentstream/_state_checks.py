@@ -132,12 +132,16 @@ def _pending(value: Any, step: int) -> dict[str, Any] | None:
     if not isinstance(reason, (str, type(None))):
         raise StateError("the pending step's finish_reason must be a string or null")
     info = _step(value.get("info"))
+    names = {key: value.get(key) for key in ("response_id", "response_model")}
+    if not all(isinstance(name, (str, type(None))) for name in names.values()):
+        raise StateError("the pending step's response id and model must be strings or null")
     return {
         "step": step,
         "assistant": assistant,
         "calls": calls,
         "finish_reason": reason,
         "info": info,
+        **names,
     }
 
 

@@ -60,6 +60,24 @@ def test_the_repository_keeps_every_contract(tmp_path: Path) -> None:
             "use only the public core",
             id="test-kit-imports-private-core",
         ),
+        pytest.param(
+            "_run.py",
+            "from .otel import Tracing as _Tracing\n",
+            "Only users import the integrations",
+            id="core-imports-otel",
+        ),
+        pytest.param(
+            "_execute.py",
+            "from opentelemetry import trace as _trace\n",
+            "Only the traces integration imports OpenTelemetry",
+            id="core-imports-opentelemetry",
+        ),
+        pytest.param(
+            "otel/_tracing.py",
+            "from .._run import AgentRun as _AgentRun\n",
+            "use only the public core",
+            id="otel-imports-private-core",
+        ),
     ],
 )
 def test_a_wrong_import_fails_naming_the_rule(

@@ -13,6 +13,9 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from starlette.types import Message
 
 from agentstream import Agent, Retries, tool
@@ -29,6 +32,7 @@ from examples import (
     events,
     mcp_tools,
     minimal,
+    otel_traces,
     other_servers,
     parallel_tools,
     sync_run,
@@ -68,6 +72,11 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> None:
         pytest.param("sync_run.py", ["Q: ", "Tokyo"], id="sync_run"),
         pytest.param("other_servers.py", ["No OpenAI-compatible server"], id="other_servers"),
         pytest.param("mcp_tools.py", ["-> weather_get_weather(", "Tokyo"], id="mcp_tools"),
+        pytest.param(
+            "otel_traces.py",
+            ["invoke_agent", "    execute_tool get_weather", "      GET /weather/Tokyo", "Tokyo"],
+            id="otel_traces",
+        ),
     ],
 )
 def test_script_runs_as_it_is(script: str, expected: list[str]) -> None:
@@ -364,3 +373,24 @@ async def test_other_servers_offline_talks_to_a_server_by_its_url(
     assert out.startswith(f"{OFFLINE_MODEL_NAME} at http://127.0.0.1:")
     assert "Paris" in out
     assert "Tokyo" in out
+
+
+@pytest.mark.anyio
+async def test_otel_traces_tree() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    async with offline_model().async_client() as client:
+        await otel_traces.build_agent(client, provider).run(WEATHER)
+    lines = otel_traces.span_tree(exporter.get_finished_spans())
+    assert [line[:44].rstrip() for line in lines] == [  # the names fill 44 columns
+        "invoke_agent",
+        "  step 1",
+        "    chat gpt-4o-mini",
+        "    execute_tool get_weather",
+        "    execute_tool get_weather",
+        "  step 2",
+        "    chat gpt-4o-mini",
+    ]
+    assert "finish_reasons=tool_calls" in lines[2]
+    assert "tool.call.id=call_" in lines[3]

@@ -229,7 +229,8 @@ def called_tools(name: str) -> set[str]:
 def comparable(event: Any) -> Any:
     """An event without what differs between two runs of the same thing (timings, ids)."""
     data = event_to_dict(event)
-    for key in ("duration", "time_to_first_token", "tokens_per_second", "result", "run_id"):
+    for key in ("duration", "time_to_first_token", "tokens_per_second", "result", "run_id",
+                "response_id"):  # fmt: skip
         data.pop(key, None)
     return data
 

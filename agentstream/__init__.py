@@ -11,6 +11,9 @@ from ._context import ToolContext as ToolContext
 from ._events import ApprovalRequested as ApprovalRequested
 from ._events import Event as Event
 from ._events import MaxStepsReached as MaxStepsReached
+from ._events import OutputDelta as OutputDelta
+from ._events import OutputInvalid as OutputInvalid
+from ._events import OutputReady as OutputReady
 from ._events import ReasoningDelta as ReasoningDelta
 from ._events import RefusalDelta as RefusalDelta
 from ._events import RunFailed as RunFailed
@@ -28,7 +31,9 @@ from ._events import ToolCallDenied as ToolCallDenied
 from ._events import ToolCallInvalid as ToolCallInvalid
 from ._events import ToolCallReady as ToolCallReady
 from ._events import ToolCallStarted as ToolCallStarted
+from ._events import ToolCancelled as ToolCancelled
 from ._events import ToolFinished as ToolFinished
+from ._events import ToolProgress as ToolProgress
 from ._events import ToolStarted as ToolStarted
 from ._events import event_to_dict as event_to_dict
 from ._exceptions import AgentStreamError as AgentStreamError
@@ -50,6 +55,8 @@ from ._message import AssembledResponse as AssembledResponse
 from ._message import AssembledToolCall as AssembledToolCall
 from ._observe import Observer as Observer
 from ._observe import RunObserver as RunObserver
+from ._output import FINAL_TOOL as FINAL_TOOL
+from ._output import OutputMode as OutputMode
 from ._responses import ResponsesAssembler as ResponsesAssembler
 from ._responses_output import AssembledReasoning as AssembledReasoning
 from ._responses_output import AssembledResponsesOutput as AssembledResponsesOutput
@@ -72,7 +79,8 @@ from ._usage import Usage as Usage
 
 __version__ = "0.1.0"
 
-__all__ = [
+# Plain sorted order (a test checks it), not isort's constants-first.
+__all__ = [  # noqa: RUF022
     "Agent",
     "AgentRun",
     "AgentStreamError",
@@ -87,9 +95,14 @@ __all__ = [
     "AssembledToolCall",
     "ErrorBudgetExceeded",
     "Event",
+    "FINAL_TOOL",
     "MaxStepsReached",
     "ModelError",
     "Observer",
+    "OutputDelta",
+    "OutputInvalid",
+    "OutputMode",
+    "OutputReady",
     "PendingCall",
     "ReasoningDelta",
     "RefusalDelta",
@@ -130,11 +143,13 @@ __all__ = [
     "ToolCallInvalid",
     "ToolCallReady",
     "ToolCallStarted",
+    "ToolCancelled",
     "ToolContext",
     "ToolCrashed",
     "ToolDefinitionError",
     "ToolError",
     "ToolFinished",
+    "ToolProgress",
     "ToolStarted",
     "Toolset",
     "Usage",

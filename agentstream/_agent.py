@@ -5,19 +5,22 @@ from __future__ import annotations
 import asyncio
 import functools
 import operator
+import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Generic, Literal, get_args, overload
 
 import anyio
 import openai
+from typing_extensions import TypeVar
 
 from ._approval import Approval, Approver, check_approvals
 from ._exceptions import SetupError, StateError
 from ._model import check_fields
 from ._observe import Observer
+from ._output import OutputMode, OutputSpec, output_spec
 from ._responses_model import check_responses_fields
-from ._result import RunResult
+from ._result import OutputT, RunResult
 from ._retries import Retries
 from ._run import AgentRun
 from ._state import RunState
@@ -26,6 +29,7 @@ from ._sync import SyncRun
 from ._timeouts import Timeouts
 from ._tools import Tool
 from ._toolset import Toolset, merge_toolsets, split_tools
+from ._typed import TypedRun
 
 __all__ = ["Agent", "AgentRun", "RunStart"]
 
@@ -50,6 +54,9 @@ class RunStart:
 
 # Request fields the loop owns; anything else passes through to the server untouched.
 _OWNED = frozenset({"messages", "model", "stream", "tools"})
+_MODES = get_args(OutputMode)
+
+T = TypeVar("T")
 _OWNED_RESPONSES = frozenset({"input", "instructions", "model", "stream", "tools"})
 
 Api = Literal["chat", "responses"]
@@ -57,10 +64,7 @@ Api = Literal["chat", "responses"]
 
 _USE_INSTRUCTIONS = "use instructions='...' (sent as the system message)"
 _USE_MAX_STEPS = "use max_steps=... (the number of requests a run may make)"
-_USE_RESPONSE_FORMAT = (
-    "agentstream returns text; ask for JSON with response_format={...} and parse "
-    "result.output (or give the model a tool that takes the structure)"
-)
+_USE_OUTPUT_TYPE = "use output_type=... (a Pydantic model, a dataclass, a TypedDict, ...)"
 # Names people bring from other agent libraries (the OpenAI Agents SDK, Pydantic AI,
 # LangChain, LlamaIndex), with what to use here instead.
 _FOREIGN_NAMES: dict[str, str] = {
@@ -73,9 +77,8 @@ _FOREIGN_NAMES: dict[str, str] = {
     "max_iterations": _USE_MAX_STEPS,
     "max_function_calls": "use max_tool_calls=... (tool calls per run)",
     "max_retries": "use retries=Retries(max_retries=...)",
-    "output_type": _USE_RESPONSE_FORMAT,
-    "result_type": _USE_RESPONSE_FORMAT,
-    "response_model": _USE_RESPONSE_FORMAT,
+    "result_type": _USE_OUTPUT_TYPE,
+    "response_model": _USE_OUTPUT_TYPE,
     "model_settings": "pass the settings themselves as keyword arguments (temperature=...)",
     "deps": "give a tool a ToolContext parameter, or close over your objects in the tool",
     "deps_type": "give a tool a ToolContext parameter, or close over your objects in the tool",
@@ -86,7 +89,7 @@ _FOREIGN_NAMES: dict[str, str] = {
 }
 
 
-class Agent:
+class Agent(Generic[OutputT]):
     """A model, a set of tools and the rules for running them.
 
     `client` is an `openai.AsyncOpenAI` (or a function that makes one for each run, which
@@ -108,18 +111,33 @@ class Agent:
     results longer than `max_result_size` are cut, with a note, before the model sees
     them. `timeouts` bounds waiting; `retries` says when a failed step is tried again.
     `observers` watch each run from inside (`agentstream.otel.Tracing` makes traces).
+
+    Typed output: with `output_type` (a Pydantic model, a dataclass, a `TypedDict`,
+    `list[...]`, a union, a plain type) the run's `result.output` is that validated
+    value and the agent is an `Agent[That]` (for a union, write `Agent[A | B](...)`).
+    `output_mode` says how it is asked for: `"response_format"` (a strict JSON schema
+    in the request), `"tool"` (a final-answer tool whose arguments are the answer, for
+    servers that take tools but not `response_format`), or `"auto"`: `response_format`
+    first, and the tool from then on if the server answers 400 naming
+    `response_format`. An answer that is not JSON or does not fit goes back to the
+    model and counts against `max_invalid_calls`.
+    `early_tools=True` starts each call to a tool made with `early=True` as soon as the
+    call is complete, while the response still streams (see the README).
     """
 
     __slots__ = (
         "_client",
         "_definitions",
         "_merged",
+        "_output_by_tool",
+        "_output_spec",
         "_plain_tools",
         "_sync_client_used",
         "_toolsets",
         "api",
         "approver",
         "chain_responses",
+        "early_tools",
         "final_answer",
         "instructions",
         "max_argument_size",
@@ -130,6 +148,8 @@ class Agent:
         "max_tool_calls_per_step",
         "model",
         "observers",
+        "output_mode",
+        "output_type",
         "partial_arguments",
         "request",
         "retries",
@@ -151,10 +171,13 @@ class Agent:
         max_argument_size: int | None = 1_000_000,
         max_result_size: int | None = 100_000,
         partial_arguments: bool = True,
+        early_tools: bool = False,
         timeouts: Timeouts | None = None,
         retries: Retries | None = None,
         approver: Approver | None = None,
         observers: Iterable[Observer] = (),
+        output_type: type[OutputT] | types.UnionType | None = None,
+        output_mode: OutputMode = "auto",
         api: Api = "chat",
         chain_responses: bool = False,
         **request: Any,
@@ -186,6 +209,12 @@ class Agent:
         _check_request(request, api)
         self.api: Api = api
         self.chain_responses = bool(chain_responses)
+        if output_mode not in _MODES:
+            raise SetupError(f"output_mode must be one of {', '.join(_MODES)}, not {output_mode!r}")
+        self.output_type = output_type
+        self.output_mode: OutputMode = output_mode
+        self._output_spec = _output_spec(output_type, request)
+        self._output_by_tool = False  # set when the server refused `response_format`
         self._client = client
         self.model = model
         self._plain_tools, self._toolsets = split_tools(tools)
@@ -200,6 +229,7 @@ class Agent:
         self.max_argument_size = max_argument_size
         self.max_result_size = max_result_size
         self.partial_arguments = partial_arguments
+        self.early_tools = early_tools
         self.timeouts = timeouts or Timeouts()
         self.retries = retries or Retries()
         self.observers: tuple[Observer, ...] = tuple(observers)
@@ -221,7 +251,7 @@ class Agent:
         """The client (or client factory) the agent was given."""
         return self._client
 
-    def replace(self, **changes: Any) -> Agent:
+    def replace(self, **changes: Any) -> Agent[Any]:
         """A copy of this agent with some settings changed (`Agent`'s keyword arguments).
 
         `tools` replaces the whole list; request fields given here replace the agent's.
@@ -242,6 +272,9 @@ class Agent:
             "timeouts": self.timeouts,
             "retries": self.retries,
             "approver": self.approver,
+            "output_type": self.output_type,
+            "output_mode": self.output_mode,
+            "observers": self.observers,
             "api": self.api,
             "chain_responses": self.chain_responses,
             **self.request,
@@ -270,17 +303,29 @@ class Agent:
             self._definitions = (tools, [tool.definition for tool in tools])
         return self._definitions[1]
 
+    @overload
+    def stream(
+        self, prompt: Prompt, *, output_type: None = None, **options: Any
+    ) -> AgentRun[OutputT]: ...
+    @overload
+    def stream(self, prompt: Prompt, *, output_type: type[T], **options: Any) -> AgentRun[T]: ...
+    @overload
+    def stream(
+        self, prompt: Prompt, *, output_type: types.UnionType, **options: Any
+    ) -> AgentRun[Any]: ...
     def stream(
         self,
         prompt: Prompt,
         *,
+        output_type: Any = None,
         session: Session | None = None,
         approver: Approver | None = None,
         **request: Any,
-    ) -> AgentRun:
+    ) -> AgentRun[Any]:
         """Start a run whose events you iterate: `async with agent.stream(p) as run:`.
 
         `prompt` is the user's text or a whole conversation of OpenAI message dicts.
+        `output_type` overrides the agent's for this run.
         With `session`, the prompt continues the session's conversation and the run's
         state is saved there after every step and every tool call. `approver` decides
         on calls that need approval (else the agent's; with neither the run pauses).
@@ -294,21 +339,36 @@ class Agent:
             session=session,
             approver=approver,
         )
-        return AgentRun(self, start, request)
+        return AgentRun(self, start, request, self._typed(output_type, request))
 
+    @overload
     async def run(
-        self,
-        prompt: Prompt,
-        *,
-        session: Session | None = None,
-        approver: Approver | None = None,
-        **request: Any,
-    ) -> RunResult:
-        """Run to the end (or to a pause for approval) and return the result."""
-        async with self.stream(prompt, session=session, approver=approver, **request) as run:
+        self, prompt: Prompt, *, output_type: None = None, **options: Any
+    ) -> RunResult[OutputT]: ...
+    @overload
+    async def run(
+        self, prompt: Prompt, *, output_type: type[T], **options: Any
+    ) -> RunResult[T]: ...
+    @overload
+    async def run(
+        self, prompt: Prompt, *, output_type: types.UnionType, **options: Any
+    ) -> RunResult[Any]: ...
+    async def run(self, prompt: Prompt, *, output_type: Any = None, **options: Any) -> Any:
+        """Run to the end (or to a pause for approval) and return the result.
+
+        Takes what `stream` takes (`output_type`, `session`, `approver`, request fields).
+        """
+        async with self.stream(prompt, output_type=output_type, **options) as run:
             async for _ in run:
                 pass
         return run.result
+
+    def _typed(self, output_type: Any, request: Mapping[str, Any]) -> TypedRun | None:
+        """The typed-output side of a run, if it has an output type."""
+        if output_type is not None and "response_format" in self.request:
+            raise SetupError("give either output_type or response_format, not both")
+        spec = self._output_spec if output_type is None else _output_spec(output_type, request)
+        return TypedRun(self, spec, self.output_mode) if spec is not None else None
 
     def resume_stream(
         self,
@@ -318,7 +378,7 @@ class Agent:
         approvals: Mapping[str, bool | Approval] | None = None,
         approver: Approver | None = None,
         **request: Any,
-    ) -> AgentRun:
+    ) -> AgentRun[OutputT]:
         """Continue a paused or interrupted run, streaming its events.
 
         Give the saved `state` (a `RunState` or its JSON), or the `session` that holds
@@ -342,7 +402,7 @@ class Agent:
         start = RunStart(
             state=loaded, session=session, resume=True, approvals=decided, approver=approver
         )
-        return AgentRun(self, start, request)
+        return AgentRun(self, start, request, self._typed(None, request))
 
     async def resume(
         self,
@@ -352,7 +412,7 @@ class Agent:
         approvals: Mapping[str, bool | Approval] | None = None,
         approver: Approver | None = None,
         **request: Any,
-    ) -> RunResult:
+    ) -> RunResult[OutputT]:
         """Continue a paused or interrupted run to its end; see `resume_stream`."""
         async with self.resume_stream(
             state, session=session, approvals=approvals, approver=approver, **request
@@ -371,7 +431,19 @@ class Agent:
         _check_request(request)
         return SyncRun(self, prompt, request, backend)
 
-    def run_sync(self, prompt: Prompt, *, backend: str = "asyncio", **request: Any) -> RunResult:
+    @overload
+    def run_sync(
+        self, prompt: Prompt, *, output_type: None = None, **options: Any
+    ) -> RunResult[OutputT]: ...
+    @overload
+    def run_sync(self, prompt: Prompt, *, output_type: type[T], **options: Any) -> RunResult[T]: ...
+    @overload
+    def run_sync(
+        self, prompt: Prompt, *, output_type: types.UnionType, **options: Any
+    ) -> RunResult[Any]: ...
+    def run_sync(
+        self, prompt: Prompt, *, backend: str = "asyncio", output_type: Any = None, **options: Any
+    ) -> Any:
         """Run to the end from synchronous code (starts and ends its own event loop).
 
         Inside a running event loop (a notebook, an async function) use
@@ -395,7 +467,16 @@ class Agent:
                     "client=lambda: AsyncOpenAI(...)), which makes a client per run"
                 )
             self._sync_client_used = True
-        return anyio.run(functools.partial(self.run, prompt, **request), backend=backend)
+        run = functools.partial(self.run, prompt, output_type=output_type, **options)
+        return anyio.run(run, backend=backend)
+
+
+def _output_spec(output_type: Any, request: Mapping[str, Any]) -> OutputSpec | None:
+    if output_type is None:
+        return None
+    if "response_format" in request:
+        raise SetupError("give either output_type or response_format, not both")
+    return output_type if isinstance(output_type, OutputSpec) else output_spec(output_type)
 
 
 def _in_event_loop() -> bool:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
+from ._events import Event, ToolCallApproved, ToolCallDenied
 from ._exceptions import SetupError
 from ._tools import Tool, ToolContext
+
+if TYPE_CHECKING:
+    from ._state import StepState
 
 __all__ = [
     "Approval",
@@ -17,6 +21,7 @@ __all__ = [
     "Approver",
     "ask",
     "check_approvals",
+    "decide",
     "denial_output",
     "needs_approval",
 ]
@@ -117,3 +122,36 @@ def denial_output(reason: str | None) -> str:
     """What the model is told for a call that was not approved."""
     text = "denied: the user did not approve this call"
     return f"{text}: {reason}" if reason else text
+
+
+async def decide(
+    step: StepState, decisions: Mapping[str, Approval], approver: Approver | None
+) -> AsyncGenerator[Event, None]:
+    """Settle the step's calls awaiting approval: the decisions given, then the approver.
+
+    What stays undecided keeps the run paused once the other calls have run; approved
+    calls join the step's runnable calls, the others are held.
+    """
+    for call in step.calls:
+        if call.status != "awaiting_approval":
+            continue
+        decision = decisions.get(call.id)
+        if decision is None and approver is not None:
+            ready = next(run for run in step.runnable if run.id == call.id)
+            request = ApprovalRequest(
+                call.id, call.name, ready.arguments, step.number, call.index, call.arguments
+            )
+            decision = await ask(approver, request)
+        if decision is None:
+            continue
+        if decision.approved:
+            call.status = "ready"
+            yield ToolCallApproved(step.number, call.index, call.id, call.name)
+        else:
+            call.status, call.output = "denied", denial_output(decision.reason)
+            yield ToolCallDenied(
+                step.number, call.index, call.id, call.name, decision.reason, call.output
+            )
+    status = {call.id: call.status for call in step.calls}
+    step.held = {run.id: run for run in step.runnable if status[run.id] == "awaiting_approval"}
+    step.runnable = [run for run in step.runnable if status[run.id] == "ready"]

@@ -13,13 +13,15 @@ the arguments have grown by a fixed fraction since the last parse.
 from __future__ import annotations
 
 import json
-import secrets
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-from pydantic_core import from_json
-
+from ._chunk_parts import Choice as _Choice
+from ._chunk_parts import error_message as error_message
+from ._chunk_parts import malformed as _malformed
+from ._chunk_parts import reasoning_texts as _reasoning_texts
+from ._chunk_parts import text_parts as _text_parts
 from ._events import (
     ReasoningDelta,
     RefusalDelta,
@@ -31,10 +33,14 @@ from ._events import (
     ToolCallDeltaTwin,
     ToolCallStarted,
 )
-from ._exceptions import StreamError
 from ._json import WholeObject
 from ._message import AssembledChoice, AssembledMessage, AssembledResponse, AssembledToolCall
-from ._redact import clip
+from ._partial_call import _SMALL_ARGUMENTS as _SMALL_ARGUMENTS
+from ._partial_call import PartialCall as PartialCall
+from ._partial_call import drop_arguments as drop_arguments
+from ._partial_call import final_arguments as _final_arguments
+from ._partial_call import new_call_id as new_call_id
+from ._partial_call import reparse_arguments as reparse_arguments
 
 __all__ = [
     "PartialCall",
@@ -46,93 +52,6 @@ __all__ = [
 ]
 
 _new_object = object.__new__
-
-# Below this many characters the partial arguments are re-parsed on every piece; above
-# it, only once they have grown by 1/_REPARSE_FRACTION of their size since the last
-# parse, which keeps the total parsing work linear in the arguments' length.
-_SMALL_ARGUMENTS = 64
-_REPARSE_FRACTION = 8
-
-
-def new_call_id() -> str:
-    """A fresh id in the style OpenAI uses, for calls that came without a usable one."""
-    return "call_" + secrets.token_hex(12)
-
-
-class PartialCall:
-    """A tool call being assembled (also by the Responses assembler)."""
-
-    __slots__ = (
-        "id",
-        "indexed",
-        "name",
-        "oversized",
-        "parse_at",
-        "partial",
-        "pieces",
-        "position",
-        "size",
-        "started",
-        "whole",
-    )
-
-    def __init__(self, position: int, parse_at: int) -> None:
-        self.position = position
-        self.id: str | None = None
-        self.name: str | None = None
-        self.pieces: list[str] = []
-        self.size = 0
-        self.started = False
-        self.partial: Any = None
-        self.parse_at = parse_at  # the size at which to parse the arguments again
-        self.oversized = False
-        self.indexed = False  # bound to an index the server sent
-        self.whole: WholeObject | None = None  # made when first asked (`_names_new_call`)
-
-    def arguments(self) -> str:
-        return "".join(self.pieces)
-
-    def tail(self, size: int) -> str:
-        """The last `size` characters of the arguments (linear in `size`, not the whole)."""
-        parts: list[str] = []
-        for piece in reversed(self.pieces):
-            if size <= 0:
-                break
-            parts.append(piece if len(piece) <= size else piece[-size:])
-            size -= len(piece)
-        return "".join(reversed(parts))
-
-
-class _Choice:
-    """One choice being assembled."""
-
-    __slots__ = (
-        "by_id",
-        "by_index",
-        "calls",
-        "content",
-        "content_seen",
-        "finish_reason",
-        "reasoning",
-        "refusal",
-        "role",
-    )
-
-    def __init__(self) -> None:
-        self.role: str | None = None
-        self.content: list[str] = []
-        self.content_seen = False
-        self.refusal: list[str] = []
-        self.reasoning: list[str] = []
-        self.finish_reason: str | None = None
-        self.calls: list[PartialCall] = []
-        self.by_index: dict[int, PartialCall] = {}
-        self.by_id: dict[str, PartialCall] = {}
-
-
-def _malformed(what: str, value: Any) -> StreamError:
-    shown = _shown(value, lambda: repr(value))
-    return StreamError(f"malformed chunk: {what}: {clip(shown)}", body=value)
 
 
 class StreamAssembler:
@@ -153,6 +72,7 @@ class StreamAssembler:
         "_model",
         "_new_id",
         "_partial",
+        "_passed",
         "_step",
         "_usage",
     )
@@ -174,6 +94,7 @@ class StreamAssembler:
         self._errors: list[Any] = []
         self._id: str | None = None
         self._model: str | None = None
+        self._passed = 0  # first-choice calls `settled()` has looked at
 
     @property
     def errors(self) -> tuple[Any, ...]:
@@ -443,6 +364,7 @@ class StreamAssembler:
                 call = choice.by_id.get(call_id) or self._open(choice)
                 choice.by_index[index] = call
             return call
+        choice.anonymous = True  # see `settled`
         if call_id is not None:
             call = choice.by_id.get(call_id)
             return call if call is not None else self._open(choice)
@@ -475,7 +397,9 @@ class StreamAssembler:
         return whole.feed(last.tail(last.size - whole.seen), last.arguments)
 
     def _open(self, choice: _Choice) -> PartialCall:
-        call = PartialCall(len(choice.calls), 1 if self._partial else sys.maxsize)
+        call = PartialCall(
+            len(choice.calls), 1 if self._partial else sys.maxsize, len(choice.content)
+        )
         choice.calls.append(call)
         return call
 
@@ -527,6 +451,47 @@ class StreamAssembler:
                 ToolCallDelta(self._step, number, call.position, call.id, name, piece, call.partial)
             )
 
+    def settled(self) -> list[AssembledToolCall]:
+        """The first choice's tool calls that became final since the last call of this.
+
+        A call is final when the stream has moved past it (a later call opened, text
+        came after it, or the choice's finish reason arrived) and its arguments are one
+        strictly valid JSON object: a closed object cannot grow into another valid one.
+        While the server sends fragments without an `index` (calls found by id, by
+        position or as the last open one), nothing is final before the finish: a later
+        fragment could still reach an earlier call. Each call is reported once; one
+        that is not valid when the stream moves past it (blank arguments before the
+        finish included) is never reported. A call the server gave no id gets one now,
+        the same that `finish()` reports. Costs nothing while the stream has not moved.
+        """
+        choice = self._choices.get(0)
+        if choice is None:
+            return []
+        calls = choice.calls
+        count = len(calls)
+        finished = choice.finish_reason is not None
+        if not finished:
+            if choice.anonymous or not count:
+                return []
+            if len(choice.content) <= calls[-1].text_at:
+                count -= 1  # nothing yet after the last call
+        start = self._passed
+        if count <= start:
+            return []
+        self._passed = count
+        final = []
+        for call in calls[start:count]:
+            arguments = _final_arguments(call, finished)
+            if arguments is None:
+                continue
+            if call.id is None:
+                call.id = self._new_id()
+                call.generated = True
+            final.append(
+                AssembledToolCall(call.position, call.id, call.name, arguments, call.generated)
+            )
+        return final
+
     def finish(self) -> AssembledResponse:
         """Return the assembled response. The assembler can still be fed afterwards."""
         choices = tuple(
@@ -538,9 +503,10 @@ class StreamAssembler:
     def _message(self, choice: _Choice) -> AssembledMessage:
         calls = []
         for call in choice.calls:
-            generated = call.id is None
-            if generated:
+            if call.id is None:
                 call.id = self._new_id()
+                call.generated = True
+            generated = call.generated
             arguments = call.arguments()
             if not arguments.strip():
                 arguments = "{}"  # a tool without parameters, or arguments dropped
@@ -559,69 +525,3 @@ class StreamAssembler:
             reasoning="".join(choice.reasoning) if choice.reasoning else None,
             role=choice.role or "assistant",
         )
-
-
-def reparse_arguments(call: PartialCall) -> None:
-    """Refresh `call.partial` from its arguments so far, and say when to do it again."""
-    text = call.arguments()
-    if len(call.pieces) > 1:
-        call.pieces = [text]  # keep the join for next time
-    try:
-        call.partial = from_json(text, allow_partial="trailing-strings")
-    except ValueError:
-        if text.strip():
-            call.parse_at = 1 << 62  # not JSON so far: it will not become JSON later
-            return
-    # Whitespace alone waits on the same growing schedule: re-parsing it on every piece
-    # would cost quadratic work on a megabyte of blanks.
-    size = call.size
-    call.parse_at = size + 1 if size < _SMALL_ARGUMENTS else size + size // _REPARSE_FRACTION
-
-
-def drop_arguments(call: PartialCall) -> None:
-    """Stop keeping a call's arguments: they passed the size limit."""
-    if not call.oversized:
-        call.oversized = True
-        call.pieces = []
-        call.partial = None
-        call.parse_at = sys.maxsize
-
-
-def _text_parts(parts: list[Any]) -> list[str]:
-    texts = []
-    for part in parts:
-        if isinstance(part, str):
-            texts.append(part)
-        elif isinstance(part, Mapping):
-            text = part.get("text")
-            if isinstance(text, str) and text and part.get("type", "text") == "text":
-                texts.append(text)
-    return texts
-
-
-def _reasoning_texts(details: list[Any]) -> list[str]:
-    texts = []
-    for detail in details:
-        if isinstance(detail, Mapping):
-            text = detail.get("text") or detail.get("summary")
-            if isinstance(text, str) and text:
-                texts.append(text)
-    return texts
-
-
-def error_message(error: Any) -> str:
-    """The human-readable message of an error payload a server sent in a stream."""
-    if isinstance(error, Mapping):
-        message = error.get("message")
-        if isinstance(message, str) and message:
-            return message
-        return clip(_shown(error, lambda: json.dumps(error, default=str)), 500)
-    return clip(error if isinstance(error, str) else _shown(error, lambda: str(error)), 500)
-
-
-def _shown(value: Any, show: Callable[[], str]) -> str:
-    """`show()`, or a note when `value` cannot be shown (nested too deep for `repr`)."""
-    try:
-        return show()
-    except Exception:  # RecursionError, or a __str__ that fails
-        return f"a {type(value).__name__} that cannot be shown"

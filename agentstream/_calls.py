@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ._approval import ApprovalRequest
+from ._approval import ApprovalRequest, needs_approval
+from ._context import ToolContext
+from ._events import ApprovalRequested, Event, ToolCallInvalid, ToolCallReady
 from ._exceptions import ToolArgumentsError
 from ._execute import ToolRun
 from ._message import AssembledMessage, AssembledToolCall
 from ._result import StopReason
-from ._state import PendingStep, StepState
+from ._state import PendingCall, PendingStep, RunState, StepState
 
 if TYPE_CHECKING:
     from ._agent import Agent
@@ -22,6 +25,7 @@ __all__ = [
     "awaiting",
     "over_limit",
     "resumed_step",
+    "sort_calls",
     "validate_call",
 ]
 
@@ -135,3 +139,61 @@ def awaiting(step: StepState, agent: Agent) -> tuple[ApprovalRequest, ...]:
         for call in step.calls
         if call.status == "awaiting_approval" and call.id in step.held
     )
+
+
+async def sort_calls(
+    agent: Agent, state: RunState, step: StepState, answered: Mapping[int, str], run_id: str
+) -> AsyncGenerator[Event, None]:
+    """Validate each call of a whole response and check the limits: ready to run,
+    awaiting approval, or refused and why (told to the model). Calls already answered
+    (a typed final answer, or beside one) keep their answer."""
+    assert step.message is not None
+    context = (*state.messages, step.assistant)
+    for call in step.message.tool_calls:
+        pending = PendingCall(call.id, call.index, call.name or "", call.arguments, "ready")
+        step.calls.append(pending)
+        if call.index in answered:  # a final answer, or beside one (see `_typed_calls`)
+            pending.status, pending.output = "finished", answered[call.index]
+            continue
+        if step.not_run is not None:
+            error = NOT_RUN[step.not_run]
+        else:
+            ready, error = validate_call(agent, call)
+            if ready is None:
+                state.invalid_calls += 1
+            else:
+                error = over_limit(agent, len(step.runnable), state.calls_run)
+                if not error and step.early is not None:
+                    ready, withdrawn = step.early.claim(call, ready)
+                    for event in withdrawn:
+                        yield event
+                    if ready.early:  # never needs approval; its ToolCallReady was sent
+                        step.runnable.append(ready)
+                        continue
+                if not error:
+                    step.runnable.append(ready)
+                    asked = ToolContext(run_id, ready.id, ready.tool.name, step.number, context)
+                    if await needs_approval(ready.tool, ready.arguments, asked):
+                        pending.status = "awaiting_approval"
+                        yield ApprovalRequested(
+                            step.number, call.index, call.id, ready.tool.name, ready.arguments
+                        )
+                    else:
+                        yield ToolCallReady(
+                            step.number, call.index, call.id, ready.tool.name,
+                            ready.arguments, call.arguments,
+                        )  # fmt: skip
+                    continue
+                if error == NOT_RUN["max_tool_calls"] and state.final_only is None:
+                    state.final_only = "max_tool_calls"
+        pending.status, pending.output = "finished", f"Invalid tool call: {error}"
+        yield ToolCallInvalid(step.number, call.index, call.id, call.name, call.arguments, error)
+    if step.early is not None:
+        reason = NOT_RUN[step.not_run] if step.not_run else "the whole response did not keep it"
+        for event in step.early.unclaimed(reason):
+            yield event
+    if step.calls:
+        state.pending = PendingStep(
+            step.number, step.assistant, step.calls, step.finish_reason, step.info(),
+            step.response_id, step.response_model,
+        )  # fmt: skip

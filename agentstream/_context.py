@@ -15,7 +15,16 @@ __all__ = ["ToolContext", "handler_takes_context"]
 class ToolContext:
     """What a tool may learn about the call it serves."""
 
-    __slots__ = ("_conversation", "_copy", "run_id", "step", "tool_call_id", "tool_name")
+    __slots__ = (
+        "_conversation",
+        "_copy",
+        "_progress",
+        "early",
+        "run_id",
+        "step",
+        "tool_call_id",
+        "tool_name",
+    )
 
     run_id: str
     """The run this call belongs to."""
@@ -25,6 +34,9 @@ class ToolContext:
     """The name the model called."""
     step: int
     """The 1-based step of the run in which the model made the call."""
+    early: bool
+    """Whether the call started before the model's response was whole (`Tool.early`);
+    `messages` then ends before this step's assistant message, still streaming."""
 
     def __init__(
         self,
@@ -33,7 +45,11 @@ class ToolContext:
         tool_name: str,
         step: int,
         messages: Sequence[Mapping[str, Any]] = (),
+        early: bool = False,
+        progress: Callable[[float | None, str | None, str | None], None] | None = None,
     ) -> None:
+        self.early = early
+        self._progress = progress
         self.run_id = run_id
         self.tool_call_id = tool_call_id
         self.tool_name = tool_name
@@ -52,6 +68,21 @@ class ToolContext:
         if self._copy is None:
             self._copy = tuple(copy_message(message) for message in self._conversation)
         return self._copy
+
+    def progress(
+        self, fraction: float | None = None, message: str | None = None, output: str | None = None
+    ) -> None:
+        """Report how far the call has got: a fraction from 0 to 1, a status message, and/or
+        the partial output so far. The run turns it into a `ToolProgress` event.
+
+        Cheap and never blocks; callable from a sync tool's worker thread too. Reports
+        that come faster than they are consumed are coalesced: the latest wins, and the
+        last one before the tool ends is always delivered.
+        """
+        if fraction is not None and not 0.0 <= fraction <= 1.0:  # also rejects nan
+            raise ValueError(f"fraction must be from 0 to 1, not {fraction!r}")
+        if self._progress is not None:
+            self._progress(fraction, message, output)
 
     def __repr__(self) -> str:
         return (

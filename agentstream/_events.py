@@ -22,6 +22,9 @@ __all__ = [
     "ApprovalRequested",
     "Event",
     "MaxStepsReached",
+    "OutputDelta",
+    "OutputInvalid",
+    "OutputReady",
     "ReasoningDelta",
     "RefusalDelta",
     "RunFailed",
@@ -39,7 +42,9 @@ __all__ = [
     "ToolCallInvalid",
     "ToolCallReady",
     "ToolCallStarted",
+    "ToolCancelled",
     "ToolFinished",
+    "ToolProgress",
     "ToolStarted",
     "event_to_dict",
 ]
@@ -128,6 +133,46 @@ StreamEvent = (
     TextDelta | ReasoningDelta | RefusalDelta | ToolCallStarted | ToolCallDelta | ServerError
 )
 """The events an assembler produces from a stream's chunks."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutputDelta:
+    """The typed answer so far, while it streams (runs with an `output_type` only)."""
+
+    step: int
+    partial: Any
+    """Best-effort parse of the answer so far, as plain JSON data (a dict for a model,
+    a list for `list[...]`, ...): whole fields, then the last one maybe cut. Refreshed
+    like `ToolCallDelta.partial`; treat it as read-only."""
+    completed: tuple[str | int, ...]
+    """The top-level fields (names) or items (indexes) complete so far that passed
+    validation, in order; it only grows, and any cutting of the same answer into pieces
+    adds the same entries in the same order."""
+    type: Literal["output_delta"] = field(default="output_delta", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class OutputReady:
+    """A whole typed answer that fits the output type: `value` becomes `result.output`."""
+
+    step: int
+    value: Any
+    raw: str
+    """The JSON the model sent (the text, or the final-answer tool's arguments)."""
+    type: Literal["output_ready"] = field(default="output_ready", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class OutputInvalid:
+    """A whole typed answer that is not JSON or does not fit; `error` goes back to the model.
+
+    It counts against the agent's `max_invalid_calls`, like an invalid tool call.
+    """
+
+    step: int
+    raw: str
+    error: str
+    type: Literal["output_invalid"] = field(default="output_invalid", init=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,12 +308,51 @@ class ToolFinished:
     """Seconds the tool ran."""
     truncated: bool = False
     """Whether `output` was cut to the agent's `max_result_size` (the note says so)."""
+    reused: bool = False
+    """Whether this is the result of the same call (same idempotent tool, same arguments)
+    from a broken attempt at this step, reused instead of running the tool again."""
     type: Literal["tool_finished"] = field(default="tool_finished", init=False)
 
     @property
     def ok(self) -> bool:
         """Whether the tool returned normally."""
         return self.error is None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolProgress:
+    """A running tool reported how far it has got (coalesced: the latest report wins)."""
+
+    step: int
+    index: int
+    id: str
+    name: str
+    fraction: float | None
+    """Share of the work done, from 0 to 1, if the tool said."""
+    message: str | None
+    """A short status line, if the tool gave one."""
+    output: str | None
+    """The partial output so far, if the tool gave it."""
+    type: Literal["tool_progress"] = field(default="tool_progress", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCancelled:
+    """A call started early was withdrawn: no result of it reaches the model.
+
+    The step's attempt ended broken (a cut stream, an error, a stall, `length`,
+    `content_filter`) or the call turned out different from the one started. With
+    `finished` the tool had already ended and its result is dropped; otherwise it was
+    stopped while running.
+    """
+
+    step: int
+    index: int
+    id: str
+    name: str
+    reason: str
+    finished: bool
+    type: Literal["tool_cancelled"] = field(default="tool_cancelled", init=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,7 +390,7 @@ class MaxStepsReached:
 class RunFinished:
     """The run ended normally; `result` is what `Agent.run` returns."""
 
-    result: RunResult
+    result: RunResult[Any]
     type: Literal["run_finished"] = field(default="run_finished", init=False)
 
 
@@ -328,13 +412,18 @@ Event = (
     | ToolCallStarted
     | ToolCallDelta
     | ServerError
+    | OutputDelta
+    | OutputReady
+    | OutputInvalid
     | ToolCallReady
     | ToolCallInvalid
     | ApprovalRequested
     | ToolCallApproved
     | ToolCallDenied
     | ToolStarted
+    | ToolProgress
     | ToolFinished
+    | ToolCancelled
     | StepFinished
     | MaxStepsReached
     | RunFinished

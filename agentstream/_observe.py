@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, aclosing, contextmanager
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ._events import Event, ToolFinished, ToolStarted
 
@@ -56,7 +56,7 @@ class Observer(Protocol):
     run's `RunObserver`, or None to leave this run alone (it then costs nothing more).
     """
 
-    def observe(self, run: AgentRun) -> RunObserver | None:
+    def observe(self, run: AgentRun[Any]) -> RunObserver | None:
         """The observer of `run`, or None not to watch it."""
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ._assemble import new_call_id
 from ._events import (
     ReasoningDelta,
     ReasoningDeltaTwin,
@@ -33,6 +32,7 @@ from ._events import (
     TextDeltaTwin,
 )
 from ._exceptions import StreamError
+from ._partial_call import new_call_id
 from ._responses_items import Item, build_output
 from ._responses_merge import EVENT_CLASS, ItemMerger
 from ._responses_output import AssembledResponsesOutput, ResponseFailure, error_text

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ._assemble import PartialCall
 from ._message import AssembledToolCall
+from ._partial_call import PartialCall
 from ._responses_output import (
     AssembledReasoning,
     AssembledResponsesOutput,

@@ -12,7 +12,6 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from ._assemble import PartialCall, drop_arguments, reparse_arguments
 from ._events import (
     ReasoningDelta,
     RefusalDelta,
@@ -22,6 +21,7 @@ from ._events import (
     ToolCallDeltaTwin,
     ToolCallStarted,
 )
+from ._partial_call import PartialCall, drop_arguments, reparse_arguments
 from ._responses_items import Item, Part
 
 __all__ = ["EVENT_CLASS", "ItemMerger"]

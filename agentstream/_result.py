@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Generic, Literal
+
+from typing_extensions import TypeVar
 
 from ._usage import Usage
 
@@ -12,7 +14,10 @@ if TYPE_CHECKING:
     from ._approval import ApprovalRequest
     from ._state import RunState
 
-__all__ = ["RunResult", "StepInfo", "StopReason"]
+__all__ = ["OutputT", "RunResult", "StepInfo", "StopReason"]
+
+OutputT = TypeVar("OutputT", default=str)
+"""The type of a run's output: `str` (the text) unless the agent has an `output_type`."""
 
 StopReason = Literal[
     "answer",
@@ -55,12 +60,14 @@ class StepInfo:
 
 
 @dataclass(frozen=True, slots=True)
-class RunResult:
-    """The outcome of a run."""
+class RunResult(Generic[OutputT]):
+    """The outcome of a run; `RunResult[Booking]` for a run whose output type is `Booking`."""
 
     run_id: str
-    output: str
-    """The final assistant text ("" if the model ended without text)."""
+    output: OutputT
+    """The final assistant text ("" if the model ended without text); with an output
+    type, the validated value. A typed run that ended without a valid answer (a
+    refusal, a limit: see `stop_reason`, which is then not "answer") has None here."""
     messages: tuple[Mapping[str, Any], ...]
     """The whole conversation as OpenAI message dicts, ready to save or to continue."""
     new_messages: tuple[Mapping[str, Any], ...]

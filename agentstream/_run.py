@@ -5,29 +5,27 @@ from __future__ import annotations
 import math
 import random
 import secrets
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from contextlib import aclosing
 from time import perf_counter
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic
 
 import anyio
 import openai
 from anyio.abc import TaskGroup
 
-from ._approval import ApprovalRequest, ask, denial_output, needs_approval
+from ._approval import decide
 from ._assemble import StreamAssembler
 from ._calls import (
-    NOT_RUN,
     answer_reason,
     assistant_message,
     awaiting,
-    over_limit,
     resumed_step,
-    validate_call,
+    sort_calls,
 )
+from ._early import EarlyStarts
 from ._events import (
-    ApprovalRequested,
     Event,
     MaxStepsReached,
     RunFailed,
@@ -36,25 +34,24 @@ from ._events import (
     StepFinished,
     StepInterrupted,
     StepStarted,
-    ToolCallApproved,
-    ToolCallDenied,
-    ToolCallInvalid,
-    ToolCallReady,
     ToolFinished,
+    ToolStarted,
 )
-from ._exceptions import ErrorBudgetExceeded, RetriesExhausted, RunError, RunTimeout, StateError
-from ._execute import ToolRun, run_tools
+from ._exceptions import ErrorBudgetExceeded, RetriesExhausted, RunError, RunTimeout
+from ._execute import ToolRun, ToolRunner, run_tools
 from ._model import ModelStream, event_limit
 from ._observe import RunObserver, observed
+from ._partial import OutputWatch
 from ._redact import redact, redact_error, secret_of
 from ._responses import ResponsesAssembler
 from ._responses_model import ResponsesStream
 from ._responses_output import AssembledResponsesOutput
 from ._responses_request import CARRIED, carried, chat_messages, responses_params
-from ._result import RunResult, StopReason
-from ._state import PendingCall, PendingStep, RunState, StepState
+from ._result import OutputT, RunResult, StopReason
+from ._state import RunState, StepState
 from ._step import check_complete, tool_limit, with_fresh_ids, within_limits
-from ._tools import ToolContext
+from ._store import state_of_session
+from ._typed import TypedRun
 
 if TYPE_CHECKING:
     from ._agent import Agent, RunStart
@@ -64,7 +61,7 @@ __all__ = ["AgentRun"]
 _CANCELLED = "cancelled: the run was stopped before this call finished"
 
 
-class AgentRun:
+class AgentRun(Generic[OutputT]):
     """A run in progress: iterate it for events; `result` once it has finished.
 
     Use it as an async context manager. Leaving the block early closes the HTTP stream
@@ -72,15 +69,23 @@ class AgentRun:
     complete step, with every tool call answered.
     """
 
-    def __init__(self, agent: Agent, start: RunStart, request: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        agent: Agent[Any],
+        start: RunStart,
+        request: Mapping[str, Any],
+        typed: TypedRun | None = None,
+    ) -> None:
         self._agent = agent
         self._request = {**agent.request, **request}
-        self._result: RunResult | None = None
+        self._typed = typed
+        self._result: RunResult[OutputT] | None = None
         self._task_group: TaskGroup | None = None
         self._events: AsyncGenerator[Event, None] | None = None
         self._secret: str | None = None
         self._rng: random.Random | None = None  # made at the first retry: seeding costs
         self._watchers: tuple[RunObserver, ...] = ()  # the agent's observers of this run
+        self._runner: ToolRunner | None = None  # the last relay of early calls
         self._start = start
         self._approver = start.approver if start.approver is not None else agent.approver
         self._session = start.session
@@ -97,7 +102,7 @@ class AgentRun:
         return self._state
 
     @property
-    def result(self) -> RunResult:
+    def result(self) -> RunResult[OutputT]:
         """The result; raises `RuntimeError` until the run has finished."""
         if self._result is None:
             raise RuntimeError("the run has not finished")
@@ -108,7 +113,7 @@ class AgentRun:
         """The conversation so far (a copy), consistent at every moment."""
         return [dict(message) for message in self._state.messages]
 
-    async def __aenter__(self) -> AgentRun:
+    async def __aenter__(self) -> AgentRun[OutputT]:
         if self._task_group is not None:
             raise RuntimeError("a run can be entered only once")
         self._task_group = anyio.create_task_group()
@@ -179,6 +184,8 @@ class AgentRun:
             yield RunFailed(exc)
             raise
         finally:
+            if self._runner is not None:
+                self._runner.close()  # the early calls' relay, if the run is left mid-step
             if client is not given:
                 with anyio.CancelScope(shield=True):
                     await client.close()
@@ -186,23 +193,10 @@ class AgentRun:
     async def _load_session(self) -> None:
         """Take up the session's conversation (or its unfinished run, to resume it)."""
         assert self._session is not None
-        saved = await self._session.state()
         start = self._start
-        if start.resume:
-            if saved is None:
-                raise StateError(f"session {self._session.id!r} has no run to resume")
-            if saved.finished:
-                raise StateError(f"session {self._session.id!r} has no unfinished run")
-            saved.stop_reason = None
-            self._state = saved
-        elif saved is not None and not saved.finished:
-            raise StateError(
-                f"session {self._session.id!r} has an unfinished run (step {saved.step}, "
-                f"{saved.stop_reason or 'interrupted'}): resume it with "
-                f"agent.resume(session=...) or forget it with `await session.clear()`"
-            )
-        elif saved is not None:
-            self._state = RunState.start(self.run_id, [*saved.messages, *start.added])
+        self._state = await state_of_session(
+            self._session, self._state, resume=start.resume, added=start.added
+        )
         self.run_id = self._state.run_id
 
     async def _checkpoint(self) -> None:
@@ -222,6 +216,7 @@ class AgentRun:
         """
         state = self._state
         limits = self._agent.timeouts
+        typed = self._typed
         run_deadline = started + limits.run if limits.run else math.inf
         while True:
             step = self._begin_step()
@@ -231,19 +226,49 @@ class AgentRun:
                         raise RunTimeout("run", limits.run)
                     yield StepStarted(step.number, step.attempt)
                     assembler, stream, source = self._send(step, client, run_deadline)
+                    watch = typed.watch(step.number) if typed is not None else None
+                    early = step.early
                     try:
                         async with aclosing(source) as chunks:
-                            async for chunk in chunks:
-                                if secret is not None and "error" in chunk:
-                                    chunk = redact(chunk, secret)
-                                events = assembler.feed(chunk)
-                                if events:
-                                    if step.first_token is None:
+                            if early is None:
+                                async for chunk in chunks:
+                                    if secret is not None and "error" in chunk:
+                                        chunk = redact(chunk, secret)
+                                    events = assembler.feed(chunk)
+                                    if events:
+                                        if step.first_token is None:
+                                            step.first_token = perf_counter()
+                                        for stream_event in events:
+                                            yield stream_event
+                                        if watch is not None:
+                                            for output_event in watch.feed(events):
+                                                yield output_event
+                            else:  # the same, and start each call that has become final
+                                assert isinstance(assembler, StreamAssembler)  # chat wire only
+                                async for chunk in chunks:
+                                    if secret is not None and "error" in chunk:
+                                        chunk = redact(chunk, secret)
+                                    events = assembler.feed(chunk)
+                                    if events and step.first_token is None:
                                         step.first_token = perf_counter()
+                                    # Tools start before the consumer sees this chunk.
+                                    also = early.after_chunk(assembler)
                                     for stream_event in events:
                                         yield stream_event
+                                    if watch is not None and events:
+                                        for output_event in watch.feed(events):
+                                            yield output_event
+                                    for event in also:
+                                        yield event
                         check_complete(assembler, stream)
                     except RunError as exc:
+                        if early is not None:
+                            if secret is not None:
+                                redact_error(exc, secret)  # before its text is copied
+                            for event in early.abandon(f"the attempt at this step failed: {exc}"):
+                                yield event
+                        if typed is not None and typed.fall_back(exc):
+                            continue  # refused `response_format`: ask again, by the final tool
                         delay, interrupted = self._attempt_failed(
                             step, assembler, exc, run_deadline
                         )
@@ -257,6 +282,8 @@ class AgentRun:
                     else:
                         break
                 self._take_response(step, assembler)
+                for event in self._typed_calls(step, watch):
+                    yield event
                 async for event in self._sort_calls(step):
                     yield event
             async for event in self._decide(step):
@@ -265,10 +292,16 @@ class AgentRun:
                 async with aclosing(self._run_calls(step, run_deadline)) as tool_events:
                     async for event in tool_events:
                         yield event
+            elif step.early is not None:
+                step.early.runner.close()  # else `_run_calls` closes it
             if any(call.status == "awaiting_approval" for call in step.calls):
                 stop: StopReason | None = "approval_required"
             else:
+                for event in self._typed_answer(step):
+                    yield event
                 yield self._end_step(step)
+                if typed is not None:
+                    typed.add_feedback(state)
                 stop, at_step_limit = self._stop_after(step)
                 if at_step_limit:
                     yield MaxStepsReached(step.number, self._agent.max_steps)
@@ -320,6 +353,8 @@ class AgentRun:
             max_event_size=event_limit(agent.max_argument_size),
         )
         source = stream.chunks()
+        if agent.early_tools:
+            step.early = self._early_starts(step, run_deadline)
         if limits.bounds_streams:
             step_deadline = step.sent + limits.step if limits.step else math.inf
             source = within_limits(source, limits, step_deadline, run_deadline)
@@ -352,6 +387,19 @@ class AgentRun:
             step_deadline = step.sent + limits.step if limits.step else math.inf
             source = within_limits(source, limits, step_deadline, run_deadline)
         return assembler, stream, source
+
+    def _early_starts(self, step: StepState, run_deadline: float) -> EarlyStarts | None:
+        """What starts the calls of this attempt early, if any tool may start early."""
+        agent = self._agent
+        if agent.api == "responses" or not any(tool.early for tool in agent.tools.values()):
+            return None  # early starts read the chat assembler's settled calls
+        assert self._task_group is not None
+        runner = ToolRunner(
+            self._task_group, self.run_id, step.number, agent.max_result_size, self._watchers
+        )
+        self._runner = runner
+        timeout = tool_limit(agent.timeouts, run_deadline)
+        return EarlyStarts(agent, self._state, step.number, runner, timeout, step.reusable)
 
     def _attempt_failed(
         self,
@@ -392,7 +440,10 @@ class AgentRun:
         """Keep the whole response, its call ids made unique in the conversation."""
         step.finished = perf_counter()
         step.response = response = assembler.finish()
-        step.message = with_fresh_ids(response.message, self._state.used_ids)
+        if step.early is not None:
+            step.message = step.early.with_ids(response.message, self._state.used_ids)
+        else:
+            step.message = with_fresh_ids(response.message, self._state.used_ids)
         step.finish_reason = reason = response.finish_reason
         step.response_id, step.response_model = response.id, response.model
         step.usage = response.usage_summary
@@ -419,83 +470,18 @@ class AgentRun:
 
     async def _sort_calls(self, step: StepState) -> AsyncGenerator[Event, None]:
         """Validate each call and check the limits: ready, awaiting approval, or refused."""
-        state = self._state
-        agent = self._agent
-        assert step.message is not None
-        context = (*state.messages, step.assistant)
-        for call in step.message.tool_calls:
-            pending = PendingCall(call.id, call.index, call.name or "", call.arguments, "ready")
-            step.calls.append(pending)
-            if step.not_run is not None:
-                error = NOT_RUN[step.not_run]
-            else:
-                ready, error = validate_call(agent, call)
-                if ready is None:
-                    state.invalid_calls += 1
-                else:
-                    error = over_limit(agent, len(step.runnable), state.calls_run)
-                    if not error:
-                        step.runnable.append(ready)
-                        if await needs_approval(ready.tool, ready.arguments, self._context(
-                            step, ready, context
-                        )):  # fmt: skip
-                            pending.status = "awaiting_approval"
-                            yield ApprovalRequested(
-                                step.number, call.index, call.id, ready.tool.name, ready.arguments
-                            )
-                        else:
-                            yield ToolCallReady(
-                                step.number, call.index, call.id, ready.tool.name,
-                                ready.arguments, call.arguments,
-                            )  # fmt: skip
-                        continue
-                    if error == NOT_RUN["max_tool_calls"] and state.final_only is None:
-                        state.final_only = "max_tool_calls"
-            pending.status, pending.output = "finished", f"Invalid tool call: {error}"
-            yield ToolCallInvalid(
-                step.number, call.index, call.id, call.name, call.arguments, error
-            )
-        if step.calls:
-            state.pending = PendingStep(
-                step.number, step.assistant, step.calls, step.finish_reason, step.info(),
-                step.response_id, step.response_model,
-            )  # fmt: skip
-
-    def _context(
-        self, step: StepState, call: ToolRun, messages: tuple[Mapping[str, Any], ...]
-    ) -> ToolContext:
-        return ToolContext(self.run_id, call.id, call.tool.name, step.number, messages)
+        answered = self._typed.answered if self._typed is not None else {}
+        sorting = sort_calls(self._agent, self._state, step, answered, self.run_id)
+        async with aclosing(sorting) as events:
+            async for event in events:
+                yield event
 
     async def _decide(self, step: StepState) -> AsyncGenerator[Event, None]:
-        """Settle the calls awaiting approval: given decisions, then the approver.
-
-        What stays undecided keeps the run paused once the other calls have run. The
-        step's state is saved first, so a crash from here on never asks the model again.
-        """
-        decisions = self._start.approvals
-        for call in step.calls:
-            if call.status != "awaiting_approval":
-                continue
-            decision = decisions.get(call.id)
-            if decision is None and self._approver is not None:
-                ready = next(run for run in step.runnable if run.id == call.id)
-                request = ApprovalRequest(
-                    call.id, call.name, ready.arguments, step.number, call.index, call.arguments
-                )
-                decision = await ask(self._approver, request)
-            if decision is None:
-                continue
-            if decision.approved:
-                call.status = "ready"
-                yield ToolCallApproved(step.number, call.index, call.id, call.name)
-            else:
-                call.status, call.output = "denied", denial_output(decision.reason)
-                yield ToolCallDenied(
-                    step.number, call.index, call.id, call.name, decision.reason, call.output
-                )
-        status = {call.id: call.status for call in step.calls}
-        step.held = {run.id: run for run in step.runnable if status[run.id] == "awaiting_approval"}
-        step.runnable = [run for run in step.runnable if status[run.id] == "ready"]
+        """Settle the calls awaiting approval (see `decide`); then save the step's state,
+        so a crash from here on never asks the model for this response again."""
+        async with aclosing(decide(step, self._start.approvals, self._approver)) as events:
+            async for event in events:
+                yield event
         if step.calls:
             await self._checkpoint()
 
@@ -513,24 +499,31 @@ class AgentRun:
         runnable = step.runnable
         state.calls_run += len(runnable)
         by_id = {call.id: call for call in step.calls}
-        batch = run_tools(
-            self._task_group,
-            runnable,
-            self.run_id,
-            step.number,
-            (*state.messages, step.assistant),
-            tool_limit(agent.timeouts, run_deadline),
-            agent.max_result_size,
-            self._watchers,
-            None if self._session is None else self._starting,
-        )
+        context = (*state.messages, step.assistant)
+        timeout = tool_limit(agent.timeouts, run_deadline)
+        starting = None if self._session is None else self._starting
+        batch = (
+            step.early.run(runnable, context, timeout, starting)
+            if step.early is not None
+            else run_tools(
+                self._task_group, runnable, self.run_id, step.number, context, timeout,
+                agent.max_result_size, self._watchers, starting,
+            )
+        )  # fmt: skip
         try:
             async with aclosing(batch) as tool_events:
                 async for tool_event in tool_events:
                     yield tool_event
-                    if self._session is not None and isinstance(tool_event, ToolFinished):
-                        call = by_id[tool_event.id]
-                        call.status, call.output = "finished", tool_event.output
+                    if self._session is not None:
+                        if isinstance(tool_event, ToolStarted):
+                            if by_id[tool_event.id].status == "running":
+                                continue  # saved before it started
+                            by_id[tool_event.id].status = "running"  # it started early
+                        elif isinstance(tool_event, ToolFinished):
+                            call = by_id[tool_event.id]
+                            call.status, call.output = "finished", tool_event.output
+                        else:
+                            continue  # progress is not worth a checkpoint
                         await self._checkpoint()
         finally:
             # Also when the run is left or cancelled mid-way: every call gets an answer,
@@ -588,7 +581,10 @@ class AgentRun:
             )
         if step.not_run is not None:
             return step.not_run, False
-        if not step.calls:
+        typed = self._typed
+        if typed is not None and typed.ready_step == step.number:
+            return "answer", False
+        if not step.calls and not (typed is not None and typed.goes_on(step)):
             assert step.message is not None
             return answer_reason(step.message, step.finish_reason), False
         if state.final_only == "max_tool_calls" and not agent.final_answer:
@@ -597,15 +593,23 @@ class AgentRun:
             return (None if agent.final_answer else "max_steps"), True
         return None, False
 
-    async def _finish(self, step: StepState, stop: StopReason, started: float) -> RunResult:
+    async def _finish(
+        self, step: StepState, stop: StopReason, started: float
+    ) -> RunResult[OutputT]:
         state = self._state
         state.stop_reason = stop
         await self._checkpoint()
         assistant = step.assistant
         paused = state.pending is not None
+        typed = self._typed
+        output: Any = (
+            typed.value if typed is not None
+            else "" if paused
+            else assistant.get("content") or ""
+        )  # fmt: skip
         self._result = RunResult(
             run_id=self.run_id,
-            output="" if paused else assistant.get("content") or "",
+            output=output,
             messages=tuple(state.messages),
             new_messages=tuple(state.messages[state.first_new :]),
             stop_reason=stop,
@@ -641,4 +645,21 @@ class AgentRun:
             params["tools"] = agent._tool_definitions()
             if extra_step:
                 params["tool_choice"] = "none"
+        if self._typed is not None:
+            self._typed.request(params, params.get("tools", []), extra_step)
         return params
+
+    # --- typed output (see `_typed`): phases of their own, skipped without an output type
+
+    def _typed_calls(self, step: StepState, watch: OutputWatch | None) -> Iterator[Event]:
+        """The last partial value of the answer; in the tool mode, the final-answer call."""
+        typed = self._typed
+        if typed is None or watch is None:
+            return
+        yield from watch.finish()
+        yield from typed.judge_calls(step, self._state)
+
+    def _typed_answer(self, step: StepState) -> Iterator[Event]:
+        """A response without tool calls: its typed answer, or what to tell the model."""
+        if self._typed is not None:
+            yield from self._typed.judge_answer(step, self._state)

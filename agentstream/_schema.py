@@ -30,11 +30,14 @@ from ._exceptions import ToolArgumentsError, ToolDefinitionError
 __all__ = [
     "ERROR_TEXT_LIMIT",
     "Check",
+    "join_errors",
     "model_arguments",
     "parse_arguments",
     "raw_arguments",
     "signature_arguments",
     "strict_arguments",
+    "strict_nulls",
+    "tool_schema",
 ]
 
 ERROR_TEXT_LIMIT = 600
@@ -167,6 +170,19 @@ def _model_schema(model: type[BaseModel]) -> dict[str, Any]:
     """The JSON schema of `model` as a tool's parameters: no generated titles, `type` first."""
     schema = model.model_json_schema(schema_generator=_ToolSchemaGenerator)
     schema.pop("title", None)
+    return _ordered(schema)
+
+
+def tool_schema(adapter: TypeAdapter[Any]) -> dict[str, Any]:
+    """The JSON schema of any type as a model reads it: `title` kept at the root only."""
+    schema = adapter.json_schema(schema_generator=_ToolSchemaGenerator)
+    title = schema.pop("title", None)
+    ordered = _ordered(schema)
+    return {"title": title, **ordered} if isinstance(title, str) else ordered
+
+
+def _ordered(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` with `type` and its main keywords first, `$defs` last, no `$defs` titles."""
     for name, definition in schema.get("$defs", {}).items():
         if definition.get("title") == name:
             del definition["title"]
@@ -248,6 +264,13 @@ def strict_arguments(
         return check(_drop(copy.deepcopy(data), original, original, frozenset()))
 
     return strict, strict_check
+
+
+def strict_nulls(schema: Mapping[str, Any]) -> Callable[[Any], Any]:
+    """What `strict_arguments`' check does first: drop the `null`s strict mode allowed
+    only to stand for a missing property of `schema` (the original one). Mutates."""
+    original = copy.deepcopy(dict(schema))
+    return lambda data: _drop(data, original, original, frozenset())
 
 
 def _strict(node: dict[str, Any], root: dict[str, Any], where: str) -> dict[str, Any]:
@@ -408,7 +431,7 @@ def _pydantic_error_text(exc: ValidationError) -> str:
     for error in exc.errors(include_url=False, include_context=False, include_input=False):
         loc = ".".join(str(part) for part in error["loc"])
         items.append(f"{loc}: {error['msg']}" if loc else error["msg"])
-    return _join_errors(items)
+    return join_errors(items)
 
 
 def _jsonschema_error_text(errors: Iterable[Any]) -> str:
@@ -418,10 +441,10 @@ def _jsonschema_error_text(errors: Iterable[Any]) -> str:
     for error in ordered:
         loc = ".".join(str(part) for part in error.absolute_path)
         items.append(f"{loc}: {error.message}" if loc else str(error.message))
-    return _join_errors(items)
+    return join_errors(items)
 
 
-def _join_errors(items: list[str], limit: int = ERROR_TEXT_LIMIT) -> str:
+def join_errors(items: list[str], limit: int = ERROR_TEXT_LIMIT) -> str:
     """Join `items` with "; ", keeping whole items while they fit in about `limit` chars."""
     text = ""
     for i, item in enumerate(items):

@@ -13,7 +13,7 @@ import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ._exceptions import RunError, StateError
 from ._execute import ToolRun
@@ -23,6 +23,9 @@ from ._result import StepInfo, StopReason
 from ._state_checks import check_state, parse_state
 from ._step import call_ids, timings
 from ._usage import Usage
+
+if TYPE_CHECKING:
+    from ._early import EarlyStarts, ReuseKey
 
 __all__ = ["STATE_VERSION", "CallStatus", "PendingCall", "PendingStep", "RunState", "StepState"]
 
@@ -262,6 +265,10 @@ class StepState:
     tool_time: float = 0.0
     resumed: StepInfo | None = None
     """The saved step's figures, when it was taken up from a saved state."""
+    early: EarlyStarts | None = None
+    """The calls of the attempt under way that started early (with `early_tools`)."""
+    reusable: dict[ReuseKey, ToolRun] = field(default_factory=dict)
+    """Results of idempotent early calls from broken attempts, for a retry to reuse."""
 
     @property
     def attempt(self) -> int:

@@ -10,12 +10,12 @@ embedded default on SQLite; a Redis or Postgres store is a short class.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-from ._exceptions import RunError, SetupError
+from ._exceptions import RunError, SetupError, StateError
 from ._state import RunState
 
-__all__ = ["Session", "Store", "StoreError"]
+__all__ = ["Session", "Store", "StoreError", "state_of_session"]
 
 
 @runtime_checkable
@@ -70,3 +70,31 @@ class Session:
     async def clear(self) -> None:
         """Forget the session's conversation and any unfinished run."""
         await self.store.delete(self.id)
+
+
+async def state_of_session(
+    session: Session, fresh: RunState, *, resume: bool, added: list[dict[str, Any]]
+) -> RunState:
+    """The state a run given `session` starts from.
+
+    To resume: the session's unfinished run. Otherwise a new run (`fresh`'s id) whose
+    conversation is the session's followed by `added`; a session whose run is
+    unfinished is refused rather than continued by accident.
+    """
+    saved = await session.state()
+    if resume:
+        if saved is None:
+            raise StateError(f"session {session.id!r} has no run to resume")
+        if saved.finished:
+            raise StateError(f"session {session.id!r} has no unfinished run")
+        saved.stop_reason = None
+        return saved
+    if saved is not None and not saved.finished:
+        raise StateError(
+            f"session {session.id!r} has an unfinished run (step {saved.step}, "
+            f"{saved.stop_reason or 'interrupted'}): resume it with "
+            f"agent.resume(session=...) or forget it with `await session.clear()`"
+        )
+    if saved is None:
+        return fresh
+    return RunState.start(fresh.run_id, [*saved.messages, *added])

@@ -36,7 +36,7 @@ class SyncRun:
     """
 
     def __init__(
-        self, agent: Agent, prompt: Prompt, request: Mapping[str, Any], backend: str
+        self, agent: Agent[Any], prompt: Prompt, request: Mapping[str, Any], backend: str
     ) -> None:
         self._agent = agent
         self._prompt = prompt

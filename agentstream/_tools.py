@@ -52,6 +52,7 @@ class Tool:
         "_is_async",
         "concurrent",
         "description",
+        "early",
         "function",
         "idempotent",
         "name",
@@ -75,8 +76,13 @@ class Tool:
     needs_approval: ApprovalRule
     """Whether a call waits for a person's approval before it runs (see `ApprovalRule`)."""
     idempotent: bool
-    """True: running a call twice does no harm, so a call whose outcome was lost (the
-    process stopped while it ran) may be run again when the run is resumed."""
+    """True: running a call twice does no harm and gives the same result, so a call whose
+    outcome was lost (the process stopped while it ran) may be run again when the run is
+    resumed, and the result of an early call from a broken attempt at a step may be
+    reused when the retry asks for the same call."""
+    early: bool
+    """True: may start as soon as its call is complete, before the model's response has
+    ended, when the agent has `early_tools=True` (for read-only or idempotent tools)."""
 
     _check: Check
     _bind: _Bind
@@ -95,8 +101,10 @@ class Tool:
         bind: _Bind,
         needs_approval: ApprovalRule = False,
         idempotent: bool = False,
+        early: bool = False,
     ) -> None:
         """Internal: use `tool()` or `Tool.from_schema()`."""
+        _check_early(early, concurrent, f"tool {name!r}")
         if not isinstance(needs_approval, bool) and not callable(needs_approval):
             raise ToolDefinitionError(
                 f"needs_approval of tool {name!r} must be a bool or a function of the "
@@ -105,6 +113,7 @@ class Tool:
         for slot, value in (
             ("needs_approval", needs_approval),
             ("idempotent", bool(idempotent)),
+            ("early", bool(early)),
             ("name", name),
             ("description", description),
             ("parameters", parameters),
@@ -130,7 +139,10 @@ class Tool:
         return self
 
     def __repr__(self) -> str:
-        return f"Tool(name={self.name!r}, strict={self.strict}, concurrent={self.concurrent})"
+        extra = "".join(f", {flag}=True" for flag in ("early", "idempotent") if getattr(self, flag))
+        return (
+            f"Tool(name={self.name!r}, strict={self.strict}, concurrent={self.concurrent}{extra})"
+        )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Call the original function directly, as if it had not been decorated."""
@@ -225,6 +237,7 @@ class Tool:
         concurrent: bool = True,
         needs_approval: ApprovalRule = False,
         idempotent: bool = False,
+        early: bool = False,
     ) -> Tool:
         """A tool from a hand-written JSON schema.
 
@@ -262,6 +275,7 @@ class Tool:
             bind=bind,
             needs_approval=needs_approval,
             idempotent=idempotent,
+            early=early,
         )
 
 
@@ -276,6 +290,7 @@ def tool(
     concurrent: bool = True,
     needs_approval: ApprovalRule = False,
     idempotent: bool = False,
+    early: bool = False,
 ) -> Tool: ...
 @overload
 def tool(
@@ -288,6 +303,7 @@ def tool(
     concurrent: bool = True,
     needs_approval: ApprovalRule = False,
     idempotent: bool = False,
+    early: bool = False,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 def tool(
     func: Callable[..., Any] | None = None,
@@ -299,6 +315,7 @@ def tool(
     concurrent: bool = True,
     needs_approval: ApprovalRule = False,
     idempotent: bool = False,
+    early: bool = False,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Make a `Tool` of a function: `@tool`, `@tool()` or `@tool(name=..., strict=True, ...)`.
 
@@ -312,21 +329,23 @@ def tool(
     `concurrent=False` keeps the tool from running alongside other calls of its step.
     `needs_approval` makes calls wait for a person's approval (`True`, or a function of
     the arguments and context deciding per call); `idempotent=True` says a call may be
-    run again if its outcome was lost in a crash. Nothing is registered anywhere; pass
-    the returned `Tool` to the agent.
+    run again if its outcome was lost in a crash (and an early result reused on a retry).
+    `early=True` lets the tool start as soon as its call is complete, while the response
+    still streams (with `Agent(early_tools=True)`; it must then be concurrent).
+    Nothing is registered anywhere; pass the returned `Tool` to the agent.
     """
 
     def make(function: Callable[..., Any]) -> Tool:
         made = _tool_from_function(
             function, name=name, description=description, strict=strict, concurrent=concurrent
         )
-        if needs_approval is False and not idempotent:
+        if needs_approval is False and not idempotent and not early:
             return made
         return Tool(
             name=made.name, description=made.description, parameters=made.parameters,
             strict=made.strict, concurrent=made.concurrent, function=made.function,
             check=made._check, bind=made._bind, needs_approval=needs_approval,
-            idempotent=idempotent,
+            idempotent=idempotent, early=early,
         )  # fmt: skip
 
     return make if func is None else make(func)
@@ -439,6 +458,14 @@ def _parameters(
 
 
 # --- helpers -----------------------------------------------------------------------------
+
+
+def _check_early(early: bool, concurrent: bool, label: str) -> None:
+    if early and not concurrent:
+        raise ToolDefinitionError(
+            f"{label} cannot be both early=True and concurrent=False: a call started early "
+            f"runs alongside the rest of its step"
+        )
 
 
 def _check_name(name: object, label: str) -> None:

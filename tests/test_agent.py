@@ -826,7 +826,7 @@ async def test_run_sync_inside_an_event_loop_points_to_await() -> None:
         pytest.param("system_message", "Be brief.", "instructions=", id="system_message"),
         pytest.param("max_turns", 5, "max_steps=", id="max_turns"),
         pytest.param("max_iterations", 5, "max_steps=", id="max_iterations"),
-        pytest.param("output_type", dict, "response_format=", id="output_type"),
+        pytest.param("result_type", dict, "output_type=", id="result_type"),
         pytest.param("max_retries", 2, r"Retries\(max_retries", id="max_retries"),
         pytest.param("functions", [print], "tools=", id="functions"),
     ],

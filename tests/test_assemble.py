@@ -368,7 +368,7 @@ def test_partial_arguments_can_be_switched_off() -> None:
 
 def test_partial_parsing_work_is_linear(monkeypatch: pytest.MonkeyPatch) -> None:
     """Re-parsing is geometric: the bytes parsed stay within a constant of the arguments."""
-    import agentstream._assemble as module
+    import agentstream._partial_call as module
 
     parsed = 0
     real = module.from_json  # type: ignore[attr-defined]

@@ -28,7 +28,11 @@ def stats(node: Any) -> Iterator[Mapping[str, float]]:
 def test_quick_bench_reports_every_section(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "--quick", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert {"meta", "assembly", "e2e", "scale", "tools"} <= set(result)
+    assert {"meta", "assembly", "output", "e2e", "scale", "tools"} <= set(result)
+
+    output = result["output"]["rows"]
+    assert [row["answer_bytes"] for row in output] == [1024]
+    assert all(row["chunks"] > 256 and row["partial_values"] > 0 for row in output)
 
     assembly = result["assembly"]["rows"]
     assert [row["arguments_bytes"] for row in assembly] == [1024]
@@ -57,7 +61,7 @@ def test_quick_bench_reports_every_section(capsys: pytest.CaptureFixture[str]) -
     assert all(s["min"] > 0 for s in summaries if id(s) not in may_be_zero)
 
     text = render(result)
-    for title in ("Assembly alone", "End to end", "Scale", "Parallel I/O-bound"):
+    for title in ("Assembly alone", "Typed output", "End to end", "Scale", "Parallel I/O-bound"):
         assert title in text
 
 
@@ -68,6 +72,7 @@ def _differences(result: Mapping[str, Any]) -> list[Mapping[str, float]]:
         found += [row["added_first_token_ms"], row["server_cpu_share"]]
     for row in result["scale"]["rows"]:
         found += [row["bare"]["server_cpu_share"], row["agent"]["server_cpu_share"]]
+    found += [row["added_us_per_chunk"] for row in result["output"]["rows"]]
     return [s for s in found if s is not None]
 
 
@@ -84,6 +89,23 @@ def test_unknown_section_is_a_usage_error(capsys: pytest.CaptureFixture[str]) ->
         main(["bench", "--only", "speed"])
     assert exit_info.value.code == 2
     assert "choose among" in capsys.readouterr().err
+
+
+def test_the_early_section_compares_both_modes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--quick", "--json", "--only", "early"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result) == {"meta", "early"}
+    early = result["early"]
+    assert early["scenario"]["calls"] == 4
+    for mode in ("off", "on"):
+        rows = early[mode]["calls"]
+        assert [row["call"] for row in rows] == [0, 1, 2, 3]
+        # The stream has moved past a call after its last piece came: never before it.
+        assert all(
+            row["start_lag_from_last_byte_ms"] >= row["start_lag_from_final_ms"] for row in rows
+        )
+        assert early[mode]["step_wall_ms"] >= early[mode]["floor_ms"] > 0
+    assert "Early tool starts" in render(result)
 
 
 def test_progress_goes_to_the_terminal_only() -> None:

@@ -49,7 +49,9 @@ def closed_port() -> int:
 
 def test_all_tools_are_tools_with_unique_names() -> None:
     names = [t.name for t in tools.ALL_TOOLS]
-    assert names == ["get_weather", "calculate", "current_time", "plan_trip", "book_hotel"]
+    assert names == [
+        "get_weather", "calculate", "current_time", "plan_trip", "book_hotel", "compile_report"
+    ]  # fmt: skip
     assert all(isinstance(t, Tool) for t in tools.ALL_TOOLS)
     assert sorted(tools.__all__) == tools.__all__
 

@@ -27,6 +27,7 @@ from agentstream import (
     ToolContext,
     ToolError,
     ToolFinished,
+    ToolProgress,
     ToolStarted,
 )
 from agentstream.mcp import (
@@ -275,6 +276,24 @@ async def test_progress_reaches_the_hook(connect: Any) -> None:
         ("c1", "srv_slow", 1, 2, "quick: halfway")
     ]
     assert reports[0].server == "srv"
+
+
+async def test_progress_becomes_tool_progress_events(connect: Any) -> None:
+    model = ScriptedModel(
+        [
+            Reply(tool_calls=[ToolCall("srv_slow", {"seconds": 0, "label": "quick"}, id="c1")]),
+            Reply("done"),
+        ]
+    )
+    with anyio.fail_after(LIMIT):
+        async with connect() as server:
+            events, _ = await run_all(agent_for(model, server))
+    progress = [e for e in events if isinstance(e, ToolProgress)]
+    assert [(e.id, e.name, e.fraction, e.message) for e in progress] == [
+        ("c1", "srv_slow", 0.5, "quick: halfway")
+    ]
+    kinds = [type(e).__name__ for e in events]
+    assert kinds.index("ToolProgress") < kinds.index("ToolFinished")
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])

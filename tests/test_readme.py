@@ -36,3 +36,18 @@ def test_commands_in_readme_match_ci() -> None:
     assert commands
     for command in commands:
         assert command in README.read_text()
+
+
+def test_typed_output_example_runs_offline(tmp_path: Path) -> None:
+    (block,) = [block for block in python_blocks() if "output_type=Booking" in block]
+    script = tmp_path / "typed_output.py"
+    script.write_text(block)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    process = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env,
+        check=False,
+    )  # fmt: skip
+    assert process.returncode == 0, process.stderr
+    lines = process.stdout.splitlines()
+    assert lines[-1] == "Paris 3 ['Ann Smith', 'Bob Jones']"
+    assert any("complete: ('city',)" in line for line in lines)

@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 import pytest
 
 from agentstream import Agent
+from agentstream.stores import SQLiteStore
 from agentstream.testing import offline_model
 from agentstream.web import create_app, demo_tools
 
@@ -121,3 +122,96 @@ def test_the_ai_package_assembles_our_stream(ai_package: Path) -> None:
     history = model.requests[-2].body["messages"]
     assert [m["role"] for m in history[:5]] == ["user", "assistant", "tool", "tool", "assistant"]
     assert history[2]["content"] == tools[0]["output"]
+
+
+APPROVAL_SCRIPT = Path(__file__).with_name("web_ai_sdk_approval.mjs")
+
+
+def drive_an_approval(
+    folder: Path, first: str, then: str, chat_id: str, decision: str, reason: str = ""
+) -> dict[str, Any]:
+    """The `ai` package's chat through one approval: prompt, decision, continuation."""
+    shutil.copy(APPROVAL_SCRIPT, folder / APPROVAL_SCRIPT.name)
+    prompt = "Book a hotel in Rome for 2 nights"
+    done = subprocess.run(
+        ["node", APPROVAL_SCRIPT.name, first, then, chat_id, prompt, decision, reason],
+        cwd=folder, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, f"the ai package's chat failed:\n{done.stderr[-3000:]}"
+    result: dict[str, Any] = json.loads(done.stdout)
+    assert result["errors"] == [], f"the ai package refused our stream: {result['errors']}"
+    assert result["status"] == "ready"
+    return result
+
+
+def _booking(message: dict[str, Any]) -> dict[str, Any]:
+    parts: list[dict[str, Any]] = [p for p in message["parts"] if p["type"] == "tool-book_hotel"]
+    assert len(parts) == 1
+    return parts[0]
+
+
+def _answer(message: dict[str, Any]) -> str:
+    return "".join(p["text"] for p in message["parts"] if p["type"] == "text")
+
+
+@pytest.mark.parametrize("decision", ["approve", "deny"])
+def test_the_ai_package_chat_answers_an_approval_and_the_run_goes_on(
+    ai_package: Path, decision: str
+) -> None:
+    model = offline_model()
+    agent = Agent(client=model.async_client, model="m", tools=demo_tools())
+    with running_server(create_app(agent)) as url:
+        read = drive_an_approval(ai_package, url, url, "chat-approval", decision, "too pricey")
+    paused = _booking(read["paused"][-1])
+    assert paused["state"] == "approval-requested"
+    assert paused["input"] == {"city": "Rome", "nights": 2}
+    assert paused["approval"] == {"id": paused["toolCallId"]}
+    # The package sent the decision on the tool part, in the message it continues ...
+    sent = read["bodies"][1]["messages"][-1]
+    assert _booking(sent)["state"] == "approval-responded"
+    assert _booking(sent)["approval"]["approved"] is (decision == "approve")
+    # ... and the continuation streamed into that same assistant message.
+    assert len(read["messages"]) == 2
+    final = read["messages"][-1]
+    assert final["id"] == read["paused"][-1]["id"]
+    booking = _booking(final)
+    assert len(model.requests) == 2  # the paused step's request was not made again
+    told = model.requests[-1].body["messages"][-1]
+    assert told["role"] == "tool"
+    if decision == "approve":
+        assert booking["state"] == "output-available"
+        assert booking["output"].startswith("booked 2 nights in Rome")
+        assert told["content"] == booking["output"]
+        assert booking["output"] in _answer(final)
+    else:
+        assert booking["state"] == "output-denied"
+        assert "too pricey" in told["content"]
+        assert "did not approve" in _answer(final)
+    assert final["metadata"]["stopReason"] == "answer"
+
+
+def test_an_approval_resumes_the_run_in_a_new_app_on_the_same_store(
+    ai_package: Path, tmp_path: Path
+) -> None:
+    store_path = tmp_path / "chats.db"
+    before, after = offline_model(), offline_model()
+    first = create_app(
+        Agent(client=before.async_client, model="m", tools=demo_tools()),
+        store=SQLiteStore(store_path),
+    )
+    # A new app object (its own empty registry, its own model) on the same SQLite file:
+    # what a restarted server has.
+    second = create_app(
+        Agent(client=after.async_client, model="m", tools=demo_tools()),
+        store=SQLiteStore(store_path),
+    )
+    with running_server(first) as url_1, running_server(second) as url_2:
+        read = drive_an_approval(ai_package, url_1, url_2, "chat-restart", "approve")
+    booking = _booking(read["messages"][-1])
+    assert booking["state"] == "output-available"
+    assert booking["output"].startswith("booked 2 nights in Rome")
+    assert [len(before.requests), len(after.requests)] == [1, 1]
+    resumed = after.requests[0].body["messages"]
+    assert [m["role"] for m in resumed] == ["user", "assistant", "tool"]
+    assert resumed[-1]["content"] == booking["output"]
+    assert booking["output"] in _answer(read["messages"][-1])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -325,3 +326,20 @@ def test_the_cli_listens_on_loopback_unless_told_otherwise(
     assert web_main(["--host", "0.0.0.0"]) == 2
     assert cli_main(["web", "--host", "10.1.2.3"]) == 2  # through `python -m agentstream`
     assert "--allow-remote" in capsys.readouterr().err
+
+
+def test_web_command_keeps_paused_runs_in_the_session_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import agentstream.web
+    from agentstream.stores import SQLiteStore
+
+    served: dict[str, Any] = {}
+
+    def fake_serve(agent: Any, **options: Any) -> None:
+        served.update(options)
+
+    monkeypatch.setattr(agentstream.web, "serve", fake_serve)
+    assert web_main(["--session", str(tmp_path / "web.db"), "--port", "0"], environ={}) == 0
+    assert isinstance(served["store"], SQLiteStore)
+    assert served["store"].path == tmp_path / "web.db"

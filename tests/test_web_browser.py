@@ -197,3 +197,53 @@ def test_model_html_shows_as_text_and_never_runs(page: Any) -> None:
         assert page.locator(".step .text").inner_text() == attack
         assert page.locator("#messages img, #messages script").count() == 0
         assert page.evaluate("window.__pwned") is None
+
+
+def test_approving_a_call_with_the_keyboard_continues_the_same_answer(page: Any) -> None:
+    model = offline_model(ttft=0.1, tokens_per_second=80)
+    with running_server(create_app(paced_agent(model))) as url:
+        page.goto(url + "/")
+        ask(page, "Book a hotel in Rome for 2 nights")
+        page.wait_for_selector(".tool.awaiting .approval button.approve", timeout=WAIT)
+        shot(page, "10-awaiting-approval")
+        assert "awaiting approval" in page.locator(".tool .state").inner_text()
+        assert page.locator("#send").is_enabled()  # the run has paused, not stopped
+        # Keyboard only: the Approve button has the focus, Enter presses it.
+        page.wait_for_function("document.activeElement.classList.contains('approve')")
+        page.keyboard.press("Enter")
+        page.wait_for_selector(".run-metrics >> nth=1", timeout=WAIT)
+        shot(page, "11-approved-and-answered")
+        assert page.locator(".message.assistant").count() == 1  # the same answer went on
+        card = page.locator(".tool")
+        assert card.count() == 1
+        assert "done" in card.get_attribute("class")
+        result = card.locator(".result").inner_text()
+        assert result.startswith("booked 2 nights in Rome")
+        assert page.locator(".approval").count() == 0
+        assert result in page.locator(".step .text").last.inner_text()
+        assert "answer" in page.locator(".run-metrics").last.inner_text()
+    assert chat_requests(model) == 2  # the paused step, then the answer: none asked twice
+
+
+def test_denying_a_call_with_a_reason_tells_the_model(page: Any) -> None:
+    model = offline_model(ttft=0.1, tokens_per_second=80)
+    with running_server(create_app(paced_agent(model))) as url:
+        page.goto(url + "/")
+        ask(page, "Book a hotel in Rome for 2 nights")
+        page.wait_for_selector(".tool.awaiting .approval input", timeout=WAIT)
+        page.focus(".approval input")
+        page.keyboard.type("over budget")
+        page.keyboard.press("Enter")  # Enter in the reason denies
+        page.wait_for_selector(".run-metrics >> nth=1", timeout=WAIT)
+        shot(page, "12-denied-and-answered")
+        card = page.locator(".tool")
+        assert "error" in card.get_attribute("class")
+        assert card.locator(".state").inner_text() == "denied"
+        assert card.locator(".result").inner_text() == "denied: over budget"
+        answer = page.locator(".step .text").last.inner_text()
+        assert "did not approve" in answer
+        assert "over budget" in answer
+        assert page.locator(".message.assistant").count() == 1
+    told = model.requests[-1].body["messages"][-1]
+    assert told["role"] == "tool"
+    assert "over budget" in told["content"]

@@ -5,7 +5,10 @@ Four sections, each repeated and summarised as median, min and max:
 - assembly: merging pre-decoded chunks (`_assembly`);
 - e2e: one run after another over loopback, bare loop vs SDK vs agent (`_clients`);
 - scale: K concurrent runs, bare loop vs agent, and the memory of an idle run;
-- tools: 8 parallel I/O-bound tool calls against the slowest one alone.
+- tools: 8 parallel I/O-bound tool calls against the slowest one alone;
+- output: a typed answer's partial value kept up as it streams (`_output`).
+- early: tools started as soon as their call is complete, against after the response
+  (`_early`).
 
 The model is served from a child process (`_serve`) whose CPU time is reported,
 so that a busy server cannot pass for a slow client.
@@ -31,12 +34,14 @@ import openai
 
 from ._assembly import argument_stream, time_merger, time_side_by_side
 from ._clients import Clients, RunTiming, idle_memory, open_clients, parallel_tools
+from ._early import early_section
+from ._output import time_output
 from ._responses import ResponsesClients, responses_bodies
 from ._serve import ChildServer, Workload, child_server, cpu_now, workload_policy
 
 __all__ = ["SECTIONS", "BenchOptions", "run_bench"]
 
-SECTIONS = ("assembly", "e2e", "scale", "tools")
+SECTIONS = ("assembly", "output", "e2e", "scale", "tools", "early")
 _KB = 1024
 
 
@@ -116,8 +121,13 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
     result: dict[str, Any] = {"meta": _meta(options)}
     if "assembly" in options.sections:
         result["assembly"] = _assembly(options)
+    if "output" in options.sections:
+        result["output"] = _output(options)
     if "tools" in options.sections:
         result["tools"] = anyio.run(_tools, options, backend=options.backend)
+    if "early" in options.sections:
+        reps = options.reps if options.reps is not None else (2 if options.quick else 20)
+        result["early"] = anyio.run(early_section, reps, backend=options.backend)
     if {"e2e", "scale"} & set(options.sections):
         with child_server(options.workload) as server:
             result.update(anyio.run(_loopback, options, server, backend=options.backend))
@@ -165,6 +175,27 @@ def _assembly(options: BenchOptions) -> dict[str, Any]:
                 "sdk_state_over_agentstream": stat(ratio_sdk),
                 "sdk_state_chunks_fed": sdk_fed,
                 "sdk_state_whole_stream": sdk_whole,
+            }
+        )
+    return {"rows": rows}
+
+
+def _output(options: BenchOptions) -> dict[str, Any]:
+    rows = []
+    for size in options.sizes:
+        samples: dict[str, list[float]] = {"assembler": [], "typed": [], "added": []}
+        timed: dict[str, float] = {}
+        for _ in range(options.repetitions):
+            timed = time_output(size, options.min_chunks)
+            samples["assembler"].append(timed["assembler"])
+            samples["typed"].append(timed["typed"])
+            samples["added"].append(timed["typed"] - timed["assembler"])
+        rows.append(
+            {
+                "answer_bytes": size,
+                "chunks": round(timed["chunks"]),
+                "partial_values": round(timed["partial_values"]),
+                **{f"{name}_us_per_chunk": stat(values) for name, values in samples.items()},
             }
         )
     return {"rows": rows}

@@ -41,6 +41,8 @@ def render(result: Mapping[str, Any]) -> str:
     ]
     if "assembly" in result:
         lines += ["", *_assembly(result["assembly"])]
+    if "output" in result:
+        lines += ["", *_output(result["output"])]
     if "e2e" in result:
         lines += ["", *_e2e(result["e2e"])]
     if "e2e_responses" in result:
@@ -49,6 +51,8 @@ def render(result: Mapping[str, Any]) -> str:
         lines += ["", *_scale(result["scale"])]
     if "tools" in result:
         lines += ["", *_tools(result["tools"])]
+    if "early" in result:
+        lines += ["", *_early(result["early"])]
     return "\n".join(lines) + "\n"
 
 
@@ -81,6 +85,26 @@ def _assembly(section: Mapping[str, Any]) -> list[str]:
             + " (its cost per chunk grows with the arguments, so this flatters it)"
         )
     return lines
+
+
+def _output(section: Mapping[str, Any]) -> list[str]:
+    rows = [
+        [
+            _size(row["answer_bytes"]),
+            str(row["chunks"]),
+            str(row["partial_values"]),
+            _stat(row["assembler_us_per_chunk"]),
+            _stat(row["typed_us_per_chunk"]),
+            _stat(row["added_us_per_chunk"]),
+        ]
+        for row in section["rows"]
+    ]
+    header = ["answer", "chunks", "partial values", "assembler", "with typed output", "added"]
+    return [
+        "Typed output, pre-decoded chunks (us per chunk; a list[Record] answer in 4-character "
+        "pieces: partial parse, completed entries validated once, the whole answer at the end)",
+        *_table(header, rows),
+    ]
 
 
 def _e2e(section: Mapping[str, Any]) -> list[str]:
@@ -179,3 +203,32 @@ def _tools(section: Mapping[str, Any]) -> list[str]:
     ]
     header = ["tools", "calls", "slowest s", "parallel wall s", "slowest alone s", "ratio"]
     return ["Parallel I/O-bound tool calls (first start to last end)", *_table(header, rows)]
+
+
+def _early(section: Mapping[str, Any]) -> list[str]:
+    scenario, off, on = section["scenario"], section["off"], section["on"]
+    rows = [
+        [
+            f"{row_off['call']} ({'slow' if row_off['call'] == 0 else 'fast'})",
+            f"{row_off['start_lag_from_last_byte_ms']:.2f}",
+            f"{row_off['result_after_request_ms']:.1f}",
+            f"{row_on['start_lag_from_last_byte_ms']:.2f}",
+            f"{row_on['start_lag_from_final_ms']:.2f}",
+            f"{row_on['result_after_request_ms']:.1f}",
+        ]
+        for row_off, row_on in zip(off["calls"], on["calls"], strict=True)
+    ]
+    header = ["call", "off: start lag ms", "off: result ms", "on: start lag ms",
+              "on: lag after final ms", "on: result ms"]  # fmt: skip
+    return [
+        f"Early tool starts: {scenario['calls']} calls then text, {scenario['chunks']} chunks "
+        f"at {scenario['tokens_per_second']:g}/s; slow tool {scenario['slow_tool_ms']:.0f} ms, "
+        f"fast {scenario['fast_tool_ms']:.0f} ms; medians of {scenario['runs_per_mode']} runs "
+        "per mode (start lag: from the call's last argument piece; after final: from the "
+        "chunk that moved past it; result: from the request)",
+        *_table(header, rows),
+        f"step wall time: off {off['step_wall_ms']:.1f} ms, on {on['step_wall_ms']:.1f} ms "
+        f"({section['wall_reduction']:.0%} less); floor (max of last piece + tool time) "
+        f"{on['floor_ms']:.1f} ms, on is {on['over_floor_ms']:.2f} ms above it; "
+        f"median start lag after final {on['start_lag_from_final_median_ms']:.3f} ms",
+    ]

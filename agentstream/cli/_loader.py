@@ -17,7 +17,7 @@ from types import ModuleType
 from .._exceptions import SetupError
 from .._tools import Tool
 
-__all__ = ["demo_tools_folder", "load_default_tools", "load_tools"]
+__all__ = ["demo_tools_folder", "import_spec", "load_default_tools", "load_tools"]
 
 # The demo tools are imported under this name wherever they come from (the package's
 # own copy in a regular install, the repository's `tools/` in a checkout), so another
@@ -94,6 +94,19 @@ def _tools_of(spec: str) -> list[Tool]:
     if path.is_dir():
         return _module_tools(_import_folder(path))
     raise SetupError(f"--tools {spec}: no such file or folder")
+
+
+def import_spec(spec: str, flag: str) -> ModuleType:
+    """The module a flag names: a module name or a `.py` file (`SetupError` if it fails)."""
+    path = Path(spec).expanduser()
+    try:
+        if spec.endswith(".py") or "/" in spec or "\\" in spec:
+            if not path.is_file():
+                raise SetupError(f"--tools {spec}: no such file")
+            return _import_file(path, _module_name(path), package=False)
+        return _import_module(spec)
+    except SetupError as exc:
+        raise SetupError(str(exc).replace("--tools", flag, 1)) from None
 
 
 def _module_tools(modules: Iterable[ModuleType]) -> list[Tool]:

@@ -35,7 +35,8 @@ model (no network, no API key) that picks tools from their schemas.
 """
 
 _USAGE = """\
-python -m agentstream [-p TEXT] [--json] [--model MODEL] [--tools SPEC] [options]
+python -m agentstream [-p TEXT] [--json] [--early] [--model MODEL] [--tools SPEC]
+                             [--output-schema FILE | --output MODULE:TYPE] [options]
        python -m agentstream replay FILE [--events]
        python -m agentstream serve-model [--host HOST] [--port PORT] [--ttft S] [--tps N]
        python -m agentstream load-test [--runs N] [--fault-rate SHARE] [--json]
@@ -171,6 +172,11 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     agent.add_argument("--system", metavar="TEXT", help="system instructions")
     agent.add_argument(
+        "--early", action="store_true",
+        help="start tools made with early=True as soon as their call is complete, "
+        "while the response still streams",
+    )  # fmt: skip
+    agent.add_argument(
         "--max-steps", type=_positive, default=10, metavar="N",
         help="requests to the model per turn at most (default: 10)",
     )  # fmt: skip
@@ -188,6 +194,19 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         "--resume", action="store_true",
         help="with --session: first continue the session's unfinished run (paused for "
         "approval, or cut short by a crash)",
+    )  # fmt: skip
+    output = parser.add_argument_group("typed output (the answer is validated JSON)")
+    output.add_argument(
+        "--output-schema", metavar="FILE",
+        help="a JSON schema file the answer must fit; the validated JSON is printed",
+    )  # fmt: skip
+    output.add_argument(
+        "--output", metavar="MODULE:TYPE",
+        help="a Python type the answer must fit (a module or file.py, a colon, a name)",
+    )  # fmt: skip
+    output.add_argument(
+        "--output-mode", choices=("auto", "response_format", "tool"), default="auto",
+        help="ask with response_format, a final-answer tool, or auto (default)",
     )  # fmt: skip
     _add_pace(parser, 0.35, 60)
 
@@ -284,7 +303,7 @@ def _add_bench(commands: Any) -> None:
     )
     bench.add_argument(
         "--only", type=_sections, metavar="SECTIONS",
-        help="comma-separated among assembly, e2e, scale, tools (default: all)",
+        help="comma-separated among assembly, output, e2e, scale, tools, early (default: all)",
     )  # fmt: skip
     bench.add_argument(
         "--backend", choices=("asyncio", "trio"), default="asyncio",
@@ -361,10 +380,13 @@ def _demo(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         ttft=args.ttft,
         tokens_per_second=args.tps or None,
     )
+    from ._output import load_output
+
     tools = _tools(args)
     if args.resume and not args.session:
         raise SetupError("--resume continues a session: give --session FILE too")
     servers = _mcp_servers(args)
+    output: Any = load_output(args.output_schema, args.output)
     agent = Agent(
         client=connection.client_factory(),
         model=connection.model,
@@ -372,7 +394,10 @@ def _demo(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         instructions=args.system,
         max_steps=args.max_steps,
         retries=Retries(max_retries=args.max_retries),
+        early_tools=args.early,
         approver=approver(args.approve, sys.stdin, sys.stderr),
+        output_type=output,
+        output_mode=args.output_mode,
         api=args.api,
     )
     terminal = (

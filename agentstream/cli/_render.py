@@ -17,10 +17,14 @@ from dataclasses import dataclass
 from time import perf_counter
 from typing import Protocol, TextIO
 
+from pydantic_core import to_json
+
 from .._events import (
     ApprovalRequested,
     Event,
     MaxStepsReached,
+    OutputInvalid,
+    OutputReady,
     ReasoningDelta,
     RefusalDelta,
     RunFinished,
@@ -34,7 +38,9 @@ from .._events import (
     ToolCallInvalid,
     ToolCallReady,
     ToolCallStarted,
+    ToolCancelled,
     ToolFinished,
+    ToolProgress,
     ToolStarted,
     event_to_dict,
 )
@@ -113,6 +119,8 @@ class _Running:
     name: str
     arguments: str
     started: float
+    progress: str = ""  # a bar and status, once the tool has reported progress
+    shown: str = ""  # the last progress line written in plain text
 
 
 class Renderer:
@@ -200,8 +208,15 @@ class Renderer:
                 text = json.dumps(arguments, ensure_ascii=False, default=str)
                 self._running[call_id] = _Running(name, text, now)
                 self._redraw()
+            case ToolProgress():
+                self._tool_progress(event)
             case ToolFinished():
                 self._tool_done(event)
+            case ToolCancelled(id=call_id, name=name, reason=reason, finished=finished):
+                self._running.pop(call_id, None)
+                what = "result dropped" if finished else "cancelled"
+                text = f"{self._glyph['bad']} {name} {what}: {reason.translate(_ONE_LINE)}"
+                self._line([(text, "warn")])
             case StepFinished():
                 self._waiting = None
                 self._note(self._metrics(event))
@@ -212,6 +227,16 @@ class Renderer:
                 withdrawn = "; its output above is withdrawn" if shown else ""
                 then = f"trying again in {delay:.1f}s" if delay is not None else "giving up"
                 self._line([(f"step interrupted: {error}{withdrawn}; {then}", "warn")])
+            case OutputReady(value=value):
+                self._calls.clear()  # a final-answer call is done with
+                self._emit(self._erase() + self._end_inline())
+                self._line([("output:", "bold")])
+                for line in to_json(value, indent=2).decode().splitlines():
+                    self._line([(line.translate(_CONTROLS), None)])
+            case OutputInvalid(error=error):
+                self._calls.clear()
+                self._emit(self._erase() + self._end_inline())
+                self._line([(f"invalid output: {error.translate(_ONE_LINE)}", "warn")])
             case MaxStepsReached(max_steps=limit):
                 self._line([(f"reached the step limit ({limit} steps)", "warn")])
             case RunFinished(result=result):
@@ -263,12 +288,35 @@ class Renderer:
         if error is not None:
             self._line([("  invalid call: " + error.translate(_ONE_LINE), "warn")])
 
+    def _tool_progress(self, event: ToolProgress) -> None:
+        running = self._running.get(event.id)
+        if running is None:
+            return
+        parts = []
+        if event.fraction is not None:
+            parts.append(_bar(event.fraction, self._glyph["more"] == "…"))
+        if event.message:
+            parts.append(event.message.translate(_ONE_LINE))
+        elif event.output:
+            parts.append(_tail(event.output.translate(_ONE_LINE), 40, self._glyph["more"]))
+        running.progress = " ".join(parts)
+        if self._terminal:
+            self._redraw()
+            return
+        # Plain text: a line when the status changes or the bar moves by a tenth.
+        percent = f" {int(event.fraction * 10) * 10}%" if event.fraction is not None else ""
+        status = f" {event.message.translate(_ONE_LINE)}" if event.message else ""
+        line = percent + status
+        if line and line != running.shown:
+            running.shown = line
+            self._line([(f".. {event.name}{line}", None)])
+
     def _tool_done(self, event: ToolFinished) -> None:
         self._running.pop(event.id, None)
         now = self._clock()
         self._tools = (self._tools[0] if self._tools else now, now)
         output = event.output.translate(_ONE_LINE).strip() or "(empty)"
-        seconds = f"{event.duration:.2f}s"
+        seconds = f"{event.duration:.2f}s" + (" reused" if event.reused else "")
         if not self._terminal:
             state = "" if event.ok else " failed"
             text = f"{self._glyph['ok']} {event.name}{state} ({seconds}): "
@@ -311,7 +359,8 @@ class Renderer:
             elapsed = now - running.started
             clock = f" {elapsed:.1f}s"
             room = width - 2 - _cells(running.name) - 1 - _cells(clock)
-            args = _head(running.arguments.translate(_ONE_LINE), room, self._glyph["more"])
+            shown = running.progress or running.arguments.translate(_ONE_LINE)
+            args = _head(shown, room, self._glyph["more"])
             lines.append(self._fit(self._spin(elapsed), (running.name, "bold"),
                                    (" " + args, "dim"), (clock, None), width=width))  # fmt: skip
         return lines
@@ -404,6 +453,13 @@ class Renderer:
 
     def _columns(self) -> int:
         return self._width or shutil.get_terminal_size((80, 24)).columns
+
+
+def _bar(fraction: float, fancy: bool) -> str:
+    """A ten-cell progress bar and its percentage."""
+    filled = round(fraction * 10)
+    full, empty = ("█", "░") if fancy else ("#", ".")
+    return f"[{full * filled}{empty * (10 - filled)}] {fraction:4.0%}"
 
 
 def _tokens(usage: Usage) -> str:

@@ -20,6 +20,7 @@ import openai
 from .._agent import Agent
 from .._exceptions import SetupError
 from .._retries import Retries
+from ..stores import SQLiteStore
 
 __all__ = ["main"]
 
@@ -41,6 +42,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--token", metavar="TOKEN",
         help="require 'Authorization: Bearer TOKEN' on the API (see AGENTSTREAM_WEB_TOKEN)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--session", metavar="FILE",
+        help="keep runs paused for approval in this SQLite file (they survive a restart)",
     )  # fmt: skip
     parser.add_argument("--model", help="model name (see OPENAI_MODEL)")
     parser.add_argument("--base-url", metavar="URL", help="see OPENAI_BASE_URL")
@@ -117,5 +122,6 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     suffix = f"/#token={token}" if token else "/"
     print(f"agentstream web: http://{shown}:{args.port}{suffix} (model {model})", file=sys.stderr)
-    serve(agent, host=args.host, port=args.port, token=token)
+    store = SQLiteStore(args.session) if args.session else None
+    serve(agent, host=args.host, port=args.port, token=token, store=store)
     return 0

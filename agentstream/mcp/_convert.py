@@ -67,14 +67,18 @@ def progress_callback(
 ) -> ProgressFnT | None:
     """The callback handed to the MCP client for one call; the one place progress flows.
 
-    Without a hook no progress token is sent, so the server sends no progress. When
-    agentstream's tools can report progress themselves (the streaming-tools issue), this
-    is where an MCP notification becomes the running tool's progress report.
+    Each notification becomes the running call's progress report (`ToolProgress`
+    events, coalesced by the run): a fraction when the server says the total, and its
+    message. `hook`, if given, also receives every notification as an `MCPProgress`.
     """
-    if hook is None:
-        return None
 
     async def forward(progress: float, total: float | None, message: str | None) -> None:
+        fraction = None
+        if total and total > 0 and progress >= 0:
+            fraction = min(progress / total, 1.0)
+        context.progress(fraction, message)
+        if hook is None:
+            return
         report = MCPProgress(
             server,
             context.tool_name,

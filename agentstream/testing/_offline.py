@@ -23,6 +23,10 @@ How it answers, with no network and no weights:
   that names the call's arguments and the result's salient fields. A call rejected as
   `Invalid tool call: ...` is retried once with corrected arguments if it can be.
 - A message no tool fits gets a short text answer saying it is the offline demo model.
+- A request for typed output (`response_format` with a JSON schema, or the final-answer
+  tool) is answered with a value built from the schema by the same rules, after any
+  tool calls the question fits (see `_offline_output`, and its `x-agentstream-output`
+  header for wrong answers, refusals and servers without `response_format`).
 - `tool_choice`: `"none"` never calls a tool, `"required"` always calls one, a named
   function calls that one; `parallel_tool_calls: false` makes one call per turn.
 
@@ -61,6 +65,14 @@ import anyio.abc
 from ._faults import header_options
 from ._model import ScriptedModel
 from ._offline_answer import INVALID, describe_call, join
+from ._offline_output import (
+    FEEDBACK,
+    FINAL_TOOL,
+    TypedAsk,
+    output_fault,
+    typed_answer,
+    typed_ask,
+)
 from ._plan import (
     Choice,
     PlannedCall,
@@ -84,11 +96,16 @@ OFFLINE_MODEL_NAME = "agentstream-offline"
 
 def offline_policy(request: ModelRequest) -> Reply:
     """The offline model's answer to one chat completion request (see the module docs)."""
+    body = request.body if isinstance(request.body, dict) else {}
     try:
         dialect, fault = header_options(request.headers)
+        typed_fault = output_fault(request.headers, body)
     except ValueError as exc:
         return Reply(fault=Fault(status=400, message=str(exc)))
-    reply = _respond(request)
+    if isinstance(typed_fault, Reply):
+        return typed_fault
+    ask = typed_ask(body)
+    reply = _respond(request) if ask is None else _respond_typed(request, ask, typed_fault)
     return replace(reply, dialect=dialect, fault=fault or reply.fault)
 
 
@@ -198,12 +215,49 @@ def _respond(request: ModelRequest) -> Reply:
     return Reply(reasoning=_reasoning(message, choices, calls), tool_calls=_tool_calls(calls))
 
 
-def _read_conversation(messages: Sequence[Any]) -> tuple[str, list[list[_Done]]]:
-    """The last user message's text, and the rounds of tool calls made since."""
-    last_user = max(
-        (i for i, m in enumerate(messages) if isinstance(m, Mapping) and m.get("role") == "user"),
+def _respond_typed(request: ModelRequest, ask: TypedAsk, fault: str | None) -> Reply:
+    """Tools first where the question fits them, then the typed answer."""
+    body = request.body if isinstance(request.body, dict) else {}
+    specs = [spec for spec in read_tools(request.tools) if spec.name != FINAL_TOOL]
+    tool_choice = body.get("tool_choice", "auto")
+    if tool_choice == "required" or _named_choice(tool_choice) == FINAL_TOOL:
+        tool_choice = "auto"  # the final answer is the call it requires
+    question, rounds = _read_conversation(request.messages)
+    message = read_message(question, vocabulary_of(specs))
+    after = request.messages[_question_at(request.messages) + 1 :]
+    last = request.messages[-1] if request.messages else None
+    parallel = body.get("parallel_tool_calls") is not False
+    retried = isinstance(last, Mapping) and last.get("role") == "user" and bool(after)
+    if not retried and rounds and any(call.name != FINAL_TOOL for call in rounds[-1]):
+        reply = _after_tools(specs, message, rounds, tool_choice, parallel)
+        if reply.tool_calls:
+            return reply
+    elif not retried and not rounds:
+        choices = choose_tools(specs, message, tool_choice)
+        if choices:
+            calls = plan_calls(choices, message)[: None if parallel else 1]
+            reasoning = _reasoning(message, choices, calls)
+            return Reply(reasoning=reasoning, tool_calls=_tool_calls(calls))
+    return typed_answer(ask, message, after, fault)
+
+
+def _question_at(messages: Sequence[Any]) -> int:
+    """Where the user's last question is: the last user message that is not feedback."""
+    return max(
+        (
+            i
+            for i, m in enumerate(messages)
+            if isinstance(m, Mapping)
+            and m.get("role") == "user"
+            and not str(m.get("content") or "").startswith(FEEDBACK)
+        ),
         default=-1,
     )
+
+
+def _read_conversation(messages: Sequence[Any]) -> tuple[str, list[list[_Done]]]:
+    """The last user message's text, and the rounds of tool calls made since."""
+    last_user = _question_at(messages)
     question = _text_of(messages[last_user].get("content")) if last_user >= 0 else ""
     rounds: list[list[_Done]] = []
     by_id: dict[str, _Done] = {}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from ._app import create_app as create_app
 from ._messages import MessageError as MessageError
+from ._messages import approvals_of as approvals_of
 from ._messages import to_openai as to_openai
 from ._messages import to_ui as to_ui
 from ._runs import LiveRun as LiveRun
@@ -36,6 +37,7 @@ __all__ = [  # noqa: RUF022
     "RunRegistry",
     "UIStreamEncoder",
     "UI_STREAM_HEADERS",
+    "approvals_of",
     "create_app",
     "demo_tools",
     "error_text",

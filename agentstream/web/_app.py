@@ -4,7 +4,9 @@ Routes (all under the app's mount point):
 
 - `GET /`: the chat page (and its `/static/` files), served from the package.
 - `POST /api/chat`: `{"id": chat id, "messages": [UI messages]}` (what `useChat` sends);
-  answers the run as the AI SDK UI message stream.
+  answers the run as the AI SDK UI message stream. When the last message is the
+  assistant's with tool parts in the `approval-responded` state, the chat's run paused
+  for approval is resumed with those decisions and streams into that same message.
 - `GET /api/chat/{id}/stream`: reattach to the chat's run (the AI SDK's resume request):
   every part again, or those after the `Last-Event-ID` header; 204 when there is none.
 - `POST /api/events`: `{"prompt": text}` or `{"messages": [OpenAI messages]}`; answers
@@ -18,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import aclosing
 from importlib import resources
 from typing import Any
@@ -30,9 +32,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from agentstream import Agent, AgentRun, AgentStreamError
+from agentstream import Agent, AgentRun, AgentStreamError, RunState, Store
 
-from ._messages import MessageError, to_openai
+from ._checkpoints import Checkpoints, Paused
+from ._messages import MessageError, approvals_of, last_assistant_id, to_openai
 from ._runs import Frame, LiveRun, RegistryFull, RunRegistry
 from ._ui_stream import UI_STREAM_HEADERS
 
@@ -61,6 +64,7 @@ def create_app(
     max_body_size: int = 1_000_000,
     keep_alive: float = 15.0,
     token: str | None = None,
+    store: Store | None = None,
 ) -> Starlette:
     """A Starlette app that runs `agent` for each chat request (mount it in FastAPI as is).
 
@@ -68,10 +72,12 @@ def create_app(
     reattaching (a default one if None); request bodies over `max_body_size` bytes are
     refused; a keep-alive comment goes out after `keep_alive` seconds without a part;
     with `token`, every `/api/` request must carry `Authorization: Bearer <token>`.
+    With `store` (an `agentstream.Store`, e.g. `agentstream.stores.SQLiteStore`), a run
+    paused for approval is also kept there under its chat id, so that the decisions can
+    arrive after a restart.
     """
-    api = _Api(
-        agent, registry if registry is not None else RunRegistry(), max_body_size, keep_alive
-    )
+    runs = registry if registry is not None else RunRegistry()
+    api = _Api(agent, runs, max_body_size, keep_alive, Checkpoints(runs, store))
     routes = [
         Route("/", _page_file),
         Route("/static/{name}", _page_file),
@@ -104,24 +110,67 @@ class _Api:
         runs: RunRegistry,
         max_body_size: int,
         keep_alive: float,
+        checkpoints: Checkpoints,
     ) -> None:
         self.agent = agent
         self.runs = runs
+        self.checkpoints = checkpoints
         self.max_body_size = max_body_size
         self.keep_alive = keep_alive
 
+    def make_agent(self) -> Agent:
+        return self.agent if isinstance(self.agent, Agent) else self.agent()
+
     def start(self, messages: list[dict[str, Any]]) -> AgentRun:
-        agent = self.agent if isinstance(self.agent, Agent) else self.agent()
-        return agent.stream(messages)
+        return self.make_agent().stream(messages)
 
     async def chat(self, request: Request) -> Response:
         body = await _json_body(request, self.max_body_size)
-        messages = to_openai(body.get("messages"))
-        chat_id = body.get("id")
-        run = self.start(messages)
-        live = self.runs.add(chat_id if isinstance(chat_id, str) and chat_id else None)
+        messages = to_openai(body.get("messages"))  # also checks the messages' shape
+        ui_messages: list[Any] = body["messages"]
+        given = body.get("id")
+        chat_id = given if isinstance(given, str) and given else None
+        decisions = approvals_of(ui_messages)
+        message_id = None
+        if decisions:
+            paused = await self._paused(chat_id, decisions)
+            run = self.make_agent().resume_stream(paused.state, approvals=decisions)
+            message_id = last_assistant_id(ui_messages) or paused.message_id
+        else:
+            run = self.start(messages)
+        if chat_id is not None:
+            await self.checkpoints.forget(chat_id)
+        live = self.runs.add(chat_id)
         headers = {"x-agentstream-run": live.key}
-        return _RunStream(live, run, "ui", self.keep_alive, headers)
+        save = self._saver(chat_id)
+        return _RunStream(live, run, "ui", self.keep_alive, headers, message_id, save)
+
+    async def _paused(self, chat_id: str | None, decisions: Mapping[str, object]) -> Paused:
+        """The chat's paused run, which must be waiting for each decided call."""
+        paused = None if chat_id is None else await self.checkpoints.find(chat_id)
+        if paused is None:
+            raise _BadRequest(
+                409, "this chat has no run waiting for approval (it ended, or expired)"
+            )
+        pending = RunState.from_json(paused.state).pending
+        waiting = (
+            {c.id for c in pending.calls if c.status == "awaiting_approval"} if pending else set()
+        )
+        unknown = sorted(set(decisions) - waiting)
+        if unknown:
+            raise _BadRequest(409, f"no call of this chat waits for approval as {unknown[0]!r:.60}")
+        return paused
+
+    def _saver(self, chat_id: str | None) -> Callable[[LiveRun], Awaitable[None]] | None:
+        if chat_id is None:
+            return None
+        checkpoints = self.checkpoints
+
+        async def save(live: LiveRun) -> None:
+            if live.paused is not None:
+                await checkpoints.save(chat_id, Paused(live.paused, live.message_id))
+
+        return save
 
     async def events(self, request: Request) -> Response:
         body = await _json_body(request, self.max_body_size)
@@ -252,10 +301,19 @@ class _RunStream(_Follow):
     """A new run: drives it into the registry while following it like any reader."""
 
     def __init__(
-        self, live: LiveRun, run: AgentRun, kind: str, keep_alive: float, extra: dict[str, str]
+        self,
+        live: LiveRun,
+        run: AgentRun,
+        kind: str,
+        keep_alive: float,
+        extra: dict[str, str],
+        message_id: str | None = None,
+        on_paused: Callable[[LiveRun], Awaitable[None]] | None = None,
     ) -> None:
         super().__init__(live, kind, -1, keep_alive)
         self.run = run
+        self.message_id = message_id
+        self.on_paused = on_paused
         self.headers.update(extra)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -275,7 +333,7 @@ class _RunStream(_Follow):
         async with anyio.create_task_group() as group:
             group.start_soon(write)
             group.start_soon(self.live.watch_readers)
-            await self.live.drive(self.run)
+            await self.live.drive(self.run, self.message_id, self.on_paused)
             await written.wait()
             group.cancel_scope.cancel()
 

@@ -13,7 +13,9 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["MessageError", "to_openai", "to_ui"]
+from agentstream import Approval
+
+__all__ = ["MessageError", "approvals_of", "last_assistant_id", "to_openai", "to_ui"]
 
 _NO_OUTPUT = "not run: the conversation holds no result for this call"
 _ROLES = ("system", "user", "assistant")
@@ -39,6 +41,42 @@ def to_openai(ui_messages: object) -> list[dict[str, Any]]:
         else:
             out.append({"role": message["role"], "content": _text(parts)})
     return out
+
+
+def approvals_of(ui_messages: Sequence[Any]) -> dict[str, Approval]:
+    """The decisions the last message holds: its tool parts in the `approval-responded` state.
+
+    `useChat`'s `addToolApprovalResponse` sets `approval: {id, approved, reason}` on the
+    part; the id is the call id (the `approvalId` the stream sent). Empty when the last
+    message is not an assistant message with such parts (then it is a new turn).
+    """
+    if not ui_messages or not isinstance(ui_messages[-1], Mapping):
+        return {}
+    last = ui_messages[-1]
+    if last.get("role") != "assistant" or not isinstance(last.get("parts"), list):
+        return {}
+    decided: dict[str, Approval] = {}
+    for part in last["parts"]:
+        if not isinstance(part, Mapping) or part.get("state") != "approval-responded":
+            continue
+        approval = part.get("approval")
+        if not isinstance(approval, Mapping) or not isinstance(approval.get("id"), str):
+            raise MessageError("a tool part in the approval-responded state needs approval.id")
+        if not isinstance(approval.get("approved"), bool):
+            raise MessageError("a tool part's approval needs 'approved': true or false")
+        reason = approval.get("reason")
+        text = reason if isinstance(reason, str) and reason.strip() else None
+        decided[approval["id"]] = Approval(approval["approved"], text)
+    return decided
+
+
+def last_assistant_id(ui_messages: Sequence[Any]) -> str | None:
+    """The id of the last message if it is an assistant's (a continuation streams into it)."""
+    last = ui_messages[-1] if ui_messages else None
+    if isinstance(last, Mapping) and last.get("role") == "assistant":
+        message_id = last.get("id")
+        return message_id if isinstance(message_id, str) and message_id else None
+    return None
 
 
 def _text(parts: Sequence[Mapping[str, Any]]) -> str:
@@ -106,9 +144,14 @@ def _output(part: Mapping[str, Any]) -> str:
         return output if isinstance(output, str) else json.dumps(output, ensure_ascii=False)
     if state == "output-error":
         return str(part.get("errorText", "the tool failed"))
-    if state == "output-denied":
+    if state == "output-denied" or (state == "approval-responded" and not _approved(part)):
         return "not run: the user denied this call"
     return _NO_OUTPUT
+
+
+def _approved(part: Mapping[str, Any]) -> bool:
+    approval = part.get("approval")
+    return isinstance(approval, Mapping) and approval.get("approved") is True
 
 
 def to_ui(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

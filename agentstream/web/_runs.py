@@ -15,13 +15,13 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import anyio
 
-from agentstream import AgentRun, Event, RunError, event_to_dict
+from agentstream import AgentRun, Event, RunError, RunFinished, event_to_dict
 
 from ._ui_stream import UIStreamEncoder, chunk_of, error_text
 
@@ -67,6 +67,9 @@ class LiveRun:
         self._cancel = anyio.CancelScope()
         self._left_at: float | None = None  # when the last reader left, if one did
         self.stop_reason = ""
+        self.paused: str | None = None
+        self.message_id: str | None = None
+        """The run's state as JSON when it ended waiting for approvals, else None."""
 
     @property
     def finished(self) -> bool:
@@ -79,15 +82,27 @@ class LiveRun:
             self.stop_reason = reason
         self._cancel.cancel()
 
-    async def drive(self, run: AgentRun) -> None:
-        """Read `run` to its end (or until stopped) into the buffers; never raises."""
-        encoder = UIStreamEncoder("msg_" + secrets.token_hex(8))
+    async def drive(
+        self,
+        run: AgentRun,
+        message_id: str | None = None,
+        on_paused: Callable[[LiveRun], Awaitable[None]] | None = None,
+    ) -> None:
+        """Read `run` to its end (or until stopped) into the buffers; never raises.
+
+        `message_id` is the UI message the parts go into (a continuation after approvals
+        streams into the assistant message it continues); a fresh one if None. When the
+        run pauses for approval, `on_paused` is awaited before the buffers end.
+        """
+        encoder = UIStreamEncoder(message_id or "msg_" + secrets.token_hex(8))
+        self.message_id = encoder.message_id
         started = time.perf_counter()
         with self._cancel:
             try:
                 async with run:
                     async for event in run:
                         now = time.perf_counter() - started
+                        self._keep_if_paused(event)
                         self._push(encoder.feed(event, now), safe_event_dict(event))
             except RunError as exc:
                 # The readers have had the `error` part and the `run_failed` event.
@@ -100,9 +115,19 @@ class LiveRun:
             reason = self.stop_reason or "stopped"
             now = time.perf_counter() - started
             self._push(encoder.stopped(reason, now), {"type": "run_stopped", "reason": reason})
+        if on_paused is not None and self.paused is not None:
+            try:
+                await on_paused(self)
+            except Exception:  # the registry still has it while the run is kept
+                logger.exception("run %s: could not save its paused state", self.key)
         self.ui.append(DONE)
         self.finished_at = time.monotonic()
         self._notify()
+
+    def _keep_if_paused(self, event: Event) -> None:
+        if isinstance(event, RunFinished) and event.result.stop_reason == "approval_required":
+            state = event.result.state
+            self.paused = state.to_json() if state is not None else None
 
     async def watch_readers(self) -> None:
         """Stop the run once it has had no reader for the grace period."""

@@ -9,7 +9,7 @@ import zlib
 
 import anyio
 
-from agentstream import Agent, Tool, tool
+from agentstream import Agent, Store, Tool, tool
 
 from ._app import create_app
 
@@ -40,16 +40,38 @@ async def wait_seconds(seconds: float) -> str:
     return f"waited {seconds:g} seconds"
 
 
+@tool(needs_approval=True)
+async def book_hotel(city: str, nights: int) -> str:
+    """Book a hotel room in a city (needs the user's approval; nothing is really booked).
+
+    Args:
+        city: The city, e.g. "Rome".
+        nights: How many nights, 1 to 30.
+    """
+    nights = min(max(nights, 1), 30)
+    reference = zlib.crc32(f"{city.strip().lower()}/{nights}".encode()) % 100_000
+    await anyio.sleep(0.2)
+    return f"booked {nights} night{'s' if nights > 1 else ''} in {city}, reference H{reference:05d}"
+
+
 def demo_tools() -> list[Tool]:
-    """The tools the page offers by default: weather (with latency) and a slow job."""
-    return [get_weather, wait_seconds]
+    """The page's default tools: weather (with latency), a slow job, a booking to approve."""
+    return [get_weather, wait_seconds, book_hotel]
 
 
 def serve(
-    agent: Agent, *, host: str = "127.0.0.1", port: int = 8000, token: str | None = None
+    agent: Agent,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    token: str | None = None,
+    store: Store | None = None,
 ) -> None:
-    """Serve the page and the API for `agent` with uvicorn until interrupted."""
+    """Serve the page and the API for `agent` with uvicorn until interrupted.
+
+    With `store`, runs paused for approval are kept there and survive a restart.
+    """
     import uvicorn
 
-    app = create_app(agent, token=token)
+    app = create_app(agent, token=token, store=store)
     uvicorn.run(app, host=host, port=port, log_level="info")

@@ -24,6 +24,9 @@ from agentstream import (
     ApprovalRequested,
     Event,
     MaxStepsReached,
+    OutputDelta,
+    OutputInvalid,
+    OutputReady,
     ReasoningDelta,
     RefusalDelta,
     RunFailed,
@@ -40,9 +43,12 @@ from agentstream import (
     ToolCallInvalid,
     ToolCallReady,
     ToolCallStarted,
+    ToolCancelled,
     ToolFinished,
+    ToolProgress,
     ToolStarted,
     Usage,
+    event_to_dict,
 )
 
 __all__ = ["UI_STREAM_HEADERS", "Chunk", "UIStreamEncoder", "error_text", "usage_dict"]
@@ -62,6 +68,7 @@ _FINISH_REASONS = {
     "length": "length",
     "content_filter": "content-filter",
     "refusal": "content-filter",
+    "approval_required": "tool-calls",  # as the AI SDK ends a step waiting for approvals
 }
 
 
@@ -166,6 +173,19 @@ class UIStreamEncoder:
                         arguments=shown,
                     )
                 ]  # fmt: skip
+            case ToolProgress(step=step, index=index):
+                call = self._tool_id(step, index, event.id)
+                return [
+                    _timing(
+                        "tool_progress", t, step=step, toolCallId=call, fraction=event.fraction,
+                        message=event.message, output=event.output,
+                    )
+                ]  # fmt: skip
+            case ToolCancelled(step=step, index=index, reason=reason):
+                call = self._tool_id(step, index, event.id)
+                cancelled = _timing("tool_cancelled", t, step=step, toolCallId=call)
+                return [cancelled, {"type": "tool-output-error", "toolCallId": call,
+                                    "errorText": f"withdrawn: {reason}"}]  # fmt: skip
             case ToolFinished(step=step, index=index):
                 return self._tool_finished(event, t)
             case ServerError(message=message):
@@ -176,6 +196,8 @@ class UIStreamEncoder:
                 return self._step_finished(event, t)
             case MaxStepsReached(max_steps=max_steps):
                 return [_timing("max_steps_reached", t, maxSteps=max_steps)]
+            case OutputDelta() | OutputReady() | OutputInvalid():
+                return [self._output(event)]
             case RunFinished(result=result):
                 self.finished = True
                 reason = _FINISH_REASONS.get(result.stop_reason, "other")
@@ -194,6 +216,23 @@ class UIStreamEncoder:
                     {"type": "error", "errorText": error_text(error)},
                     {"type": "finish", "finishReason": "error"},
                 ]
+
+    def _output(self, event: OutputDelta | OutputReady | OutputInvalid) -> Chunk:
+        """A typed answer as one `data-output` part, updated in place (one id per run).
+
+        `{"status": "streaming", "partial", "completed"}` while it streams, then
+        `{"status": "ready", "value"}` or `{"status": "invalid", "error"}` (the model is
+        asked again, and the next partial values replace it).
+        """
+        data = event_to_dict(event)  # JSON-ready values (models dumped)
+        del data["type"]
+        status = {"output_delta": "streaming", "output_ready": "ready"}.get(event.type, "invalid")
+        data.pop("raw", None)
+        return {
+            "type": "data-output",
+            "id": f"output-{self._run_id}",
+            "data": {"status": status, **data},
+        }
 
     def stopped(self, reason: str, t: float = 0.0) -> list[Chunk]:
         """The parts that end a run stopped from outside (the user, a disconnect)."""

@@ -13,6 +13,7 @@ const token = (() => {
 let chatId = store.getItem("agentstream.chat") || newId();
 let history = JSON.parse(store.getItem("agentstream.history") || "[]");
 let current = null; // the run being streamed: see startRun()
+let lastRenderer = null; // the last assistant message's renderer: a paused run continues in it
 
 function newId() {
   const id = "chat_" + Math.random().toString(36).slice(2, 12);
@@ -136,8 +137,26 @@ class Renderer {
         const tool = this.tools[chunk.toolCallId];
         if (!tool) break;
         Object.assign(tool.part, { state: "output-available", output: chunk.output });
+        if (tool.controls) tool.controls.remove();
         const text = typeof chunk.output === "string" ? chunk.output : JSON.stringify(chunk.output);
         this.toolResult(tool, text, "done", "done");
+        break;
+      }
+      case "tool-approval-request": {
+        const tool = this.tools[chunk.toolCallId];
+        if (!tool) break;
+        Object.assign(tool.part, { state: "approval-requested", approval: { id: chunk.approvalId } });
+        this.toolState(tool, "awaiting", "awaiting approval");
+        this.approvalControls(tool, chunk.approvalId);
+        break;
+      }
+      case "tool-output-denied": {
+        const tool = this.tools[chunk.toolCallId];
+        if (!tool) break;
+        const reason = tool.part.approval && tool.part.approval.reason;
+        tool.part.state = "output-denied";
+        if (tool.controls) tool.controls.remove();
+        this.toolResult(tool, "denied" + (reason ? ": " + reason : ""), "error", "denied");
         break;
       }
       case "tool-output-error": {
@@ -188,6 +207,29 @@ class Renderer {
     this.timeline.close();
   }
 
+  // Approve / Deny buttons (and an optional reason) on a card awaiting approval.
+  approvalControls(tool, approvalId) {
+    const box = el("div", "approval");
+    const approve = el("button", "approve", "Approve");
+    const deny = el("button", "deny", "Deny");
+    const reason = el("input");
+    approve.type = deny.type = "button";
+    reason.type = "text";
+    reason.placeholder = "reason (optional)";
+    reason.setAttribute("aria-label", "Reason for denying " + tool.name + " (optional)");
+    approve.setAttribute("aria-label", "Approve " + tool.name);
+    deny.setAttribute("aria-label", "Deny " + tool.name);
+    approve.addEventListener("click", () => decide(this, tool, approvalId, true, ""));
+    deny.addEventListener("click", () => decide(this, tool, approvalId, false, reason.value.trim()));
+    reason.addEventListener("keydown", (event) => {
+      if (event.key === "Enter") { event.preventDefault(); deny.click(); }
+    });
+    box.append(approve, deny, reason);
+    tool.card.append(box);
+    tool.controls = box;
+    if (current && current.renderer === this) setTimeout(() => approve.focus(), 0); // keyboard: Enter approves
+  }
+
   toolCard(id, name) {
     if (this.tools[id]) return this.tools[id];
     const card = el("div", "tool streaming");
@@ -205,7 +247,7 @@ class Renderer {
   }
 
   toolState(tool, cls, text) {
-    tool.card.classList.remove("streaming", "running", "done", "error");
+    tool.card.classList.remove("streaming", "running", "done", "error", "awaiting");
     tool.card.classList.add(cls);
     tool.state.textContent = text;
   }
@@ -355,15 +397,44 @@ function renderUser(text) {
 
 function renderHistory() {
   $("messages").textContent = "";
+  lastRenderer = null;
   for (const message of history) {
-    if (message.role === "user") renderUser(message.parts.map((p) => p.text || "").join(""));
-    else {
+    if (message.role === "user") {
+      renderUser(message.parts.map((p) => p.text || "").join(""));
+      lastRenderer = null;
+    } else {
       const r = new Renderer($("messages"));
       if (message.chunks) for (const chunk of message.chunks) r.apply(chunk);
       else for (const part of message.parts) if (part.type === "text") r.stepBox().append(el("div", "text", part.text));
       r.finish();
+      lastRenderer = r;
     }
   }
+}
+
+// A decision on a call awaiting approval; once every such call of the message has one,
+// they go to the server, which resumes the paused run into this same message.
+function decide(renderer, tool, approvalId, approved, reason) {
+  if (current || renderer !== lastRenderer || tool.part.state !== "approval-requested") return;
+  tool.part.state = "approval-responded";
+  tool.part.approval = { id: approvalId, approved, reason: reason || undefined };
+  tool.controls.querySelectorAll("button, input").forEach((node) => { node.disabled = true; });
+  tool.state.textContent = approved ? "approved" : "denied";
+  const parts = renderer.message.parts;
+  if (parts.some((part) => part.state === "approval-requested")) return; // more to decide
+  sendDecisions(renderer);
+}
+
+async function sendDecisions(renderer) {
+  const last = history.pop(); // the continuation ends by putting the message back
+  saveHistory();
+  current = { renderer, chunks: (last && last.chunks) || [], lastId: -1, stopping: false };
+  renderer.done = false;
+  renderer.timeline = new Timeline();
+  setRunning(true);
+  setStatus("sending the decision…");
+  const message = { id: renderer.message.id, role: "assistant", parts: renderer.message.parts };
+  await post([...history.map((m) => ({ id: m.id, role: m.role, parts: m.parts })), message], message.id);
 }
 
 function startRun(chunks) {
@@ -387,6 +458,7 @@ function endRun() {
   const message = current.renderer.message;
   history.push({ role: "assistant", id: message.id, parts: message.parts, chunks: current.chunks });
   saveHistory();
+  lastRenderer = current.renderer;
   store.removeItem("agentstream.pending");
   current = null;
   setRunning(false);
@@ -419,15 +491,20 @@ async function send(text) {
   renderUser(text);
   history.push({ role: "user", id: "u" + history.length, parts: [{ type: "text", text }] });
   saveHistory();
+  // Calls left awaiting approval stay undecided: the new message starts a new run.
+  document.querySelectorAll(".approval button, .approval input").forEach((node) => { node.disabled = true; });
   startRun();
   setStatus("waiting for the model…");
-  const messages = history.map((m) => ({ id: m.id, role: m.role, parts: m.parts }));
+  await post(history.map((m) => ({ id: m.id, role: m.role, parts: m.parts })));
+}
+
+async function post(messages, messageId) {
   let response;
   try {
     response = await fetch("api/chat", {
       method: "POST",
       headers: headers({ "content-type": "application/json" }),
-      body: JSON.stringify({ id: chatId, messages, trigger: "submit-message" }),
+      body: JSON.stringify({ id: chatId, messages, trigger: "submit-message", messageId }),
     });
   } catch (error) {
     response = null;

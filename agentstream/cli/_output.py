@@ -1,0 +1,52 @@
+"""The command line's typed output: `--output-schema FILE` or `--output MODULE:Type`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .._exceptions import SetupError
+from .._output import OutputSpec, output_spec, schema_spec
+from ._loader import import_spec
+
+__all__ = ["load_output"]
+
+
+def load_output(schema_file: str | None, type_spec: str | None) -> OutputSpec | None:
+    """The output the flags ask for, or None; `SetupError` saying what is wrong."""
+    if schema_file is not None and type_spec is not None:
+        raise SetupError("give --output-schema or --output, not both")
+    if schema_file is not None:
+        return _from_schema(Path(schema_file).expanduser())
+    if type_spec is not None:
+        return output_spec(_output_type(type_spec))
+    return None
+
+
+def _from_schema(path: Path) -> OutputSpec:
+    try:
+        schema = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SetupError(f"--output-schema {path}: cannot read it: {exc.strerror}") from None
+    except ValueError as exc:
+        raise SetupError(f"--output-schema {path}: not JSON: {exc}") from None
+    if not isinstance(schema, dict):
+        raise SetupError(f"--output-schema {path}: a JSON schema is an object")
+    try:
+        return schema_spec(schema, name=path.stem)
+    except SetupError as exc:
+        raise SetupError(f"--output-schema {path}: {exc}") from None
+
+
+def _output_type(spec: str) -> Any:
+    module_spec, colon, name = spec.rpartition(":")
+    if not colon or not module_spec or not name:
+        raise SetupError(f"--output {spec}: write MODULE:Type or path/to/file.py:Type")
+    module = import_spec(module_spec, "--output")
+    value = module
+    for part in name.split("."):
+        if not hasattr(value, part):
+            raise SetupError(f"--output {spec}: {module_spec} has no {name!r}")
+        value = getattr(value, part)
+    return value

@@ -1,0 +1,88 @@
+"""Runs paused for approval, kept per chat until the decisions arrive.
+
+A run that ends with `stop_reason == "approval_required"` leaves its state (JSON) in the
+registry's `LiveRun`; with a store, the app also saves it there under the chat id, so
+that the decisions can arrive after a server restart (or at another worker sharing the
+store). The next `POST /api/chat` whose last assistant message holds the decisions
+resumes it; a new user message instead forgets it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from agentstream import Store, StoreError
+
+from ._runs import RunRegistry
+
+__all__ = ["Checkpoints", "Paused"]
+
+logger = logging.getLogger("agentstream.web")
+
+_PREFIX = "agentstream.web.chat:"
+_VERSION = 1
+
+
+class Paused:
+    """A paused run: its state as JSON and the UI message it streams into."""
+
+    __slots__ = ("message_id", "state")
+
+    def __init__(self, state: str, message_id: str | None) -> None:
+        self.state = state
+        self.message_id = message_id
+
+
+class Checkpoints:
+    """Paused runs by chat id: in the registry, and in `store` when there is one."""
+
+    def __init__(self, runs: RunRegistry, store: Store | None) -> None:
+        self.runs = runs
+        self.store = store
+
+    async def save(self, chat_id: str, paused: Paused) -> None:
+        """Keep `paused` in the store (the registry already has it)."""
+        if self.store is None:
+            return
+        document = {"version": _VERSION, "state": paused.state, "messageId": paused.message_id}
+        try:
+            await self.store.save(_PREFIX + chat_id, json.dumps(document))
+        except Exception as exc:
+            raise StoreError(f"could not save the paused run: {type(exc).__name__}") from exc
+
+    async def find(self, chat_id: str) -> Paused | None:
+        """The chat's paused run: the registry's if it holds one, else the store's."""
+        live = self.runs.get(chat_id)
+        if live is not None and live.paused is not None:
+            return Paused(live.paused, live.message_id)
+        if self.store is None:
+            return None
+        try:
+            text = await self.store.load(_PREFIX + chat_id)
+        except Exception as exc:
+            raise StoreError(f"could not load the paused run: {type(exc).__name__}") from exc
+        if text is None:
+            return None
+        try:
+            document = json.loads(text)
+        except ValueError:
+            logger.warning("chat %s: the saved paused run is not JSON; ignored", chat_id)
+            return None
+        state, message_id = document.get("state"), document.get("messageId")
+        if document.get("version") != _VERSION or not isinstance(state, str):
+            logger.warning("chat %s: the saved paused run has another format; ignored", chat_id)
+            return None
+        return Paused(state, message_id if isinstance(message_id, str) else None)
+
+    async def forget(self, chat_id: str) -> None:
+        """Drop the chat's paused run (it is resumed, or the chat went on without it)."""
+        live = self.runs.get(chat_id)
+        if live is not None:
+            live.paused = None
+        if self.store is None:
+            return
+        try:
+            await self.store.delete(_PREFIX + chat_id)
+        except Exception as exc:
+            raise StoreError(f"could not delete the paused run: {type(exc).__name__}") from exc

@@ -208,6 +208,8 @@ class Agent(Generic[OutputT]):
             raise SetupError(f"retries takes Retries(max_retries=...), not {retries!r:.60}")
         _check_request(request, api)
         self.api: Api = api
+        if api == "responses" and output_type is not None:
+            raise SetupError("output_type is not supported on the Responses API yet (api='chat')")
         self.chain_responses = bool(chain_responses)
         if output_mode not in _MODES:
             raise SetupError(f"output_mode must be one of {', '.join(_MODES)}, not {output_mode!r}")

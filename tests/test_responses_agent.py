@@ -365,3 +365,11 @@ def test_the_responses_api_checks_its_own_request_fields() -> None:
         Agent(client=model.async_client(), model="m", api="soap")  # type: ignore[arg-type]
     agent = Agent(client=model.async_client(), model="m", api="responses", max_output_tokens=5)
     assert agent.replace(model="n").api == "responses"
+
+
+def test_typed_output_is_refused_on_the_responses_api() -> None:
+    from agentstream import SetupError
+
+    model = ScriptedModel([])
+    with pytest.raises(SetupError, match="output_type"):
+        Agent(client=model.async_client(), model="m", api="responses", output_type=int)

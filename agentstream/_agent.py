@@ -8,7 +8,7 @@ import operator
 import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, get_args, overload
+from typing import Any, Generic, Literal, get_args, overload
 
 import anyio
 import openai
@@ -19,6 +19,7 @@ from ._exceptions import SetupError, StateError
 from ._model import check_fields
 from ._observe import Observer
 from ._output import OutputMode, OutputSpec, output_spec
+from ._responses_model import check_responses_fields
 from ._result import OutputT, RunResult
 from ._retries import Retries
 from ._run import AgentRun
@@ -56,6 +57,10 @@ _OWNED = frozenset({"messages", "model", "stream", "tools"})
 _MODES = get_args(OutputMode)
 
 T = TypeVar("T")
+_OWNED_RESPONSES = frozenset({"input", "instructions", "model", "stream", "tools"})
+
+Api = Literal["chat", "responses"]
+"""The wire an agent speaks: Chat Completions or the Responses API."""
 
 _USE_INSTRUCTIONS = "use instructions='...' (sent as the system message)"
 _USE_MAX_STEPS = "use max_steps=... (the number of requests a run may make)"
@@ -129,7 +134,9 @@ class Agent(Generic[OutputT]):
         "_plain_tools",
         "_sync_client_used",
         "_toolsets",
+        "api",
         "approver",
+        "chain_responses",
         "early_tools",
         "final_answer",
         "instructions",
@@ -171,8 +178,12 @@ class Agent(Generic[OutputT]):
         observers: Iterable[Observer] = (),
         output_type: type[OutputT] | types.UnionType | None = None,
         output_mode: OutputMode = "auto",
+        api: Api = "chat",
+        chain_responses: bool = False,
         **request: Any,
     ) -> None:
+        if api not in ("chat", "responses"):
+            raise SetupError(f"api must be 'chat' or 'responses', not {api!r:.60}")
         if not isinstance(client, openai.AsyncOpenAI) and not callable(client):
             raise SetupError("client must be an openai.AsyncOpenAI or a function returning one")
         if not isinstance(model, str) or not model:
@@ -195,7 +206,11 @@ class Agent(Generic[OutputT]):
             raise SetupError(f"timeouts takes Timeouts(...), not {timeouts!r:.60}")
         if retries is not None and not isinstance(retries, Retries):
             raise SetupError(f"retries takes Retries(max_retries=...), not {retries!r:.60}")
-        _check_request(request)
+        _check_request(request, api)
+        self.api: Api = api
+        if api == "responses" and output_type is not None:
+            raise SetupError("output_type is not supported on the Responses API yet (api='chat')")
+        self.chain_responses = bool(chain_responses)
         if output_mode not in _MODES:
             raise SetupError(f"output_mode must be one of {', '.join(_MODES)}, not {output_mode!r}")
         self.output_type = output_type
@@ -262,6 +277,8 @@ class Agent(Generic[OutputT]):
             "output_type": self.output_type,
             "output_mode": self.output_mode,
             "observers": self.observers,
+            "api": self.api,
+            "chain_responses": self.chain_responses,
             **self.request,
         }
         return Agent(**{**settings, **changes})
@@ -316,7 +333,7 @@ class Agent(Generic[OutputT]):
         on calls that need approval (else the agent's; with neither the run pauses).
         Keyword arguments override the agent's request fields for this run.
         """
-        _check_request(request)
+        _check_request(request, self.api)
         _check_session(session)
         start = RunStart(
             messages=_conversation(prompt, self.instructions),
@@ -371,7 +388,7 @@ class Agent(Generic[OutputT]):
         or `Approval.deny("reason")`); calls left undecided go to the approver, or keep
         the run paused.
         """
-        _check_request(request)
+        _check_request(request, self.api)
         _check_session(session)
         decided = check_approvals(approvals)
         if (state is None) == (session is None):
@@ -483,16 +500,16 @@ def _check_count(name: str, value: object, *, minimum: int) -> None:
         raise SetupError(f"{name} must be an integer >= {minimum}, not {value!r}")
 
 
-def _check_request(request: Mapping[str, Any]) -> None:
+def _check_request(request: Mapping[str, Any], api: Api = "chat") -> None:
     for name, hint in _FOREIGN_NAMES.items():
         if name in request:
             raise SetupError(f"agentstream has no argument {name!r}: {hint}")
     if any(callable(item) for item in _items(request.get("functions"))):
         raise SetupError("functions= is the legacy request field; pass your tools as tools=[...]")
-    owned = sorted(_OWNED.intersection(request))
+    owned = sorted((_OWNED_RESPONSES if api == "responses" else _OWNED).intersection(request))
     if owned:
         raise SetupError(f"agentstream sets these request fields itself: {', '.join(owned)}")
-    refused = check_fields(request)
+    refused = check_responses_fields(request) if api == "responses" else check_fields(request)
     if refused:
         raise SetupError(refused)
 

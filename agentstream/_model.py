@@ -218,7 +218,8 @@ class ModelStream:
         try:
             content_type = response.headers.get("content-type", "")
             if "json" in content_type and "event-stream" not in content_type:
-                yield await _whole_answer(response, secret, self._max_event_size)
+                body = await _whole_answer(response, secret, self._max_event_size)
+                yield self._whole_chunk(body)
                 self.done = True
                 return
             decoder = SSEDecoder(secret=secret, max_event_size=self._max_event_size)
@@ -262,6 +263,14 @@ class ModelStream:
                     await reader.aclose()
             await response.aclose()
 
+    _path = "/chat/completions"
+    """Where the request is posted (`ResponsesStream` posts to `/responses`)."""
+
+    @staticmethod
+    def _whole_chunk(body: Mapping[str, Any]) -> dict[str, Any]:
+        """A whole JSON answer (a server that ignored `stream`) as one chunk."""
+        return _completion_as_chunk(body)
+
     async def _send(self, secret: str | None) -> httpx2.Response:
         body, options = _split(self._params)
         if not self._client_retries:
@@ -271,7 +280,7 @@ class ModelStream:
         for attempt in range(2):
             try:
                 response: httpx2.Response = await self._client.post(
-                    "/chat/completions",
+                    self._path,
                     body=body,
                     options=options,
                     cast_to=httpx2.Response,
@@ -352,7 +361,7 @@ async def _drain(reader: AsyncIterator[bytes]) -> None:
 
 async def _whole_answer(
     response: httpx2.Response, secret: str | None, limit: int | None
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     pieces: list[bytes] = []
     size = 0
     try:
@@ -374,4 +383,4 @@ async def _whole_answer(
         raise StreamError(f"the server sent a body that is not JSON: {exc}") from None
     if not isinstance(body, Mapping):
         raise StreamError("the server sent a body that is not a JSON object")
-    return _completion_as_chunk(body)
+    return body

@@ -43,6 +43,10 @@ from ._model import ModelStream, event_limit
 from ._observe import RunObserver, observed
 from ._partial import OutputWatch
 from ._redact import redact, redact_error, secret_of
+from ._responses import ResponsesAssembler
+from ._responses_model import ResponsesStream
+from ._responses_output import AssembledResponsesOutput
+from ._responses_request import CARRIED, carried, chat_messages, responses_params
 from ._result import OutputT, RunResult, StopReason
 from ._state import RunState, StepState
 from ._step import check_complete, tool_limit, with_fresh_ids, within_limits
@@ -240,6 +244,7 @@ class AgentRun(Generic[OutputT]):
                                             for output_event in watch.feed(events):
                                                 yield output_event
                             else:  # the same, and start each call that has become final
+                                assert isinstance(assembler, StreamAssembler)  # chat wire only
                                 async for chunk in chunks:
                                     if secret is not None and "error" in chunk:
                                         chunk = redact(chunk, secret)
@@ -320,9 +325,15 @@ class AgentRun(Generic[OutputT]):
 
     def _send(
         self, step: StepState, client: openai.AsyncOpenAI, run_deadline: float
-    ) -> tuple[StreamAssembler, ModelStream, AsyncGenerator[dict[str, Any], None]]:
+    ) -> tuple[
+        StreamAssembler | ResponsesAssembler,
+        ModelStream | ResponsesStream,
+        AsyncGenerator[dict[str, Any], None],
+    ]:
         """Send one attempt at `step`: its assembler, its stream, and the chunks to read."""
         agent = self._agent
+        if agent.api == "responses":
+            return self._send_responses(step, client, run_deadline)
         limits = agent.timeouts
         step.sent = perf_counter()
         step.first_token = None
@@ -349,11 +360,39 @@ class AgentRun(Generic[OutputT]):
             source = within_limits(source, limits, step_deadline, run_deadline)
         return assembler, stream, source
 
+    def _send_responses(
+        self, step: StepState, client: openai.AsyncOpenAI, run_deadline: float
+    ) -> tuple[ResponsesAssembler, ResponsesStream, AsyncGenerator[dict[str, Any], None]]:
+        """`_send` on the Responses API: its assembler, stream and events."""
+        agent = self._agent
+        limits = agent.timeouts
+        step.sent = perf_counter()
+        step.first_token = None
+        assembler = ResponsesAssembler(
+            step=step.number,
+            partial_arguments=agent.partial_arguments,
+            max_argument_size=agent.max_argument_size,
+        )
+        stream = ResponsesStream(
+            client,
+            responses_params(
+                agent, self._request, self._state.messages, self._state.final_only is not None
+            ),
+            client_retries=not agent.retries.enabled,
+            request_id=f"{self.run_id}-{step.number}-{step.attempt}",
+            max_event_size=event_limit(agent.max_argument_size),
+        )
+        source = stream.chunks()
+        if limits.bounds_streams:
+            step_deadline = step.sent + limits.step if limits.step else math.inf
+            source = within_limits(source, limits, step_deadline, run_deadline)
+        return assembler, stream, source
+
     def _early_starts(self, step: StepState, run_deadline: float) -> EarlyStarts | None:
         """What starts the calls of this attempt early, if any tool may start early."""
         agent = self._agent
-        if not any(tool.early for tool in agent.tools.values()):
-            return None
+        if agent.api == "responses" or not any(tool.early for tool in agent.tools.values()):
+            return None  # early starts read the chat assembler's settled calls
         assert self._task_group is not None
         runner = ToolRunner(
             self._task_group, self.run_id, step.number, agent.max_result_size, self._watchers
@@ -363,7 +402,11 @@ class AgentRun(Generic[OutputT]):
         return EarlyStarts(agent, self._state, step.number, runner, timeout, step.reusable)
 
     def _attempt_failed(
-        self, step: StepState, assembler: StreamAssembler, exc: RunError, run_deadline: float
+        self,
+        step: StepState,
+        assembler: StreamAssembler | ResponsesAssembler,
+        exc: RunError,
+        run_deadline: float,
     ) -> tuple[float | None, StepInterrupted]:
         """Record a broken attempt: the wait before the next one (`None`: give up).
 
@@ -391,7 +434,9 @@ class AgentRun(Generic[OutputT]):
         )
         return delay, interrupted
 
-    def _take_response(self, step: StepState, assembler: StreamAssembler) -> None:
+    def _take_response(
+        self, step: StepState, assembler: StreamAssembler | ResponsesAssembler
+    ) -> None:
         """Keep the whole response, its call ids made unique in the conversation."""
         step.finished = perf_counter()
         step.response = response = assembler.finish()
@@ -410,6 +455,18 @@ class AgentRun(Generic[OutputT]):
             else self._state.final_only
         )  # fmt: skip
         step.assistant = assistant_message(step.message)
+        if isinstance(response, AssembledResponsesOutput):
+            self._take_responses_output(step, response)
+
+    def _take_responses_output(self, step: StepState, output: AssembledResponsesOutput) -> None:
+        """What the Responses API adds: calls cut short never run (as after `length`), and
+        what the next request needs rides on the assistant message (`CARRIED`)."""
+        if output.cut_calls and step.not_run is None:
+            step.not_run = "length"
+        assert step.message is not None
+        extra = carried(output, step.message)
+        if extra:
+            step.assistant[CARRIED] = extra
 
     async def _sort_calls(self, step: StepState) -> AsyncGenerator[Event, None]:
         """Validate each call and check the limits: ready, awaiting approval, or refused."""
@@ -581,7 +638,7 @@ class AgentRun(Generic[OutputT]):
             "stream_options": {"include_usage": True},
             **self._request,
             "model": agent.model,
-            "messages": self._state.messages,
+            "messages": chat_messages(self._state.messages),
             "stream": True,
         }
         if agent.tools:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ._exceptions import RunError, StateError
 from ._execute import ToolRun
 from ._message import AssembledMessage, AssembledResponse
+from ._responses_output import AssembledResponsesOutput
 from ._result import StepInfo, StopReason
 from ._state_checks import check_state, parse_state
 from ._step import call_ids, timings
@@ -245,7 +246,7 @@ class StepState:
     sent: float = 0.0
     first_token: float | None = None
     finished: float = 0.0
-    response: AssembledResponse | None = None
+    response: AssembledResponse | AssembledResponsesOutput | None = None
     message: AssembledMessage | None = None
     """The whole response's message, its call ids made unique in the conversation."""
     finish_reason: str | None = None

@@ -15,6 +15,8 @@ from ._assemble import StreamAssembler, error_message, new_call_id
 from ._exceptions import RunTimeout, StreamError
 from ._message import AssembledMessage
 from ._model import ModelStream
+from ._responses import ResponsesAssembler
+from ._responses_model import ResponsesStream
 from ._timeouts import Timeouts
 from ._usage import Usage
 
@@ -70,8 +72,16 @@ def tool_limit(limits: Timeouts, run_deadline: float) -> float | None:
     return limits.tool if left is None else max(min(limits.tool, left), 0.0)
 
 
-def check_complete(assembler: StreamAssembler, stream: ModelStream) -> None:
+def check_complete(
+    assembler: StreamAssembler | ResponsesAssembler, stream: ModelStream | ResponsesStream
+) -> None:
     """Raise `StreamError` unless the stream ended as a whole, error-free response."""
+    if isinstance(assembler, ResponsesAssembler):
+        # A terminal event is the Responses API's whole answer; `[DONE]` alone is not.
+        error = assembler.finish().stream_error()
+        if error is not None:
+            raise error
+        return
     errors = assembler.errors
     if errors:
         raise StreamError(

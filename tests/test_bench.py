@@ -41,6 +41,10 @@ def test_quick_bench_reports_every_section(capsys: pytest.CaptureFixture[str]) -
     e2e = {row["client"]: row for row in result["e2e"]["rows"]}
     assert set(e2e) == {"bare", "sdk", "post", "agent"}
     assert result["e2e"]["chunks_per_run"] > 0
+    responses = {row["client"]: row for row in result["e2e_responses"]["rows"]}
+    assert set(responses) == {"bare", "sdk", "agent"}
+    assert result["e2e_responses"]["events_per_run"] > 0
+    assert responses["agent"]["events_per_second"]["median"] > 0
     assert e2e["bare"]["ratio_to_bare"]["median"] == pytest.approx(1.0)
 
     scale = result["scale"]

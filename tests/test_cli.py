@@ -125,8 +125,9 @@ def test_prompt_offline_piped_is_plain_text() -> None:
     assert "offline demo model (no network, no API key)" in done.stderr
 
 
-def test_json_lines(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--json", "-p", WEATHER, *FLAT_OUT]) == 0
+@pytest.mark.parametrize("api", ["chat", "responses"])
+def test_json_lines(api: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--json", "--api", api, "-p", WEATHER, *FLAT_OUT]) == 0
     out = capsys.readouterr().out
     events = [json.loads(line) for line in out.splitlines()]
     assert events
@@ -136,6 +137,9 @@ def test_json_lines(capsys: pytest.CaptureFixture[str]) -> None:
     assert types[-1] == "run_finished"
     assert "tool_call_delta" in types
     assert types.count("tool_finished") == 2
+    steps = [event for event in events if event["type"] == "step_finished"]
+    # On the Responses API the assistant message carries the response's id along.
+    assert all(("responses" in step["message"]) == (api == "responses") for step in steps)
 
 
 def test_conversation_without_tools(capsys: pytest.CaptureFixture[str]) -> None:

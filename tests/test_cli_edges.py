@@ -160,7 +160,7 @@ def test_output_closed_early_ends_quietly() -> None:
     assert "Exception ignored" not in done.stderr
 
 
-@pytest.mark.parametrize("typo", ["--api", "--jso", "--max-step"])
+@pytest.mark.parametrize("typo", ["--api-k", "--jso", "--max-step"])
 def test_abbreviated_or_unknown_flags_are_errors(typo: str) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "agentstream", typo, "1", "-p", "hi"],

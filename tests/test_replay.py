@@ -11,7 +11,14 @@ import pytest
 
 from agentstream.cli import main
 
-from ._streams import INDEX, assert_matches_final, stream_params, stream_path
+from ._streams import (
+    INDEX,
+    RESPONSES_INDEX,
+    assert_matches_final,
+    responses_path,
+    stream_params,
+    stream_path,
+)
 
 
 @pytest.mark.parametrize("name", stream_params())
@@ -91,3 +98,34 @@ def test_malformed_file_is_one_line_and_exit_2(tmp_path: Path, content: str, mes
 def test_missing_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert main(["replay", str(tmp_path / "nope.jsonl")]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "vercel-ai__lmstudio-tool-call-1",
+        "chatlas__chat--chat-callbacks-1",
+        "pydantic-ai__raw-cot-stream-openrouter",
+    ],
+)
+def test_replay_reads_a_responses_recording(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["replay", str(responses_path(name))]) == 0
+    document = json.loads(capsys.readouterr().out)
+    final = RESPONSES_INDEX[name]["final"]
+    assert document == {
+        "status": final["status"],
+        "output": final["output"],
+        "usage": final["usage"],
+        "errors": [],
+    }
+
+
+def test_replay_prints_responses_events(capsys: pytest.CaptureFixture[str]) -> None:
+    name = "vercel-ai__lmstudio-tool-call-1"
+    assert main(["replay", "--events", str(responses_path(name))]) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    calls = [c for c in RESPONSES_INDEX[name]["final"]["output"] if c["type"] == "function_call"]
+    started = [e for e in events if e["type"] == "tool_call_started"]
+    assert [e["name"] for e in started] == [c["name"] for c in calls]
+    last = [e for e in events if e["type"] == "tool_call_delta"][-1]
+    assert last["partial"] == json.loads(calls[-1]["arguments"])

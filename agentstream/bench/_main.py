@@ -36,6 +36,7 @@ from ._assembly import argument_stream, time_merger, time_side_by_side
 from ._clients import Clients, RunTiming, idle_memory, open_clients, parallel_tools
 from ._early import early_section
 from ._output import time_output
+from ._responses import ResponsesClients, responses_bodies
 from ._serve import ChildServer, Workload, child_server, cpu_now, workload_policy
 
 __all__ = ["SECTIONS", "BenchOptions", "run_bench"]
@@ -210,6 +211,7 @@ async def _loopback(options: BenchOptions, server: ChildServer) -> dict[str, Any
         result: dict[str, Any] = {}
         if "e2e" in options.sections:
             result["e2e"] = await _e2e(options, server, clients, probe.chunks)
+            result["e2e_responses"] = await _e2e_responses(options, server)
         if "scale" in options.sections:
             result["scale"] = await _scale(options, server, clients, probe.chunks)
         return result
@@ -291,6 +293,40 @@ async def _e2e(
             }
         )
     return {"chunks_per_run": chunks_per_run, "runs_per_repetition": options.runs, "rows": rows}
+
+
+async def _e2e_responses(options: BenchOptions, server: ChildServer) -> dict[str, Any]:
+    """The e2e section on the Responses API: bare loop, SDK and agent, events a second."""
+    bodies = await responses_bodies(workload_policy(options.workload))
+    clients = ResponsesClients(server.base_url, bodies)
+    kinds = ("bare", "sdk", "agent")
+    try:
+        per_run = await clients.bare_run()
+        for kind in kinds[1:]:
+            await clients.runner(kind)()  # warm up
+        rate: dict[str, list[float]] = {kind: [] for kind in kinds}
+        for rep in range(options.repetitions):
+            options.say(f"Responses API end to end, repetition {rep + 1}")
+            for kind in kinds:
+                run = clients.runner(kind)
+                started = perf_counter()
+                for _ in range(options.runs):
+                    count = await run()
+                    if count and count != per_run:
+                        raise RuntimeError(f"{kind} read {count} events, not {per_run}")
+                rate[kind].append(options.runs * per_run / (perf_counter() - started))
+    finally:
+        await clients.aclose()
+    rows = [
+        {
+            "client": kind,
+            "events_per_second": stat(rate[kind]),
+            "ratio_to_bare": stat([a / b for a, b in zip(rate[kind], rate["bare"], strict=True)]),
+            "us_per_event": stat([1e6 / r for r in rate[kind]]),
+        }
+        for kind in kinds
+    ]
+    return {"events_per_run": per_run, "runs_per_repetition": options.runs, "rows": rows}
 
 
 async def _concurrent(run: Callable[[], Any], count: int) -> list[RunTiming]:

@@ -45,6 +45,8 @@ def render(result: Mapping[str, Any]) -> str:
         lines += ["", *_output(result["output"])]
     if "e2e" in result:
         lines += ["", *_e2e(result["e2e"])]
+    if "e2e_responses" in result:
+        lines += ["", *_e2e_responses(result["e2e_responses"])]
     if "scale" in result:
         lines += ["", *_scale(result["scale"])]
     if "tools" in result:
@@ -131,6 +133,28 @@ def _e2e(section: Mapping[str, Any]) -> list[str]:
         f"per run in 2 requests, {section['runs_per_repetition']} runs per repetition; "
         "CPU in cores)",
         *_table(header, rows),
+    ]
+
+
+def _e2e_responses(section: Mapping[str, Any]) -> list[str]:
+    names = {
+        "bare": "bare httpx2 + json",
+        "sdk": "openai responses.create(stream=True)",
+        "agent": "agentstream Agent(api='responses')",
+    }
+    rows = [
+        [
+            names[row["client"]],
+            _stat(row["events_per_second"], ".0f"),
+            _stat(row["ratio_to_bare"], ".2f", "x"),
+            _stat(row["us_per_event"], ".2f"),
+        ]
+        for row in section["rows"]
+    ]
+    return [
+        f"Responses API end to end over loopback ({section['events_per_run']} events per run "
+        f"in 2 requests, {section['runs_per_repetition']} runs per repetition)",
+        *_table(["client", "events/s", "vs bare", "us/event"], rows),
     ]
 
 

@@ -90,12 +90,12 @@ class _PrerenderedModel(ScriptedModel):
 
     def __init__(self, workload: Workload) -> None:
         super().__init__(workload_policy(workload), name="bench")
-        self._encoded: dict[tuple[str, bool, str], Answer] = {}
+        self._encoded: dict[tuple[str, bool, str, str], Answer] = {}
 
     def _handle(self, request: ModelRequest) -> Answer:
         messages = request.messages
         last = messages[-1].get("role", "") if messages else ""
-        key = (last, request.include_usage, request.headers.get(FAULT_HEADER, ""))
+        key = (last, request.include_usage, request.headers.get(FAULT_HEADER, ""), request.api)
         answer = self._encoded.get(key)
         if answer is None:
             answer = self._encoded[key] = super()._handle(request)

@@ -144,6 +144,10 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     connection.add_argument("--base-url", metavar="URL", help="see OPENAI_BASE_URL")
     connection.add_argument("--api-key", metavar="KEY", help="see OPENAI_API_KEY")
     connection.add_argument(
+        "--api", choices=("chat", "responses"), default="chat",
+        help="the wire: Chat Completions (default) or the Responses API (POST /responses)",
+    )  # fmt: skip
+    connection.add_argument(
         "--max-retries", type=_count, default=2, metavar="N",
         help="retries of a failed step, before or after partial output (default: 2)",
     )  # fmt: skip
@@ -213,9 +217,10 @@ def _add_replay(commands: Any) -> None:
         allow_abbrev=False,
         help="assemble a recorded stream and print the result as JSON",
         description=(
-            "Feed a recorded Chat Completions stream to the assembler and print the "
-            "assembled choices, usage and errors as one JSON document. FILE holds JSON "
-            "lines of chunks, or a raw SSE body with `data:` lines."
+            "Feed a recorded stream to the assembler and print the result as one JSON "
+            "document: choices, usage and errors for Chat Completions; status, output, "
+            "usage and errors for the Responses API (told by its `response.*` events). "
+            "FILE holds JSON lines of chunks or events, or a raw SSE body."
         ),
     )
     replay_parser.add_argument("file", metavar="FILE")
@@ -393,6 +398,7 @@ def _demo(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         approver=approver(args.approve, sys.stdin, sys.stderr),
         output_type=output,
         output_mode=args.output_mode,
+        api=args.api,
     )
     terminal = (
         not args.no_color

@@ -12,6 +12,7 @@ from .._events import event_to_dict
 from .._exceptions import SetupError, StreamError
 from .._json import loads
 from .._message import AssembledResponse
+from .._responses_replay import ResponsesReplay, replay_responses
 from .._sse import SSEDecoder, decode_chunk
 
 __all__ = ["read_recording", "replay", "response_to_dict"]
@@ -68,16 +69,31 @@ def response_to_dict(response: AssembledResponse) -> dict[str, Any]:
     return document
 
 
-def replay(path: str | Path, out: TextIO, *, events: bool = False) -> AssembledResponse:
+def replay(
+    path: str | Path, out: TextIO, *, events: bool = False
+) -> AssembledResponse | ResponsesReplay:
     """Feed a recording to a fresh assembler and print the result (or every event) to `out`.
 
-    Raises `SetupError` when the file cannot be read and `StreamError` when it is not a
-    stream.
+    A Responses API recording (told by its `response.*` events) goes through the
+    Responses assembler and prints `{"status", "output", "usage", "errors"}`; any other
+    through the Chat Completions one. Raises `SetupError` when the file cannot be read
+    and `StreamError` when it is not a stream.
     """
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SetupError(f"cannot read {path}: {exc}") from None
+    try:
+        responses = replay_responses(text.splitlines())
+    except StreamError:
+        responses = None  # not readable as Responses events: the chat reader says why
+    if responses is not None:
+        if events:
+            for payload in responses.events:
+                out.write(json.dumps(payload, ensure_ascii=False) + "\n")
+        else:
+            out.write(json.dumps(responses.document, indent=2, ensure_ascii=False) + "\n")
+        return responses
     counter = iter(range(1, 1 << 30))
     # Made-up ids are numbered, so that replaying a file twice prints the same thing.
     assembler = StreamAssembler(new_id=lambda: f"call_replay_{next(counter)}")

@@ -50,6 +50,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", help="model name (see OPENAI_MODEL)")
     parser.add_argument("--base-url", metavar="URL", help="see OPENAI_BASE_URL")
     parser.add_argument("--api-key", metavar="KEY", help="see OPENAI_API_KEY")
+    parser.add_argument(
+        "--api", choices=("chat", "responses"), default="chat",
+        help="the wire: Chat Completions (default) or the Responses API",
+    )  # fmt: skip
     parser.add_argument("--system", metavar="TEXT", help="system instructions")
     parser.add_argument("--max-steps", type=int, default=10, help="default: 10")
     parser.add_argument(
@@ -112,6 +116,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         instructions=args.system,
         max_steps=args.max_steps,
         retries=Retries(max_retries=2),
+        api=args.api,
     )
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host

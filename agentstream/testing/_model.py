@@ -13,6 +13,7 @@ import openai
 from ._chunks import Stamp
 from ._reply import Reply
 from ._request import ModelRequest, Policy
+from ._responses_wire import render_responses
 from ._transport import AsyncScriptedTransport, ScriptedTransport
 from ._wire import Answer, Pace, error_answer, json_answer, render
 
@@ -48,9 +49,10 @@ class _Script:
 
 
 class ScriptedModel:
-    """A fake OpenAI-compatible model that streams real Chat Completions SSE bytes.
+    """A fake OpenAI-compatible model that streams real Chat Completions SSE bytes,
+    and Responses API events (with `event:` lines) on `POST .../responses`.
 
-    Give it a list of `Reply` values (one per chat completion request, in order) or a
+    Give it a list of `Reply` values (one per model request, in order) or a
     policy `(ModelRequest) -> Reply`. Point the real `openai` client at it with
     `async_client()` / `client()`, an `httpx2` client at `async_transport()` /
     `transport()`, or anything at all at `serve(model)`. Every request it receives
@@ -102,6 +104,10 @@ class ScriptedModel:
                 if request.method != "POST":
                     return error_answer(405, f"Method {request.method} not allowed on {path}.")
                 return self._complete(request)
+            if path.endswith("/responses"):
+                if request.method != "POST":
+                    return error_answer(405, f"Method {request.method} not allowed on {path}.")
+                return self._complete(request)
             if path.endswith("/models") and request.method == "GET":
                 model = {
                     "id": self._name,
@@ -124,13 +130,16 @@ class ScriptedModel:
             raise TypeError(f"a ScriptedModel policy must return a Reply, got {reply!r}")
         self._answers += 1
         call_ids = tuple(call.id or self._call_id() for call in reply.tool_calls)
+        responses = request.api == "responses"
         stamp = Stamp(
-            f"chatcmpl-scripted{self._answers}",
+            f"resp_scripted{self._answers}" if responses else f"chatcmpl-scripted{self._answers}",
             int(time.time()),
             request.model or self._name,
             call_ids,
         )
         headers = (("x-request-id", f"req_scripted{self._answers}"),)
+        if responses:
+            return render_responses(reply, request, stamp, self._pace, headers)
         return render(reply, request, stamp, self._pace, headers)
 
     def _call_id(self) -> str:

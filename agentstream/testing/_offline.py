@@ -193,6 +193,9 @@ def _respond(request: ModelRequest) -> Reply:
     body = request.body if isinstance(request.body, dict) else {}
     specs = read_tools(request.tools)
     tool_choice = body.get("tool_choice", "auto")
+    if isinstance(tool_choice, Mapping) and isinstance(tool_choice.get("name"), str):
+        # The Responses API names the function at the top: {"type": "function", "name": ...}
+        tool_choice = {"type": "function", "function": {"name": tool_choice["name"]}}
     wanted = _named_choice(tool_choice)
     if wanted is not None and wanted not in {spec.name for spec in specs}:
         error = f"tool_choice names the function {wanted!r}, which is not in tools"

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from ._reply import Reply
+from ._responses_request import chat_messages, chat_tools
 
 __all__ = ["ModelRequest", "Policy"]
 
@@ -46,16 +47,30 @@ class ModelRequest:
         return self.body.get(key) if isinstance(self.body, dict) else None
 
     @property
+    def api(self) -> str:
+        """`"responses"` for a Responses API request (`POST .../responses`), else `"chat"`."""
+        return "responses" if self.path.rstrip("/").endswith("/responses") else "chat"
+
+    @property
     def messages(self) -> list[dict[str, Any]]:
-        """The request's `messages` (empty if none)."""
+        """The request's `messages` (empty if none).
+
+        On the Responses API, `instructions` and the `input` items read as chat
+        messages: function calls as an assistant's `tool_calls`, their outputs as
+        `tool` messages by `call_id`.
+        """
+        if self.api == "responses":
+            return chat_messages(self.body) if isinstance(self.body, dict) else []
         messages = self._get("messages")
         return messages if isinstance(messages, list) else []
 
     @property
     def tools(self) -> list[dict[str, Any]]:
-        """The request's `tools` (empty if none)."""
+        """The request's `tools` (empty if none), in the chat format on either API."""
         tools = self._get("tools")
-        return tools if isinstance(tools, list) else []
+        if not isinstance(tools, list):
+            return []
+        return chat_tools(tools) if self.api == "responses" else tools
 
     @property
     def model(self) -> str | None:
@@ -70,7 +85,10 @@ class ModelRequest:
 
     @property
     def include_usage(self) -> bool:
-        """Whether the client asked for a usage chunk (`stream_options.include_usage`)."""
+        """Whether the client asked for a usage chunk (`stream_options.include_usage`);
+        always on the Responses API, whose last event carries the usage."""
+        if self.api == "responses":
+            return True
         options = self._get("stream_options")
         return isinstance(options, dict) and options.get("include_usage") is True
 

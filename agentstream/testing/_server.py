@@ -44,8 +44,9 @@ async def serve(
     """Serve `model` over HTTP on `host:port` until cancelled; reports the bound port.
 
     Use `port = await task_group.start(serve, model)`, then point any client at
-    `http://127.0.0.1:{port}/v1`. Answers `POST .../chat/completions` and `GET .../models`,
-    keeps connections alive, and answers HTTP 500 if the model's policy raises.
+    `http://127.0.0.1:{port}/v1`. Answers `POST .../chat/completions`,
+    `POST .../responses` and `GET .../models`, keeps connections alive, and answers
+    HTTP 500 if the model's policy raises.
     Cancelling it closes the listener and every connection at once.
     """
     listener = await anyio.create_tcp_listener(local_host=host, local_port=port)

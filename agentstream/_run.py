@@ -244,21 +244,11 @@ class AgentRun(Generic[OutputT]):
                                             for output_event in watch.feed(events):
                                                 yield output_event
                             else:  # the same, and start each call that has become final
-                                assert isinstance(assembler, StreamAssembler)  # chat wire only
-                                async for chunk in chunks:
-                                    if secret is not None and "error" in chunk:
-                                        chunk = redact(chunk, secret)
-                                    events = assembler.feed(chunk)
-                                    if events and step.first_token is None:
-                                        step.first_token = perf_counter()
-                                    # Tools start before the consumer sees this chunk.
-                                    also = early.after_chunk(assembler)
-                                    for stream_event in events:
-                                        yield stream_event
-                                    if watch is not None and events:
-                                        for output_event in watch.feed(events):
-                                            yield output_event
-                                    for event in also:
+                                starting = self._early_chunks(
+                                    chunks, assembler, step, early, watch, secret
+                                )
+                                async with aclosing(starting) as early_events:
+                                    async for event in early_events:
                                         yield event
                         check_complete(assembler, stream)
                     except RunError as exc:
@@ -286,29 +276,64 @@ class AgentRun(Generic[OutputT]):
                     yield event
                 async for event in self._sort_calls(step):
                     yield event
-            async for event in self._decide(step):
-                yield event
-            if step.runnable:
-                async with aclosing(self._run_calls(step, run_deadline)) as tool_events:
-                    async for event in tool_events:
-                        yield event
-            elif step.early is not None:
-                step.early.runner.close()  # else `_run_calls` closes it
-            if any(call.status == "awaiting_approval" for call in step.calls):
-                stop: StopReason | None = "approval_required"
-            else:
-                for event in self._typed_answer(step):
+            async with aclosing(self._settle(step, run_deadline)) as settling:
+                async for event in settling:
                     yield event
-                yield self._end_step(step)
-                if typed is not None:
-                    typed.add_feedback(state)
-                stop, at_step_limit = self._stop_after(step)
-                if at_step_limit:
-                    yield MaxStepsReached(step.number, self._agent.max_steps)
-            if stop is not None:
+            if step.stop is not None:
                 break
             await self._checkpoint()
-        yield RunFinished(await self._finish(step, stop, started))
+        yield RunFinished(await self._finish(step, step.stop, started))
+
+    async def _early_chunks(
+        self,
+        chunks: AsyncGenerator[dict[str, Any], None],
+        assembler: StreamAssembler | ResponsesAssembler,
+        step: StepState,
+        early: EarlyStarts,
+        watch: OutputWatch | None,
+        secret: str | None,
+    ) -> AsyncGenerator[Event, None]:
+        """The chunk loop of a step that may start tools early (one hop more per event,
+        paid only by agents that opted in): each call that has become final starts
+        before the consumer sees the chunk that made it so."""
+        assert isinstance(assembler, StreamAssembler)  # chat wire only
+        async for chunk in chunks:
+            if secret is not None and "error" in chunk:
+                chunk = redact(chunk, secret)
+            events = assembler.feed(chunk)
+            if events and step.first_token is None:
+                step.first_token = perf_counter()
+            also = early.after_chunk(assembler)
+            for stream_event in events:
+                yield stream_event
+            if watch is not None and events:
+                for output_event in watch.feed(events):
+                    yield output_event
+            for event in also:
+                yield event
+
+    async def _settle(self, step: StepState, run_deadline: float) -> AsyncGenerator[Event, None]:
+        """After a whole response: decisions, the tools, the step's record; `step.stop`
+        says why the run ends here (`approval_required` while calls wait), or None."""
+        async for event in self._decide(step):
+            yield event
+        if step.runnable:
+            async with aclosing(self._run_calls(step, run_deadline)) as tool_events:
+                async for event in tool_events:
+                    yield event
+        elif step.early is not None:
+            step.early.runner.close()  # else `_run_calls` closes it
+        if any(call.status == "awaiting_approval" for call in step.calls):
+            step.stop = "approval_required"
+            return
+        for event in self._typed_answer(step):
+            yield event
+        yield self._end_step(step)
+        if self._typed is not None:
+            self._typed.add_feedback(self._state)
+        step.stop, at_step_limit = self._stop_after(step)
+        if at_step_limit:
+            yield MaxStepsReached(step.number, self._agent.max_steps)
 
     def _begin_step(self) -> StepState:
         """The next step, or the saved step whose calls are not all answered yet.

@@ -263,6 +263,8 @@ class StepState:
     """Valid calls still waiting for a decision, by id."""
     assistant: dict[str, Any] = field(default_factory=dict)
     tool_time: float = 0.0
+    stop: StopReason | None = None
+    """Why the run ends after this step, once that is known (None: it goes on)."""
     resumed: StepInfo | None = None
     """The saved step's figures, when it was taken up from a saved state."""
     early: EarlyStarts | None = None

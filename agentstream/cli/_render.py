@@ -193,30 +193,16 @@ class Renderer:
                 self._call_done(index, name, raw, None)
             case ToolCallInvalid(index=index, name=name, raw_arguments=raw, error=error):
                 self._call_done(index, name or "(no name)", raw, error)
-            case ApprovalRequested(index=index, name=name, arguments=arguments):
-                raw = json.dumps(arguments, ensure_ascii=False, default=str)
-                self._call_done(index, name, raw, None)
-                self._line([(f"   {name} needs approval", "warn")])
-            case ToolCallApproved(name=name):
-                self._line([(f"   {name}: approved", "ok")])
-            case ToolCallDenied(name=name, reason=reason):
-                why = f": {reason.translate(_ONE_LINE)}" if reason else ""
-                self._line([(f"   {name}: denied{why}", "bad")])
-            case ToolStarted(id=call_id, name=name, arguments=arguments):
-                now = self._clock()
-                self._tools = (self._tools[0] if self._tools else now, now)
-                text = json.dumps(arguments, ensure_ascii=False, default=str)
-                self._running[call_id] = _Running(name, text, now)
-                self._redraw()
-            case ToolProgress():
-                self._tool_progress(event)
-            case ToolFinished():
-                self._tool_done(event)
-            case ToolCancelled(id=call_id, name=name, reason=reason, finished=finished):
-                self._running.pop(call_id, None)
-                what = "result dropped" if finished else "cancelled"
-                text = f"{self._glyph['bad']} {name} {what}: {reason.translate(_ONE_LINE)}"
-                self._line([(text, "warn")])
+            case (
+                ApprovalRequested()
+                | ToolCallApproved()
+                | ToolCallDenied()
+                | ToolStarted()
+                | ToolProgress()
+                | ToolFinished()
+                | ToolCancelled()
+            ):
+                self._tool_event(event)
             case StepFinished():
                 self._waiting = None
                 self._note(self._metrics(event))
@@ -252,6 +238,36 @@ class Renderer:
                     )
             case _:
                 pass  # run start, server errors and failures are reported by the caller
+
+    def _tool_event(self, event: Event) -> None:
+        """Show a tool's approval, start, progress, end or withdrawal."""
+        match event:
+            case ApprovalRequested(index=index, name=name, arguments=arguments):
+                raw = json.dumps(arguments, ensure_ascii=False, default=str)
+                self._call_done(index, name, raw, None)
+                self._line([(f"   {name} needs approval", "warn")])
+            case ToolCallApproved(name=name):
+                self._line([(f"   {name}: approved", "ok")])
+            case ToolCallDenied(name=name, reason=reason):
+                why = f": {reason.translate(_ONE_LINE)}" if reason else ""
+                self._line([(f"   {name}: denied{why}", "bad")])
+            case ToolStarted(id=call_id, name=name, arguments=arguments):
+                now = self._clock()
+                self._tools = (self._tools[0] if self._tools else now, now)
+                text = json.dumps(arguments, ensure_ascii=False, default=str)
+                self._running[call_id] = _Running(name, text, now)
+                self._redraw()
+            case ToolProgress():
+                self._tool_progress(event)
+            case ToolFinished():
+                self._tool_done(event)
+            case ToolCancelled(id=call_id, name=name, reason=reason, finished=finished):
+                self._running.pop(call_id, None)
+                what = "result dropped" if finished else "cancelled"
+                text = f"{self._glyph['bad']} {name} {what}: {reason.translate(_ONE_LINE)}"
+                self._line([(text, "warn")])
+            case _:
+                pass
 
     def tick(self) -> None:
         """Redraw the elapsed times of the wait and of running tools."""

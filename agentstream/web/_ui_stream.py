@@ -53,6 +53,16 @@ from agentstream import (
 
 __all__ = ["UI_STREAM_HEADERS", "Chunk", "UIStreamEncoder", "error_text", "usage_dict"]
 
+ToolEvent = (
+    ToolCallStarted | ToolCallDelta | ToolCallReady | ToolCallInvalid | ApprovalRequested
+    | ToolCallApproved | ToolCallDenied | ToolStarted | ToolProgress | ToolCancelled
+    | ToolFinished
+)  # fmt: skip
+_TOOL_EVENTS = (
+    ToolCallStarted, ToolCallDelta, ToolCallReady, ToolCallInvalid, ApprovalRequested,
+    ToolCallApproved, ToolCallDenied, ToolStarted, ToolProgress, ToolCancelled, ToolFinished,
+)  # fmt: skip
+
 Chunk = dict[str, Any]
 """One UI message stream part, JSON-ready."""
 
@@ -119,6 +129,8 @@ class UIStreamEncoder:
 
     def feed(self, event: Event, t: float = 0.0) -> list[Chunk]:
         """The parts `event` becomes; `t` is seconds since the run started."""
+        if isinstance(event, _TOOL_EVENTS):
+            return self._feed_tool(event, t)
         match event:
             case RunStarted(run_id=run_id):
                 self._run_id = run_id
@@ -132,6 +144,38 @@ class UIStreamEncoder:
                 return self._text(text)
             case ReasoningDelta(text=text):
                 return self._reasoning(text)
+            case ServerError(message=message):
+                return [{"type": "error", "errorText": f"ServerError: {message}"}]
+            case StepInterrupted():
+                return self._interrupted(event, t)
+            case StepFinished():
+                return self._step_finished(event, t)
+            case MaxStepsReached(max_steps=max_steps):
+                return [_timing("max_steps_reached", t, maxSteps=max_steps)]
+            case OutputDelta() | OutputReady() | OutputInvalid():
+                return [self._output(event)]
+            case RunFinished(result=result):
+                self.finished = True
+                reason = _FINISH_REASONS.get(result.stop_reason, "other")
+                meta: dict[str, Any] = {
+                    "runId": self._run_id,
+                    "stopReason": result.stop_reason,
+                    "usage": usage_dict(result.usage),
+                    "duration": result.duration,
+                    "steps": self._steps,
+                }
+                return [{"type": "finish", "finishReason": reason, "messageMetadata": meta}]
+            case RunFailed(error=error):
+                self.finished = True
+                return [
+                    *self._close_text(),
+                    {"type": "error", "errorText": error_text(error)},
+                    {"type": "finish", "finishReason": "error"},
+                ]
+
+    def _feed_tool(self, event: ToolEvent, t: float) -> list[Chunk]:
+        """The parts a tool call's event becomes."""
+        match event:
             case ToolCallStarted():
                 return [*self._close_text(), self._tool_start(event.step, event.index, event)]
             case ToolCallDelta(step=step, index=index, delta=delta):
@@ -188,34 +232,6 @@ class UIStreamEncoder:
                                     "errorText": f"withdrawn: {reason}"}]  # fmt: skip
             case ToolFinished(step=step, index=index):
                 return self._tool_finished(event, t)
-            case ServerError(message=message):
-                return [{"type": "error", "errorText": f"ServerError: {message}"}]
-            case StepInterrupted():
-                return self._interrupted(event, t)
-            case StepFinished():
-                return self._step_finished(event, t)
-            case MaxStepsReached(max_steps=max_steps):
-                return [_timing("max_steps_reached", t, maxSteps=max_steps)]
-            case OutputDelta() | OutputReady() | OutputInvalid():
-                return [self._output(event)]
-            case RunFinished(result=result):
-                self.finished = True
-                reason = _FINISH_REASONS.get(result.stop_reason, "other")
-                meta: dict[str, Any] = {
-                    "runId": self._run_id,
-                    "stopReason": result.stop_reason,
-                    "usage": usage_dict(result.usage),
-                    "duration": result.duration,
-                    "steps": self._steps,
-                }
-                return [{"type": "finish", "finishReason": reason, "messageMetadata": meta}]
-            case RunFailed(error=error):
-                self.finished = True
-                return [
-                    *self._close_text(),
-                    {"type": "error", "errorText": error_text(error)},
-                    {"type": "finish", "finishReason": "error"},
-                ]
 
     def _output(self, event: OutputDelta | OutputReady | OutputInvalid) -> Chunk:
         """A typed answer as one `data-output` part, updated in place (one id per run).

@@ -182,30 +182,17 @@ class Agent(Generic[OutputT]):
         chain_responses: bool = False,
         **request: Any,
     ) -> None:
-        if api not in ("chat", "responses"):
-            raise SetupError(f"api must be 'chat' or 'responses', not {api!r:.60}")
-        if not isinstance(client, openai.AsyncOpenAI) and not callable(client):
-            raise SetupError("client must be an openai.AsyncOpenAI or a function returning one")
-        if not isinstance(model, str) or not model:
-            raise SetupError("model must be a non-empty string")
-        _check_count("max_steps", max_steps, minimum=1)
-        _check_count("max_invalid_calls", max_invalid_calls, minimum=0)
-        for name, value in (
-            ("max_tool_calls", max_tool_calls),
-            ("max_tool_calls_per_step", max_tool_calls_per_step),
-            ("max_argument_size", max_argument_size),
-            ("max_result_size", max_result_size),
-        ):
-            if value is not None:
-                _check_count(name, value, minimum=1)
-        if isinstance(tools, (Tool, str, bytes, Mapping)) or not isinstance(tools, Iterable):
-            raise SetupError(f"tools takes a list of tools (tools=[my_tool]), not {tools!r:.50}")
-        if instructions is not None and not isinstance(instructions, str):
-            raise SetupError(f"instructions must be a string, not {instructions!r:.60}")
-        if timeouts is not None and not isinstance(timeouts, Timeouts):
-            raise SetupError(f"timeouts takes Timeouts(...), not {timeouts!r:.60}")
-        if retries is not None and not isinstance(retries, Retries):
-            raise SetupError(f"retries takes Retries(max_retries=...), not {retries!r:.60}")
+        _check_settings(
+            api=api, client=client, model=model, tools=tools, instructions=instructions,
+            timeouts=timeouts, retries=retries,
+            counts={
+                "max_steps": (max_steps, 1), "max_invalid_calls": (max_invalid_calls, 0),
+                "max_tool_calls": (max_tool_calls, 1),
+                "max_tool_calls_per_step": (max_tool_calls_per_step, 1),
+                "max_argument_size": (max_argument_size, 1),
+                "max_result_size": (max_result_size, 1),
+            },
+        )  # fmt: skip
         _check_request(request, api)
         self.api: Api = api
         if api == "responses" and output_type is not None:
@@ -493,6 +480,38 @@ def _in_event_loop() -> bool:
     except Exception:  # anyio.NoEventLoopError
         return False
     return True
+
+
+def _check_settings(
+    *,
+    api: object,
+    client: object,
+    model: object,
+    tools: object,
+    instructions: object,
+    timeouts: object,
+    retries: object,
+    counts: Mapping[str, tuple[object, int]],
+) -> None:
+    """Refuse `Agent` settings of the wrong kind, each with a message saying what fits."""
+    if api not in ("chat", "responses"):
+        raise SetupError(f"api must be 'chat' or 'responses', not {api!r:.60}")
+    if not isinstance(client, openai.AsyncOpenAI) and not callable(client):
+        raise SetupError("client must be an openai.AsyncOpenAI or a function returning one")
+    if not isinstance(model, str) or not model:
+        raise SetupError("model must be a non-empty string")
+    for name, (value, minimum) in counts.items():
+        # The step limit and the error budget must be given; the other limits may be off.
+        if value is not None or name in ("max_steps", "max_invalid_calls"):
+            _check_count(name, value, minimum=minimum)
+    if isinstance(tools, (Tool, str, bytes, Mapping)) or not isinstance(tools, Iterable):
+        raise SetupError(f"tools takes a list of tools (tools=[my_tool]), not {tools!r:.50}")
+    if instructions is not None and not isinstance(instructions, str):
+        raise SetupError(f"instructions must be a string, not {instructions!r:.60}")
+    if timeouts is not None and not isinstance(timeouts, Timeouts):
+        raise SetupError(f"timeouts takes Timeouts(...), not {timeouts!r:.60}")
+    if retries is not None and not isinstance(retries, Retries):
+        raise SetupError(f"retries takes Retries(max_retries=...), not {retries!r:.60}")
 
 
 def _check_count(name: str, value: object, *, minimum: int) -> None:

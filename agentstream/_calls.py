@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from ._approval import ApprovalRequest, needs_approval
 from ._context import ToolContext
 from ._events import ApprovalRequested, Event, ToolCallInvalid, ToolCallReady
-from ._exceptions import ToolArgumentsError
+from ._exceptions import ErrorBudgetExceeded, ToolArgumentsError
 from ._execute import ToolRun
 from ._message import AssembledMessage, AssembledToolCall
 from ._result import StopReason
@@ -16,6 +16,7 @@ from ._state import PendingCall, PendingStep, RunState, StepState
 
 if TYPE_CHECKING:
     from ._agent import Agent
+    from ._typed import TypedRun
 
 __all__ = [
     "NOT_RUN",
@@ -26,6 +27,7 @@ __all__ = [
     "over_limit",
     "resumed_step",
     "sort_calls",
+    "stop_after",
     "validate_call",
 ]
 
@@ -197,3 +199,29 @@ async def sort_calls(
             step.number, step.assistant, step.calls, step.finish_reason, step.info(),
             step.response_id, step.response_model,
         )  # fmt: skip
+
+
+def stop_after(
+    agent: Agent[Any], state: RunState, step: StepState, typed: TypedRun | None
+) -> tuple[StopReason | None, bool]:
+    """Why the run ends after `step` (`None`: it goes on); whether it hit the step limit.
+
+    Raises `ErrorBudgetExceeded` once the model has made too many invalid calls.
+    """
+    if state.invalid_calls > agent.max_invalid_calls:
+        raise ErrorBudgetExceeded(
+            f"the model made {state.invalid_calls} invalid tool calls in this run "
+            f"(the budget is {agent.max_invalid_calls})"
+        )
+    if step.not_run is not None:
+        return step.not_run, False
+    if typed is not None and typed.ready_step == step.number:
+        return "answer", False
+    if not step.calls and not (typed is not None and typed.goes_on(step)):
+        assert step.message is not None
+        return answer_reason(step.message, step.finish_reason), False
+    if state.final_only == "max_tool_calls" and not agent.final_answer:
+        return "max_tool_calls", False
+    if step.number >= agent.max_steps:
+        return (None if agent.final_answer else "max_steps"), True
+    return None, False

@@ -18,11 +18,11 @@ from anyio.abc import TaskGroup
 from ._approval import decide
 from ._assemble import StreamAssembler
 from ._calls import (
-    answer_reason,
     assistant_message,
     awaiting,
     resumed_step,
     sort_calls,
+    stop_after,
 )
 from ._early import EarlyStarts
 from ._events import (
@@ -37,19 +37,18 @@ from ._events import (
     ToolFinished,
     ToolStarted,
 )
-from ._exceptions import ErrorBudgetExceeded, RetriesExhausted, RunError, RunTimeout
+from ._exceptions import RetriesExhausted, RunError, RunTimeout
 from ._execute import ToolRun, ToolRunner, run_tools
-from ._model import ModelStream, event_limit
 from ._observe import RunObserver, observed
 from ._partial import OutputWatch
 from ._redact import redact, redact_error, secret_of
 from ._responses import ResponsesAssembler
-from ._responses_model import ResponsesStream
 from ._responses_output import AssembledResponsesOutput
-from ._responses_request import CARRIED, carried, chat_messages, responses_params
+from ._responses_request import CARRIED, carried
 from ._result import OutputT, RunResult, StopReason
+from ._send import Attempt, open_attempt
 from ._state import RunState, StepState
-from ._step import check_complete, tool_limit, with_fresh_ids, within_limits
+from ._step import attempt_failed, check_complete, tool_limit, with_fresh_ids
 from ._store import state_of_session
 from ._typed import TypedRun
 
@@ -348,70 +347,15 @@ class AgentRun(Generic[OutputT]):
             state.final_only = "max_steps"
         return StepState(state.step)
 
-    def _send(
-        self, step: StepState, client: openai.AsyncOpenAI, run_deadline: float
-    ) -> tuple[
-        StreamAssembler | ResponsesAssembler,
-        ModelStream | ResponsesStream,
-        AsyncGenerator[dict[str, Any], None],
-    ]:
-        """Send one attempt at `step`: its assembler, its stream, and the chunks to read."""
-        agent = self._agent
-        if agent.api == "responses":
-            return self._send_responses(step, client, run_deadline)
-        limits = agent.timeouts
-        step.sent = perf_counter()
-        step.first_token = None
-        assembler = StreamAssembler(
-            step=step.number,
-            partial_arguments=agent.partial_arguments,
-            max_argument_size=agent.max_argument_size,
-        )
-        # The run retries failed steps itself (honouring Retry-After, and also after
-        # partial output); the client retrying the same requests too would multiply
-        # the attempts.
-        stream = ModelStream(
-            client,
-            self._params(self._state.final_only is not None),
-            client_retries=not agent.retries.enabled,
-            request_id=f"{self.run_id}-{step.number}-{step.attempt}",
-            max_event_size=event_limit(agent.max_argument_size),
-        )
-        source = stream.chunks()
-        if agent.early_tools:
+    def _send(self, step: StepState, client: openai.AsyncOpenAI, run_deadline: float) -> Attempt:
+        """Send one attempt at `step` (see `open_attempt`); ready its early starts."""
+        attempt = open_attempt(
+            self._agent, self._state, step, client, self._request, self.run_id, run_deadline,
+            self._typed,
+        )  # fmt: skip
+        if self._agent.early_tools and self._agent.api == "chat":
             step.early = self._early_starts(step, run_deadline)
-        if limits.bounds_streams:
-            step_deadline = step.sent + limits.step if limits.step else math.inf
-            source = within_limits(source, limits, step_deadline, run_deadline)
-        return assembler, stream, source
-
-    def _send_responses(
-        self, step: StepState, client: openai.AsyncOpenAI, run_deadline: float
-    ) -> tuple[ResponsesAssembler, ResponsesStream, AsyncGenerator[dict[str, Any], None]]:
-        """`_send` on the Responses API: its assembler, stream and events."""
-        agent = self._agent
-        limits = agent.timeouts
-        step.sent = perf_counter()
-        step.first_token = None
-        assembler = ResponsesAssembler(
-            step=step.number,
-            partial_arguments=agent.partial_arguments,
-            max_argument_size=agent.max_argument_size,
-        )
-        stream = ResponsesStream(
-            client,
-            responses_params(
-                agent, self._request, self._state.messages, self._state.final_only is not None
-            ),
-            client_retries=not agent.retries.enabled,
-            request_id=f"{self.run_id}-{step.number}-{step.attempt}",
-            max_event_size=event_limit(agent.max_argument_size),
-        )
-        source = stream.chunks()
-        if limits.bounds_streams:
-            step_deadline = step.sent + limits.step if limits.step else math.inf
-            source = within_limits(source, limits, step_deadline, run_deadline)
-        return assembler, stream, source
+        return attempt
 
     def _early_starts(self, step: StepState, run_deadline: float) -> EarlyStarts | None:
         """What starts the calls of this attempt early, if any tool may start early."""
@@ -433,31 +377,13 @@ class AgentRun(Generic[OutputT]):
         exc: RunError,
         run_deadline: float,
     ) -> tuple[float | None, StepInterrupted]:
-        """Record a broken attempt: the wait before the next one (`None`: give up).
-
-        Nothing of a broken attempt is kept or run: the step starts over from the last
-        consistent conversation, or the run fails.
-        """
-        if self._secret is not None:
-            redact_error(exc, self._secret)
-        step.failures.append(exc)
-        self._rng = self._rng or random.Random()
+        """Record a broken attempt (see `attempt_failed`)."""
+        self._rng = self._rng or random.Random()  # made at the first retry: seeding costs
         retries = self._agent.retries
         left = self._state.retries_left(retries.budget)
-        delay = retries.delay(exc, len(step.failures), self._rng) if left else None
-        if delay is not None and perf_counter() + delay >= run_deadline:
-            delay = None
-        partial = assembler.finish().message
-        interrupted = StepInterrupted(
-            step.number,
-            len(step.failures),
-            exc,
-            partial.content or "",
-            partial.reasoning or "",
-            tuple(call.index for call in partial.tool_calls),
-            delay,
+        return attempt_failed(
+            step, assembler, exc, retries, left, self._rng, run_deadline, self._secret
         )
-        return delay, interrupted
 
     def _take_response(
         self, step: StepState, assembler: StreamAssembler | ResponsesAssembler
@@ -593,30 +519,8 @@ class AgentRun(Generic[OutputT]):
         )
 
     def _stop_after(self, step: StepState) -> tuple[StopReason | None, bool]:
-        """Why the run ends after `step` (`None`: it goes on); whether it hit the step limit.
-
-        Raises `ErrorBudgetExceeded` once the model has made too many invalid calls.
-        """
-        state = self._state
-        agent = self._agent
-        if state.invalid_calls > agent.max_invalid_calls:
-            raise ErrorBudgetExceeded(
-                f"the model made {state.invalid_calls} invalid tool calls in this run "
-                f"(the budget is {agent.max_invalid_calls})"
-            )
-        if step.not_run is not None:
-            return step.not_run, False
-        typed = self._typed
-        if typed is not None and typed.ready_step == step.number:
-            return "answer", False
-        if not step.calls and not (typed is not None and typed.goes_on(step)):
-            assert step.message is not None
-            return answer_reason(step.message, step.finish_reason), False
-        if state.final_only == "max_tool_calls" and not agent.final_answer:
-            return "max_tool_calls", False
-        if step.number >= agent.max_steps:
-            return (None if agent.final_answer else "max_steps"), True
-        return None, False
+        """Why the run ends after `step`, if it does (see `stop_after`)."""
+        return stop_after(self._agent, self._state, step, self._typed)
 
     async def _finish(
         self, step: StepState, stop: StopReason, started: float
@@ -656,23 +560,6 @@ class AgentRun(Generic[OutputT]):
             for call in step.calls
         )
         state.pending = None
-
-    def _params(self, extra_step: bool) -> dict[str, Any]:
-        agent = self._agent
-        params: dict[str, Any] = {
-            "stream_options": {"include_usage": True},
-            **self._request,
-            "model": agent.model,
-            "messages": chat_messages(self._state.messages),
-            "stream": True,
-        }
-        if agent.tools:
-            params["tools"] = agent._tool_definitions()
-            if extra_step:
-                params["tool_choice"] = "none"
-        if self._typed is not None:
-            self._typed.request(params, params.get("tools", []), extra_step)
-        return params
 
     # --- typed output (see `_typed`): phases of their own, skipped without an output type
 

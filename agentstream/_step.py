@@ -4,23 +4,31 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import random
 from collections.abc import AsyncGenerator, Iterable, Mapping
 from contextlib import aclosing
 from time import perf_counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from ._assemble import StreamAssembler, error_message, new_call_id
-from ._exceptions import RunTimeout, StreamError
+from ._events import StepInterrupted
+from ._exceptions import RunError, RunTimeout, StreamError
 from ._message import AssembledMessage
 from ._model import ModelStream
+from ._redact import redact_error
 from ._responses import ResponsesAssembler
 from ._responses_model import ResponsesStream
+from ._retries import Retries
 from ._timeouts import Timeouts
 from ._usage import Usage
 
+if TYPE_CHECKING:
+    from ._state import StepState
+
 __all__ = [
+    "attempt_failed",
     "call_ids",
     "check_complete",
     "timings",
@@ -132,3 +140,38 @@ def timings(
         if generating > 0:
             rate = usage.completion_tokens / generating
     return ttft, finished - sent, rate
+
+
+def attempt_failed(
+    step: StepState,
+    assembler: StreamAssembler | ResponsesAssembler,
+    exc: RunError,
+    retries: Retries,
+    retries_left: float,
+    rng: random.Random,
+    run_deadline: float,
+    secret: str | None,
+) -> tuple[float | None, StepInterrupted]:
+    """Record a broken attempt: the wait before the next one (`None`: give up), and the
+    event that withdraws what it streamed.
+
+    Nothing of a broken attempt is kept or run: the step starts over from the last
+    consistent conversation, or the run fails.
+    """
+    if secret is not None:
+        redact_error(exc, secret)
+    step.failures.append(exc)
+    delay = retries.delay(exc, len(step.failures), rng) if retries_left else None
+    if delay is not None and perf_counter() + delay >= run_deadline:
+        delay = None
+    partial = assembler.finish().message
+    interrupted = StepInterrupted(
+        step.number,
+        len(step.failures),
+        exc,
+        partial.content or "",
+        partial.reasoning or "",
+        tuple(call.index for call in partial.tool_calls),
+        delay,
+    )
+    return delay, interrupted

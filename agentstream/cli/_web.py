@@ -13,18 +13,15 @@ import ipaddress
 import logging
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
-
-import openai
+from collections.abc import Mapping, Sequence
 
 from .._agent import Agent
 from .._exceptions import SetupError
 from .._retries import Retries
 from ..stores import SQLiteStore
+from ._demo import connect
 
 __all__ = ["main"]
-
-_DEFAULT_MODEL = "gpt-4o-mini"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -72,24 +69,6 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _client_factory(
-    args: argparse.Namespace, environ: Mapping[str, str]
-) -> tuple[Callable[[], openai.AsyncOpenAI], str]:
-    base_url = args.base_url or environ.get("OPENAI_BASE_URL")
-    api_key = args.api_key or environ.get("OPENAI_API_KEY")
-    if base_url or api_key:
-        model = args.model or environ.get("OPENAI_MODEL") or _DEFAULT_MODEL
-
-        def make() -> openai.AsyncOpenAI:
-            return openai.AsyncOpenAI(base_url=base_url, api_key=api_key or "unused")
-
-        return make, model
-    from ..testing import OFFLINE_MODEL_NAME, offline_model
-
-    pace = offline_model(ttft=max(args.ttft, 0.0), tokens_per_second=args.tps or None)
-    return pace.async_client, OFFLINE_MODEL_NAME
-
-
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     """Run `python -m agentstream web`; return the exit status."""
     env = os.environ if environ is None else environ
@@ -108,9 +87,14 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             f"web needs the web extra: pip install 'agentstream[web]' ({exc})"
         ) from None
     token = args.token or env.get("AGENTSTREAM_WEB_TOKEN") or None
-    factory, model = _client_factory(args, env)
+    # The same connection rules as the chat command (flags, then the SDK's variables).
+    connection = connect(
+        model=args.model, base_url=args.base_url, api_key=args.api_key, environ=env,
+        max_retries=0, ttft=max(args.ttft, 0.0), tokens_per_second=args.tps or None,
+    )  # fmt: skip
+    model = connection.model
     agent = Agent(
-        client=factory,
+        client=connection.client_factory(),
         model=model,
         tools=demo_tools(),
         instructions=args.system,

@@ -217,9 +217,14 @@ class ToolRunner:
 
     async def _wait(self, calls: list[ToolRun]) -> AsyncGenerator[Event, None]:
         while True:
-            for event in self.ready():
-                yield event
-                self._check(event)
+            # Loop until nothing is waiting: while a slow consumer holds one `yield`, the
+            # calls may finish and report their ends; those must be relayed, not dropped.
+            arrived = self.ready()
+            while arrived:
+                for event in arrived:
+                    yield event
+                    self._check(event)
+                arrived = self.ready()
             if all(call.finished for call in calls):
                 return
             threads = any(

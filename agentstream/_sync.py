@@ -22,7 +22,8 @@ from ._events import Event
 from ._result import RunResult
 
 if TYPE_CHECKING:
-    from ._agent import Agent, Prompt
+    from ._agent import Agent
+    from ._settings import Prompt
 
 __all__ = ["SyncRun"]
 

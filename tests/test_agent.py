@@ -869,3 +869,27 @@ async def test_a_response_with_very_many_calls_runs_at_most_64_by_default() -> N
     events, _ = await collect(make_agent(model, recorder.tool), "go")
     assert recorder.calls == 64
     assert len([e for e in events if isinstance(e, ToolCallInvalid)]) == 86
+
+
+async def test_a_slow_consumer_still_gets_every_tool_end() -> None:
+    """Tools that end while the consumer holds an event are relayed, never dropped."""
+    model = ScriptedModel(
+        [
+            Reply(
+                tool_calls=[
+                    ToolCall("get_weather", {"city": "Paris"}, id="a"),
+                    ToolCall("get_weather", {"city": "Rome"}, id="b"),
+                ]
+            ),
+            Reply("Both sunny."),
+        ]
+    )
+    agent = make_agent(model, get_weather)
+    finished: list[str] = []
+    async with agent.stream("go") as run:
+        async for event in run:
+            if isinstance(event, ToolFinished):
+                finished.append(event.id)
+            await anyio.sleep(0.02)  # a consumer slower than the tools
+    assert sorted(finished) == ["a", "b"]
+    assert run.result.output == "Both sunny."

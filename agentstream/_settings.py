@@ -1,0 +1,141 @@
+"""Checking what an `Agent` is given, and making a run's first conversation.
+
+Every mistake is a `SetupError` that says what fits, and names people bring from other
+agent libraries get a pointer to ours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+import openai
+
+from ._exceptions import SetupError
+from ._model import check_fields
+from ._responses_model import check_responses_fields
+from ._retries import Retries
+from ._store import Session
+from ._timeouts import Timeouts
+from ._tools import Tool
+
+__all__ = [
+    "check_count",
+    "check_request",
+    "check_session",
+    "check_settings",
+    "conversation",
+]
+
+Prompt = str | Sequence[Mapping[str, Any]]
+Api = Literal["chat", "responses"]
+
+
+# Request fields the loop owns; anything else passes through to the server untouched.
+_OWNED = frozenset({"messages", "model", "stream", "tools"})
+
+_OWNED_RESPONSES = frozenset({"input", "instructions", "model", "stream", "tools"})
+
+_USE_INSTRUCTIONS = "use instructions='...' (sent as the system message)"
+
+_USE_MAX_STEPS = "use max_steps=... (the number of requests a run may make)"
+
+_USE_OUTPUT_TYPE = "use output_type=... (a Pydantic model, a dataclass, a TypedDict, ...)"
+
+# Names people bring from other agent libraries (the OpenAI Agents SDK, Pydantic AI,
+# LangChain, LlamaIndex), with what to use here instead.
+_FOREIGN_NAMES: dict[str, str] = {
+    "system_prompt": _USE_INSTRUCTIONS,
+    "system": _USE_INSTRUCTIONS,
+    "system_message": _USE_INSTRUCTIONS,
+    "prompt": _USE_INSTRUCTIONS + "; the prompt itself goes to run(...)",
+    "state_modifier": _USE_INSTRUCTIONS,
+    "max_turns": _USE_MAX_STEPS,
+    "max_iterations": _USE_MAX_STEPS,
+    "max_function_calls": "use max_tool_calls=... (tool calls per run)",
+    "max_retries": "use retries=Retries(max_retries=...)",
+    "result_type": _USE_OUTPUT_TYPE,
+    "response_model": _USE_OUTPUT_TYPE,
+    "model_settings": "pass the settings themselves as keyword arguments (temperature=...)",
+    "deps": "give a tool a ToolContext parameter, or close over your objects in the tool",
+    "deps_type": "give a tool a ToolContext parameter, or close over your objects in the tool",
+    "name": "an Agent has no name; leave it out",
+    "handoffs": "agentstream has no handoffs; call another agent from a tool",
+    "verbose": "iterate agent.stream(...) for events, or use python -m agentstream",
+    "llm": "use client=AsyncOpenAI(...) and model='...'",
+}
+
+
+def check_settings(
+    *,
+    api: object,
+    client: object,
+    model: object,
+    tools: object,
+    instructions: object,
+    timeouts: object,
+    retries: object,
+    counts: Mapping[str, tuple[object, int]],
+) -> None:
+    """Refuse `Agent` settings of the wrong kind, each with a message saying what fits."""
+    if api not in ("chat", "responses"):
+        raise SetupError(f"api must be 'chat' or 'responses', not {api!r:.60}")
+    if not isinstance(client, openai.AsyncOpenAI) and not callable(client):
+        raise SetupError("client must be an openai.AsyncOpenAI or a function returning one")
+    if not isinstance(model, str) or not model:
+        raise SetupError("model must be a non-empty string")
+    for name, (value, minimum) in counts.items():
+        # The step limit and the error budget must be given; the other limits may be off.
+        if value is not None or name in ("max_steps", "max_invalid_calls"):
+            check_count(name, value, minimum=minimum)
+    if isinstance(tools, (Tool, str, bytes, Mapping)) or not isinstance(tools, Iterable):
+        raise SetupError(f"tools takes a list of tools (tools=[my_tool]), not {tools!r:.50}")
+    if instructions is not None and not isinstance(instructions, str):
+        raise SetupError(f"instructions must be a string, not {instructions!r:.60}")
+    if timeouts is not None and not isinstance(timeouts, Timeouts):
+        raise SetupError(f"timeouts takes Timeouts(...), not {timeouts!r:.60}")
+    if retries is not None and not isinstance(retries, Retries):
+        raise SetupError(f"retries takes Retries(max_retries=...), not {retries!r:.60}")
+
+
+def check_count(name: str, value: object, *, minimum: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise SetupError(f"{name} must be an integer >= {minimum}, not {value!r}")
+
+
+def check_request(request: Mapping[str, Any], api: Api = "chat") -> None:
+    for name, hint in _FOREIGN_NAMES.items():
+        if name in request:
+            raise SetupError(f"agentstream has no argument {name!r}: {hint}")
+    if any(callable(item) for item in _items(request.get("functions"))):
+        raise SetupError("functions= is the legacy request field; pass your tools as tools=[...]")
+    owned = sorted((_OWNED_RESPONSES if api == "responses" else _OWNED).intersection(request))
+    if owned:
+        raise SetupError(f"agentstream sets these request fields itself: {', '.join(owned)}")
+    refused = check_responses_fields(request) if api == "responses" else check_fields(request)
+    if refused:
+        raise SetupError(refused)
+
+
+def check_session(session: object) -> None:
+    if session is not None and not isinstance(session, Session):
+        raise SetupError("session must be an agentstream.Session(store, id)")
+
+
+def conversation(prompt: Prompt, instructions: str | None) -> list[dict[str, Any]]:
+    if isinstance(prompt, str):
+        messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
+    else:
+        messages = []
+        for message in prompt:
+            if not isinstance(message, Mapping) or "role" not in message:
+                raise SetupError(f"each message must be a dict with a 'role': {message!r}")
+            messages.append(dict(message))
+    starts_with_system = bool(messages) and messages[0]["role"] in ("system", "developer")
+    if instructions and not starts_with_system:
+        messages.insert(0, {"role": "system", "content": instructions})
+    return messages
+
+
+def _items(value: Any) -> tuple[Any, ...]:
+    return tuple(value) if isinstance(value, (list, tuple)) else ()

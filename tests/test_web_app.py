@@ -343,3 +343,15 @@ def test_web_command_keeps_paused_runs_in_the_session_file(
     assert web_main(["--session", str(tmp_path / "web.db"), "--port", "0"], environ={}) == 0
     assert isinstance(served["store"], SQLiteStore)
     assert served["store"].path == tmp_path / "web.db"
+
+
+def test_web_command_without_the_web_extra_is_one_line_and_exit_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "agentstream.web", None)  # as if starlette were missing
+    assert cli_main(["web", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("agentstream web: web needs the web extra")
+    assert "Traceback" not in err

@@ -317,7 +317,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args_list[:1] == ["web"]:  # the web page and API live in their own package
         from ._web import main as web_main
 
-        return web_main(args_list[1:])
+        try:
+            return web_main(args_list[1:])
+        except AgentStreamError as exc:
+            print(f"agentstream web: {exc}", file=sys.stderr)
+            return 2
     parser = _parser()
     args = parser.parse_args(argv)
     try:

@@ -41,6 +41,11 @@ from ._partial_call import drop_arguments as drop_arguments
 from ._partial_call import final_arguments as _final_arguments
 from ._partial_call import new_call_id as new_call_id
 from ._partial_call import reparse_arguments as reparse_arguments
+from ._wire_fields import CALL_KEYS as _CALL_KEYS
+from ._wire_fields import DELTA_KEYS as _DELTA_KEYS
+from ._wire_fields import Details as _Details
+from ._wire_fields import call_extras as _call_extras
+from ._wire_fields import message_extras as _message_extras
 
 __all__ = [
     "PartialCall",
@@ -189,7 +194,13 @@ class StreamAssembler:
             if (
                 type(piece) is not str
                 or len(function) != 1
-                or (len(fragment) != 2 and fragment.get("id") not in (None, call.id))
+                or (
+                    len(fragment) != 2
+                    and (
+                        fragment.get("id") not in (None, call.id)
+                        or not fragment.keys() <= _CALL_KEYS
+                    )
+                )
             ):
                 return None
         except (LookupError, TypeError, ValueError, AttributeError):
@@ -255,19 +266,33 @@ class StreamAssembler:
                 raise _malformed("refusal is not a string", refusal)
             choice.refusal.append(refusal)
             events.append(RefusalDelta(step, number, refusal))
-        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+        if len(delta) == 1 and content is not None:
+            return  # text alone (with `role` it is two keys): nothing else to read
+        # Each reasoning field is kept under its own name for the wire (`_wire_fields`).
+        own = delta.get("reasoning_content")
+        if type(own) is str and own:
+            choice.reasoning_content.append(own)
+        plain = delta.get("reasoning")
+        if type(plain) is str and plain:
+            choice.reasoning_field.append(plain)
+        details = delta.get("reasoning_details")
+        if details and type(details) is list:
+            if choice.details is None:
+                choice.details = _Details()
+            choice.details.feed(details)
+        reasoning = own or plain
         if reasoning:
             if isinstance(reasoning, str):
                 choice.reasoning.append(reasoning)
                 events.append(ReasoningDelta(step, number, reasoning))
-        else:
+        elif details and type(details) is list:
             # Servers that send `reasoning_details` next to `reasoning` repeat the same
-            # text, so the details are read only when the plain field is absent.
-            details = delta.get("reasoning_details")
-            if details and isinstance(details, list):
-                for text in _reasoning_texts(details):
-                    choice.reasoning.append(text)
-                    events.append(ReasoningDelta(step, number, text))
+            # text, so readers get the details only when the plain field is absent.
+            for text in _reasoning_texts(details):
+                choice.reasoning.append(text)
+                events.append(ReasoningDelta(step, number, text))
+        if not delta.keys() <= _DELTA_KEYS:
+            choice.extra = _message_extras(choice.extra, delta)
 
     def _feed_tool_calls(
         self, choice: _Choice, number: int, tool_calls: Any, events: list[StreamEvent]
@@ -288,7 +313,10 @@ class StreamAssembler:
                     and call.started
                     and type(function) is dict
                     and len(function) == 1
-                    and (len(fragment) == 2 or fragment.get("id") in (None, call.id))
+                    and (
+                        len(fragment) == 2
+                        or (fragment.get("id") in (None, call.id) and fragment.keys() <= _CALL_KEYS)
+                    )
                 ):
                     piece = function.get("arguments")
                     if type(piece) is str:
@@ -411,6 +439,8 @@ class StreamAssembler:
             if isinstance(call_id, str) and call_id:
                 call.id = call_id
                 self._choices[number].by_id[call_id] = call
+        if not fragment.keys() <= _CALL_KEYS:
+            call.extra = _call_extras(call.extra, fragment)
         function = fragment.get("function")
         if function is None:
             return
@@ -512,9 +542,10 @@ class StreamAssembler:
                 arguments = "{}"  # a tool without parameters, or arguments dropped
             assert call.id is not None
             oversized = call.size if call.oversized else None
+            extra = dict(call.extra) if call.extra else None
             calls.append(
                 AssembledToolCall(
-                    call.position, call.id, call.name, arguments, generated, oversized
+                    call.position, call.id, call.name, arguments, generated, oversized, extra
                 )
             )
         content = "".join(choice.content) if choice.content_seen else None
@@ -524,4 +555,19 @@ class StreamAssembler:
             refusal="".join(choice.refusal) if choice.refusal else None,
             reasoning="".join(choice.reasoning) if choice.reasoning else None,
             role=choice.role or "assistant",
+            extra=_wire_extra(choice),
         )
+
+
+def _wire_extra(choice: _Choice) -> dict[str, Any] | None:
+    """What goes back beside role, content and calls: only what came, under its own name."""
+    extra: dict[str, Any] = {}
+    if choice.reasoning_content:
+        extra["reasoning_content"] = "".join(choice.reasoning_content)
+    if choice.reasoning_field:
+        extra["reasoning"] = "".join(choice.reasoning_field)
+    if choice.details is not None:
+        extra["reasoning_details"] = choice.details.result()
+    if choice.extra:
+        extra.update(choice.extra)
+    return extra or None

@@ -24,8 +24,12 @@ class Choice:
         "calls",
         "content",
         "content_seen",
+        "details",
+        "extra",
         "finish_reason",
         "reasoning",
+        "reasoning_content",
+        "reasoning_field",
         "refusal",
         "role",
     )
@@ -35,7 +39,13 @@ class Choice:
         self.content: list[str] = []
         self.content_seen = False
         self.refusal: list[str] = []
-        self.reasoning: list[str] = []
+        self.reasoning: list[str] = []  # for readers: the first reasoning field of each delta
+        # The wire-exact record that goes back (see `_wire_fields`): each reasoning field
+        # under its own name, `reasoning_details` merged by block, unknown keys.
+        self.reasoning_content: list[str] = []
+        self.reasoning_field: list[str] = []  # the field named `reasoning`
+        self.details: Any = None  # a `_wire_fields.Details` once a block arrives
+        self.extra: dict[str, Any] | None = None
         self.finish_reason: str | None = None
         self.calls: list[PartialCall] = []
         self.by_index: dict[int, PartialCall] = {}

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import aclosing
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ._assemble import StreamAssembler, new_call_id
@@ -152,18 +153,12 @@ class EarlyStarts:
         for call in message.tool_calls:
             early = self._ids.get(call.index) if call.index in self.calls else None
             if early is not None:
-                call = AssembledToolCall(
-                    call.index, early[0], call.name, call.arguments, early[1], call.oversized
-                )
+                call = replace(call, id=early[0], id_generated=early[1])
             elif call.id in used or call.id in taken:
-                call = AssembledToolCall(
-                    call.index, new_call_id(), call.name, call.arguments, True, call.oversized
-                )
+                call = replace(call, id=new_call_id(), id_generated=True)
             used.add(call.id)
             calls.append(call)
-        return AssembledMessage(
-            message.content, tuple(calls), message.refusal, message.reasoning, message.role
-        )
+        return replace(message, tool_calls=tuple(calls))
 
     def claim(self, call: AssembledToolCall, ready: ToolRun) -> tuple[ToolRun, list[Event]]:
         """The run for a call of the whole response that will run, and events to relay.

@@ -5,6 +5,7 @@ Plain frozen values; `StreamAssembler` (in `_assemble`) builds them.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +13,8 @@ from typing import Any
 from ._usage import Usage
 
 __all__ = ["AssembledChoice", "AssembledMessage", "AssembledResponse", "AssembledToolCall"]
+
+_REASONING = frozenset({"reasoning_content", "reasoning", "reasoning_details"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,14 +32,20 @@ class AssembledToolCall:
     oversized: int | None = None
     """The arguments' length in characters when it passed the assembler's
     `max_argument_size`; they were dropped as they streamed and `arguments` is `"{}"`."""
+    extra: Mapping[str, Any] | None = None
+    """Keys of the call's fragments beyond id, type and function (Gemini's
+    `extra_content` with its thought signature), as they came; they go back on the call."""
 
     def to_dict(self) -> dict[str, Any]:
-        """The call in OpenAI message format."""
-        return {
+        """The call in OpenAI message format, with its `extra` keys."""
+        data: dict[str, Any] = {
             "id": self.id,
             "type": "function",
             "function": {"name": self.name, "arguments": self.arguments},
         }
+        if self.extra:
+            data.update(copy.deepcopy(dict(self.extra)))
+        return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,19 +56,30 @@ class AssembledMessage:
     tool_calls: tuple[AssembledToolCall, ...] = ()
     refusal: str | None = None
     reasoning: str | None = None
+    """The reasoning for readers: of each delta, `reasoning_content` or `reasoning`, else the
+    text of its `reasoning_details`. What goes back to the server is in `extra`."""
     role: str = "assistant"
+    extra: Mapping[str, Any] | None = None
+    """The message's fields beyond role, content, tool calls and refusal, exactly as they
+    came: `reasoning_content` and `reasoning` (each the concatenation of its deltas),
+    `reasoning_details` (merged by block), `extra_content` and other keys a server added.
+    They go back with the message (see docs/round-trips.md)."""
 
     def to_dict(self, *, include_reasoning: bool = False) -> dict[str, Any]:
         """The message in OpenAI format, ready to append to a conversation.
 
-        Reasoning is left out unless asked for: most servers reject it in requests.
+        It carries `extra` as it came, and nothing the stream did not hold: servers that
+        do not know a reasoning field refuse it. `include_reasoning` adds `reasoning` as
+        `reasoning_content` when no reasoning field came (a message built by hand).
         """
         data: dict[str, Any] = {"role": self.role, "content": self.content}
         if self.tool_calls:
             data["tool_calls"] = [call.to_dict() for call in self.tool_calls]
         if self.refusal is not None:
             data["refusal"] = self.refusal
-        if include_reasoning and self.reasoning is not None:
+        if self.extra:
+            data.update(copy.deepcopy(dict(self.extra)))
+        if include_reasoning and self.reasoning is not None and not _REASONING.intersection(data):
             data["reasoning_content"] = self.reasoning
         return data
 

@@ -42,6 +42,7 @@ class PartialCall:
     """A tool call being assembled (also by the Responses assembler)."""
 
     __slots__ = (
+        "extra",
         "generated",
         "id",
         "indexed",
@@ -71,6 +72,7 @@ class PartialCall:
         self.oversized = False
         self.indexed = False  # bound to an index the server sent
         self.whole: WholeObject | None = None  # made when first asked (`_names_new_call`)
+        self.extra: dict[str, Any] | None = None  # unknown keys of its fragments, kept
 
     def arguments(self) -> str:
         return "".join(self.pieces)

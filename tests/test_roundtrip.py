@@ -7,12 +7,19 @@ each `must_carry` path with its expected value, and none of the `must_not_carry`
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from ._roundtrip import CASES, Missing, case_params, replay_through_cli, resolve
+from agentstream import Agent, RunState, StreamAssembler, StreamError, Tool
+from agentstream._calls import assistant_message
+from agentstream.testing import Reply, ScriptedModel
+
+from ._roundtrip import CASES, Missing, case_params, replay_through_cli, resolve, served_lines
 
 
 def check_case(case: dict[str, Any], body: dict[str, Any]) -> None:
@@ -70,3 +77,162 @@ def test_path_syntax() -> None:
     for path in ("a.c", "a.b[2]", "a.b[type=y]", "assistant[2].c", "c"):
         with pytest.raises(Missing):
             resolve(body, path)
+
+
+# --- the assembler's wire-exact record ------------------------------------------------------
+
+
+def _pieces(text: str, cuts: list[int]) -> list[str]:
+    points = sorted({cut % (len(text) + 1) for cut in cuts} | {0, len(text)})
+    return [text[a:b] for a, b in zip(points, points[1:], strict=False)] or [text]
+
+
+def _assembled(chunks: list[dict[str, Any]]) -> dict[str, Any]:
+    assembler = StreamAssembler()
+    for chunk in chunks:
+        assembler.feed(chunk)
+    return assistant_message(assembler.finish().message)
+
+
+def _chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+    return {"id": "c", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    own=st.text(min_size=1),
+    plain=st.text(min_size=1),
+    summary=st.text(min_size=1),
+    data=st.text(min_size=1),
+    cuts=st.lists(st.integers(min_value=0, max_value=200), max_size=8),
+)
+def test_any_cutting_gives_the_same_wire_message(
+    own: str, plain: str, summary: str, data: str, cuts: list[int]
+) -> None:
+    """However the server cuts its deltas, the message that goes back is the same."""
+    chunks = [_chunk({"role": "assistant"})]
+    chunks += [_chunk({"reasoning_content": piece}) for piece in _pieces(own, cuts)]
+    chunks += [_chunk({"reasoning": piece}) for piece in _pieces(plain, cuts[::-1])]
+    chunks += [
+        _chunk({"reasoning_details": [{"type": "reasoning.summary", "index": 0, "summary": p}]})
+        for p in _pieces(summary, cuts)
+    ]
+    call = {"index": 0, "id": "call_x", "type": "function", "function": {"name": "f"}}
+    extra = {"google": {"thought_signature": "sig"}}
+    chunks.append(_chunk({"tool_calls": [{**call, "extra_content": extra}]}))
+    chunks.append(_chunk({"tool_calls": [{"index": 0, "function": {"arguments": "{}"}}]}))
+    # Blocks that arrive after the tool call are kept, in first-seen order.
+    chunks += [
+        _chunk({"reasoning_details": [{"type": "reasoning.encrypted", "index": 1, "data": p}]})
+        for p in _pieces(data, cuts)
+    ]
+    chunks.append(_chunk({}, "tool_calls"))
+    message = _assembled(chunks)
+    assert message["reasoning_content"] == own
+    assert message["reasoning"] == plain
+    assert message["reasoning_details"] == [
+        {"type": "reasoning.summary", "index": 0, "summary": summary},
+        {"type": "reasoning.encrypted", "index": 1, "data": data},
+    ]
+    assert message["tool_calls"][0]["extra_content"] == extra
+    assert message["tool_calls"][0]["id"] == "call_x"
+
+
+def test_reasoning_details_merge_by_index_and_type() -> None:
+    """text concatenated; other keys from their first non-empty value (a signature
+    arriving in the last fragment); a new type at the same index is its own block."""
+
+    def block(**fields: Any) -> dict[str, Any]:
+        return _chunk({"reasoning_details": [fields]})
+
+    message = _assembled([
+        block(type="reasoning.text", index=0, text="Think", signature="", format="anthropic-claude-v1"),
+        block(type="reasoning.text", index=0, text="ing.", signature=""),
+        block(type="reasoning.text", index=0, text="", signature="SIG"),
+        block(type="reasoning.encrypted", index=0, data="AB", id="rs_1"),
+        block(type="reasoning.encrypted", index=0, data="CD", id="rs_2"),
+        _chunk({"content": "done"}, "stop"),
+    ])  # fmt: skip
+    assert message["reasoning_details"] == [
+        {"type": "reasoning.text", "index": 0, "text": "Thinking.", "signature": "SIG",
+         "format": "anthropic-claude-v1"},
+        {"type": "reasoning.encrypted", "index": 0, "data": "ABCD", "id": "rs_1"},
+    ]  # fmt: skip
+
+
+def test_nothing_is_added_or_renamed() -> None:
+    """A stream without reasoning sends none back; `reasoning` stays `reasoning`; per-chunk
+    tags and response metadata (Groq's `channel`, a gateway's `provider_metadata`) stay out;
+    an unknown message key (Gemini's `extra_content` on text) goes back."""
+    plain = _assembled([_chunk({"role": "assistant", "content": "hi", "refusal": None}, "stop")])
+    assert plain == {"role": "assistant", "content": "hi"}
+    message = _assembled([
+        _chunk({"role": "assistant", "reasoning": "hm", "channel": "analysis"}),
+        _chunk({"reasoning": "", "reasoning_content": None, "provider_metadata": {"u": 1}}),
+        _chunk({"content": "x", "extra_content": {"google": {"thought_signature": "s"}}}, "stop"),
+    ])  # fmt: skip
+    assert message == {
+        "role": "assistant",
+        "content": "x",
+        "reasoning": "hm",
+        "extra_content": {"google": {"thought_signature": "s"}},
+    }
+
+
+def _deep(levels: int) -> Any:
+    value: Any = "x"
+    for _ in range(levels):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    "delta",
+    [
+        pytest.param({"extra_content": _deep(5000)}, id="deep-message-extra"),
+        pytest.param({f"k{n}": n for n in range(100)}, id="many-message-keys"),
+        pytest.param(
+            {"tool_calls": [{"index": 0, "id": "c", "function": {"name": "f"}, "x": _deep(5000)}]},
+            id="deep-call-extra",
+        ),
+        pytest.param(
+            {"reasoning_details": [{"type": "t", "index": n, "text": "a"} for n in range(300)]},
+            id="many-blocks",
+        ),
+        pytest.param({"reasoning_details": [{"type": "t", "index": [1]}]}, id="bad-block-index"),
+        pytest.param({"reasoning_details": ["text"]}, id="block-not-object"),
+    ],
+)
+def test_hostile_extras_get_a_stream_error(delta: dict[str, Any]) -> None:
+    assembler = StreamAssembler()
+    with pytest.raises(StreamError, match="malformed chunk"):
+        assembler.feed(_chunk(delta))
+
+
+# --- persistence: save after step 1, resume from JSON ----------------------------------------
+
+
+@pytest.mark.anyio
+async def test_resumed_run_still_sends_the_fields() -> None:
+    case = CASES["gemini__docs-openai-compat-thought-signature"]
+    stream = [json.loads(line) for line in served_lines(case["file"])]
+    stream[0]["choices"][0]["delta"]["reasoning_content"] = "Let me check."
+    model = ScriptedModel([Reply(chunks=stream), Reply("On time.")])
+    flight = Tool.from_schema(
+        "check_flight", {"type": "object"}, lambda arguments: "ok", needs_approval=True
+    )
+    async with model.async_client() as client:
+        agent = Agent(client=client, model="m", tools=[flight])
+        paused = await agent.run("Check flight status for AA100.")
+        assert paused.stop_reason == "approval_required"
+        saved = paused.state.to_json()
+        again = Agent(client=client, model="m", tools=[flight])
+        result = await again.resume(RunState.from_json(saved), approvals={"function-call-1": True})
+    assert result.stop_reason == "answer"
+    body = model.requests[1].body
+    assert isinstance(body, dict)
+    assistant = resolve(body, "tool_calls[0]")
+    assert assistant["extra_content"] == {"google": {"thought_signature": "<Signature A>"}}
+    assert assistant["id"] == "function-call-1"
+    assert resolve(body, "reasoning_content") == "Let me check."
+    assert json.loads(saved)["pending"]["assistant"]["reasoning_content"] == "Let me check."

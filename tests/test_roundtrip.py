@@ -7,6 +7,7 @@ each `must_carry` path with its expected value, and none of the `must_not_carry`
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -84,7 +85,7 @@ def test_path_syntax() -> None:
 
 def _pieces(text: str, cuts: list[int]) -> list[str]:
     points = sorted({cut % (len(text) + 1) for cut in cuts} | {0, len(text)})
-    return [text[a:b] for a, b in zip(points, points[1:], strict=False)] or [text]
+    return [text[a:b] for a, b in itertools.pairwise(points)] or [text]
 
 
 def _assembled(chunks: list[dict[str, Any]]) -> dict[str, Any]:
@@ -146,7 +147,7 @@ def test_reasoning_details_merge_by_index_and_type() -> None:
         return _chunk({"reasoning_details": [fields]})
 
     message = _assembled([
-        block(type="reasoning.text", index=0, text="Think", signature="", format="anthropic-claude-v1"),
+        block(type="reasoning.text", index=0, text="Think", signature="", format="claude"),
         block(type="reasoning.text", index=0, text="ing.", signature=""),
         block(type="reasoning.text", index=0, text="", signature="SIG"),
         block(type="reasoning.encrypted", index=0, data="AB", id="rs_1"),
@@ -155,7 +156,7 @@ def test_reasoning_details_merge_by_index_and_type() -> None:
     ])  # fmt: skip
     assert message["reasoning_details"] == [
         {"type": "reasoning.text", "index": 0, "text": "Thinking.", "signature": "SIG",
-         "format": "anthropic-claude-v1"},
+         "format": "claude"},
         {"type": "reasoning.encrypted", "index": 0, "data": "ABCD", "id": "rs_1"},
     ]  # fmt: skip
 
@@ -225,6 +226,7 @@ async def test_resumed_run_still_sends_the_fields() -> None:
         agent = Agent(client=client, model="m", tools=[flight])
         paused = await agent.run("Check flight status for AA100.")
         assert paused.stop_reason == "approval_required"
+        assert paused.state is not None
         saved = paused.state.to_json()
         again = Agent(client=client, model="m", tools=[flight])
         result = await again.resume(RunState.from_json(saved), approvals={"function-call-1": True})

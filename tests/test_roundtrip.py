@@ -238,3 +238,56 @@ async def test_resumed_run_still_sends_the_fields() -> None:
     assert assistant["id"] == "function-call-1"
     assert resolve(body, "reasoning_content") == "Let me check."
     assert json.loads(saved)["pending"]["assistant"]["reasoning_content"] == "Let me check."
+
+
+# --- the web adapter: the page sends back text and tool parts only -----------------------------
+
+
+@pytest.mark.parametrize(
+    "restart", [pytest.param(False, id="same-app"), pytest.param(True, id="restart-with-store")]
+)
+def test_web_chat_keeps_reasoning_across_turns(restart: bool) -> None:
+    """The page cannot carry DeepSeek's reasoning back; the server restores it from what it
+    kept (in memory, or in its store after a restart) on the chat's next turn."""
+    import httpx2
+
+    from agentstream.stores import MemoryStore
+    from agentstream.web import create_app
+
+    from ._web import running_server, ui_chat_body
+
+    case = CASES["deepseek__chatlas-v4flash-tool-reasoning_content"]
+    prompt = case["run"]["prompts"][0]
+    model = ScriptedModel(
+        [Reply(chunks=served_lines(case["file"])), Reply("Done."), Reply("Same date.")]
+    )
+    date = Tool.from_schema("get_date", {"type": "object"}, lambda arguments: "2024-01-01")
+    store = MemoryStore()
+
+    def app() -> Any:
+        return create_app(Agent(client=model.async_client, model="m", tools=[date]), store=store)
+
+    first = app()
+    with running_server(first) as url, httpx2.Client(base_url=url) as http:
+        assert http.post("/api/chat", json=ui_chat_body(prompt, "chat-rt")).status_code == 200
+    call_id = case["expected"]["tool_calls[0].id"]
+    body = {
+        "id": "chat-rt",
+        "messages": [
+            {"id": "u1", "role": "user", "parts": [{"type": "text", "text": prompt}]},
+            {"id": "a1", "role": "assistant", "parts": [
+                {"type": "step-start"},
+                {"type": "tool-get_date", "toolCallId": call_id, "state": "output-available",
+                 "input": {}, "output": "2024-01-01"},
+                {"type": "step-start"},
+                {"type": "text", "text": "Done.", "state": "done"},
+            ]},
+            {"id": "u2", "role": "user", "parts": [{"type": "text", "text": "And tomorrow?"}]},
+        ],
+    }  # fmt: skip
+    with running_server(app() if restart else first) as url, httpx2.Client(base_url=url) as http:
+        assert http.post("/api/chat", json=body).status_code == 200
+    later = model.requests[2].body
+    assert isinstance(later, dict)
+    assert later["messages"][-1] == {"role": "user", "content": "And tomorrow?"}
+    check_case(case, later)

@@ -35,7 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from agentstream import Agent, AgentRun, AgentStreamError, RunState, Store
 
 from ._checkpoints import Checkpoints, Paused
-from ._messages import MessageError, approvals_of, last_assistant_id, to_openai
+from ._messages import MessageError, approvals_of, last_assistant_id, restore_wire, to_openai
 from ._runs import Frame, LiveRun, RegistryFull, RunRegistry
 from ._ui_stream import UI_STREAM_HEADERS
 
@@ -130,6 +130,9 @@ class _Api:
         ui_messages: list[Any] = body["messages"]
         given = body.get("id")
         chat_id = given if isinstance(given, str) and given else None
+        if chat_id is not None:
+            # UI messages hold no reasoning fields nor signatures: the server kept them.
+            messages = restore_wire(messages, await self.checkpoints.wire(chat_id))
         decisions = approvals_of(ui_messages)
         message_id = None
         if decisions:
@@ -167,6 +170,8 @@ class _Api:
         checkpoints = self.checkpoints
 
         async def save(live: LiveRun) -> None:
+            if live.wire:
+                await checkpoints.save_wire(chat_id, live.wire)
             if live.paused is not None:
                 await checkpoints.save(chat_id, Paused(live.paused, live.message_id))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 from agentstream import Store, StoreError
 
@@ -21,7 +22,9 @@ __all__ = ["Checkpoints", "Paused"]
 logger = logging.getLogger("agentstream.web")
 
 _PREFIX = "agentstream.web.chat:"
+_WIRE = "agentstream.web.wire:"
 _VERSION = 1
+_KEPT_CHATS = 1024  # chats whose wire messages are kept in memory without a store
 
 
 class Paused:
@@ -40,6 +43,36 @@ class Checkpoints:
     def __init__(self, runs: RunRegistry, store: Store | None) -> None:
         self.runs = runs
         self.store = store
+        self._wire: dict[str, list[dict[str, Any]]] = {}
+
+    async def save_wire(self, chat_id: str, messages: list[dict[str, Any]]) -> None:
+        """Keep the chat's assistant messages that the page cannot send back as they were
+        (reasoning, thought signatures): in memory (the latest chats), and in the store."""
+        self._wire.pop(chat_id, None)
+        self._wire[chat_id] = messages
+        while len(self._wire) > _KEPT_CHATS:
+            del self._wire[next(iter(self._wire))]
+        if self.store is None:
+            return
+        try:
+            await self.store.save(_WIRE + chat_id, json.dumps(messages))
+        except Exception as exc:
+            raise StoreError(f"could not save the chat's messages: {type(exc).__name__}") from exc
+
+    async def wire(self, chat_id: str) -> list[dict[str, Any]]:
+        """The chat's kept wire messages (none if unknown)."""
+        kept = self._wire.get(chat_id)
+        if kept is not None or self.store is None:
+            return kept or []
+        try:
+            text = await self.store.load(_WIRE + chat_id)
+        except Exception as exc:
+            raise StoreError(f"could not load the chat's messages: {type(exc).__name__}") from exc
+        try:
+            loaded = json.loads(text) if text is not None else []
+        except ValueError:
+            loaded = []
+        return [m for m in loaded if isinstance(m, dict)] if isinstance(loaded, list) else []
 
     async def save(self, chat_id: str, paused: Paused) -> None:
         """Keep `paused` in the store (the registry already has it)."""

@@ -15,10 +15,20 @@ from typing import Any
 
 from agentstream import Approval
 
-__all__ = ["MessageError", "approvals_of", "last_assistant_id", "to_openai", "to_ui"]
+__all__ = [
+    "MessageError",
+    "approvals_of",
+    "last_assistant_id",
+    "restore_wire",
+    "to_openai",
+    "to_ui",
+    "wire_messages",
+]
 
 _NO_OUTPUT = "not run: the conversation holds no result for this call"
 _ROLES = ("system", "user", "assistant")
+_MESSAGE_KEYS = frozenset({"role", "content", "tool_calls", "refusal"})
+_CALL_KEYS = frozenset({"id", "type", "function"})
 
 
 class MessageError(ValueError):
@@ -205,3 +215,69 @@ def _tool_part(call: Mapping[str, Any], output: object) -> dict[str, Any]:
         part["state"] = "output-available"
         part["output"] = output
     return part
+
+
+def wire_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The assistant messages of a conversation that hold fields a UI message cannot:
+    reasoning as the server sent it, `extra_content` on calls (see docs/round-trips.md).
+
+    The server keeps them per chat and `restore_wire` puts them back on the conversation
+    the page sends, which holds only text and tool parts.
+    """
+    return [
+        dict(message)
+        for message in messages
+        if message.get("role") == "assistant"
+        and (
+            not _MESSAGE_KEYS.issuperset(message)
+            or any(
+                isinstance(call, Mapping) and not _CALL_KEYS.issuperset(call)
+                for call in message.get("tool_calls") or ()
+            )
+        )
+    ]
+
+
+def restore_wire(
+    messages: list[dict[str, Any]], kept: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """`messages` (rebuilt from UI messages) with the kept fields of their assistant
+    messages back: matched by their tool call ids, or by their text when they have none."""
+    by_calls: dict[tuple[str, ...], Mapping[str, Any]] = {}
+    by_text: dict[object, list[Mapping[str, Any]]] = {}
+    for message in kept:
+        ids = _ids(message)
+        if ids:
+            by_calls[ids] = message
+        else:
+            by_text.setdefault(message.get("content"), []).append(message)
+    out = []
+    for message in messages:
+        if message.get("role") == "assistant":
+            ids = _ids(message)
+            texts = by_text.get(message.get("content"))
+            match = by_calls.get(ids) if ids else (texts.pop(0) if texts else None)
+            if match is not None:
+                message = _with_wire(message, match)
+        out.append(message)
+    return out
+
+
+def _ids(message: Mapping[str, Any]) -> tuple[str, ...]:
+    calls = message.get("tool_calls") or ()
+    return tuple(str(call.get("id")) for call in calls if isinstance(call, Mapping))
+
+
+def _with_wire(message: dict[str, Any], kept: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(message)
+    merged.update({k: v for k, v in kept.items() if k not in _MESSAGE_KEYS})
+    extras = {
+        str(call.get("id")): {k: v for k, v in call.items() if k not in _CALL_KEYS}
+        for call in kept.get("tool_calls") or ()
+        if isinstance(call, Mapping)
+    }
+    if "tool_calls" in merged:
+        merged["tool_calls"] = [
+            {**call, **extras.get(call["id"], {})} for call in merged["tool_calls"]
+        ]
+    return merged

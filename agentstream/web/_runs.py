@@ -23,6 +23,7 @@ import anyio
 
 from agentstream import AgentRun, Event, RunError, RunFinished, event_to_dict
 
+from ._messages import wire_messages
 from ._ui_stream import UIStreamEncoder, chunk_of, error_text
 
 __all__ = ["LiveRun", "RegistryFull", "RunRegistry", "safe_event_dict"]
@@ -68,6 +69,8 @@ class LiveRun:
         self._left_at: float | None = None  # when the last reader left, if one did
         self.stop_reason = ""
         self.paused: str | None = None
+        self.wire: list[dict[str, Any]] = []
+        """The assistant messages that hold what the page cannot send back (`wire_messages`)."""
         self.message_id: str | None = None
         """The run's state as JSON when it ended waiting for approvals, else None."""
 
@@ -115,7 +118,7 @@ class LiveRun:
             reason = self.stop_reason or "stopped"
             now = time.perf_counter() - started
             self._push(encoder.stopped(reason, now), {"type": "run_stopped", "reason": reason})
-        if on_paused is not None and self.paused is not None:
+        if on_paused is not None and (self.paused is not None or self.wire):
             try:
                 await on_paused(self)
             except Exception:  # the registry still has it while the run is kept
@@ -125,6 +128,8 @@ class LiveRun:
         self._notify()
 
     def _keep_if_paused(self, event: Event) -> None:
+        if isinstance(event, RunFinished):
+            self.wire = wire_messages(event.result.messages)
         if isinstance(event, RunFinished) and event.result.stop_reason == "approval_required":
             state = event.result.state
             self.paused = state.to_json() if state is not None else None

@@ -167,8 +167,6 @@ class Agent(Generic[OutputT]):
         )  # fmt: skip
         _check_request(request, api)
         self.api: Api = api
-        if api == "responses" and output_type is not None:
-            raise SetupError("output_type is not supported on the Responses API yet (api='chat')")
         self.chain_responses = bool(chain_responses)
         if output_mode not in _MODES:
             raise SetupError(f"output_mode must be one of {', '.join(_MODES)}, not {output_mode!r}")
@@ -437,6 +435,9 @@ def _output_spec(output_type: Any, request: Mapping[str, Any]) -> OutputSpec | N
         return None
     if "response_format" in request:
         raise SetupError("give either output_type or response_format, not both")
+    text = request.get("text")
+    if isinstance(text, Mapping) and "format" in text:
+        raise SetupError("give either output_type or text={'format': ...}, not both")
     return output_type if isinstance(output_type, OutputSpec) else output_spec(output_type)
 
 

@@ -63,6 +63,8 @@ def open_attempt(
             step=step.number, partial_arguments=partial, max_argument_size=most
         )
         params = responses_params(agent, request, state.messages, final_only)
+        if typed is not None:
+            typed.request(params, params.get("tools", []), final_only)
         stream = ResponsesStream(client, params, **options)
     else:
         assembler = StreamAssembler(

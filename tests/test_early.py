@@ -117,7 +117,7 @@ def responses_stream(
 
     head = {"id": "resp_1", "object": "response", "status": "in_progress", "output": []}
     emit("response.created", response=head)
-    output = []
+    output: list[dict[str, Any]] = []
     for index, (name, arguments) in enumerate(calls):
         item = {"type": "function_call", "id": f"fc_{index}", "call_id": f"id_{index}",
                 "name": name, "arguments": "", "status": "in_progress"}  # fmt: skip
@@ -133,14 +133,14 @@ def responses_stream(
         output.append(done)
     if trailing:
         index = len(calls)
-        message = {"type": "message", "id": "msg", "role": "assistant", "content": []}
-        emit("response.output_item.added", output_index=index, item=message)
+        message: dict[str, Any] = {"type": "message", "id": "msg", "role": "assistant"}
+        emit("response.output_item.added", output_index=index, item={**message, "content": []})
         for word in trailing:
             emit("response.output_text.delta", output_index=index, content_index=0, delta=word)
-        text = {"type": "output_text", "text": "".join(trailing), "annotations": []}
-        done = {**message, "content": [text], "status": "completed"}
-        emit("response.output_item.done", output_index=index, item=done)
-        output.append(done)
+        text: dict[str, Any] = {"type": "output_text", "text": "".join(trailing)}
+        closed = {**message, "content": [text], "status": "completed"}
+        emit("response.output_item.done", output_index=index, item=closed)
+        output.append(closed)
     emit("response.completed", response={**head, "status": "completed", "output": output})
     return out
 

@@ -108,6 +108,7 @@ class Agent(Generic[OutputT]):
         "_toolsets",
         "api",
         "approver",
+        "background",
         "chain_responses",
         "early_tools",
         "final_answer",
@@ -152,6 +153,7 @@ class Agent(Generic[OutputT]):
         output_mode: OutputMode = "auto",
         api: Api = "chat",
         chain_responses: bool = False,
+        background: bool = False,
         **request: Any,
     ) -> None:
         _check_settings(
@@ -168,6 +170,9 @@ class Agent(Generic[OutputT]):
         _check_request(request, api)
         self.api: Api = api
         self.chain_responses = bool(chain_responses)
+        if background and api != "responses":
+            raise SetupError("background=True is a Responses API mode: use api='responses'")
+        self.background = bool(background)
         if output_mode not in _MODES:
             raise SetupError(f"output_mode must be one of {', '.join(_MODES)}, not {output_mode!r}")
         self.output_type = output_type
@@ -236,6 +241,7 @@ class Agent(Generic[OutputT]):
             "observers": self.observers,
             "api": self.api,
             "chain_responses": self.chain_responses,
+            "background": self.background,
             **self.request,
         }
         return Agent(**{**settings, **changes})

@@ -159,6 +159,10 @@ def responses_params(
         params["instructions"] = instructions
     if previous is not None:
         params["previous_response_id"] = previous
+    if agent.background:
+        # The server keeps a background response for a while whatever `store` says
+        # (the recorded ones ran with `store: false`), so it can be streamed again.
+        params["background"] = True
     params.setdefault("store", chain)
     if params["store"] is False:
         include = list(params.get("include") or ())

@@ -95,6 +95,11 @@ class Agent(Generic[OutputT]):
     model and counts against `max_invalid_calls`.
     `early_tools=True` starts each call to a tool made with `early=True` as soon as the
     call is complete, while the response still streams (see the README).
+
+    `api="responses"` speaks the Responses API (`POST /responses`; typed output as
+    `text.format`); `chain_responses=True` sends `previous_response_id` rather than the
+    whole conversation; `background=True` runs each response in the background, so a
+    stream cut mid-way is taken up again where it stopped (see docs/responses-api.md).
     """
 
     __slots__ = (

@@ -149,3 +149,77 @@ def test_the_deepseek_reasoning_item_goes_back_through_the_cli(
     assert "encrypted_content" not in reasoning  # none was streamed: none is invented
     output = at(body, "input[type=function_call_output]")
     assert output["output"] == run["tool_results"]["get_temperature"]
+
+
+# --- what goes back, item by item ----------------------------------------------------------
+
+
+def _turn() -> list[dict[str, Any]]:
+    """An OpenAI-style turn: encrypted reasoning, a commentary message, a call."""
+    reasoning = {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "enc",
+                 "status": "completed"}  # fmt: skip
+    text = {"type": "output_text", "text": "Checking.", "annotations": []}
+    message = {"type": "message", "id": "msg_1", "role": "assistant", "phase": "commentary",
+               "status": "completed", "content": [text]}  # fmt: skip
+    call = {"type": "function_call", "id": "fc_1", "call_id": "call_a", "name": "look",
+            "arguments": '{"q": "x"}', "status": "completed"}  # fmt: skip
+    output = [reasoning, message, call]
+    events = [{"type": "response.created", "response": {"id": "resp_1", "output": []}}]
+    for index, item in enumerate(output):
+        events.append({"type": "response.output_item.added", "output_index": index, "item": item})
+        events.append({"type": "response.output_item.done", "output_index": index, "item": item})
+    response = {"id": "resp_1", "status": "completed", "output": output}
+    return [*events, {"type": "response.completed", "response": response}]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("resumed", [pytest.param(False, id="run"), pytest.param(True, id="saved")])
+async def test_items_go_back_in_order_with_their_phase_and_ids(resumed: bool) -> None:
+    from agentstream import Agent, RunState, tool
+
+    @tool(needs_approval=resumed)
+    def look(q: str) -> str:
+        """Look."""
+        return "seen"
+
+    model = ScriptedModel([Reply(chunks=_turn()), Reply("Done.")])
+    agent = Agent(client=model.async_client(), model="m", api="responses", tools=[look])
+    result = await agent.run("go")
+    if resumed:  # paused for approval, saved as JSON, taken up again
+        assert result.stop_reason == "approval_required"
+        saved = RunState.from_json(result.state.to_json())
+        result = await agent.resume(saved, approvals={"call_a": True})
+    assert result.output == "Done."
+    items = model.requests[1].body["input"]
+    assert [item["type"] for item in items] == [
+        "message", "reasoning", "message", "function_call", "function_call_output",
+    ]  # fmt: skip
+    assert items[1] == {
+        "type": "reasoning",
+        "id": "rs_1",
+        "summary": [],
+        "encrypted_content": "enc",
+    }
+    assert items[2] == {"type": "message", "role": "assistant", "content": "Checking.",
+                        "id": "msg_1", "phase": "commentary"}  # fmt: skip
+    assert (items[3]["id"], items[3]["call_id"]) == ("fc_1", "call_a")
+
+
+@pytest.mark.anyio
+async def test_chained_turns_send_only_what_is_new() -> None:
+    from agentstream import Agent, tool
+
+    @tool
+    def look(q: str) -> str:
+        """Look."""
+        return "seen"
+
+    model = ScriptedModel([Reply(chunks=_turn()), Reply("Done.")])
+    agent = Agent(
+        client=model.async_client(), model="m", api="responses", tools=[look],
+        chain_responses=True,
+    )  # fmt: skip
+    await agent.run("go")
+    body = model.requests[1].body
+    assert body["previous_response_id"] == "resp_1"
+    assert [item["type"] for item in body["input"]] == ["function_call_output"]

@@ -163,8 +163,10 @@ def _turn() -> list[dict[str, Any]]:
                "status": "completed", "content": [text]}  # fmt: skip
     call = {"type": "function_call", "id": "fc_1", "call_id": "call_a", "name": "look",
             "arguments": '{"q": "x"}', "status": "completed"}  # fmt: skip
-    output = [reasoning, message, call]
-    events = [{"type": "response.created", "response": {"id": "resp_1", "output": []}}]
+    output: list[dict[str, Any]] = [reasoning, message, call]
+    events: list[dict[str, Any]] = [
+        {"type": "response.created", "response": {"id": "resp_1", "output": []}}
+    ]
     for index, item in enumerate(output):
         events.append({"type": "response.output_item.added", "output_index": index, "item": item})
         events.append({"type": "response.output_item.done", "output_index": index, "item": item})
@@ -187,6 +189,7 @@ async def test_items_go_back_in_order_with_their_phase_and_ids(resumed: bool) ->
     result = await agent.run("go")
     if resumed:  # paused for approval, saved as JSON, taken up again
         assert result.stop_reason == "approval_required"
+        assert result.state is not None
         saved = RunState.from_json(result.state.to_json())
         result = await agent.resume(saved, approvals={"call_a": True})
     assert result.output == "Done."

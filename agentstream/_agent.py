@@ -95,6 +95,11 @@ class Agent(Generic[OutputT]):
     model and counts against `max_invalid_calls`.
     `early_tools=True` starts each call to a tool made with `early=True` as soon as the
     call is complete, while the response still streams (see the README).
+
+    `api="responses"` speaks the Responses API (`POST /responses`; typed output as
+    `text.format`); `chain_responses=True` sends `previous_response_id` rather than the
+    whole conversation; `background=True` runs each response in the background, so a
+    stream cut mid-way is taken up again where it stopped (see docs/responses-api.md).
     """
 
     __slots__ = (
@@ -108,6 +113,7 @@ class Agent(Generic[OutputT]):
         "_toolsets",
         "api",
         "approver",
+        "background",
         "chain_responses",
         "early_tools",
         "final_answer",
@@ -152,6 +158,7 @@ class Agent(Generic[OutputT]):
         output_mode: OutputMode = "auto",
         api: Api = "chat",
         chain_responses: bool = False,
+        background: bool = False,
         **request: Any,
     ) -> None:
         _check_settings(
@@ -167,9 +174,10 @@ class Agent(Generic[OutputT]):
         )  # fmt: skip
         _check_request(request, api)
         self.api: Api = api
-        if api == "responses" and output_type is not None:
-            raise SetupError("output_type is not supported on the Responses API yet (api='chat')")
         self.chain_responses = bool(chain_responses)
+        if background and api != "responses":
+            raise SetupError("background=True is a Responses API mode: use api='responses'")
+        self.background = bool(background)
         if output_mode not in _MODES:
             raise SetupError(f"output_mode must be one of {', '.join(_MODES)}, not {output_mode!r}")
         self.output_type = output_type
@@ -238,6 +246,7 @@ class Agent(Generic[OutputT]):
             "observers": self.observers,
             "api": self.api,
             "chain_responses": self.chain_responses,
+            "background": self.background,
             **self.request,
         }
         return Agent(**{**settings, **changes})
@@ -437,6 +446,9 @@ def _output_spec(output_type: Any, request: Mapping[str, Any]) -> OutputSpec | N
         return None
     if "response_format" in request:
         raise SetupError("give either output_type or response_format, not both")
+    text = request.get("text")
+    if isinstance(text, Mapping) and "format" in text:
+        raise SetupError("give either output_type or text={'format': ...}, not both")
     return output_type if isinstance(output_type, OutputSpec) else output_spec(output_type)
 
 

@@ -2,7 +2,9 @@
 
 With `Agent(early_tools=True)`, a call to a tool made with `early=True` starts as soon
 as the assembler reports it settled (`StreamAssembler.settled`: the stream has moved
-past it and its arguments are one strictly valid JSON object), once it has passed the
+past it; `ResponsesAssembler.settled`: its `function_call_arguments.done` or
+`output_item.done` came; on both wires its arguments are one strictly valid JSON
+object), once it has passed the
 same checks as at the end of a step (a known tool, arguments that fit the schema, the
 limits on tool calls). A tool that may need approval (`needs_approval` set, even as a
 rule that decides per call) never starts early.
@@ -30,6 +32,7 @@ from ._calls import over_limit, validate_call
 from ._events import Event, ToolCallReady, ToolCancelled
 from ._execute import ToolRun, ToolRunner
 from ._message import AssembledMessage, AssembledToolCall
+from ._responses import ResponsesAssembler
 
 if TYPE_CHECKING:
     from ._agent import Agent
@@ -83,7 +86,7 @@ class EarlyStarts:
 
     # --- while the response streams -----------------------------------------------------
 
-    def after_chunk(self, assembler: StreamAssembler) -> list[Event]:
+    def after_chunk(self, assembler: StreamAssembler | ResponsesAssembler) -> list[Event]:
         """Start the calls that became final with the last chunk; the events to relay."""
         events: list[Event] = []
         settled = assembler.settled()

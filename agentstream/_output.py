@@ -2,7 +2,8 @@
 
 An `OutputSpec` is made once per output type (a Pydantic model, a dataclass, a
 `TypedDict`, `list[...]`, a union, a plain type) or per hand-written JSON schema. It
-knows the schema in both request forms (`response_format` and the final-answer tool),
+knows the schema in every request form (`response_format`, the Responses API's
+`text.format`, and the final-answer tool),
 validates a whole answer with an error text written for the model, and checks the
 entries of a partial answer that are complete so far.
 
@@ -102,6 +103,18 @@ class OutputSpec:
         if self.strict:
             json_schema["strict"] = True
         return {"type": "json_schema", "json_schema": json_schema}
+
+    def text_format(self) -> dict[str, Any]:
+        """The Responses API's `text.format` asking for this output (`response_format`'s
+        twin: the name, schema and strictness sit at the top)."""
+        text_format: dict[str, Any] = {
+            "type": "json_schema",
+            "name": self.name,
+            "schema": copy.deepcopy(self.schema),
+        }
+        if self.strict:
+            text_format["strict"] = True
+        return text_format
 
     def tool_definition(self) -> dict[str, Any]:
         """The final-answer tool, whose arguments are the answer."""

@@ -32,10 +32,16 @@ from ._events import (
     TextDeltaTwin,
 )
 from ._exceptions import StreamError
-from ._partial_call import new_call_id
+from ._message import AssembledToolCall
+from ._partial_call import final_arguments, new_call_id
 from ._responses_items import Item, build_output
 from ._responses_merge import EVENT_CLASS, ItemMerger
-from ._responses_output import AssembledResponsesOutput, ResponseFailure, error_text
+from ._responses_output import (
+    AssembledResponsesOutput,
+    ResponseFailure,
+    error_text,
+    finish_reason,
+)
 
 __all__ = ["ResponsesAssembler"]
 
@@ -94,6 +100,7 @@ class ResponsesAssembler(ItemMerger):
     """
 
     __slots__ = (
+        "_closed",
         "_ended",
         "_errors",
         "_failure",
@@ -101,6 +108,7 @@ class ResponsesAssembler(ItemMerger):
         "_incomplete",
         "_model",
         "_new_id",
+        "_reported",
         "_status",
         "_usage",
     )
@@ -123,6 +131,8 @@ class ResponsesAssembler(ItemMerger):
         self._failure: ResponseFailure | None = None
         self._id: str | None = None
         self._model: str | None = None
+        self._closed: list[Item] = []  # items closed since the last `settled()`
+        self._reported: set[int] = set()  # the calls `settled()` has reported
 
     @property
     def errors(self) -> tuple[Any, ...]:
@@ -133,6 +143,42 @@ class ResponsesAssembler(ItemMerger):
     def status(self) -> str | None:
         """The response's status so far (`completed`, `incomplete`, `failed` at the end)."""
         return self._status
+
+    @property
+    def finish_reason(self) -> str | None:
+        """The Chat Completions finish reason the response amounts to so far (see
+        `AssembledResponsesOutput.finish_reason`): None until a terminal event."""
+        calls = any(item.kind == "function_call" for item in self._items.values())
+        return finish_reason(self._status if self._ended else None, self._incomplete, calls)
+
+    def settled(self) -> list[AssembledToolCall]:
+        """The function calls that became final since the last call of this.
+
+        A call is final when its `function_call_arguments.done` or a complete
+        `output_item.done` came and its arguments are one strictly valid JSON object
+        (none at all reads as `{}`). Each call is reported once, at the first of its
+        `.done` events that makes it so. A call the server gave no id gets one now,
+        the same that `finish()` reports. Costs nothing while no item closes.
+        """
+        if not self._closed:
+            return []
+        closed, self._closed = self._closed, []
+        final = []
+        for item in closed:
+            call = item.call
+            if call is None or item.cut or item.index in self._reported:
+                continue
+            arguments = final_arguments(call, True)
+            if arguments is None or item.kind != "function_call":
+                continue  # not (yet) one valid object: a later `.done` may make it one
+            self._reported.add(item.index)
+            if call.id is None:
+                call.id = self._new_id()
+                item.generated = True
+            final.append(
+                AssembledToolCall(item.index, call.id, call.name, arguments, item.generated)
+            )
+        return final
 
     def feed(self, event: Mapping[str, Any] | Any) -> list[StreamEvent]:
         """Merge one event; return the events it produced, in order.
@@ -222,6 +268,7 @@ class ResponsesAssembler(ItemMerger):
             if isinstance(arguments, str):
                 self._settle_arguments(item, arguments, events)
             item.closed = True
+            self._closed.append(item)
         elif kind == "response.output_item.added" or kind == "response.output_item.done":
             raw = event.get("item")
             if isinstance(raw, Mapping):
@@ -230,6 +277,8 @@ class ResponsesAssembler(ItemMerger):
                 if kind == "response.output_item.done":
                     item.closed = raw.get("status") != "incomplete"
                     item.cut = not item.closed
+                    if item.closed and item.call is not None:
+                        self._closed.append(item)
         elif kind in _PART_EVENTS:
             part = event.get("part")
             if isinstance(part, Mapping):

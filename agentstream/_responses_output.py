@@ -20,6 +20,7 @@ __all__ = [
     "AssembledResponsesOutput",
     "ResponseFailure",
     "error_text",
+    "finish_reason",
     "part_texts",
     "reduce_output",
     "responses_usage",
@@ -100,12 +101,7 @@ class AssembledResponsesOutput:
         `tool_calls` or `stop` when completed, `length` when incomplete for
         `max_output_tokens`, the incomplete reason otherwise, None when failed or unended.
         """
-        if self.status == "completed":
-            return "tool_calls" if self.tool_calls else "stop"
-        if self.status == "incomplete":
-            reason = self.incomplete_reason or "length"
-            return "length" if reason == "max_output_tokens" else reason
-        return None
+        return finish_reason(self.status, self.incomplete_reason, bool(self.tool_calls))
 
     @property
     def usage_summary(self) -> Usage | None:
@@ -141,6 +137,16 @@ class AssembledResponsesOutput:
                 "or response.failed"
             )
         return None
+
+
+def finish_reason(status: str | None, incomplete: str | None, calls: bool) -> str | None:
+    """The Chat Completions finish reason of a response's status (see `finish_reason`)."""
+    if status == "completed":
+        return "tool_calls" if calls else "stop"
+    if status == "incomplete":
+        reason = incomplete or "length"
+        return "length" if reason == "max_output_tokens" else reason
+    return None
 
 
 def _count(data: Mapping[str, Any], key: str) -> int:

@@ -7,10 +7,10 @@ message items, an assistant's `tool_calls` become `function_call` items and tool
 messages `function_call_output` items, both by `call_id`.
 
 What the Responses API needs beyond the chat shape rides on the assistant message
-under the private key `CARRIED` (stripped from chat requests): the response's id,
-its reasoning items with `encrypted_content` (sent back when the server keeps no
-state, `store: false`), and the server's own call ids where the loop gave a call a
-fresh one (servers that count `call_0` in every reply). The conversation uses the
+under the private key `CARRIED` (stripped from chat requests; see `_responses_carry`):
+the response's id, its output items in order where reasoning or a message's `phase`
+must go back, and the server's own call ids where the loop gave a call a fresh one
+(servers that count `call_0` in every reply). The conversation uses the
 fresh ids, unique in the run; with `previous_response_id` the server only knows its
 own, so tool outputs are sent under those.
 """
@@ -20,8 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._message import AssembledMessage
-from ._responses_output import AssembledResponsesOutput
+from ._responses_carry import CARRIED, assistant_items, carried
 
 if TYPE_CHECKING:
     from ._agent import Agent
@@ -34,31 +33,6 @@ __all__ = [
     "responses_params",
     "responses_tools",
 ]
-
-CARRIED = "responses"
-"""The key, on an assistant message, of what the Responses API carries between turns."""
-
-
-def carried(output: AssembledResponsesOutput, message: AssembledMessage) -> dict[str, Any]:
-    """What to keep of `output` on its assistant message (`message`: its fresh ids)."""
-    data: dict[str, Any] = {}
-    if output.id is not None:
-        data["response_id"] = output.id
-    reasoning = [
-        {key: value for key, value in item.items() if key != "status" and value is not None}
-        for item in output.items
-        if item.get("type") == "reasoning" and item.get("encrypted_content")
-    ]
-    if reasoning:
-        data["reasoning"] = reasoning
-    renamed = {
-        fresh.id: sent.id
-        for fresh, sent in zip(message.tool_calls, output.message.tool_calls, strict=True)
-        if fresh.id != sent.id
-    }
-    if renamed:
-        data["call_ids"] = renamed
-    return data
 
 
 def chat_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -106,25 +80,6 @@ def _text(content: Any) -> str:
     return ""
 
 
-def _assistant(message: Mapping[str, Any], items: list[dict[str, Any]], stateless: bool) -> None:
-    extra = message.get(CARRIED)
-    if stateless and isinstance(extra, Mapping):
-        items.extend(dict(item) for item in extra.get("reasoning") or ())
-    content = _text(message.get("content"))
-    if content:
-        items.append({"type": "message", "role": "assistant", "content": content})
-    for call in message.get("tool_calls") or ():
-        function = call.get("function") or {}
-        items.append(
-            {
-                "type": "function_call",
-                "call_id": call.get("id"),
-                "name": function.get("name") or "",
-                "arguments": function.get("arguments") or "",
-            }
-        )
-
-
 def responses_input(
     messages: Sequence[Mapping[str, Any]], *, chain: bool = False
 ) -> tuple[str | None, list[dict[str, Any]], str | None]:
@@ -162,7 +117,7 @@ def responses_input(
                 }
             )
         elif role == "assistant":
-            _assistant(message, items, previous is None)
+            items.extend(assistant_items(message, previous is None))
         else:
             items.append({"type": "message", "role": role, "content": _parts(content)})
     return instructions, items, previous
@@ -204,6 +159,10 @@ def responses_params(
         params["instructions"] = instructions
     if previous is not None:
         params["previous_response_id"] = previous
+    if agent.background:
+        # The server keeps a background response for a while whatever `store` says
+        # (the recorded ones ran with `store: false`), so it can be streamed again.
+        params["background"] = True
     params.setdefault("store", chain)
     if params["store"] is False:
         include = list(params.get("include") or ())

@@ -295,7 +295,6 @@ class AgentRun(Generic[OutputT]):
         """The chunk loop of a step that may start tools early (one hop more per event,
         paid only by agents that opted in): each call that has become final starts
         before the consumer sees the chunk that made it so."""
-        assert isinstance(assembler, StreamAssembler)  # chat wire only
         async for chunk in chunks:
             if secret is not None and "error" in chunk:
                 chunk = redact(chunk, secret)
@@ -353,15 +352,15 @@ class AgentRun(Generic[OutputT]):
             self._agent, self._state, step, client, self._request, self.run_id, run_deadline,
             self._typed,
         )  # fmt: skip
-        if self._agent.early_tools and self._agent.api == "chat":
+        if self._agent.early_tools:
             step.early = self._early_starts(step, run_deadline)
         return attempt
 
     def _early_starts(self, step: StepState, run_deadline: float) -> EarlyStarts | None:
         """What starts the calls of this attempt early, if any tool may start early."""
         agent = self._agent
-        if agent.api == "responses" or not any(tool.early for tool in agent.tools.values()):
-            return None  # early starts read the chat assembler's settled calls
+        if not any(tool.early for tool in agent.tools.values()):
+            return None
         assert self._task_group is not None
         runner = ToolRunner(
             self._task_group, self.run_id, step.number, agent.max_result_size, self._watchers

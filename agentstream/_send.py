@@ -12,7 +12,7 @@ import openai
 from ._assemble import StreamAssembler
 from ._model import ModelStream, event_limit
 from ._responses import ResponsesAssembler
-from ._responses_model import ResponsesStream
+from ._responses_model import ResponsesStream, background_events
 from ._responses_request import chat_messages, responses_params
 from ._state import RunState, StepState
 from ._step import within_limits
@@ -58,19 +58,25 @@ def open_attempt(
     partial, most = agent.partial_arguments, agent.max_argument_size
     assembler: StreamAssembler | ResponsesAssembler
     stream: ModelStream | ResponsesStream
+    source: AsyncGenerator[dict[str, Any], None] | None = None
     if agent.api == "responses":
         assembler = ResponsesAssembler(
             step=step.number, partial_arguments=partial, max_argument_size=most
         )
         params = responses_params(agent, request, state.messages, final_only)
+        if typed is not None:
+            typed.request(params, params.get("tools", []), final_only)
         stream = ResponsesStream(client, params, **options)
+        if agent.background:
+            source = background_events(stream, client, **options)
     else:
         assembler = StreamAssembler(
             step=step.number, partial_arguments=partial, max_argument_size=most
         )
         params = chat_params(agent, request, state, final_only, typed)
         stream = ModelStream(client, params, **options)
-    source = stream.chunks()
+    if source is None:
+        source = stream.chunks()
     if limits.bounds_streams:
         step_deadline = step.sent + limits.step if limits.step else math.inf
         source = within_limits(source, limits, step_deadline, run_deadline)

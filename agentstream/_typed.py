@@ -15,6 +15,7 @@ from ._events import Event, OutputInvalid, OutputReady, ToolCallInvalid
 from ._exceptions import ModelError, RunError
 from ._output import FINAL_TOOL, OutputMode, OutputProblem, OutputSpec
 from ._partial import OutputWatch
+from ._responses_request import responses_tools
 from ._state import RunState, StepState
 
 if TYPE_CHECKING:
@@ -57,14 +58,28 @@ class TypedRun:
     def request(
         self, params: dict[str, Any], tools: list[dict[str, Any]], extra_step: bool
     ) -> None:
-        """Ask for the typed answer in `params` (`tools`: the agent's tool definitions)."""
+        """Ask for the typed answer in `params` (`tools`: the agent's tool definitions,
+        in the shape of the agent's wire).
+
+        Chat Completions: `response_format`, or the final-answer tool. The Responses
+        API: `text.format`, or the same tool in its function shape.
+        """
+        responses = self._agent.api == "responses"
         if not self.by_tool:
-            params["response_format"] = self.spec.response_format()
+            if responses:
+                params["text"] = {**(params.get("text") or {}), "format": self.spec.text_format()}
+            else:
+                params["response_format"] = self.spec.response_format()
             return
         offered = [] if extra_step else list(tools)
-        params["tools"] = [*offered, self.spec.tool_definition()]
+        final = self.spec.tool_definition()
+        params["tools"] = [*offered, responses_tools([final])[0] if responses else final]
         if not offered:
-            params["tool_choice"] = {"type": "function", "function": {"name": FINAL_TOOL}}
+            params["tool_choice"] = (
+                {"type": "function", "name": FINAL_TOOL}
+                if responses
+                else {"type": "function", "function": {"name": FINAL_TOOL}}
+            )
         elif "tool_choice" not in params:
             params["tool_choice"] = "required"  # a tool, or the final answer: never bare text
 
@@ -75,13 +90,17 @@ class TypedRun:
     def fall_back(self, error: RunError) -> bool:
         """Switch to the tool mode if the server refused `response_format` (mode "auto").
 
-        A 400 whose message names `response_format`: the agent remembers it, so its
-        later runs ask by tool from the start.
+        A 400 whose message names `response_format` (the Responses API: `text.format`
+        or `json_schema`): the agent remembers it, so its later runs ask by tool from
+        the start.
         """
         if self.setting != "auto" or self.by_tool or not isinstance(error, ModelError):
             return False
         said = f"{error.message} {error.body!r}".lower()
-        if error.status_code != 400 or "response_format" not in said:
+        named = ("text.format", "json_schema") if self._agent.api == "responses" else ()
+        if error.status_code != 400 or not any(
+            word in said for word in ("response_format", *named)
+        ):
             return False
         self.mode = "tool"
         self._agent._output_by_tool = True

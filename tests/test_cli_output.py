@@ -83,3 +83,55 @@ def test_a_schema_that_is_not_valid_is_refused(
     schema.write_text(json.dumps({"type": "object", "properties": {"a": {"type": 5}}}))
     assert main(["-p", "hi", "--output-schema", str(schema), *FLAT_OUT]) == 2
     assert "invalid JSON schema" in capsys.readouterr().err
+
+
+# --- the same on the Responses API ---------------------------------------------------------
+
+WIRES = [pytest.param("chat", id="chat"), pytest.param("responses", id="responses")]
+
+EARLY_TOOLS = '''
+from agentstream import tool
+
+@tool(early=True)
+async def get_weather(location: str) -> str:
+    """Get the current weather in a city.
+
+    Args:
+        location: The city, e.g. "Paris".
+    """
+    return f"Sunny in {location}"
+'''
+
+
+@pytest.mark.parametrize("wire", WIRES)
+def test_output_schema_prints_the_validated_json_on_either_wire(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], wire: str
+) -> None:
+    schema = tmp_path / "trip.json"
+    schema.write_text(json.dumps(TRIP))
+    argv = ["-p", QUESTION, "--output-schema", str(schema), "--api", wire, *FLAT_OUT]
+    assert main(argv) == 0
+    assert printed_output(capsys.readouterr().out) == EXPECTED
+
+
+@pytest.mark.parametrize("wire", WIRES)
+def test_early_starts_a_tool_before_the_stream_ends_on_either_wire(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], wire: str
+) -> None:
+    tools = tmp_path / "early_tools.py"
+    tools.write_text(EARLY_TOOLS)
+    argv = ["--json", "--early", "--api", wire, "--tools", str(tools),
+            "-p", "What's the weather in Paris and Tokyo?", *FLAT_OUT]  # fmt: skip
+    assert main(argv) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    first_step = [e for e in events if e.get("step") == 1]
+    deltas = {e["index"] for e in first_step if e["type"] == "tool_call_delta"}
+    assert len(deltas) == 2
+    last = max(deltas)
+    started = next(n for n, e in enumerate(first_step) if e["type"] == "tool_started")
+    last_delta = max(
+        n for n, e in enumerate(first_step) if e["type"] == "tool_call_delta" and e["index"] == last
+    )
+    assert started < last_delta  # the first call ran while the second still streamed
+    finished = [e["output"] for e in events if e["type"] == "tool_finished"]
+    assert sorted(finished) == ["Sunny in Paris", "Sunny in Tokyo"]

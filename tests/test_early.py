@@ -42,6 +42,7 @@ from agentstream.testing import Fault, Reply, ScriptedModel, ToolCall
 from ._helpers import of
 
 FAST = Retries(backoff=0.001, max_backoff=0.002)
+WIRES = [pytest.param("chat", id="chat"), pytest.param("responses", id="responses")]
 
 
 class Log:
@@ -99,6 +100,54 @@ def openai_chunks(
     out += [chunk({"content": word}) for word in trailing]
     out.append(chunk({}, finish))
     return out
+
+
+def responses_stream(
+    calls: list[tuple[str, str]],
+    *,
+    pieces: list[list[str]] | None = None,
+    trailing: list[str] = (),  # type: ignore[assignment]
+) -> list[dict[str, Any]]:
+    """The same turn as `openai_chunks` on the Responses API: each `function_call` item
+    with its argument pieces and its `.done` events, then a message with the text."""
+    out: list[dict[str, Any]] = []
+
+    def emit(kind: str, **fields: Any) -> None:
+        out.append({"type": kind, "sequence_number": len(out), **fields})
+
+    head = {"id": "resp_1", "object": "response", "status": "in_progress", "output": []}
+    emit("response.created", response=head)
+    output: list[dict[str, Any]] = []
+    for index, (name, arguments) in enumerate(calls):
+        item = {"type": "function_call", "id": f"fc_{index}", "call_id": f"id_{index}",
+                "name": name, "arguments": "", "status": "in_progress"}  # fmt: skip
+        emit("response.output_item.added", output_index=index, item=item)
+        parts = (
+            pieces[index] if pieces else [arguments[i : i + 4] for i in range(0, len(arguments), 4)]
+        )
+        for piece in parts:
+            emit("response.function_call_arguments.delta", output_index=index, delta=piece)
+        emit("response.function_call_arguments.done", output_index=index, arguments=arguments)
+        done = {**item, "arguments": arguments, "status": "completed"}
+        emit("response.output_item.done", output_index=index, item=done)
+        output.append(done)
+    if trailing:
+        index = len(calls)
+        message: dict[str, Any] = {"type": "message", "id": "msg", "role": "assistant"}
+        emit("response.output_item.added", output_index=index, item={**message, "content": []})
+        for word in trailing:
+            emit("response.output_text.delta", output_index=index, content_index=0, delta=word)
+        text: dict[str, Any] = {"type": "output_text", "text": "".join(trailing)}
+        closed = {**message, "content": [text], "status": "completed"}
+        emit("response.output_item.done", output_index=index, item=closed)
+        output.append(closed)
+    emit("response.completed", response={**head, "status": "completed", "output": output})
+    return out
+
+
+def turn(wire: str, calls: list[tuple[str, str]], **options: Any) -> list[dict[str, Any]]:
+    """A turn with these calls on `wire` (`chat` or `responses`)."""
+    return (responses_stream if wire == "responses" else openai_chunks)(calls, **options)
 
 
 async def run_events(
@@ -256,16 +305,27 @@ def test_a_settled_call_never_changes_afterwards(stream: tuple[list[dict[str, An
 # --- early starts in a run --------------------------------------------------------------
 
 
+def final_after(wire: str, calls: list[tuple[str, str]], count: int) -> int:
+    """Events (or chunks) up to the moment the first `count` calls are final."""
+    if wire == "chat":
+        return settled_after(calls, count)
+    stream = responses_stream(calls)
+    done = [n for n, e in enumerate(stream) if e["type"] == "response.output_item.done"]
+    return done[count - 1] + 1
+
+
 @pytest.mark.anyio
-async def test_a_call_starts_while_the_response_still_streams() -> None:
+@pytest.mark.parametrize("wire", WIRES)
+async def test_a_call_starts_while_the_response_still_streams(wire: str) -> None:
     log = Log()
     calls = [("look", '{"query": "flights"}'), ("look", '{"query": "hotels"}')]
-    # The stall comes just after the second call opened: the first is final by then.
+    # The stall comes once the first call is final (chat: the second call opened).
     reply = Reply(
-        chunks=openai_chunks(calls, trailing=["ok"]),
-        fault=Fault(stall_after=settled_after(calls, 1), stall_seconds=0.3),
+        chunks=turn(wire, calls, trailing=["ok"]),
+        fault=Fault(stall_after=final_after(wire, calls, 1), stall_seconds=0.3),
     )
-    events, run = await run_events(ScriptedModel([reply, Reply("done")]), log.tools)
+    model = ScriptedModel([reply, Reply("done")])
+    events, run = await run_events(model, log.tools, api=wire)
 
     started = position(events, ToolStarted, index=0)
     assert started < last_delta(events, 1)
@@ -366,7 +426,7 @@ def test_an_early_tool_must_be_concurrent() -> None:
 
 
 @st.composite
-def scripted(draw: st.DrawFn) -> list[dict[str, Any]]:
+def scripted(draw: st.DrawFn, wire: str = "chat") -> list[dict[str, Any]]:
     count = draw(st.integers(1, 3))
     calls, pieces = [], []
     for _ in range(count):
@@ -376,20 +436,22 @@ def scripted(draw: st.DrawFn) -> list[dict[str, Any]]:
         calls.append(("look", arguments))
         pieces.append([arguments[a:b] for a, b in itertools.pairwise(bounds) if b > a])
     trailing = draw(st.lists(st.sampled_from(["so", " then"]), max_size=2))
-    return openai_chunks(calls, pieces=pieces, trailing=trailing)
+    return turn(wire, calls, pieces=pieces, trailing=trailing)
 
 
 @pytest.mark.anyio
 @settings(
     max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(scripted())
+@pytest.mark.parametrize("wire", WIRES)
+@given(data=st.data())
 async def test_whatever_the_fragmenting_a_call_starts_only_once_final(
-    anyio_backend: Any, chunks: list[dict[str, Any]]
+    anyio_backend: Any, wire: str, data: st.DataObject
 ) -> None:
+    chunks = data.draw(scripted(wire))
     log = Log()
     model = ScriptedModel([Reply(chunks=chunks), Reply("done")])
-    events, _ = await run_events(model, log.tools)
+    events, _ = await run_events(model, log.tools, api=wire)
     ready = {e.index: e.arguments for e in of(events, ToolCallReady)}
     started = list(of(events, ToolStarted))
     assert [args for _, args, _ in log.runs] == [ready[e.index] for e in started]
@@ -402,38 +464,36 @@ async def test_whatever_the_fragmenting_a_call_starts_only_once_final(
 
 
 CALLS = [("look", '{"query": "a"}'), ("look", '{"query": "b"}'), ("write", '{"key": "k"}')]
-SETTLED = settled_after(CALLS, 1)
+
+
+def broken(kind: str, settled: int) -> Fault:
+    """A fault that breaks an attempt once `settled` chunks (or events) have come; a
+    short stall first, so that the early call is running when the attempt breaks."""
+    if kind == "cut-stream":
+        return Fault(stall_after=settled, stall_seconds=0.2, drop_after=settled + 1)
+    if kind == "error-event":
+        return Fault(stall_after=settled, stall_seconds=0.2, error_after=settled + 1)
+    return Fault(stall_after=settled + 1, stall_seconds=30)
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("wire", WIRES)
 @pytest.mark.parametrize(
-    ("fault", "options"),
+    ("kind", "options"),
     [
-        # A short stall first, so that the early call is running when the attempt breaks.
-        pytest.param(
-            Fault(stall_after=SETTLED, stall_seconds=0.2, drop_after=SETTLED + 1),
-            {},
-            id="cut-stream",
-        ),
-        pytest.param(
-            Fault(stall_after=SETTLED, stall_seconds=0.2, error_after=SETTLED + 1),
-            {},
-            id="error-event",
-        ),
-        pytest.param(
-            Fault(stall_after=SETTLED + 1, stall_seconds=30),
-            {"timeouts": Timeouts(idle=0.3)},
-            id="stall",
-        ),
+        pytest.param("cut-stream", {}, id="cut-stream"),
+        pytest.param("error-event", {}, id="error-event"),
+        pytest.param("stall", {"timeouts": Timeouts(idle=0.3)}, id="stall"),
     ],
 )
 async def test_a_broken_attempt_withdraws_its_early_calls(
-    fault: Fault, options: dict[str, Any]
+    kind: str, options: dict[str, Any], wire: str
 ) -> None:
     runs: list[str] = []
-    broken = Reply(chunks=openai_chunks(CALLS[:2], trailing=["x"]), fault=fault)
-    whole = Reply(chunks=openai_chunks(CALLS[:2], trailing=["x"]))
-    model = ScriptedModel([broken, whole, Reply("done")])
+    fault = broken(kind, final_after(wire, CALLS[:2], 1))
+    first = Reply(chunks=turn(wire, CALLS[:2], trailing=["x"]), fault=fault)
+    whole = Reply(chunks=turn(wire, CALLS[:2], trailing=["x"]))
+    model = ScriptedModel([first, whole, Reply("done")])
 
     @tool(early=True)
     async def look(query: str) -> str:
@@ -443,7 +503,7 @@ async def test_a_broken_attempt_withdraws_its_early_calls(
             await anyio.sleep_forever()  # still running when the attempt breaks: cancelled
         return f"found {query}"
 
-    events, run = await run_events(model, [look], **options)
+    events, run = await run_events(model, [look], api=wire, **options)
 
     [cancelled] = of(events, ToolCancelled)
     assert (cancelled.index, cancelled.finished) == (0, False)
@@ -470,15 +530,17 @@ async def test_length_withdraws_early_calls_and_runs_nothing() -> None:
 
 
 @pytest.mark.anyio
-async def test_a_retry_reuses_an_idempotent_result_and_reruns_the_others() -> None:
+@pytest.mark.parametrize("wire", WIRES)
+async def test_a_retry_reuses_an_idempotent_result_and_reruns_the_others(wire: str) -> None:
     log = Log()
     calls = [("read", '{"key": "k"}'), ("look", '{"query": "q"}'), ("write", '{"key": "k"}')]
     # Both early calls are final (and finish) during the stall; then the stream is cut.
-    settled = settled_after(calls, 2)
+    settled = final_after(wire, calls, 2)
     fault = Fault(stall_after=settled, stall_seconds=0.3, drop_after=settled + 1)
-    broken = Reply(chunks=openai_chunks(calls, trailing=["x"]), fault=fault)
-    whole = Reply(chunks=openai_chunks(calls, trailing=["x"]))
-    events, run = await run_events(ScriptedModel([broken, whole, Reply("done")]), log.tools)
+    first = Reply(chunks=turn(wire, calls, trailing=["x"]), fault=fault)
+    whole = Reply(chunks=turn(wire, calls, trailing=["x"]))
+    model = ScriptedModel([first, whole, Reply("done")])
+    events, run = await run_events(model, log.tools, api=wire)
 
     assert sorted((c.index, c.finished) for c in of(events, ToolCancelled)) == [
         (0, True),

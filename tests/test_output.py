@@ -83,6 +83,8 @@ async def events_of(agent: Agent[Any], prompt: str = QUESTION, **options: Any) -
 
 # --- each output kind, both request modes, from the offline model --------------------------
 
+WIRES = [pytest.param("chat", id="chat"), pytest.param("responses", id="responses")]
+
 KINDS = [
     pytest.param(Booking, lambda v: isinstance(v, Booking) and v.city == "Paris", id="model"),
     pytest.param(Stay, lambda v: isinstance(v, Stay) and v.nights == 3, id="dataclass"),
@@ -94,18 +96,31 @@ KINDS = [
 ]
 
 
+@pytest.mark.parametrize("wire", WIRES)
 @pytest.mark.parametrize("mode", ["response_format", "tool"])
 @pytest.mark.parametrize(("output_type", "check"), KINDS)
-async def test_each_kind_in_each_mode(output_type: Any, check: Any, mode: Any) -> None:
+async def test_each_kind_in_each_mode(output_type: Any, check: Any, mode: Any, wire: Any) -> None:
     model = offline_model()
     agent = Agent[Any](
-        client=model.async_client(), model="m", output_type=output_type, output_mode=mode
-    )
+        client=model.async_client(), model="m", output_type=output_type, output_mode=mode,
+        api=wire,
+    )  # fmt: skip
     result = await agent.run(QUESTION)
     assert result.stop_reason == "answer"
     assert check(result.output), result.output
     body = model.requests[0].body
-    if mode == "response_format":
+    if wire == "responses":
+        assert "response_format" not in body
+        if mode == "response_format":
+            assert body["text"]["format"]["type"] == "json_schema"
+            assert body["text"]["format"]["strict"] is True
+            assert body["text"]["format"]["schema"]["type"] == "object"
+            assert "tools" not in body
+        else:
+            assert "text" not in body
+            assert [t["name"] for t in body["tools"]] == [FINAL_TOOL]
+            assert body["tool_choice"] == {"type": "function", "name": FINAL_TOOL}
+    elif mode == "response_format":
         assert body["response_format"]["type"] == "json_schema"
         assert body["response_format"]["json_schema"]["strict"] is True
         assert "tools" not in body
@@ -157,9 +172,10 @@ async def test_output_type_per_run_overrides_the_agents() -> None:
     assert "response_format" not in model.requests[1].body
 
 
-async def test_partial_values_stream_with_the_fields_complete_so_far() -> None:
+@pytest.mark.parametrize("wire", WIRES)
+async def test_partial_values_stream_with_the_fields_complete_so_far(wire: Any) -> None:
     model = ScriptedModel([Reply(json.dumps(BOOKING))])
-    agent = Agent(client=model.async_client(), model="m", output_type=Booking)
+    agent = Agent(client=model.async_client(), model="m", output_type=Booking, api=wire)
     events = await events_of(agent)
     deltas = of(events, OutputDelta)
     assert len(deltas) > 3
@@ -179,10 +195,13 @@ async def test_partial_values_stream_with_the_fields_complete_so_far() -> None:
     }
 
 
-async def test_partial_values_stream_in_the_tool_mode_too() -> None:
+@pytest.mark.parametrize("wire", WIRES)
+async def test_partial_values_stream_in_the_tool_mode_too(wire: Any) -> None:
     reply = Reply(tool_calls=[ToolCall(FINAL_TOOL, BOOKING)], piece_size=3)
     model = ScriptedModel([reply])
-    agent = Agent(client=model.async_client(), model="m", output_type=Booking, output_mode="tool")
+    agent = Agent(
+        client=model.async_client(), model="m", output_type=Booking, output_mode="tool", api=wire
+    )
     events = await events_of(agent)
     deltas = of(events, OutputDelta)
     assert deltas[-1].completed == ("city", "nights", "guests")
@@ -203,11 +222,12 @@ async def test_partial_values_stream_in_the_tool_mode_too() -> None:
         pytest.param("[1, 2]", "must be a JSON object", id="not-an-object"),
     ],
 )
+@pytest.mark.parametrize("wire", WIRES)
 async def test_an_invalid_answer_goes_back_and_the_corrected_one_is_kept(
-    answer: str, error: str
+    answer: str, error: str, wire: Any
 ) -> None:
     model = ScriptedModel([Reply(answer), Reply(json.dumps(BOOKING))])
-    agent = Agent(client=model.async_client(), model="m", output_type=Booking)
+    agent = Agent(client=model.async_client(), model="m", output_type=Booking, api=wire)
     events = await events_of(agent)
     invalid = of(events, OutputInvalid)
     assert len(invalid) == 1
@@ -330,6 +350,21 @@ async def test_auto_falls_back_to_the_tool_when_response_format_is_refused() -> 
     assert "response_format" not in model.requests[2].body
 
 
+async def test_auto_falls_back_to_the_tool_when_text_format_is_refused() -> None:
+    model = offline_model()
+    headers = {"x-agentstream-output": "no_response_format"}
+    agent = Agent(
+        client=model.async_client(), model="m", output_type=Booking, extra_headers=headers,
+        api="responses",
+    )  # fmt: skip
+    result = await agent.run(QUESTION)
+    assert result.output.city == "Paris"
+    first, second = (request.body for request in model.requests)
+    assert first["text"]["format"]["type"] == "json_schema"
+    assert "text" not in second
+    assert second["tools"][-1]["name"] == FINAL_TOOL
+
+
 async def test_response_format_mode_does_not_fall_back() -> None:
     model = ScriptedModel([Reply(fault=Fault(status=400, message="response_format unsupported"))])
     agent = Agent(
@@ -340,13 +375,14 @@ async def test_response_format_mode_does_not_fall_back() -> None:
         await agent.run("book")
 
 
+@pytest.mark.parametrize("wire", WIRES)
 @pytest.mark.parametrize("fault", ["invalid", "not_json"])
 @pytest.mark.parametrize("mode", ["response_format", "tool"])
-async def test_the_offline_model_can_answer_wrong_first(fault: str, mode: Any) -> None:
+async def test_the_offline_model_can_answer_wrong_first(fault: str, mode: Any, wire: Any) -> None:
     model = offline_model()
     agent = Agent(
         client=model.async_client(), model="m", output_type=Booking, output_mode=mode,
-        extra_headers={"x-agentstream-output": fault},
+        extra_headers={"x-agentstream-output": fault}, api=wire,
     )  # fmt: skip
     events = await events_of(agent)
     assert len(of(events, OutputInvalid)) == 1

@@ -367,9 +367,12 @@ def test_the_responses_api_checks_its_own_request_fields() -> None:
     assert agent.replace(model="n").api == "responses"
 
 
-def test_typed_output_is_refused_on_the_responses_api() -> None:
+def test_typed_output_and_a_text_format_are_not_both_given() -> None:
     from agentstream import SetupError
 
     model = ScriptedModel([])
     with pytest.raises(SetupError, match="output_type"):
-        Agent(client=model.async_client(), model="m", api="responses", output_type=int)
+        Agent(
+            client=model.async_client(), model="m", api="responses", output_type=int,
+            text={"format": {"type": "json_object"}},
+        )  # fmt: skip

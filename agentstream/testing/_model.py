@@ -13,7 +13,7 @@ import openai
 from ._chunks import Stamp
 from ._reply import Reply
 from ._request import ModelRequest, Policy
-from ._responses_wire import render_responses
+from ._responses_wire import render_responses, resume_responses
 from ._transport import AsyncScriptedTransport, ScriptedTransport
 from ._wire import Answer, Pace, error_answer, json_answer, render
 
@@ -56,7 +56,10 @@ class ScriptedModel:
     policy `(ModelRequest) -> Reply`. Point the real `openai` client at it with
     `async_client()` / `client()`, an `httpx2` client at `async_transport()` /
     `transport()`, or anything at all at `serve(model)`. Every request it receives
-    is kept in `requests`. A script that runs out answers HTTP 500. An exception from a
+    is kept in `requests`. A script that runs out answers HTTP 500. The events of a
+    background response (`background: true`) are kept, and `GET .../responses/{id}`
+    `?stream=true&starting_after=N` streams them again (a `Fault` cuts only the first
+    answer): a resumed stream costs no new reply. An exception from a
     policy escapes the in-process transports, so the test sees it where the client
     call is; `serve` answers it with HTTP 500 instead.
     """
@@ -78,6 +81,8 @@ class ScriptedModel:
         self._pace = Pace(ttft, tokens_per_second)
         self._name = name
         self._requests: list[ModelRequest] = []
+        # The events of each background response, by id, to stream them again.
+        self._kept: dict[str, list[Any]] = {}
         self._answers = 0
         self._calls = 0
         # The blocking client may be used from several threads at once; reentrant so
@@ -104,6 +109,12 @@ class ScriptedModel:
                 if request.method != "POST":
                     return error_answer(405, f"Method {request.method} not allowed on {path}.")
                 return self._complete(request)
+            head, _, response_id = path.rpartition("/")
+            if head.endswith("/responses") and request.method == "GET":
+                kept = self._kept.get(response_id)
+                if kept is None:
+                    return error_answer(404, f"No response found with id '{response_id}'.")
+                return resume_responses(kept, request.query, self._pace)
             if path.endswith("/responses"):
                 if request.method != "POST":
                     return error_answer(405, f"Method {request.method} not allowed on {path}.")
@@ -139,7 +150,7 @@ class ScriptedModel:
         )
         headers = (("x-request-id", f"req_scripted{self._answers}"),)
         if responses:
-            return render_responses(reply, request, stamp, self._pace, headers)
+            return render_responses(reply, request, stamp, self._pace, headers, self._kept)
         return render(reply, request, stamp, self._pace, headers)
 
     def _call_id(self) -> str:

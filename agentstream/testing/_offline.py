@@ -403,6 +403,8 @@ def _named_choice(tool_choice: Any) -> str | None:
         function = tool_choice.get("function")
         if isinstance(function, Mapping) and isinstance(function.get("name"), str):
             return str(function["name"])
+        if isinstance(tool_choice.get("name"), str):  # the Responses API's shape
+            return str(tool_choice["name"])
     return None
 
 

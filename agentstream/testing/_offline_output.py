@@ -1,6 +1,7 @@
 """How the offline model answers a request for typed output (no I/O).
 
-A request asks for typed output with `response_format` (`json_schema`) or by offering
+A request asks for typed output with `response_format` (`json_schema`; on the
+Responses API `text.format`) or by offering
 the final-answer tool (`agentstream.FINAL_TOOL`). The answer is a value built from the
 schema by the same rules as tool arguments (places, people, numbers, dates, enums from
 the question; placeholders for the rest), sent as the text or as the tool's arguments.
@@ -64,8 +65,14 @@ def typed_ask(body: Mapping[str, Any]) -> TypedAsk | None:
         json_schema = response_format.get("json_schema")
         schema = json_schema.get("schema") if isinstance(json_schema, Mapping) else None
         return TypedAsk("response_format", dict(schema) if isinstance(schema, Mapping) else {})
+    text_format = _text_format(body)
+    if text_format is not None:  # the Responses API's twin of `response_format`
+        schema = text_format.get("schema")
+        return TypedAsk("response_format", dict(schema) if isinstance(schema, Mapping) else {})
     for entry in body.get("tools") or ():
         function = entry.get("function") if isinstance(entry, Mapping) else None
+        if function is None and isinstance(entry, Mapping) and "name" in entry:
+            function = entry  # a Responses API function tool: its fields at the top
         if isinstance(function, Mapping) and function.get("name") == FINAL_TOOL:
             parameters = function.get("parameters")
             return TypedAsk("tool", dict(parameters) if isinstance(parameters, Mapping) else {})
@@ -83,10 +90,22 @@ def output_fault(headers: Mapping[str, str], body: Mapping[str, Any]) -> str | R
     fault = raw.strip().lower()
     if fault not in _FAULTS:
         raise ValueError(f"{OUTPUT_HEADER} must be one of {', '.join(_FAULTS)}, not {fault!r}")
+    if fault == "no_response_format" and _text_format(body) is not None:
+        message = "text.format json_schema is not supported by this server; use tools instead"
+        return Reply(fault=Fault(status=400, message=message))
     if fault == "no_response_format" and "response_format" in body:
         message = "response_format is not supported by this server; use tools instead"
         return Reply(fault=Fault(status=400, message=message))
     return fault
+
+
+def _text_format(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """A Responses request's `text.format` when it asks for a JSON schema."""
+    text = body.get("text")
+    found = text.get("format") if isinstance(text, Mapping) else None
+    if isinstance(found, Mapping) and found.get("type") == "json_schema":
+        return found
+    return None
 
 
 def typed_answer(ask: TypedAsk, message: Message, after: Sequence[Any], fault: str | None) -> Reply:

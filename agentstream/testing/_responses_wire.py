@@ -11,7 +11,7 @@ from ._request import ModelRequest
 from ._responses_events import failed_events, responses_events, responses_usage
 from ._wire import _SSE, Answer, Pace, _status_answer, dumps, error_answer, json_answer
 
-__all__ = ["render_responses"]
+__all__ = ["render_responses", "resume_responses"]
 
 _MALFORMED = b'event: response.output_text.delta\ndata: {"type": "response.output_text.delta",\n\n'
 
@@ -30,14 +30,27 @@ def _wants_encrypted(request: ModelRequest) -> bool:
     return isinstance(include, list) and "reasoning.encrypted_content" in include
 
 
+def _response_id(events: Sequence[Mapping[str, Any] | str]) -> str | None:
+    """The id the events give their response (raw events keep their own)."""
+    for event in events:
+        response = event.get("response") if isinstance(event, Mapping) else None
+        if isinstance(response, Mapping) and isinstance(response.get("id"), str):
+            return str(response["id"])
+    return None
+
+
 def render_responses(
     reply: Reply,
     request: ModelRequest,
     stamp: Stamp,
     pace: Pace,
     headers: tuple[tuple[str, str], ...] = (),
+    kept: dict[str, list[Mapping[str, Any] | str]] | None = None,
 ) -> Answer:
     """The answer to a Responses API `request` made from `reply`.
+
+    A background request's events are kept whole in `kept`, under the response's id,
+    whatever fault cuts this answer: `resume_responses` streams them again.
 
     The fault switches act on events as they do on chunks: `drop_after` breaks the
     body after N events, `error_after` sends an `error` event and `response.failed`
@@ -55,6 +68,8 @@ def render_responses(
         events: Sequence[Mapping[str, Any] | str] = reply.chunks
     else:
         events = responses_events(reply, stamp, usage, encrypted=encrypted)
+    if kept is not None and isinstance(request.body, dict) and request.body.get("background"):
+        kept[_response_id(events) or stamp.completion_id] = list(events)
     if not request.stream:
         return _whole(events, fault, headers, pace)
     return _stream(events, stamp, fault or Fault(), pace, _SSE + headers)
@@ -107,3 +122,21 @@ def _stream(
         else:
             tail += fault.stall_seconds
     return Answer(200, headers, tuple(events), tuple(delays), tail, broken, streaming=True)
+
+
+def resume_responses(events: Sequence[Mapping[str, Any] | str], query: str, pace: Pace) -> Answer:
+    """`GET /responses/{id}`: with `stream=true`, the kept events after `starting_after`
+    (all of them without it); else the response object as it ended."""
+    fields = dict(part.partition("=")[::2] for part in query.split("&") if part)
+    if fields.get("stream") != "true":
+        return _whole(events, None, (), pace)
+    try:
+        after = int(fields.get("starting_after", "-1"))
+    except ValueError:
+        return error_answer(400, "starting_after must be an integer.")
+    rest = [
+        event
+        for event in events
+        if not isinstance(event, Mapping) or event.get("sequence_number", after + 1) > after
+    ]
+    return _stream(rest, None, Fault(), pace, _SSE)  # type: ignore[arg-type]

@@ -16,7 +16,7 @@ import anyio
 import openai
 from anyio.abc import TaskGroup
 
-from ._approval import decide
+from ._approval import check_decisions, decide
 from ._assemble import StreamAssembler
 from ._calls import (
     assistant_message,
@@ -444,6 +444,9 @@ class AgentRun(Generic[OutputT]):
     async def _decide(self, step: StepState) -> AsyncGenerator[Event, None]:
         """Settle the calls awaiting approval (see `decide`); then save the step's state,
         so a crash from here on never asks the model for this response again."""
+        if step.resumed is not None:  # a saved step: its ready calls must have their decisions
+            context = (*self._state.messages, step.assistant)
+            await check_decisions(step, self.run_id, context)
         async with aclosing(decide(step, self._start.approvals, self._approver)) as events:
             async for event in events:
                 yield event

@@ -3,9 +3,11 @@ turns at once on one session; store files readable by their owner alone; retenti
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import stat
+import time
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ from typing import Any
 import anyio
 import pytest
 
-from agentstream import Agent, Session, SessionBusy, StateError, tool
+from agentstream import Agent, Approval, Session, SessionBusy, StateError, tool
 from agentstream.stores import MemoryStore, SQLiteStore
 from agentstream.testing import Reply, ScriptedModel, ToolCall
 
@@ -174,3 +176,103 @@ async def test_memory_store_purge_and_entries() -> None:
     assert await store.purge(older_than=3600) == 0
     assert await store.purge(older_than=-1) == 2
     assert store.documents == {}
+
+
+# --- the decision recorded in the saved state (finding 6) -------------------------------
+
+
+def two_payments(ledger: Path, replies: list[Reply]) -> Agent[Any]:
+    @tool(needs_approval=True)
+    def pay(amount: int) -> str:
+        """Pay someone."""
+        with ledger.open("a") as f:
+            f.write(f"paid {amount}\n")
+        return "paid"
+
+    model = ScriptedModel(replies)
+    return Agent(client=model.async_client(), model="m", tools=[pay])
+
+
+async def paused_after_one_payment(ledger: Path) -> dict[str, Any]:
+    """A run whose first payment was approved (by "alice") and made, the second waiting."""
+    calls = [ToolCall("pay", {"amount": 5}, id="p1"), ToolCall("pay", {"amount": 900}, id="p2")]
+    agent = two_payments(ledger, [Reply(tool_calls=calls)])
+    paused = await agent.run("pay both")
+    assert paused.state is not None
+    again = await agent.resume(
+        paused.state.to_json(), approvals={"p1": Approval.approve(by="alice")}
+    )
+    assert again.stop_reason == "approval_required"
+    assert ledger.read_text() == "paid 5\n"
+    assert again.state is not None
+    saved: dict[str, Any] = json.loads(again.state.to_json())
+    return saved
+
+
+async def test_the_decision_is_recorded_with_who_when_and_what(tmp_path: Path) -> None:
+    before = time.time()
+    saved = await paused_after_one_payment(tmp_path / "ledger.txt")
+    first, second = saved["pending"]["calls"]
+    assert first["status"] == "finished"
+    assert first["decision"]["approved"] is True
+    assert first["decision"]["by"] == "alice"
+    assert before <= first["decision"]["at"] <= time.time()
+    assert len(first["decision"]["digest"]) == 64
+    assert second["status"] == "awaiting_approval"
+    assert second["decision"] is None
+
+
+def tamper_ready(saved: dict[str, Any]) -> None:
+    saved["pending"]["calls"][1]["status"] = "ready"
+
+
+def tamper_borrowed(saved: dict[str, Any]) -> None:
+    first, second = saved["pending"]["calls"]
+    second["status"], second["decision"] = "ready", dict(first["decision"])
+
+
+def tamper_arguments(saved: dict[str, Any]) -> None:
+    first, second = saved["pending"]["calls"]
+    second["decision"] = dict(first["decision"])
+    second["status"], second["id"] = "ready", "p1x"
+    saved["pending"]["assistant"]["tool_calls"][1]["id"] = "p1x"
+
+
+def tamper_version_1(saved: dict[str, Any]) -> None:
+    saved["version"] = 1
+    for call in saved["pending"]["calls"]:
+        del call["decision"]
+    saved["pending"]["calls"][1]["status"] = "ready"
+
+
+@pytest.mark.parametrize(
+    ("tamper", "words"),
+    [
+        pytest.param(tamper_ready, "no approval is recorded", id="awaiting-to-ready"),
+        pytest.param(tamper_borrowed, "other arguments", id="borrowed-decision"),
+        pytest.param(tamper_arguments, "other arguments", id="decision-of-another-call"),
+        pytest.param(tamper_version_1, "no approval is recorded", id="version-1-ready"),
+    ],
+)
+async def test_a_state_tampered_into_running_a_gated_call_is_refused(
+    tmp_path: Path, tamper: Any, words: str
+) -> None:
+    ledger = tmp_path / "ledger.txt"
+    saved = await paused_after_one_payment(ledger)
+    tamper(saved)
+    agent = two_payments(ledger, [Reply("Paid.")])
+    with pytest.raises(StateError, match=words):
+        await agent.resume(json.dumps(saved))
+    assert ledger.read_text() == "paid 5\n"  # the second payment never ran
+
+
+async def test_a_version_1_state_waiting_for_approval_still_resumes(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.txt"
+    saved = await paused_after_one_payment(ledger)
+    saved["version"] = 1
+    for call in saved["pending"]["calls"]:
+        del call["decision"]
+    agent = two_payments(ledger, [Reply("Paid.")])
+    result = await agent.resume(json.dumps(saved), approvals={"p2": True})
+    assert result.output == "Paid."
+    assert ledger.read_text() == "paid 5\npaid 900\n"

@@ -99,7 +99,7 @@ def test_a_state_round_trips_through_json_exactly() -> None:
     again = RunState.from_json(state.to_json())
     assert again == state
     assert again.to_json() == state.to_json()
-    assert json.loads(state.to_json())["version"] == 1
+    assert json.loads(state.to_json())["version"] == 2
     assert again.used_ids == {"c1", "c2"}
 
 
@@ -121,7 +121,7 @@ def answer_nothing(data: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("change", "words"),
     [
-        pytest.param(lambda d: d.update(version=2), "version 2", id="unknown-version"),
+        pytest.param(lambda d: d.update(version=3), "version 3", id="unknown-version"),
         pytest.param(lambda d: d.pop("version"), "version None", id="no-version"),
         pytest.param(add_stray_result, "call that does not exist", id="result-without-call"),
         pytest.param(answer_nothing, "unanswered tool call", id="unanswered-call"),

@@ -420,9 +420,11 @@ async def test_a_huge_tool_definition_is_left_out_and_the_rest_kept() -> None:
         async with MCPServerStdio(sys.executable, [HOSTILE, "huge"]) as server:
             assert [tool.name for tool in server.tools] == ["small"]
             assert "max_definition_size" in server.rejected["huge"]
-            server.max_definition_size = 10_000_000  # a larger limit, set by the caller
-            server.max_tools = 1
-            assert len(server.tools) == 1
+    roomy = MCPServerStdio(sys.executable, [HOSTILE, "huge"])
+    roomy.max_definition_size = 10_000_000  # a larger limit, set before connecting
+    with anyio.fail_after(LIMIT):
+        async with roomy:
+            assert sorted(tool.name for tool in roomy.tools) == ["huge", "small"]
 
 
 async def test_connect_timeout_holds_against_a_slow_initialize() -> None:

@@ -276,3 +276,14 @@ async def test_a_version_1_state_waiting_for_approval_still_resumes(tmp_path: Pa
     result = await agent.resume(json.dumps(saved), approvals={"p2": True})
     assert result.output == "Paid."
     assert ledger.read_text() == "paid 5\npaid 900\n"
+
+
+async def test_sqlite_store_purges_past_its_retention_when_opened(tmp_path: Path) -> None:
+    path = tmp_path / "runs.db"
+    store = SQLiteStore(path)
+    await store.save("old", "x" * 100_000)
+    with closing(sqlite3.connect(path)) as db, db:  # saved 40 days ago
+        db.execute("UPDATE agentstream_states SET updated = updated - 40 * 86400")
+    await store.save("new", "{}")
+    assert [key for key, _ in await SQLiteStore(path, retention=None).entries()] == ["old", "new"]
+    assert [key for key, _ in await SQLiteStore(path).entries()] == ["new"]  # 30 days

@@ -31,18 +31,30 @@ CREATE TABLE IF NOT EXISTS agentstream_states (
 """
 
 
-class SQLiteStore:
-    """Documents in the SQLite database at `path` (made if missing, mode 0600)."""
+_MONTH = 30 * 86400.0
 
-    def __init__(self, path: str | Path, *, timeout: float = 30.0) -> None:
+
+class SQLiteStore:
+    """Documents in the SQLite database at `path` (made if missing, mode 0600).
+
+    `retention`: documents not saved for that many seconds (30 days unless set; `None`
+    keeps everything) are purged when the store is opened; `purge()` does it on demand.
+    """
+
+    def __init__(
+        self, path: str | Path, *, timeout: float = 30.0, retention: float | None = _MONTH
+    ) -> None:
         self.path = Path(path)
         self.timeout = timeout
+        self.retention = retention
         try:
             # Made before SQLite opens it, so it is never world-readable, not even briefly.
             os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
             with closing(self._connect()) as db, db:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute(_SCHEMA)
+            if retention is not None:
+                self._purge(retention)
         except (OSError, sqlite3.Error) as exc:
             raise SetupError(f"cannot use {self.path} as a SQLite store: {exc}") from None
 

@@ -68,6 +68,7 @@ from ._retries import Retries as Retries
 from ._state import PendingCall as PendingCall
 from ._state import RunState as RunState
 from ._store import Session as Session
+from ._store import SessionBusy as SessionBusy
 from ._store import Store as Store
 from ._store import StoreError as StoreError
 from ._sync import SyncRun as SyncRun
@@ -120,6 +121,7 @@ __all__ = [  # noqa: RUF022
     "RunTimeout",
     "ServerError",
     "Session",
+    "SessionBusy",
     "SetupError",
     "StateError",
     "StepFinished",

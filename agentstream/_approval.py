@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import json
+import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ._events import Event, ToolCallApproved, ToolCallDenied
-from ._exceptions import SetupError
+from ._exceptions import SetupError, StateError
 from ._tools import Tool, ToolContext
 
 if TYPE_CHECKING:
-    from ._state import StepState
+    from ._state import PendingCall, StepState
 
 __all__ = [
     "Approval",
@@ -21,6 +24,7 @@ __all__ = [
     "Approver",
     "ask",
     "check_approvals",
+    "check_decisions",
     "decide",
     "denial_output",
     "needs_approval",
@@ -48,14 +52,16 @@ class Approval:
 
     approved: bool
     reason: str | None = None
+    by: str | None = None
+    """Who decided (free text, recorded in the saved state); "resume" or "approver" if unset."""
 
     @classmethod
-    def approve(cls, reason: str | None = None) -> Approval:
-        return cls(True, reason)
+    def approve(cls, reason: str | None = None, *, by: str | None = None) -> Approval:
+        return cls(True, reason, by)
 
     @classmethod
-    def deny(cls, reason: str | None = None) -> Approval:
-        return cls(False, reason)
+    def deny(cls, reason: str | None = None, *, by: str | None = None) -> Approval:
+        return cls(False, reason, by)
 
 
 Decision: TypeAlias = "bool | Approval"
@@ -135,15 +141,21 @@ async def decide(
     for call in step.calls:
         if call.status != "awaiting_approval":
             continue
-        decision = decisions.get(call.id)
+        decision, by = decisions.get(call.id), "resume"
         if decision is None and approver is not None:
             ready = next(run for run in step.runnable if run.id == call.id)
             request = ApprovalRequest(
                 call.id, call.name, ready.arguments, step.number, call.index, call.arguments
             )
-            decision = await ask(approver, request)
+            decision, by = await ask(approver, request), "approver"
         if decision is None:
             continue
+        call.decision = {
+            "approved": decision.approved,
+            "by": decision.by or by,
+            "at": time.time(),
+            "digest": call_digest(call),
+        }
         if decision.approved:
             call.status = "ready"
             yield ToolCallApproved(step.number, call.index, call.id, call.name)
@@ -155,3 +167,36 @@ async def decide(
     status = {call.id: call.status for call in step.calls}
     step.held = {run.id: run for run in step.runnable if status[run.id] == "awaiting_approval"}
     step.runnable = [run for run in step.runnable if status[run.id] == "ready"]
+
+
+def call_digest(call: PendingCall) -> str:
+    """What a decision is bound to: the call's id, tool and arguments as sent."""
+    bound = json.dumps([call.id, call.name, call.arguments], ensure_ascii=False)
+    return hashlib.sha256(bound.encode()).hexdigest()
+
+
+async def check_decisions(step: StepState, run_id: str, context: tuple[Any, ...]) -> None:
+    """Refuse (`StateError`) a saved step whose call would run without its decision.
+
+    A call ready to run whose tool needs approval must carry an approval recorded for
+    that very call (id, tool, arguments); a state edited to say `ready` carries none.
+    """
+    calls = {call.id: call for call in step.calls}
+    for run in step.runnable:
+        call = calls[run.id]
+        decision = call.decision
+        if decision is not None and decision["digest"] != call_digest(call):
+            raise StateError(
+                f"the decision on call {call.id!r:.80} was made for other arguments or "
+                f"another tool than the saved call has"
+            )
+        if call.status == "awaiting_approval":
+            continue
+        asked = ToolContext(run_id, run.id, run.tool.name, step.number, context)
+        if not await needs_approval(run.tool, run.arguments, asked):
+            continue
+        if decision is None or not decision["approved"]:
+            raise StateError(
+                f"the saved call {call.id!r:.80} of {call.name!r:.80} is {call.status} but "
+                f"its tool needs approval and no approval is recorded for it"
+            )

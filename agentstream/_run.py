@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import secrets
@@ -15,7 +16,7 @@ import anyio
 import openai
 from anyio.abc import TaskGroup
 
-from ._approval import decide
+from ._approval import check_decisions, decide
 from ._assemble import StreamAssembler
 from ._calls import (
     assistant_message,
@@ -88,6 +89,7 @@ class AgentRun(Generic[OutputT]):
         self._start = start
         self._approver = start.approver if start.approver is not None else agent.approver
         self._session = start.session
+        self._claim: str | None = None  # what names this run in its session while it holds it
         if start.state is not None:
             self._state = start.state
             self._state.first_new = len(self._state.messages)
@@ -183,6 +185,9 @@ class AgentRun(Generic[OutputT]):
             yield RunFailed(exc)
             raise
         finally:
+            if self._claim is not None and self._result is None:
+                with anyio.CancelScope(shield=True):  # failed or left: free the session
+                    await self._release()
             if self._runner is not None:
                 self._runner.close()  # the early calls' relay, if the run is left mid-step
             if client is not given:
@@ -193,14 +198,23 @@ class AgentRun(Generic[OutputT]):
         """Take up the session's conversation (or its unfinished run, to resume it)."""
         assert self._session is not None
         start = self._start
+        claim = f"{self.run_id}/{secrets.token_hex(6)}"
         self._state = await state_of_session(
-            self._session, self._state, resume=start.resume, added=start.added
+            self._session, self._state, resume=start.resume, added=start.added, claim=claim
         )
+        self._claim = claim if start.resume else None
         self.run_id = self._state.run_id
+
+    async def _release(self) -> None:
+        assert self._session is not None
+        with contextlib.suppress(Exception):  # the run's own error is what the caller sees
+            await self._session.release(self._claim)
 
     async def _checkpoint(self) -> None:
         if self._session is not None:
-            await self._session.save(self._state)
+            state = self._state
+            held = self._claim if state.stop_reason is None else None
+            await self._session.save(state, claim=held)
 
     async def _steps(
         self, client: openai.AsyncOpenAI, started: float, secret: str | None
@@ -429,6 +443,9 @@ class AgentRun(Generic[OutputT]):
     async def _decide(self, step: StepState) -> AsyncGenerator[Event, None]:
         """Settle the calls awaiting approval (see `decide`); then save the step's state,
         so a crash from here on never asks the model for this response again."""
+        if step.resumed is not None:  # a saved step: its ready calls must have their decisions
+            context = (*self._state.messages, step.assistant)
+            await check_decisions(step, self.run_id, context)
         async with aclosing(decide(step, self._start.approvals, self._approver)) as events:
             async for event in events:
                 yield event

@@ -29,8 +29,9 @@ if TYPE_CHECKING:
 
 __all__ = ["STATE_VERSION", "CallStatus", "PendingCall", "PendingStep", "RunState", "StepState"]
 
-STATE_VERSION = 1
-"""The format of `RunState.to_json()`; a state of any other version is refused."""
+STATE_VERSION = 2
+"""The format of `RunState.to_json()`. Version 1 (before decisions were recorded) is read
+too: its calls carry no decision, so a gated call it says is ready is refused on resume."""
 
 CallStatus = Literal["ready", "awaiting_approval", "running", "finished", "denied"]
 """What became of a call of the step in progress.
@@ -55,6 +56,9 @@ class PendingCall:
     status: CallStatus
     output: str | None = None
     """What the model is told for this call, once known."""
+    decision: dict[str, Any] | None = None
+    """The person's decision on it, once made: `approved`, `by` whom, `at` (epoch
+    seconds) and the `digest` of the call it applies to (id, tool, arguments)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -64,6 +68,7 @@ class PendingCall:
             "arguments": self.arguments,
             "status": self.status,
             "output": self.output,
+            "decision": self.decision,
         }
 
 

@@ -37,7 +37,7 @@ def parse_state(data: Any, version: int) -> dict[str, Any]:
     if not isinstance(data, Mapping):
         raise StateError("the run state must be a JSON object")
     found = data.get("version")
-    if found != version:
+    if found != version and found != 1:  # 1: the same, without recorded decisions
         raise StateError(
             f"the run state is of version {found!r}; this agentstream reads version {version}"
         )
@@ -161,7 +161,21 @@ def _pending_call(call: Any) -> dict[str, Any]:
         raise StateError("a pending call's output must be a string or null")
     if call["status"] in ("finished", "denied") and output is None:
         raise StateError(f"the {call['status']} call {call['id']!r:.80} has no output")
-    return {key: call[key] for key in kinds} | {"output": output}
+    decision = call.get("decision")
+    if decision is not None and not _is_decision(decision):
+        raise StateError(f"the call {call['id']!r:.80} has a malformed decision")
+    return {key: call[key] for key in kinds} | {"output": output, "decision": decision}
+
+
+def _is_decision(value: Any) -> bool:
+    kinds: dict[str, type | tuple[type, ...]] = {
+        "approved": bool, "by": str, "at": (int, float), "digest": str,
+    }  # fmt: skip
+    return (
+        isinstance(value, dict)
+        and set(value) == set(kinds)
+        and all(isinstance(value[key], kind) for key, kind in kinds.items())
+    )
 
 
 def _step(value: Any) -> dict[str, Any]:

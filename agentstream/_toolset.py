@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -9,6 +10,8 @@ from ._exceptions import ToolDefinitionError
 from ._tools import Tool, tool
 
 __all__ = ["Toolset", "build_toolset", "merge_toolsets", "split_tools"]
+
+logger = logging.getLogger("agentstream")
 
 
 @runtime_checkable
@@ -53,12 +56,21 @@ def build_toolset(tools: Iterable[Tool | Callable[..., Any]]) -> dict[str, Tool]
 
 
 def merge_toolsets(plain: Mapping[str, Tool], current: Iterable[Sequence[Tool]]) -> dict[str, Tool]:
-    """`plain` and then the tools of each toolset, by name. Names must be unique."""
+    """`plain` and then the tools of each toolset, by name. Names must be unique.
+
+    A toolset whose tool sequence has `gives_way = True` (a remote server's, whose list
+    can change at any moment) does not fail the agent on a clash: its clashing tool is
+    left out, with a warning.
+    """
     merged = dict(plain)
     for tools in current:
+        gives_way = getattr(tools, "gives_way", False) is True
         for item in tools:
             if not isinstance(item, Tool):
                 raise ToolDefinitionError(f"a toolset offered {item!r:.80}, which is not a Tool")
+            if gives_way and item.name in merged:
+                logger.warning("a toolset's tool %r is left out: the name is taken", item.name)
+                continue
             _add_unique(merged, item)
     return merged
 

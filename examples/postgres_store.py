@@ -4,7 +4,9 @@
     python examples/postgres_store.py postgresql://user@localhost/db
 
 Any class with async `load`, `save` and `delete` of one JSON document per key is a store;
-a Redis one would be the same shape with GET, SET and DEL.
+a Redis one would be the same shape with GET, SET and DEL. `swap` (a conditional
+UPDATE) lets sessions claim a run so that a doubled decision resumes it once; `purge`
+bounds the table.
 """
 
 from __future__ import annotations
@@ -54,6 +56,32 @@ class PostgresStore:
         async with await self._connect() as db:
             await db.execute("DELETE FROM agentstream_states WHERE key = %s", (key,))
 
+    async def swap(self, key: str, expected: str | None, document: str) -> bool:
+        """Save `document` only if `key` still holds `expected` (`None`: nothing)."""
+        async with await self._connect() as db:
+            if expected is None:
+                cursor = await db.execute(
+                    "INSERT INTO agentstream_states (key, document) VALUES (%s, %s) "
+                    "ON CONFLICT (key) DO NOTHING",
+                    (key, document),
+                )
+            else:
+                cursor = await db.execute(
+                    "UPDATE agentstream_states SET document = %s, updated = now() "
+                    "WHERE key = %s AND document = %s",
+                    (document, key, expected),
+                )
+            return cursor.rowcount == 1
+
+    async def purge(self, older_than: float) -> int:
+        """Forget every document not saved for `older_than` seconds; how many went."""
+        async with await self._connect() as db:
+            cursor = await db.execute(
+                "DELETE FROM agentstream_states WHERE updated < now() - make_interval(secs => %s)",
+                (older_than,),
+            )
+            return cursor.rowcount
+
 
 async def main(url: str) -> None:
     store = PostgresStore(url)
@@ -63,6 +91,11 @@ async def main(url: str) -> None:
     for question in ("What's the weather in Paris?", "And what did I just ask?"):
         result = await agent.run(question, session=session)
         print(f"> {question}\n{result.output}")
+    saved = await store.load("example")
+    assert saved is not None
+    assert not await store.swap("example", "stale", saved)  # only from what is there
+    assert await store.swap("example", saved, saved)
+    print(f"purged {await store.purge(older_than=30 * 86400)} old runs")
     await session.clear()
 
 

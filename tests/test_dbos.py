@@ -274,3 +274,29 @@ async def test_the_postgres_store_example_keeps_a_session(postgres: str) -> None
     assert saved.finished
     await session.clear()
     assert await store.load("pg-session") is None
+
+
+async def test_the_postgres_store_example_resumes_a_doubled_approval_once(
+    postgres: str, tmp_path: Path
+) -> None:
+    from agentstream import Session
+    from examples.postgres_store import PostgresStore
+
+    from .test_exactly_once import approve, paying_agent
+
+    store = PostgresStore(postgres)
+    await store.setup()
+    for trial in range(20):
+        ledger = tmp_path / f"ledger{trial}.txt"
+        ledger.touch()
+        agent, _ = paying_agent(ledger)
+        session = Session(store, f"pg-race-{trial}")
+        await agent.run("pay", session=session)
+        outcomes: list[str] = []
+        async with anyio.create_task_group() as group:
+            group.start_soon(approve, agent, session, outcomes)
+            group.start_soon(approve, agent, session, outcomes)
+        assert sorted(outcomes) == ["Paid.", "refused"], trial
+        assert ledger.read_text() == "paid 5\n", trial
+    assert await store.purge(older_than=-1) >= 20
+    assert await store.load("pg-race-0") is None

@@ -22,13 +22,13 @@ from agentstream import (
     Event,
     RunFinished,
     RunStarted,
-    SetupError,
     ToolCallInvalid,
     ToolContext,
     ToolError,
     ToolFinished,
     ToolProgress,
     ToolStarted,
+    tool,
 )
 from agentstream.mcp import (
     MCPConnectionError,
@@ -345,8 +345,9 @@ async def test_two_servers_with_prefixes(markers: Path) -> None:
             MCPServerStdio(sys.executable, [SERVER]) as bare,
         ):
             events, _ = await run_all(agent_for(model, one, two))
-            with pytest.raises(SetupError, match="two tools are named 'add'"):
-                agent_for(model, bare, MCPServerStdio(sys.executable, [SERVER]), bare)
+            # A server's tool whose name is taken is left out, not the agent failed.
+            clashing = agent_for(model, bare, MCPServerStdio(sys.executable, [SERVER]), bare)
+            assert list(clashing.tools).count("add") == 1
     done = finished(events)
     assert (done["c1"].value, done["c2"].value) == ({"result": 3}, {"result": 7})
 
@@ -392,3 +393,64 @@ def _closed_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
+
+
+# --- a hostile server: too many tools, huge schemas, a slow start -----------------------
+
+HOSTILE = str(Path(__file__).with_name("mcp_hostile_server.py"))
+
+
+async def test_a_server_listing_20000_tools_gives_at_most_max_tools(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    model = ScriptedModel([Reply(tool_calls=[ToolCall("tool_3", {"x": 1})]), Reply("ok")])
+    with anyio.fail_after(LIMIT):
+        async with MCPServerStdio(sys.executable, [HOSTILE, "many", "20000"]) as server:
+            assert len(server.tools) == server.max_tools == 256
+            assert len(server.rejected) == 20_000 - 256
+            assert "max_tools" in server.rejected["tool_19998"]
+            agent = Agent(client=model.async_client(), model="m", tools=[server])
+            await agent.run("go")
+    assert len(model.requests[0].body["tools"]) == 256  # not 20,000 definitions a request
+    assert "19744 tools left out" in caplog.text
+
+
+async def test_a_huge_tool_definition_is_left_out_and_the_rest_kept() -> None:
+    with anyio.fail_after(LIMIT):
+        async with MCPServerStdio(sys.executable, [HOSTILE, "huge"]) as server:
+            assert [tool.name for tool in server.tools] == ["small"]
+            assert "max_definition_size" in server.rejected["huge"]
+    roomy = MCPServerStdio(sys.executable, [HOSTILE, "huge"])
+    roomy.max_definition_size = 10_000_000  # a larger limit, set before connecting
+    with anyio.fail_after(LIMIT):
+        async with roomy:
+            assert sorted(tool.name for tool in roomy.tools) == ["huge", "small"]
+
+
+async def test_connect_timeout_holds_against_a_slow_initialize() -> None:
+    server = MCPServerStdio(sys.executable, [HOSTILE, "slow", "600"], connect_timeout=1)
+    with anyio.fail_after(LIMIT), pytest.raises(MCPConnectionError, match="no answer within 1 s"):
+        async with server:
+            pass
+
+
+async def test_a_server_tool_named_like_a_local_one_is_left_out(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    @tool
+    def add(a: int, b: int) -> str:
+        """The local add."""
+        return f"local {a + b}"
+
+    model = ScriptedModel([Reply(tool_calls=[ToolCall("add", {"a": 1, "b": 2})]), Reply("3")])
+    with anyio.fail_after(LIMIT):
+        async with MCPServerStdio(sys.executable, [HOSTILE, "many", "3"]) as server:
+            agent = Agent(client=model.async_client(), model="m", tools=[add, server])
+            result = await agent.run("go")
+    assert result.output == "3"
+    told = [m for m in model.requests[1].messages if m["role"] == "tool"]
+    assert told[0]["content"] == "local 3"
+    assert [t["function"]["name"] for t in model.requests[0].body["tools"]] == [
+        "add", "tool_0", "tool_1",
+    ]  # fmt: skip
+    assert "'add' is left out" in caplog.text

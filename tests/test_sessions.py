@@ -76,8 +76,9 @@ async def test_checkpoints_follow_every_step_and_tool_call() -> None:
     )
     agent = Agent(client=model.async_client(), model="m", tools=[get_weather])
     await agent.run("Weather?", session=Session(store, "s"))
-    # calls sorted, the batch of both starting, 2 finishes, step 1 done, the end of the run
-    assert store.saves == 6
+    # the claim at the start, calls sorted, the batch of both starting, 2 finishes,
+    # step 1 done, the end of the run
+    assert store.saves == 7
 
 
 async def test_an_unfinished_session_is_not_continued_by_accident() -> None:

@@ -7,9 +7,11 @@ in the `approval-responded` state with `approval: {id, approved, reason}`.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx2
 import pytest
 
@@ -166,3 +168,40 @@ def test_approvals_are_read_from_the_last_assistant_message() -> None:
     # is answered with the note for calls without output.
     assert to_openai([user, no])[-1]["content"] == "not run: the user denied this call"
     assert to_openai([user, yes])[-1]["content"].startswith("not run:")
+
+
+async def _post_both(urls: list[str], body: dict[str, Any]) -> list[httpx2.Response]:
+    answers: list[httpx2.Response] = []
+
+    async def post(url: str) -> None:
+        async with httpx2.AsyncClient(timeout=30) as http:
+            answers.append(await http.post(url + "/api/chat", json=body))
+
+    async with anyio.create_task_group() as group:
+        for url in urls:
+            group.start_soon(post, url)
+    return answers
+
+
+def _resumed_once(answers: list[httpx2.Response]) -> None:
+    """One answer ran the tool and finished; the other was refused, having run nothing."""
+    assert sorted(answer.status_code for answer in answers) == [200, 409]
+    [ran] = [answer for answer in answers if answer.status_code == 200]
+    outputs = [c for c in _chunks(ran.text) if c["type"] == "tool-output-available"]
+    assert len(outputs) == 1
+
+
+@pytest.mark.parametrize("servers", [1, 2], ids=["one-server", "two-servers-one-store"])
+def test_a_doubled_decision_resumes_the_run_once(tmp_path: Path, servers: int) -> None:
+    path = tmp_path / "chats.db"
+    for trial in range(20):
+        models = [offline_model() for _ in range(servers)]
+        apps = [create_app(_agent(model), store=SQLiteStore(path)) for model in models]
+        body = ui_chat_body(BOOK, chat_id=f"chat-{trial}")
+        with contextlib.ExitStack() as stack:
+            urls = [stack.enter_context(running_server(app)) for app in apps]
+            first = _chunks(httpx2.post(urls[0] + "/api/chat", json=body).text)
+            decided = _decided(body, first, approved=True)
+            answers = anyio.run(_post_both, urls * (3 - servers), decided)
+        _resumed_once(answers)
+        assert sum(len(model.requests) for model in models) == 2, trial  # the pause, one resume

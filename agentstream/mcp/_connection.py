@@ -9,6 +9,7 @@ died ends with an error rather than waiting forever.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from types import TracebackType
@@ -16,6 +17,7 @@ from typing import Any, Literal, TypeVar
 
 import anyio
 import anyio.abc
+import anyio.to_thread
 from mcp import Client, MCPError, types
 from mcp.client import Transport
 from mcp.client.subscriptions import ListenNotSupportedError, SubscriptionLost
@@ -39,6 +41,8 @@ from ._convert import (
 )
 
 __all__ = ["MCPConnectionError", "MCPServerBase"]
+
+logger = logging.getLogger("agentstream.mcp")
 
 _PAGE_LIMIT = 100  # pages of a tool listing at most: a server that pages forever cannot hang us
 _TEXT_LIMIT = 500
@@ -66,6 +70,11 @@ class MCPServerBase:
     """Seconds a call may take before it fails with an error for the model."""
     connect_timeout: float
     """Seconds to start, connect and list the tools before `MCPConnectionError`."""
+    max_tools: int = 256
+    """Tools taken from the server at most; the rest are left out (see `rejected`)."""
+    max_definition_size: int = 64_000
+    """Characters of one tool's definition (name, description, schema) at most; a larger
+    one is left out: every request carries every definition."""
 
     def __init__(
         self,
@@ -231,15 +240,43 @@ class MCPServerBase:
                 cursor = page.next_cursor
                 if cursor is None:
                     break
-        names = model_names(self.prefix, [tool.name for tool in listed])
-        tools: list[Tool] = []
+            # Sizing, schema checks and conversion cost CPU in proportion to what the
+            # server sent: done in a worker thread, so the event loop (and the timeout
+            # above) keeps going however much it is.
+            tools, rejected = await anyio.to_thread.run_sync(
+                self._convert, listed, abandon_on_cancel=True
+            )
+        if rejected:
+            logger.warning(
+                "MCP server %s: %d tools left out (first: %s)",
+                self.name, len(rejected), next(iter(rejected.items())),
+            )  # fmt: skip
+        self._tools, self._rejected = tools, rejected
+
+    def _convert(self, listed: list[types.Tool]) -> tuple[tuple[Tool, ...], dict[str, str]]:
+        """The listed tools within the limits as agentstream tools; the others and why."""
         rejected: dict[str, str] = {}
+        kept: list[types.Tool] = []
         for tool in listed:
+            if len(kept) >= self.max_tools:
+                rejected[tool.name] = f"over the limit of {self.max_tools} tools (max_tools)"
+                continue
+            size = len(tool.model_dump_json(include={"name", "description", "input_schema"}))
+            if size > self.max_definition_size:
+                rejected[tool.name] = (
+                    f"its definition has {size} characters, over the limit of "
+                    f"{self.max_definition_size} (max_definition_size)"
+                )
+                continue
+            kept.append(tool)
+        names = model_names(self.prefix, [tool.name for tool in kept])
+        tools: list[Tool] = []
+        for tool in kept:
             try:
                 tools.append(make_tool(tool, names[tool.name], self._call))
             except ToolDefinitionError as exc:
                 rejected[tool.name] = str(exc)
-        self._tools, self._rejected = tuple(tools), rejected
+        return ServerTools(tools), rejected
 
     # --- calls ----------------------------------------------------------------------------
 
@@ -293,3 +330,11 @@ class MCPServerBase:
     def _clip(self, text: str) -> str:
         text = self._redact(text)
         return text if len(text) <= _TEXT_LIMIT else text[:_TEXT_LIMIT] + "..."
+
+
+class ServerTools(tuple[Tool, ...]):
+    """A server's tools: on a name clash with another tool of the agent, the server's
+    is the one left out (with a warning), never the agent or a run in progress."""
+
+    __slots__ = ()
+    gives_way = True

@@ -137,6 +137,9 @@ class _Api:
         message_id = None
         if decisions:
             paused = await self._paused(chat_id, decisions)
+            assert chat_id is not None  # `_paused` found the chat's run
+            if not await self.checkpoints.claim(chat_id, paused):
+                raise _BadRequest(409, "this chat's run was already resumed by another decision")
             run = self.make_agent().resume_stream(paused.state, approvals=decisions)
             message_id = last_assistant_id(ui_messages) or paused.message_id
         else:

@@ -102,11 +102,41 @@ class Checkpoints:
         except ValueError:
             logger.warning("chat %s: the saved paused run is not JSON; ignored", chat_id)
             return None
+        if isinstance(document, dict) and document.get("claimed") is True:
+            return None  # taken by a resume under way
         state, message_id = document.get("state"), document.get("messageId")
         if document.get("version") != _VERSION or not isinstance(state, str):
             logger.warning("chat %s: the saved paused run has another format; ignored", chat_id)
             return None
         return Paused(state, message_id if isinstance(message_id, str) else None)
+
+    async def claim(self, chat_id: str, paused: Paused) -> bool:
+        """Take the chat's paused run for one resume; `False` if another took it first.
+
+        With a store the claim is an atomic swap there (the one place two workers
+        sharing it both see), else a check and clear in the registry with no await
+        between: either way a decision that arrives twice resumes the run once.
+        """
+        live = self.runs.get(chat_id)
+        if self.store is None:
+            if live is None or live.paused != paused.state:
+                return False
+            live.paused = None
+            return True
+        swap = getattr(self.store, "swap", None)
+        key = _PREFIX + chat_id
+        try:
+            text = await self.store.load(key)
+            if text is None or _state_of(text) != paused.state:
+                return False
+            taken = json.dumps({"version": _VERSION, "claimed": True})
+            if swap is not None and not await swap(key, text, taken):
+                return False
+        except Exception as exc:
+            raise StoreError(f"could not claim the paused run: {type(exc).__name__}") from exc
+        if live is not None:
+            live.paused = None
+        return True
 
     async def forget(self, chat_id: str) -> None:
         """Drop the chat's paused run (it is resumed, or the chat went on without it)."""
@@ -119,3 +149,11 @@ class Checkpoints:
             await self.store.delete(_PREFIX + chat_id)
         except Exception as exc:
             raise StoreError(f"could not delete the paused run: {type(exc).__name__}") from exc
+
+
+def _state_of(text: str) -> object:
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return None
+    return document.get("state") if isinstance(document, dict) else None

@@ -86,8 +86,8 @@ def create_app(
     paused for approval is also kept there under its chat id, so that the decisions can
     arrive after a restart.
 
-    Only `Host` values in `allowed_hosts` are answered (default: the loopback names, any
-    port; `"*"` for any), and browsers only from the app's own origin or
+    Only the loopback `Host` names (any port) and those in `allowed_hosts` are answered
+    (`"*"` for any), and browsers only from the app's own origin or
     `allowed_origins` (e.g. `"http://localhost:3000"`). Without `registry`, finished runs
     are kept for reattaching `keep_finished` seconds, at most `max_finished` of them;
     `app.state.runs` is the registry (`runs()` lists them, `purge()` forgets them).

@@ -56,7 +56,11 @@ def _host_port(value: str) -> tuple[str, str]:
 
 
 class Guard:
-    """ASGI middleware applying the module's checks; `*` in `hosts` lets any host in."""
+    """ASGI middleware applying the module's checks.
+
+    `hosts` adds names (any port) or `name:port` values to the loopback names; `*` lets
+    any host in. `origins` are the other origins browsers may call from.
+    """
 
     def __init__(
         self,
@@ -67,7 +71,7 @@ class Guard:
         token: str | None = None,
     ) -> None:
         self.app = app
-        listed = [h.strip().lower() for h in (LOOPBACK_HOSTS if hosts is None else hosts)]
+        listed = [h.strip().lower() for h in (*LOOPBACK_HOSTS, *(hosts or ()))]
         self.any_host = "*" in listed
         self.hosts: set[str] = set()  # names allowed on any port
         self.host_ports: set[tuple[str, str]] = set()  # `name:port` entries

@@ -16,7 +16,6 @@ import anyio
 from agentstream import Agent, Store, Tool, ToolContext, tool
 
 from ._app import create_app
-from ._guard import LOOPBACK_HOSTS
 
 __all__ = ["demo_tools", "is_loopback", "serve"]
 
@@ -95,7 +94,7 @@ def serve(
 
     from ._connections import guarded_h11
 
-    hosts = [*LOOPBACK_HOSTS, *allowed_hosts]
+    hosts = list(allowed_hosts)
     if not is_loopback(host):
         if host not in ("0.0.0.0", "::", ""):
             hosts.append(f"[{host}]" if ":" in host else host)

@@ -309,7 +309,8 @@ def test_the_web_command_never_serves_the_network_without_a_token(
     assert web_main(argv, environ={}) == 0
     err = capsys.readouterr().err
     token = served[0]["token"]
-    assert token and len(token) >= 24
+    assert token
+    assert len(token) >= 24
     assert err.count(token) == 1  # printed once, in the address to open
     assert served[0]["allowed_hosts"] == ["box.lan"]
     assert web_main([*argv, "--token", "chosen-token"], environ={}) == 0

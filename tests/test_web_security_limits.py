@@ -182,7 +182,8 @@ def test_a_storm_of_hostile_requests_leaves_the_server_answering_and_its_memory_
             tracemalloc.stop()
         good = http.post("/api/chat", json=ui_chat_body("Weather in Oslo?", "after-storm"))
     assert set(statuses) <= {204, 400, 403, 404, 413, 415}, sorted(set(statuses))
-    assert 500 not in statuses and 503 not in statuses
+    assert 500 not in statuses
+    assert 503 not in statuses
     assert answers == ["run_finished"] * 40
     assert good.status_code == 200
     assert during > baseline  # the runs were kept for a while...

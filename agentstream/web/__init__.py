@@ -18,11 +18,11 @@ package.
 from __future__ import annotations
 
 from ._app import create_app as create_app
+from ._guard import LOOPBACK_HOSTS as LOOPBACK_HOSTS
 from ._messages import MessageError as MessageError
 from ._messages import approvals_of as approvals_of
 from ._messages import to_openai as to_openai
 from ._messages import to_ui as to_ui
-from ._guard import LOOPBACK_HOSTS as LOOPBACK_HOSTS
 from ._runs import LiveRun as LiveRun
 from ._runs import NotHolder as NotHolder
 from ._runs import RegistryFull as RegistryFull

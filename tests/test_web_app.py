@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from pathlib import Path
 from typing import Any
@@ -346,6 +347,9 @@ def test_web_command_keeps_paused_runs_in_the_session_file(
     import agentstream.web
     from agentstream.stores import SQLiteStore
 
+    ours = logging.getLogger("agentstream")  # the command sets up its logger: undone after
+    for name in ("handlers", "level", "propagate"):
+        monkeypatch.setattr(ours, name, getattr(ours, name))
     served: dict[str, Any] = {}
 
     def fake_serve(agent: Any, **options: Any) -> None:

@@ -301,8 +301,13 @@ def test_a_fastapi_app_that_mounts_it_keeps_the_defences() -> None:
 def test_the_web_command_never_serves_the_network_without_a_token(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    import logging
+
     import agentstream.web
 
+    ours = logging.getLogger("agentstream")  # the command sets up its logger: undone after
+    for name in ("handlers", "level", "propagate"):
+        monkeypatch.setattr(ours, name, getattr(ours, name))
     served: list[dict[str, Any]] = []
     monkeypatch.setattr(agentstream.web, "serve", lambda agent, **options: served.append(options))
     argv = ["--host", "0.0.0.0", "--allow-remote", "--allow-host", "box.lan", "--port", "0"]

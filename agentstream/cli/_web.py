@@ -2,8 +2,10 @@
 
 With no `--base-url` and no API key it talks to the offline demo model, so it works with
 no network. It listens on loopback unless `--allow-remote` is given; `--token` (or the
-`AGENTSTREAM_WEB_TOKEN` variable) then makes every API request carry a bearer token,
-which the page reads from its address (`http://host:port/#token=...`).
+`AGENTSTREAM_WEB_TOKEN` variable) makes every API request carry a bearer token, which
+the page reads from its address (`http://host:port/#token=...`); off loopback without
+one, a token is generated and printed once. Only agentstream's own lines are logged
+(other libraries' INFO lines can hold URLs with credentials).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import argparse
 import ipaddress
 import logging
 import os
+import secrets
 import sys
 from collections.abc import Mapping, Sequence
 
@@ -34,7 +37,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=8000, help="default: 8000")
     parser.add_argument(
         "--allow-remote", action="store_true",
-        help="allow a --host other than loopback (use --token with it)",
+        help="allow a --host other than loopback (a token is generated unless --token)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--allow-host", action="append", default=[], metavar="NAME",
+        help="also answer to this Host name (or name:port); loopback names always are",
+    )  # fmt: skip
+    parser.add_argument(
+        "--allow-origin", action="append", default=[], metavar="ORIGIN",
+        help="also accept browser requests from this origin, e.g. http://localhost:3000",
     )  # fmt: skip
     parser.add_argument(
         "--token", metavar="TOKEN",
@@ -69,6 +80,16 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _own_logging() -> None:
+    """agentstream's INFO lines on stderr, and no other library's (they may print URLs)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    ours = logging.getLogger("agentstream")
+    ours.addHandler(handler)
+    ours.setLevel(logging.INFO)
+    ours.propagate = False
+
+
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     """Run `python -m agentstream web`; return the exit status."""
     env = os.environ if environ is None else environ
@@ -87,6 +108,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             f"web needs the web extra: pip install 'agentstream[web]' ({exc})"
         ) from None
     token = args.token or env.get("AGENTSTREAM_WEB_TOKEN") or None
+    if token is None and not _is_loopback(args.host):
+        token = secrets.token_urlsafe(24)  # shown once, in the address printed below
     # The same connection rules as the chat command (flags, then the SDK's variables).
     connection = connect(
         model=args.model, base_url=args.base_url, api_key=args.api_key, environ=env,
@@ -102,10 +125,13 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         retries=Retries(max_retries=2),
         api=args.api,
     )
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    _own_logging()
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     suffix = f"/#token={token}" if token else "/"
     print(f"agentstream web: http://{shown}:{args.port}{suffix} (model {model})", file=sys.stderr)
     store = SQLiteStore(args.session) if args.session else None
-    serve(agent, host=args.host, port=args.port, token=token, store=store)
+    serve(
+        agent, host=args.host, port=args.port, token=token, store=store,
+        allowed_hosts=args.allow_host, allowed_origins=args.allow_origin,
+    )  # fmt: skip
     return 0

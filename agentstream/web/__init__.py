@@ -8,6 +8,9 @@ api = FastAPI()
 api.mount("/agent", create_app(agent))  # page at /agent/, useChat at /agent/api/chat
 ```
 
+Its defaults are a local server's: only loopback `Host` names, only the app's own
+origin, JSON bodies, ids checked, buffers and retention bounded (see docs/security.md).
+
 Needs the `web` extra (`pip install 'agentstream[web]'`). The core never imports this
 package.
 """
@@ -15,13 +18,16 @@ package.
 from __future__ import annotations
 
 from ._app import create_app as create_app
+from ._guard import LOOPBACK_HOSTS as LOOPBACK_HOSTS
 from ._messages import MessageError as MessageError
 from ._messages import approvals_of as approvals_of
 from ._messages import to_openai as to_openai
 from ._messages import to_ui as to_ui
 from ._runs import LiveRun as LiveRun
+from ._runs import NotHolder as NotHolder
 from ._runs import RegistryFull as RegistryFull
 from ._runs import RunRegistry as RunRegistry
+from ._runs import RunSummary as RunSummary
 from ._runs import safe_event_dict as safe_event_dict
 from ._serve import demo_tools as demo_tools
 from ._serve import serve as serve
@@ -31,10 +37,13 @@ from ._ui_stream import error_text as error_text
 
 # Plain sorted order, as the package's other `__all__` (a test checks it), not isort's.
 __all__ = [  # noqa: RUF022
+    "LOOPBACK_HOSTS",
     "LiveRun",
     "MessageError",
+    "NotHolder",
     "RegistryFull",
     "RunRegistry",
+    "RunSummary",
     "UIStreamEncoder",
     "UI_STREAM_HEADERS",
     "approvals_of",

@@ -13,30 +13,34 @@ Routes (all under the app's mount point):
   agentstream's JSON events over SSE, each with an `id:` line; the run's key is in the
   `x-agentstream-run` header. `GET /api/events/{key}` reattaches (`Last-Event-ID`).
 - `POST /api/chat/{id}/stop`, `POST /api/events/{key}/stop`: cancel the run.
+
+Every request first passes `_guard.Guard` (allowed `Host`, same `Origin`, JSON bodies,
+the token). A client may send `x-agentstream-chat-secret` with a chat's first request:
+that chat's run can then be replaced, resumed, stopped or read again only with it.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import secrets
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
 from importlib import resources
 from typing import Any
 
 import anyio
+from pydantic_core import from_json
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from agentstream import Agent, AgentRun, AgentStreamError, RunState, Store
 
 from ._checkpoints import Checkpoints, Paused
+from ._guard import Guard, valid_key
 from ._messages import MessageError, approvals_of, last_assistant_id, restore_wire, to_openai
-from ._runs import Frame, LiveRun, RegistryFull, RunRegistry
+from ._runs import Frame, LiveRun, NotHolder, RegistryFull, RunRegistry
 from ._ui_stream import UI_STREAM_HEADERS
 
 __all__ = ["create_app"]
@@ -49,6 +53,8 @@ _CSP = (
     "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+_SECRET_HEADER = "x-agentstream-chat-secret"
+_MAX_SECRET = 256
 
 
 class _BadRequest(Exception):
@@ -65,6 +71,10 @@ def create_app(
     keep_alive: float = 15.0,
     token: str | None = None,
     store: Store | None = None,
+    allowed_hosts: Sequence[str] | None = None,
+    allowed_origins: Sequence[str] = (),
+    keep_finished: float = 120.0,
+    max_finished: int = 20,
 ) -> Starlette:
     """A Starlette app that runs `agent` for each chat request (mount it in FastAPI as is).
 
@@ -75,8 +85,18 @@ def create_app(
     With `store` (an `agentstream.Store`, e.g. `agentstream.stores.SQLiteStore`), a run
     paused for approval is also kept there under its chat id, so that the decisions can
     arrive after a restart.
+
+    Only the loopback `Host` names (any port) and those in `allowed_hosts` are answered
+    (`"*"` for any), and browsers only from the app's own origin or
+    `allowed_origins` (e.g. `"http://localhost:3000"`). Without `registry`, finished runs
+    are kept for reattaching `keep_finished` seconds, at most `max_finished` of them;
+    `app.state.runs` is the registry (`runs()` lists them, `purge()` forgets them).
     """
-    runs = registry if registry is not None else RunRegistry()
+    runs = (
+        registry
+        if registry is not None
+        else RunRegistry(keep_finished=keep_finished, max_finished=max_finished)
+    )
     api = _Api(agent, runs, max_body_size, keep_alive, Checkpoints(runs, store))
     routes = [
         Route("/", _page_file),
@@ -93,11 +113,12 @@ def create_app(
         _BadRequest: _bad_request,
         MessageError: _bad_request,
         RegistryFull: _bad_request,
+        NotHolder: _bad_request,
         AgentStreamError: _bad_request,
     }
     app = Starlette(routes=routes, exception_handlers=handlers)
-    if token is not None:
-        app.add_middleware(_BearerToken, token=token)
+    app.add_middleware(Guard, hosts=allowed_hosts, origins=allowed_origins, token=token)
+    app.state.runs = runs
     return app
 
 
@@ -129,7 +150,13 @@ class _Api:
         messages = to_openai(body.get("messages"))  # also checks the messages' shape
         ui_messages: list[Any] = body["messages"]
         given = body.get("id")
-        chat_id = given if isinstance(given, str) and given else None
+        if given is not None and not valid_key(given):
+            raise _BadRequest(400, "the chat id must be 1 to 128 letters, digits or _-.:~")
+        chat_id: str | None = given
+        secret = _secret(request)
+        held = None if chat_id is None else self.runs.get(chat_id)
+        if held is not None and not held.held_by(secret):
+            raise NotHolder("this chat's run was started by another client")
         if chat_id is not None:
             # UI messages hold no reasoning fields nor signatures: the server kept them.
             messages = restore_wire(messages, await self.checkpoints.wire(chat_id))
@@ -146,10 +173,10 @@ class _Api:
             run = self.start(messages)
         if chat_id is not None:
             await self.checkpoints.forget(chat_id)
-        live = self.runs.add(chat_id)
+        live = self.runs.add(chat_id, secret)
         headers = {"x-agentstream-run": live.key}
         save = self._saver(chat_id)
-        return _RunStream(live, run, "ui", self.keep_alive, headers, message_id, save)
+        return _RunStream(live, run, "ui", self.keep_alive, headers, message_id, save, self.runs)
 
     async def _paused(self, chat_id: str | None, decisions: Mapping[str, object]) -> Paused:
         """The chat's paused run, which must be waiting for each decided call."""
@@ -190,9 +217,9 @@ class _Api:
         else:
             raise _BadRequest(400, "send a 'prompt' text or a list of OpenAI 'messages'")
         run = self.start(messages)
-        live = self.runs.add(run.run_id)
+        live = self.runs.add(run.run_id, _secret(request))
         headers = {"x-agentstream-run": live.key}
-        return _RunStream(live, run, "events", self.keep_alive, headers)
+        return _RunStream(live, run, "events", self.keep_alive, headers, runs=self.runs)
 
     async def reattach_ui(self, request: Request) -> Response:
         return self._reattach(request, "ui")
@@ -201,18 +228,34 @@ class _Api:
         return self._reattach(request, "events")
 
     def _reattach(self, request: Request, kind: str) -> Response:
-        live = self.runs.get(request.path_params["key"])
+        live = self._held(request)
         if live is None:
             return Response(status_code=204)  # what the AI SDK expects: no run to resume
         after = _last_event_id(request.headers.get("last-event-id"))
         return _Follow(live, kind, after, self.keep_alive)
 
     async def stop(self, request: Request) -> Response:
-        live = self.runs.get(request.path_params["key"])
+        live = self._held(request)
         if live is None:
             return JSONResponse({"error": "no such run"}, status_code=404)
         live.stop("stopped by the user")
         return Response(status_code=204)
+
+    def _held(self, request: Request) -> LiveRun | None:
+        """The run named in the path; `NotHolder` if the client does not hold it."""
+        key = request.path_params["key"]
+        live = self.runs.get(key) if valid_key(key) else None
+        if live is not None and not live.held_by(_secret(request)):
+            raise NotHolder("this run was started by another client")
+        return live
+
+
+def _secret(request: Request) -> str | None:
+    """The client's holder secret for its chat, if it sent one."""
+    secret = request.headers.get(_SECRET_HEADER)
+    if secret is not None and not 0 < len(secret) <= _MAX_SECRET:
+        raise _BadRequest(400, f"{_SECRET_HEADER} must be 1 to {_MAX_SECRET} characters")
+    return secret
 
 
 async def _page_file(request: Request) -> Response:
@@ -232,6 +275,8 @@ async def _bad_request(request: Request, exc: Exception) -> Response:
     status = exc.status if isinstance(exc, _BadRequest) else 400
     if isinstance(exc, RegistryFull):
         status = 503
+    elif isinstance(exc, NotHolder):
+        status = 403
     logger.info("%s %s refused: %s", request.method, request.url.path, exc)
     return JSONResponse({"error": f"{type(exc).__name__}: {exc}"}, status_code=status)
 
@@ -246,9 +291,11 @@ async def _json_body(request: Request, limit: int) -> dict[str, Any]:
         if len(body) > limit:
             raise _BadRequest(413, f"the request body is over {limit} bytes")
     try:
-        data = json.loads(body)
+        # pydantic-core's reader: no recursion, refused past 200 levels (the core's
+        # own JSON depth limit), and no lone surrogate that could not be sent on.
+        data = from_json(bytes(body))
     except ValueError:
-        raise _BadRequest(400, "the request body is not JSON") from None
+        raise _BadRequest(400, "the request body is not JSON (or is nested too deep)") from None
     if not isinstance(data, dict):
         raise _BadRequest(400, "the request body must be a JSON object")
     return data
@@ -281,7 +328,7 @@ class _Follow(Response):
 
     def frames(self) -> AsyncGenerator[Frame | None, None]:
         live = self.live
-        buffer = (lambda: live.ui) if self.kind == "ui" else (lambda: live.events)
+        buffer = live.ui if self.kind == "ui" else live.events
         return live.follow(buffer, self.after, self.keep_alive)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -317,15 +364,22 @@ class _RunStream(_Follow):
         extra: dict[str, str],
         message_id: str | None = None,
         on_paused: Callable[[LiveRun], Awaitable[None]] | None = None,
+        runs: RunRegistry | None = None,
     ) -> None:
         super().__init__(live, kind, -1, keep_alive)
+        self.runs = runs
         self.run = run
         self.message_id = message_id
         self.on_paused = on_paused
         self.headers.update(extra)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        except BaseException:
+            if self.runs is not None:  # never begun: the registry must not keep it
+                self.runs.discard(self.live)
+            raise
         # The run outlives this response: after a disconnect it goes on for the
         # registry's grace period, so that a reload can reattach to it.
         written = anyio.Event()
@@ -348,20 +402,3 @@ class _RunStream(_Follow):
 
 def _body(data: bytes, *, more: bool = True) -> Message:
     return {"type": "http.response.body", "body": data, "more_body": more}
-
-
-class _BearerToken:
-    """Refuses `/api/` requests without `Authorization: Bearer <token>`."""
-
-    def __init__(self, app: ASGIApp, token: str) -> None:
-        self.app = app
-        self.expected = f"Bearer {token}".encode()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and "/api/" in scope["path"]:
-            given = dict(scope["headers"]).get(b"authorization", b"")
-            if not secrets.compare_digest(given, self.expected):
-                response = JSONResponse({"error": "a bearer token is required"}, status_code=401)
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)

@@ -5,7 +5,11 @@
 
 from __future__ import annotations
 
+import ipaddress
+import secrets
+import sys
 import zlib
+from collections.abc import Sequence
 
 import anyio
 
@@ -13,7 +17,7 @@ from agentstream import Agent, Store, Tool, ToolContext, tool
 
 from ._app import create_app
 
-__all__ = ["demo_tools", "serve"]
+__all__ = ["demo_tools", "is_loopback", "serve"]
 
 
 @tool
@@ -72,12 +76,51 @@ def serve(
     port: int = 8000,
     token: str | None = None,
     store: Store | None = None,
+    allowed_hosts: Sequence[str] = (),
+    allowed_origins: Sequence[str] = (),
+    header_timeout: float = 10.0,
+    max_connections: int = 200,
+    log_level: str = "warning",
 ) -> None:
     """Serve the page and the API for `agent` with uvicorn until interrupted.
 
-    With `store`, runs paused for approval are kept there and survive a restart.
+    With `store`, runs paused for approval are kept there and survive a restart. The
+    loopback names are always answered; `allowed_hosts` adds others (a non-loopback
+    `host` is added itself). A non-loopback `host` without `token` gets a generated one,
+    printed once on stderr. A request head must arrive within `header_timeout` seconds;
+    at most `max_connections` connections are open at once.
     """
     import uvicorn
 
-    app = create_app(agent, token=token, store=store)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    from ._connections import guarded_h11
+
+    hosts = list(allowed_hosts)
+    if not is_loopback(host):
+        if host not in ("0.0.0.0", "::", ""):
+            hosts.append(f"[{host}]" if ":" in host else host)
+        if token is None:
+            token = secrets.token_urlsafe(24)
+            print(f"agentstream web: API token (generated): {token}", file=sys.stderr)
+    app = create_app(
+        agent, token=token, store=store, allowed_hosts=hosts, allowed_origins=allowed_origins
+    )
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        http=guarded_h11(header_timeout, max_connections),
+        timeout_keep_alive=5,  # h11 serves one request at a time per connection, so the
+        # cap on connections also bounds the requests in progress.
+        h11_max_incomplete_event_size=16 * 1024,  # a request head over 16 KiB is refused
+    )
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (a name or an address) is only reachable from this machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

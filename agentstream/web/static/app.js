@@ -18,7 +18,14 @@ let lastRenderer = null; // the last assistant message's renderer: a paused run 
 function newId() {
   const id = "chat_" + Math.random().toString(36).slice(2, 12);
   store.setItem("agentstream.chat", id);
+  store.setItem("agentstream.secret", newSecret());
   return id;
+}
+
+// The chat's holder secret: only this tab can stop, continue or replay its runs.
+function newSecret() {
+  const bytes = crypto.getRandomValues(new Uint8Array(24));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 function el(tag, className, text) {
@@ -31,6 +38,8 @@ function el(tag, className, text) {
 function headers(extra) {
   const all = Object.assign({}, extra);
   if (token) all.authorization = "Bearer " + token;
+  if (!store.getItem("agentstream.secret")) store.setItem("agentstream.secret", newSecret());
+  all["x-agentstream-chat-secret"] = store.getItem("agentstream.secret");
   return all;
 }
 
@@ -544,7 +553,7 @@ async function stop() {
   if (!current || current.stopping) return;
   current.stopping = true;
   setStatus("stopping…");
-  await fetch("api/chat/" + encodeURIComponent(chatId) + "/stop", { method: "POST", headers: headers() }).catch(() => {});
+  await fetch("api/chat/" + encodeURIComponent(chatId) + "/stop", { method: "POST", headers: headers({ "content-type": "application/json" }), body: "{}" }).catch(() => {});
 }
 
 // A reload mid-run keeps what was shown and asks only for what came after it.

@@ -5,7 +5,11 @@
 
 from __future__ import annotations
 
+import socket
 import zlib
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from typing import Any
 
 import anyio
 
@@ -72,12 +76,24 @@ def serve(
     port: int = 8000,
     token: str | None = None,
     store: Store | None = None,
+    sockets: Sequence[socket.socket] | None = None,
+    contexts: Sequence[AbstractAsyncContextManager[Any]] = (),
 ) -> None:
     """Serve the page and the API for `agent` with uvicorn until interrupted.
 
     With `store`, runs paused for approval are kept there and survive a restart.
+    `sockets`, already listening, are served instead of binding `host:port`;
+    `contexts` (MCP servers the agent's tools come from) are entered around serving.
     """
     import uvicorn
 
     app = create_app(agent, token=token, store=store)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info"))
+
+    async def run() -> None:
+        async with AsyncExitStack() as stack:
+            for context in contexts:
+                await stack.enter_async_context(context)
+            await server.serve(sockets=list(sockets) if sockets is not None else None)
+
+    anyio.run(run)  # uvicorn runs on asyncio

@@ -102,7 +102,7 @@ class Group:
         self._group = group
 
     def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
-        action = self._group.add_argument(*args, **kwargs)
+        action: argparse.Action = self._group.add_argument(*args, **kwargs)
         self._parser.note(action)
         return action
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Mapping
+from typing import Any
 
 from .._agent import Agent
 from .._exceptions import AgentStreamError, SetupError
@@ -43,8 +44,8 @@ def chat(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     _check_session_flags(args)
     tools = tools_of(args, _default_tools)
     servers = mcp_servers(args)
-    output = load_output(args.output_schema, args.output)
-    agent: Agent[object] = Agent(
+    output: Any = load_output(args.output_schema, args.output)
+    agent = Agent(
         client=connection.client_factory(),
         model=connection.model,
         tools=[*tools, *servers],

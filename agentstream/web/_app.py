@@ -17,6 +17,8 @@ Routes (all under the app's mount point):
 
 from __future__ import annotations
 
+import inspect
+
 import json
 import logging
 import secrets
@@ -65,6 +67,7 @@ def create_app(
     keep_alive: float = 15.0,
     token: str | None = None,
     store: Store | None = None,
+    deps: Callable[[Request], Any] | None = None,
 ) -> Starlette:
     """A Starlette app that runs `agent` for each chat request (mount it in FastAPI as is).
 
@@ -74,10 +77,12 @@ def create_app(
     with `token`, every `/api/` request must carry `Authorization: Bearer <token>`.
     With `store` (an `agentstream.Store`, e.g. `agentstream.stores.SQLiteStore`), a run
     paused for approval is also kept there under its chat id, so that the decisions can
-    arrive after a restart.
+    arrive after a restart. `deps(request)` (sync or async) makes each run's `deps`,
+    which its tools read as `ctx.deps`: the user the request is for, say.
     """
     runs = registry if registry is not None else RunRegistry()
     api = _Api(agent, runs, max_body_size, keep_alive, Checkpoints(runs, store))
+    api.deps = deps
     routes = [
         Route("/", _page_file),
         Route("/static/{name}", _page_file),
@@ -117,12 +122,20 @@ class _Api:
         self.checkpoints = checkpoints
         self.max_body_size = max_body_size
         self.keep_alive = keep_alive
+        self.deps: Callable[[Request], Any] | None = None
 
     def make_agent(self) -> Agent:
         return self.agent if isinstance(self.agent, Agent) else self.agent()
 
-    def start(self, messages: list[dict[str, Any]]) -> AgentRun:
-        return self.make_agent().stream(messages)
+    async def deps_of(self, request: Request) -> Any:
+        """The run's `deps` for this request (None without a `deps` function)."""
+        if self.deps is None:
+            return None
+        made = self.deps(request)
+        return await made if inspect.isawaitable(made) else made
+
+    def start(self, messages: list[dict[str, Any]], deps: Any = None) -> AgentRun:
+        return self.make_agent().stream(messages, deps=deps)
 
     async def chat(self, request: Request) -> Response:
         body = await _json_body(request, self.max_body_size)
@@ -134,10 +147,12 @@ class _Api:
         message_id = None
         if decisions:
             paused = await self._paused(chat_id, decisions)
-            run = self.make_agent().resume_stream(paused.state, approvals=decisions)
+            run = self.make_agent().resume_stream(
+                paused.state, approvals=decisions, deps=await self.deps_of(request)
+            )
             message_id = last_assistant_id(ui_messages) or paused.message_id
         else:
-            run = self.start(messages)
+            run = self.start(messages, await self.deps_of(request))
         if chat_id is not None:
             await self.checkpoints.forget(chat_id)
         live = self.runs.add(chat_id)
@@ -181,7 +196,7 @@ class _Api:
             messages = body["messages"]
         else:
             raise _BadRequest(400, "send a 'prompt' text or a list of OpenAI 'messages'")
-        run = self.start(messages)
+        run = self.start(messages, await self.deps_of(request))
         live = self.runs.add(run.run_id)
         headers = {"x-agentstream-run": live.key}
         return _RunStream(live, run, "events", self.keep_alive, headers)

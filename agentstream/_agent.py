@@ -440,6 +440,14 @@ class Agent(Generic[OutputT]):
             return self._loop(backend).call(run)
         return anyio.run(run, backend=backend)
 
+    def close_sync(self) -> None:
+        """Close the client instance's connections kept open by `run_sync` / `stream_sync`.
+
+        Optional (the process's end closes them too); the agent stays usable.
+        """
+        if self._sync_loop is not None and isinstance(self._client, openai.AsyncOpenAI):
+            self._sync_loop.call(self._client.close)
+
     def _instance_client(self) -> bool:
         return isinstance(self._client, openai.AsyncOpenAI)
 

@@ -25,10 +25,10 @@ from ._settings import Api, Prompt
 from ._settings import check_request as _check_request
 from ._settings import check_session as _check_session
 from ._settings import check_settings as _check_settings
+from ._settings import client_from_environment as _client_from_environment
 from ._settings import conversation as _conversation
 from ._state import RunState
 from ._store import Session
-from ._settings import client_from_environment as _client_from_environment
 from ._sync import LoopThread, SyncRun
 from ._timeouts import Timeouts
 from ._tools import Tool
@@ -69,7 +69,8 @@ class Agent(Generic[OutputT]):
 
     `client` is an `openai.AsyncOpenAI` (or a function that makes one for each run, which
     the run then closes); without it, each run makes an `AsyncOpenAI()` from the
-    environment (`OPENAI_API_KEY`, `OPENAI_BASE_URL`), and one of the two must be set. `tools` holds `Tool`s, plain functions (made tools with `tool()`)
+    environment (`OPENAI_API_KEY`, `OPENAI_BASE_URL`), and one of the two must be set.
+    `tools` holds `Tool`s, plain functions (made tools with `tool()`)
     and `Toolset`s, whose current tools are read again at every step. Keyword arguments
     beyond the named ones (`temperature`, `tool_choice`, `max_tokens`, `extra_headers`,
     `extra_body`, ...) are sent with every request as they are; they are the arguments of

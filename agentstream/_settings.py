@@ -22,10 +22,10 @@ from ._tools import Tool
 
 __all__ = [
     "check_count",
-    "client_from_environment",
     "check_request",
     "check_session",
     "check_settings",
+    "client_from_environment",
     "conversation",
 ]
 

@@ -135,5 +135,3 @@ def test_deps_from_each_web_request() -> None:
             ]
             outputs.append(finished[-1]["result"]["output"])
     assert outputs == ["answer: you are Eve", "answer: you are Finn"]
-
-

@@ -87,7 +87,7 @@ def test_ctrl_c_twice_in_chat_mode_ends_quietly(tmp_path: Path) -> None:
         process.send_signal(signal.SIGINT)  # stops the turn; the chat goes on
         time.sleep(0.5)
         process.send_signal(signal.SIGINT)  # at the prompt: leave
-        out, err = process.communicate(timeout=10)
+        _out, err = process.communicate(timeout=10)
     finally:
         process.kill()
         process.communicate()

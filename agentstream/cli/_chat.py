@@ -106,9 +106,7 @@ def _check_session_flags(args: argparse.Namespace) -> None:
         raise SetupError("give --resume or --forget, not both")
     for flag, does in (("--resume", "continues"), ("--forget", "drops")):
         if getattr(args, flag[2:]) and not args.session:
-            raise SetupError(
-                f"{flag} {does} a session's unfinished run: give --session FILE too"
-            )
+            raise SetupError(f"{flag} {does} a session's unfinished run: give --session FILE too")
 
 
 def _default_tools() -> list[Tool]:

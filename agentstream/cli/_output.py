@@ -35,11 +35,14 @@ class ValueSink:
         self._progress.handle(event)
         if isinstance(event, OutputReady):
             self._value = (event.value,)
-        elif isinstance(event, RunFinished) and self._value is not None:
-            if event.result.stop_reason == "answer":
-                self._out.write(to_json(self._value[0]).decode() + "\n")
-                self._out.flush()
-                self.printed = True
+        elif (
+            isinstance(event, RunFinished)
+            and self._value is not None
+            and event.result.stop_reason == "answer"
+        ):
+            self._out.write(to_json(self._value[0]).decode() + "\n")
+            self._out.flush()
+            self.printed = True
 
     def tick(self) -> None:
         self._progress.tick()

@@ -26,9 +26,7 @@ def add_tool_flags(group: Any, *, defaults: str) -> None:
         help="a module name, a .py file or a folder of them; every agentstream.Tool at "
         f"their top level is offered (repeatable; replaces {defaults})",
     )  # fmt: skip
-    group.add_argument(
-        "--no-default-tools", action="store_true", help=f"do not offer {defaults}"
-    )
+    group.add_argument("--no-default-tools", action="store_true", help=f"do not offer {defaults}")
     group.add_argument(
         "--mcp", action="append", metavar="COMMAND",
         help='an MCP server to start over stdio, e.g. "python server.py"; its tools are '

@@ -58,9 +58,7 @@ def _parser() -> Parser:
     parser.add_argument(
         "--ttft", type=seconds, default=0.35, help="offline model: seconds to first token"
     )
-    parser.add_argument(
-        "--tps", type=seconds, default=60, help="offline model: tokens per second"
-    )
+    parser.add_argument("--tps", type=seconds, default=60, help="offline model: tokens per second")
     return parser
 
 

@@ -18,7 +18,6 @@ Routes (all under the app's mount point):
 from __future__ import annotations
 
 import inspect
-
 import json
 import logging
 import secrets

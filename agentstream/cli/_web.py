@@ -29,7 +29,7 @@ def _parser() -> Parser:
     parser = Parser(
         prog="python -m agentstream web",
         description="Serve the chat page and its streaming API (offline demo model by default).",
-        epilog="exit status: 0 stopped (Ctrl-C), 2 bad usage or setup (a port in use)",
+        epilog="exit status: 2 bad usage or setup (a port in use: one line), 130 stopped (Ctrl-C)",
     )
     parser.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
     parser.add_argument("--port", type=port, default=8000, help="default: 8000; 0 picks one")

@@ -197,11 +197,17 @@ def test_typed_output_in_a_pipe_is_the_value_alone(tmp_path: Path, flags: list[s
         assert "output_ready" in types
 
 
-def test_web_takes_tools(tmp_path: Path) -> None:
+@pytest.mark.parametrize("source", ["tools", "mcp"])
+def test_web_takes_the_tool_flags(tmp_path: Path, source: str) -> None:
     (tmp_path / "stocks.py").write_text(STOCKS)
+    if source == "tools":
+        flags = ["--tools", str(tmp_path / "stocks.py")]
+        prompt, expected = "What is the latest stock price of ACME?", "trades at 42.17 USD"
+    else:
+        flags = ["--no-default-tools", "--mcp", MCP_SERVER]
+        prompt, expected = "Add 2 and 40", '"name":"add"'
     child = subprocess.Popen(
-        [sys.executable, "-m", "agentstream", "web", "--port", "0", "--tools",
-         str(tmp_path / "stocks.py"), *FLAT_OUT[:4]],
+        [sys.executable, "-m", "agentstream", "web", "--port", "0", *flags, *FLAT_OUT[:4]],
         cwd=ROOT, env=env(), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
     )  # fmt: skip
     try:
@@ -209,12 +215,12 @@ def test_web_takes_tools(tmp_path: Path) -> None:
         first = child.stderr.readline()
         url = re.search(r"(http://127\.0\.0\.1:\d+)/", first)
         assert url is not None, first
-        response = httpx2.post(
-            f"{url.group(1)}/api/events",
-            json={"prompt": "What is the latest stock price of ACME?"}, timeout=60,
-        )  # fmt: skip
-        assert "trades at 42.17 USD" in response.text
-        assert '"get_weather"' not in response.text.split("\n", 2)[0]  # demo tools replaced
+        response = httpx2.post(f"{url.group(1)}/api/events", json={"prompt": prompt}, timeout=60)
+        started = json.loads(response.text.split("data: ", 1)[1].split("\n", 1)[0])
+        assert "get_weather" not in started["tools"] or source == "mcp"  # demo tools replaced
+        assert "book_hotel" not in started["tools"]
+        assert '"tool_finished"' in response.text
+        assert expected in response.text
     finally:
         child.terminate()
         child.communicate(timeout=20)

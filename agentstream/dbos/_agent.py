@@ -184,8 +184,11 @@ class DurableAgent:
 def _check_reachable(agent: Agent) -> None:
     """Refuse at once a model the request step could not reach over the network."""
     given = agent.client
-    # A factory tells its URL only in a client: make one to read it (no connection yet).
-    base_url = (given if isinstance(given, openai.AsyncOpenAI) else given()).base_url
+    try:
+        # A factory tells its URL only in a client: make one to read it (no connection yet).
+        base_url = (given if isinstance(given, openai.AsyncOpenAI) else given()).base_url
+    except Exception:  # a factory that fails now fails in the run, with the run's error
+        return
     if base_url.host.endswith(".invalid"):  # a reserved name: the in-process models use it
         raise SetupError(
             f"this agent's model is served in-process (base URL {base_url}), which "

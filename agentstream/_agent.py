@@ -25,10 +25,11 @@ from ._settings import Api, Prompt
 from ._settings import check_request as _check_request
 from ._settings import check_session as _check_session
 from ._settings import check_settings as _check_settings
+from ._settings import client_from_environment as _client_from_environment
 from ._settings import conversation as _conversation
 from ._state import RunState
 from ._store import Session
-from ._sync import SyncRun
+from ._sync import LoopThread, SyncRun
 from ._timeouts import Timeouts
 from ._tools import Tool
 from ._toolset import Toolset, merge_toolsets, split_tools
@@ -52,6 +53,8 @@ class RunStart:
     resume: bool = False
     approvals: dict[str, Approval] = field(default_factory=dict)
     approver: Approver | None = None
+    deps: Any = None
+    """What the tools read as `ctx.deps` (never saved with the state)."""
 
 
 _MODES = get_args(OutputMode)
@@ -65,7 +68,9 @@ class Agent(Generic[OutputT]):
     """A model, a set of tools and the rules for running them.
 
     `client` is an `openai.AsyncOpenAI` (or a function that makes one for each run, which
-    the run then closes). `tools` holds `Tool`s, plain functions (made tools with `tool()`)
+    the run then closes); without it, each run makes an `AsyncOpenAI()` from the
+    environment (`OPENAI_API_KEY`, `OPENAI_BASE_URL`), and one of the two must be set.
+    `tools` holds `Tool`s, plain functions (made tools with `tool()`)
     and `Toolset`s, whose current tools are read again at every step. Keyword arguments
     beyond the named ones (`temperature`, `tool_choice`, `max_tokens`, `extra_headers`,
     `extra_body`, ...) are sent with every request as they are; they are the arguments of
@@ -109,7 +114,7 @@ class Agent(Generic[OutputT]):
         "_output_by_tool",
         "_output_spec",
         "_plain_tools",
-        "_sync_client_used",
+        "_sync_loop",
         "_toolsets",
         "api",
         "approver",
@@ -137,7 +142,7 @@ class Agent(Generic[OutputT]):
     def __init__(
         self,
         *,
-        client: ClientLike,
+        client: ClientLike | None = None,
         model: str,
         tools: Iterable[Tool | Toolset | Callable[..., Any]] = (),
         instructions: str | None = None,
@@ -161,6 +166,8 @@ class Agent(Generic[OutputT]):
         background: bool = False,
         **request: Any,
     ) -> None:
+        if client is None:
+            client = _client_from_environment()
         _check_settings(
             api=api, client=client, model=model, tools=tools, instructions=instructions,
             timeouts=timeouts, retries=retries,
@@ -210,7 +217,7 @@ class Agent(Generic[OutputT]):
         self.approver = approver
         self.request: dict[str, Any] = request
         self._definitions: tuple[tuple[Tool, ...], list[dict[str, Any]]] = ((), [])
-        self._sync_client_used = False
+        self._sync_loop: LoopThread | None = None  # run_sync's loop, for a client instance
 
     def __repr__(self) -> str:
         return f"Agent(model={self.model!r}, tools={list(self.tools)!r})"
@@ -290,6 +297,7 @@ class Agent(Generic[OutputT]):
         output_type: Any = None,
         session: Session | None = None,
         approver: Approver | None = None,
+        deps: Any = None,
         **request: Any,
     ) -> AgentRun[Any]:
         """Start a run whose events you iterate: `async with agent.stream(p) as run:`.
@@ -299,6 +307,8 @@ class Agent(Generic[OutputT]):
         With `session`, the prompt continues the session's conversation and the run's
         state is saved there after every step and every tool call. `approver` decides
         on calls that need approval (else the agent's; with neither the run pauses).
+        `deps` is handed to the tools as `ctx.deps` (a `ToolContext[YourDeps]`
+        parameter): the user a request is for, a connection; it is not saved.
         Keyword arguments override the agent's request fields for this run.
         """
         _check_request(request, self.api)
@@ -308,6 +318,7 @@ class Agent(Generic[OutputT]):
             added=_conversation(prompt, None),
             session=session,
             approver=approver,
+            deps=deps,
         )
         return AgentRun(self, start, request, self._typed(output_type, request))
 
@@ -326,7 +337,8 @@ class Agent(Generic[OutputT]):
     async def run(self, prompt: Prompt, *, output_type: Any = None, **options: Any) -> Any:
         """Run to the end (or to a pause for approval) and return the result.
 
-        Takes what `stream` takes (`output_type`, `session`, `approver`, request fields).
+        Takes what `stream` takes (`output_type`, `session`, `approver`, `deps`, request
+        fields).
         """
         async with self.stream(prompt, output_type=output_type, **options) as run:
             async for _ in run:
@@ -347,6 +359,7 @@ class Agent(Generic[OutputT]):
         session: Session | None = None,
         approvals: Mapping[str, bool | Approval] | None = None,
         approver: Approver | None = None,
+        deps: Any = None,
         **request: Any,
     ) -> AgentRun[OutputT]:
         """Continue a paused or interrupted run, streaming its events.
@@ -354,7 +367,7 @@ class Agent(Generic[OutputT]):
         Give the saved `state` (a `RunState` or its JSON), or the `session` that holds
         it. `approvals` decides calls waiting for approval, by call id (`True`, `False`
         or `Approval.deny("reason")`); calls left undecided go to the approver, or keep
-        the run paused.
+        the run paused. `deps` is not saved with a run: give it again here.
         """
         _check_request(request, self.api)
         _check_session(session)
@@ -370,8 +383,9 @@ class Agent(Generic[OutputT]):
                 raise StateError("the run has finished: start a new run to continue")
             loaded.stop_reason = None
         start = RunStart(
-            state=loaded, session=session, resume=True, approvals=decided, approver=approver
-        )
+            state=loaded, session=session, resume=True, approvals=decided, approver=approver,
+            deps=deps,
+        )  # fmt: skip
         return AgentRun(self, start, request, self._typed(None, request))
 
     async def resume(
@@ -381,12 +395,14 @@ class Agent(Generic[OutputT]):
         session: Session | None = None,
         approvals: Mapping[str, bool | Approval] | None = None,
         approver: Approver | None = None,
+        deps: Any = None,
         **request: Any,
     ) -> RunResult[OutputT]:
         """Continue a paused or interrupted run to its end; see `resume_stream`."""
         async with self.resume_stream(
-            state, session=session, approvals=approvals, approver=approver, **request
-        ) as run:
+            state, session=session, approvals=approvals, approver=approver, deps=deps,
+            **request,
+        ) as run:  # fmt: skip
             async for _ in run:
                 pass
         return run.result
@@ -395,11 +411,12 @@ class Agent(Generic[OutputT]):
         """A run's events for synchronous code: `with agent.stream_sync(p) as run:`.
 
         The run goes on in a worker thread with its own event loop, one event ahead of
-        the caller at most; leaving the block early cancels it. As with `run_sync`, give
-        the agent a client factory if you make more than one run.
+        the caller at most; leaving the block early cancels it. With a client instance,
+        the runs share the loop of `run_sync` (see there).
         """
-        _check_request(request)
-        return SyncRun(self, prompt, request, backend)
+        _check_request({k: v for k, v in request.items() if k != "deps"})
+        portal = self._loop(backend).portal() if self._instance_client() else None
+        return SyncRun(self, prompt, request, backend, portal)
 
     @overload
     def run_sync(
@@ -414,31 +431,46 @@ class Agent(Generic[OutputT]):
     def run_sync(
         self, prompt: Prompt, *, backend: str = "asyncio", output_type: Any = None, **options: Any
     ) -> Any:
-        """Run to the end from synchronous code (starts and ends its own event loop).
+        """Run to the end from synchronous code, as many times as you like.
 
         Inside a running event loop (a notebook, an async function) use
         `await agent.run(...)` instead; this raises `SetupError` there. A client's
-        connections belong to the event loop they were opened in, and each call here
-        starts a new loop: to call this more than once, give the agent a client factory
-        (`client=AsyncOpenAI`, the class itself, or `lambda: AsyncOpenAI(...)`); with a
-        client instance the second call raises `SetupError` saying so.
+        connections belong to the event loop they were opened in: with a client
+        instance, every call runs on one event loop kept for this agent in a daemon
+        thread (so the instance's connections stay usable and are reused); with a client
+        factory, each call starts and ends its own loop and client. Ctrl-C stops the run.
         """
         if _in_event_loop():
             raise SetupError(
                 "run_sync() cannot run inside a running event loop (a notebook, an async "
                 "function): use `await agent.run(...)` there"
             )
-        if isinstance(self._client, openai.AsyncOpenAI):
-            if self._sync_client_used:
-                raise SetupError(
-                    "run_sync() was already called with this client instance, whose "
-                    "connections belong to the event loop that call started and closed; "
-                    "give the agent a client factory instead (client=AsyncOpenAI, or "
-                    "client=lambda: AsyncOpenAI(...)), which makes a client per run"
-                )
-            self._sync_client_used = True
         run = functools.partial(self.run, prompt, output_type=output_type, **options)
+        if self._instance_client():
+            return self._loop(backend).call(run)
         return anyio.run(run, backend=backend)
+
+    def close_sync(self) -> None:
+        """Close the client instance's connections kept open by `run_sync` / `stream_sync`.
+
+        Optional (the process's end closes them too); the agent stays usable.
+        """
+        if self._sync_loop is not None and isinstance(self._client, openai.AsyncOpenAI):
+            self._sync_loop.call(self._client.close)
+
+    def _instance_client(self) -> bool:
+        return isinstance(self._client, openai.AsyncOpenAI)
+
+    def _loop(self, backend: str) -> LoopThread:
+        """The loop of this agent's sync calls with a client instance, made at first use."""
+        if self._sync_loop is None:
+            self._sync_loop = LoopThread(backend)
+        elif self._sync_loop.backend != backend:
+            raise SetupError(
+                f"this agent's sync runs use the {self._sync_loop.backend} loop its client "
+                f"instance is bound to, not {backend}: give a client factory to mix them"
+            )
+        return self._sync_loop
 
 
 def _output_spec(output_type: Any, request: Mapping[str, Any]) -> OutputSpec | None:

@@ -144,7 +144,12 @@ def awaiting(step: StepState, agent: Agent) -> tuple[ApprovalRequest, ...]:
 
 
 async def sort_calls(
-    agent: Agent, state: RunState, step: StepState, answered: Mapping[int, str], run_id: str
+    agent: Agent,
+    state: RunState,
+    step: StepState,
+    answered: Mapping[int, str],
+    run_id: str,
+    deps: Any = None,
 ) -> AsyncGenerator[Event, None]:
     """Validate each call of a whole response and check the limits: ready to run,
     awaiting approval, or refused and why (told to the model). Calls already answered
@@ -174,7 +179,9 @@ async def sort_calls(
                         continue
                 if not error:
                     step.runnable.append(ready)
-                    asked = ToolContext(run_id, ready.id, ready.tool.name, step.number, context)
+                    asked: ToolContext = ToolContext(
+                        run_id, ready.id, ready.tool.name, step.number, context, deps=deps
+                    )
                     if await needs_approval(ready.tool, ready.arguments, asked):
                         pending.status = "awaiting_approval"
                         yield ApprovalRequested(

@@ -1,24 +1,34 @@
-"""`ToolContext`: what a tool may learn about the call it serves."""
+"""`ToolContext`: what a tool may learn about the call it serves, and the run's `deps`."""
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Generic
+
+from typing_extensions import TypeVar
 
 from ._convert import copy_message
 from ._exceptions import ToolDefinitionError
 
-__all__ = ["ToolContext", "handler_takes_context"]
+__all__ = ["DepsT", "ToolContext", "handler_takes_context"]
+
+DepsT = TypeVar("DepsT", default=Any)
+"""The type of a run's `deps` (`Any` for a bare `ToolContext`)."""
 
 
-class ToolContext:
-    """What a tool may learn about the call it serves."""
+class ToolContext(Generic[DepsT]):
+    """What a tool may learn about the call it serves.
+
+    Annotate the parameter `ToolContext[MyDeps]` and `ctx.deps` has type `MyDeps` for
+    the type checker: the object given to the run as `agent.run(prompt, deps=...)`.
+    """
 
     __slots__ = (
         "_conversation",
         "_copy",
         "_progress",
+        "deps",
         "early",
         "run_id",
         "step",
@@ -37,6 +47,9 @@ class ToolContext:
     early: bool
     """Whether the call started before the model's response was whole (`Tool.early`);
     `messages` then ends before this step's assistant message, still streaming."""
+    deps: DepsT
+    """What the caller gave the run as `deps=` (a user, a database handle; None if not
+    given). Not saved with the run's state: give it again to `resume`."""
 
     def __init__(
         self,
@@ -47,7 +60,9 @@ class ToolContext:
         messages: Sequence[Mapping[str, Any]] = (),
         early: bool = False,
         progress: Callable[[float | None, str | None, str | None], None] | None = None,
+        deps: Any = None,
     ) -> None:
+        self.deps = deps
         self.early = early
         self._progress = progress
         self.run_id = run_id

@@ -127,9 +127,11 @@ class ToolRunner:
         step: int,
         max_result_size: int | None,
         watchers: tuple[RunObserver, ...] = (),
+        deps: Any = None,
     ) -> None:
         self._task_group = task_group
         self._watchers = watchers
+        self._deps = deps  # the run's `deps`, handed to each call's ToolContext
         self._run_id = run_id
         self._step = step
         self._max_result_size = max_result_size
@@ -155,8 +157,9 @@ class ToolRunner:
             return
         limits = _Limits(timeout, self._max_result_size)
         self._task_group.start_soon(
-            _run_one, call, self._run_id, self._step, context, limits, self._send, self._watchers
-        )
+            functools.partial(_run_one, deps=self._deps),
+            call, self._run_id, self._step, context, limits, self._send, self._watchers,
+        )  # fmt: skip
 
     def ready(self) -> list[Event]:
         """The events that have arrived, and fresh progress of the running tools."""
@@ -278,6 +281,7 @@ async def run_tools(
     max_result_size: int | None = None,
     watchers: tuple[RunObserver, ...] = (),
     before_batch: Callable[[list[ToolRun]], Awaitable[None]] | None = None,
+    deps: Any = None,
 ) -> AsyncGenerator[Event, None]:
     """Run the calls in `task_group` and yield their events as they happen (see `ToolRunner`).
 
@@ -285,7 +289,7 @@ async def run_tools(
     left; this generator only relays their events to the consumer's task. Each call
     runs inside the `tool_call` context of every watcher (the run's observers).
     """
-    runner = ToolRunner(task_group, run_id, step, max_result_size, watchers)
+    runner = ToolRunner(task_group, run_id, step, max_result_size, watchers, deps)
     try:
         async with aclosing(runner.run(calls, context, timeout, before_batch)) as events:
             async for event in events:
@@ -302,6 +306,8 @@ async def _run_one(
     limits: _Limits,
     send: MemoryObjectSendStream[Event | ToolRun],
     watchers: tuple[RunObserver, ...] = (),
+    *,
+    deps: Any = None,
 ) -> None:
     assert call.scope is not None
     with call.scope:
@@ -311,7 +317,9 @@ async def _run_one(
         started = ToolStarted(step, call.index, call.id, tool.name, call.arguments)
         _report(send, started)
         report = call.progress.report if call.progress is not None else None
-        ctx = ToolContext(run_id, call.id, tool.name, step, context, call.early, report)
+        ctx: ToolContext = ToolContext(
+            run_id, call.id, tool.name, step, context, call.early, report, deps
+        )
         if watchers:
             with observing_tool(watchers, started) as observed:
                 finished = await _invoke(call, ctx, limits, step)

@@ -38,7 +38,7 @@ from ._events import (
     ToolFinished,
     ToolStarted,
 )
-from ._exceptions import RetriesExhausted, RunError, RunTimeout
+from ._exceptions import RetriesExhausted, RunError, RunTimeout, SetupError
 from ._execute import ToolRun, ToolRunner, run_tools
 from ._observe import RunObserver, observed
 from ._partial import OutputWatch
@@ -59,6 +59,12 @@ if TYPE_CHECKING:
 __all__ = ["AgentRun"]
 
 _CANCELLED = "cancelled: the run was stopped before this call finished"
+
+# The block owns the run: leaving it closes the HTTP stream and cancels running tools.
+_USE_ASYNC_WITH = (
+    "iterate a run inside its block: `async with agent.stream(prompt) as run:` then "
+    "`async for event in run: ...` (or `result = await agent.run(prompt)` for the result)"
+)
 
 
 class AgentRun(Generic[OutputT]):
@@ -160,12 +166,12 @@ class AgentRun(Generic[OutputT]):
         # The events themselves: `async for` then skips a coroutine through `__anext__`
         # for every event, which costs a third as much as merging a chunk.
         if self._events is None:
-            raise RuntimeError("use the run inside `async with agent.stream(...) as run:`")
+            raise SetupError(_USE_ASYNC_WITH)
         return self._events
 
     async def __anext__(self) -> Event:
         if self._events is None:
-            raise RuntimeError("use the run inside `async with agent.stream(...) as run:`")
+            raise SetupError(_USE_ASYNC_WITH)
         return await self._events.__anext__()
 
     async def _run(self) -> AsyncGenerator[Event, None]:
@@ -377,8 +383,9 @@ class AgentRun(Generic[OutputT]):
             return None
         assert self._task_group is not None
         runner = ToolRunner(
-            self._task_group, self.run_id, step.number, agent.max_result_size, self._watchers
-        )
+            self._task_group, self.run_id, step.number, agent.max_result_size, self._watchers,
+            self._start.deps,
+        )  # fmt: skip
         self._runner = runner
         timeout = tool_limit(agent.timeouts, run_deadline)
         return EarlyStarts(agent, self._state, step.number, runner, timeout, step.reusable)
@@ -435,7 +442,9 @@ class AgentRun(Generic[OutputT]):
     async def _sort_calls(self, step: StepState) -> AsyncGenerator[Event, None]:
         """Validate each call and check the limits: ready, awaiting approval, or refused."""
         answered = self._typed.answered if self._typed is not None else {}
-        sorting = sort_calls(self._agent, self._state, step, answered, self.run_id)
+        sorting = sort_calls(
+            self._agent, self._state, step, answered, self.run_id, self._start.deps
+        )
         async with aclosing(sorting) as events:
             async for event in events:
                 yield event
@@ -474,7 +483,7 @@ class AgentRun(Generic[OutputT]):
             if step.early is not None
             else run_tools(
                 self._task_group, runnable, self.run_id, step.number, context, timeout,
-                agent.max_result_size, self._watchers, starting,
+                agent.max_result_size, self._watchers, starting, self._start.deps,
             )
         )  # fmt: skip
         try:

@@ -6,7 +6,8 @@ agent libraries get a pointer to ours.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 import openai
@@ -24,6 +25,7 @@ __all__ = [
     "check_request",
     "check_session",
     "check_settings",
+    "client_from_environment",
     "conversation",
 ]
 
@@ -57,13 +59,34 @@ _FOREIGN_NAMES: dict[str, str] = {
     "result_type": _USE_OUTPUT_TYPE,
     "response_model": _USE_OUTPUT_TYPE,
     "model_settings": "pass the settings themselves as keyword arguments (temperature=...)",
-    "deps": "give a tool a ToolContext parameter, or close over your objects in the tool",
-    "deps_type": "give a tool a ToolContext parameter, or close over your objects in the tool",
+    "deps": "deps belong to each run: agent.run(prompt, deps=...), read as ctx.deps in a tool",
+    "deps_type": "annotate the tool's parameter ToolContext[YourDeps] and pass deps=... to run()",
     "name": "an Agent has no name; leave it out",
     "handoffs": "agentstream has no handoffs; call another agent from a tool",
     "verbose": "iterate agent.stream(...) for events, or use python -m agentstream",
     "llm": "use client=AsyncOpenAI(...) and model='...'",
 }
+
+
+def client_from_environment() -> Callable[[], openai.AsyncOpenAI]:
+    """The client factory of an `Agent` given no client: `AsyncOpenAI()` from the environment.
+
+    A factory, not an instance: each run gets its own client (closed after the run),
+    so the agent works from any event loop, and `run_sync` any number of times.
+    """
+    if not os.environ.get("OPENAI_API_KEY") and not os.environ.get("OPENAI_BASE_URL"):
+        raise SetupError(
+            "Agent(model=...) without client= makes an openai.AsyncOpenAI from the "
+            "environment, and neither OPENAI_API_KEY nor OPENAI_BASE_URL is set: set one "
+            "(OPENAI_BASE_URL=http://127.0.0.1:8000/v1 for a local server), or pass "
+            "client=AsyncOpenAI(...)"
+        )
+    return _environment_client
+
+
+def _environment_client() -> openai.AsyncOpenAI:
+    # A local server reached by base URL alone ignores the key, which the SDK requires.
+    return openai.AsyncOpenAI(api_key=os.environ.get("OPENAI_API_KEY") or "unused")
 
 
 def check_settings(

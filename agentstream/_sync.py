@@ -1,18 +1,26 @@
-"""`SyncRun`: a run's events for synchronous code (Flask, Django), from a worker thread.
+"""`SyncRun`: a run's events for synchronous code (Flask, Django), from a worker thread;
+`LoopThread`: the one event loop of an agent's sync runs with a client instance.
 
 The run itself is async: it goes on in a blocking portal (a thread with its own event
 loop), in one task from start to end, and hands its events over a zero-buffer memory
 stream, so it advances only as fast as the caller reads. Closing early cancels that task,
 which closes the model's stream and cancels the tools still running.
+
+Why one long-lived loop for a client instance: an `AsyncOpenAI`'s connections belong to
+the loop that opened them, and a copy of the client made for each call would share them
+(`copy()` keeps the HTTP client) or lose what the user built into it (a custom
+`http_client`: a transport, proxies, certificates), which no public setting describes.
+Keeping the loop alive keeps the instance usable as given, and its connections reused.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 from anyio.from_thread import BlockingPortal, start_blocking_portal
@@ -25,7 +33,65 @@ if TYPE_CHECKING:
     from ._agent import Agent
     from ._settings import Prompt
 
-__all__ = ["SyncRun"]
+__all__ = ["LoopThread", "SyncRun"]
+
+T = TypeVar("T")
+
+
+class LoopThread:
+    """An event loop in a daemon thread, started at first use, kept for the process.
+
+    A daemon thread: an agent kept in a module global must not hold the interpreter at
+    exit, and an idle loop has nothing to finish.
+    """
+
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+        self._portal: BlockingPortal | None = None
+        self._lock = threading.Lock()
+
+    def portal(self) -> BlockingPortal:
+        """The loop's portal, starting the thread the first time."""
+        with self._lock:
+            if self._portal is None:
+                ready: Future[BlockingPortal] = Future()
+                thread = threading.Thread(
+                    target=self._serve, args=(ready,), name="agentstream-sync", daemon=True
+                )
+                thread.start()
+                self._portal = ready.result()
+            return self._portal
+
+    def _serve(self, ready: Future[BlockingPortal]) -> None:
+        async def serve() -> None:
+            async with BlockingPortal() as portal:
+                ready.set_result(portal)
+                await portal.sleep_until_stopped()
+
+        try:
+            anyio.run(serve, backend=self.backend)
+        except BaseException as exc:  # the loop could not start: say why to the caller
+            if not ready.done():
+                ready.set_exception(exc)
+
+    def call(self, func: Callable[[], Awaitable[T]]) -> T:
+        """Run `func()` on the loop and return its result; Ctrl-C here cancels it."""
+        finished = threading.Event()
+
+        async def guarded() -> T:
+            try:
+                return await func()
+            finally:
+                finished.set()
+
+        future = self.portal().start_task_soon(guarded)
+        try:
+            return future.result()
+        except BaseException:
+            if not future.done():  # interrupted while waiting: stop the run, let it close
+                future.cancel()
+                finished.wait()
+            raise
 
 
 class SyncRun:
@@ -37,8 +103,14 @@ class SyncRun:
     """
 
     def __init__(
-        self, agent: Agent[Any], prompt: Prompt, request: Mapping[str, Any], backend: str
+        self,
+        agent: Agent[Any],
+        prompt: Prompt,
+        request: Mapping[str, Any],
+        backend: str,
+        portal: BlockingPortal | None = None,
     ) -> None:
+        self._shared_portal = portal  # the agent's loop (a client instance), not ours to end
         self._agent = agent
         self._prompt = prompt
         self._request = dict(request)
@@ -94,21 +166,28 @@ class SyncRun:
         if self._closed:
             return
         self._closed = True
-        task, portal_cm = self._task, self._portal_cm
+        task, portal_cm, portal = self._task, self._portal_cm, self._portal
         self._task = self._portal = self._portal_cm = None
         if task is not None and not task.done():
             task.cancel()
         if portal_cm is not None:
             portal_cm.__exit__(None, None, None)
-        if self._receive is not None:
+        if self._receive is None:
+            return
+        if portal is not None and portal is self._shared_portal:
+            portal.call(self._receive.aclose)  # the loop goes on: close it there
+        else:
             self._receive.close()  # the portal's loop has ended: nothing else uses it
 
     def _start(self) -> tuple[BlockingPortal, MemoryObjectReceiveStream[Event]]:
         if self._closed:
             raise RuntimeError("the run is closed")
         if self._portal is None or self._receive is None:
-            self._portal_cm = start_blocking_portal(self._backend)
-            self._portal = self._portal_cm.__enter__()
+            if self._shared_portal is not None:
+                self._portal = self._shared_portal
+            else:
+                self._portal_cm = start_blocking_portal(self._backend)
+                self._portal = self._portal_cm.__enter__()
             send, self._receive = anyio.create_memory_object_stream[Event](0)
             self._task = self._portal.start_task_soon(self._produce, send)
         return self._portal, self._receive

@@ -485,10 +485,12 @@ def _default_name(func: Any) -> str:
 def _is_context(hint: Any) -> bool:
     if get_origin(hint) is Annotated:
         hint = get_args(hint)[0]
-    if hint is ToolContext:
+    if hint is ToolContext or get_origin(hint) is ToolContext:  # also ToolContext[Deps]
         return True
     # `ToolContext | None` too: it must never reach the schema.
-    return get_origin(hint) in (Union, types.UnionType) and ToolContext in get_args(hint)
+    return get_origin(hint) in (Union, types.UnionType) and any(
+        arg is ToolContext or get_origin(arg) is ToolContext for arg in get_args(hint)
+    )
 
 
 def _is_async(func: Callable[..., Any]) -> bool:

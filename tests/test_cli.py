@@ -409,7 +409,8 @@ def test_ctrl_c_stops_the_turn(kind: str, tmp_path: Path) -> None:
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=10)
         assert process.returncode == 130, err
-        assert out.splitlines()[-1] == "interrupted"
+        assert err.splitlines()[-1] == "interrupted"  # a diagnostic: on stderr
+        assert "interrupted" not in out
         assert "Traceback" not in err
     finally:
         process.kill()

@@ -25,8 +25,9 @@ EXPECTED = {"destination": "Lisbon", "nights": 4, "travellers": ["Ann Smith"]}
 
 
 def printed_output(out: str) -> object:
-    """The JSON printed after `output:`."""
-    return json.loads(out.split("output:\n", 1)[1].split("\n[", 1)[0])
+    """The one JSON value stdout holds (typed output, stdout not a terminal)."""
+    assert out.count("\n") == 1, out
+    return json.loads(out)
 
 
 @pytest.mark.parametrize("mode", ["auto", "response_format", "tool"])
@@ -47,7 +48,10 @@ def test_output_type_from_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[s
         "class Trip(BaseModel):\n    destination: str\n    nights: int\n"
     )
     assert main(["--json", "-p", QUESTION, "--output", f"{module}:Trip", *FLAT_OUT]) == 0
-    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    printed = capsys.readouterr()
+    assert json.loads(printed.out) == {"destination": "Lisbon", "nights": 4}
+    # With typed output, --json's event lines go to stderr: stdout is the answer alone.
+    events = [json.loads(line) for line in printed.err.splitlines()]
     ready = [event for event in events if event["type"] == "output_ready"]
     assert [event["value"] for event in ready] == [{"destination": "Lisbon", "nights": 4}]
     assert events[-1]["result"]["output"] == {"destination": "Lisbon", "nights": 4}

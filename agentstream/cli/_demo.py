@@ -12,6 +12,7 @@ import contextlib
 import functools
 import os
 import signal
+import socket
 import sys
 import urllib.parse
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -24,11 +25,11 @@ import openai
 
 from .._agent import Agent
 from .._exceptions import AgentStreamError, ModelError, SetupError
+from .._state import RunState
 from .._store import Session
-from .._tools import Tool
 from ._render import EventSink
 
-__all__ = ["Connection", "connect", "run_demo", "serve"]
+__all__ = ["Connection", "connect", "listen", "run_demo", "serve"]
 
 _DEFAULT_MODEL = "gpt-4o-mini"
 _NO_KEY = "unused"  # servers reached by base URL alone (a local one) ignore the key
@@ -102,6 +103,20 @@ def connect(
     return Connection(model, base_url, api_key, max_retries, ttft, tokens_per_second)
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """A socket listening on `host:port` (0 picks a port); `SetupError` if it cannot."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise SetupError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
+
+
 def _check_base_url(url: str) -> None:
     """A base URL that cannot work is bad setup, said at once rather than retried."""
     try:
@@ -116,10 +131,9 @@ def _check_base_url(url: str) -> None:
         )
 
 
-def banner(connection: Connection, tools: Sequence[Tool], *, chat: bool) -> str:
-    """What the demo says before it starts."""
-    names = ", ".join(t.name for t in tools) or "none"
-    lines = [f"agentstream demo: {connection.describe()}", f"tools: {names}"]
+def banner(connection: Connection, tools: Sequence[str], *, chat: bool) -> str:
+    """What the demo says before it starts; `tools` names every tool, MCP ones included."""
+    lines = [f"agentstream demo: {connection.describe()}", f"tools: {', '.join(tools) or 'none'}"]
     if connection.offline:
         lines.append(
             "For a real provider set OPENAI_API_KEY (and OPENAI_MODEL or OPENAI_BASE_URL),\n"
@@ -141,21 +155,25 @@ def run_demo(
     stderr: TextIO,
     session: Session | None = None,
     resume: bool = False,
+    forget: bool = False,
     servers: Sequence[AbstractAsyncContextManager[Any]] = (),
 ) -> int:
     """One turn for `prompt`, or a chat on standard input; return the exit status.
 
     With `session` each turn continues the conversation kept there (across
-    invocations); with `resume`, the session's unfinished run is continued first.
+    invocations); with `resume`, the session's unfinished run is continued first (an
+    error if there is none); with `forget`, it is dropped first.
     `servers` (MCP connections) are entered around each turn, in the turn's event loop.
     """
     turn = functools.partial(
         _turn, agent, sink, connection, live=live, stderr=stderr, session=session,
         servers=servers,
     )  # fmt: skip
+    if forget and session is not None:
+        stderr.write(anyio.run(forget_unfinished, session) + "\n")
     if resume:
         status = anyio.run(turn, None).status
-        if prompt is None and status != 0:
+        if status != 0:
             return status
     if prompt is not None:
         return anyio.run(turn, [{"role": "user", "content": prompt}]).status
@@ -214,6 +232,8 @@ async def _turn(
             try:
                 # Leaving this block, even by cancellation, closes the HTTP stream and
                 # cancels the tools still running.
+                if session is not None:
+                    await check_session(session, resume=conversation is None)
                 async with _entered(servers):
                     if conversation is None:
                         run = agent.resume_stream(session=session)
@@ -235,9 +255,46 @@ async def _turn(
                 outcome.status = 2 if isinstance(exc, SetupError) else 1
         if scope.cancelled_caught:
             sink.interrupted()
+            stderr.write("interrupted\n")
+            stderr.flush()
             outcome.status = 130
         tasks.cancel_scope.cancel()
     return outcome
+
+
+def _where(session: Session) -> str:
+    return f"the session in {getattr(session.store, 'path', session.id)}"
+
+
+async def check_session(session: Session, *, resume: bool) -> None:
+    """Refuse, with the command line's advice, a turn the session's state does not allow."""
+    saved = await session.state()
+    unfinished = saved is not None and not saved.finished
+    if resume and not unfinished:
+        raise SetupError(
+            f"--resume: {_where(session)} has no unfinished run to continue "
+            "(leave out --resume to start a new turn)"
+        )
+    if not resume and saved is not None and unfinished:
+        why = saved.stop_reason or "cut short"
+        raise SetupError(
+            f"{_where(session)} has an unfinished run (step {saved.step}, {why}): "
+            "add --resume to continue it, or --forget to drop it"
+        )
+
+
+async def forget_unfinished(session: Session) -> str:
+    """Drop the session's unfinished run, keeping the conversation before it; a note."""
+    saved = await session.state()
+    if saved is None or saved.finished:
+        return f"--forget: {_where(session)} has no unfinished run; nothing to forget"
+    kept = saved.messages[: saved.first_new]
+    while kept and kept[-1].get("role") == "user":
+        kept.pop()  # the prompt of the dropped run goes with it
+    forgotten = RunState.start(saved.run_id, kept)
+    forgotten.stop_reason = "forgotten"
+    await session.save(forgotten)
+    return f"forgot the unfinished run of {_where(session)} (it stood at step {saved.step})"
 
 
 @contextlib.asynccontextmanager

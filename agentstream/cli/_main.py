@@ -5,23 +5,16 @@ from __future__ import annotations
 import argparse
 import functools
 import os
-import shlex
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import anyio
 
-from .._agent import Agent
-from .._exceptions import AgentStreamError, SetupError
-from .._retries import Retries
-from .._store import Session
-from .._tools import Tool
-from ..stores import SQLiteStore
-from ._approve import approver
-from ._loader import demo_tools_folder, load_default_tools, load_tools
-from ._render import EventSink, JsonRenderer, Renderer
+from .._exceptions import AgentStreamError
+from ._args import Parser, count, integer, port, positive, seconds, share
 from ._replay import replay
+from ._toolflags import add_tool_flags
 
 __all__ = ["main"]
 
@@ -41,7 +34,7 @@ python -m agentstream [-p TEXT] [--json] [--early] [--model MODEL] [--tools SPEC
        python -m agentstream serve-model [--host HOST] [--port PORT] [--ttft S] [--tps N]
        python -m agentstream load-test [--runs N] [--fault-rate SHARE] [--json]
        python -m agentstream bench [--quick] [--json] [--reps N] [--only SECTIONS]
-       python -m agentstream web [--host HOST] [--port PORT] [--allow-remote] [--token T]"""
+       python -m agentstream web [--host HOST] [--port PORT] [--tools SPEC] [options]"""
 
 _EPILOG = """\
 environment (as the openai SDK reads them; flags win):
@@ -50,7 +43,17 @@ environment (as the openai SDK reads them; flags win):
   OPENAI_MODEL      model to use when not offline (default: gpt-4o-mini)
   NO_COLOR          any value turns colours and live redraw off
 
-exit status: 0 done, 1 the run failed, 2 bad usage or setup, 130 interrupted (Ctrl-C)
+exit status:
+  0    done
+  1    the run failed (the model, a tool server), or load-test found a broken promise
+  2    bad usage or setup: an unknown flag, a bad value, a file that cannot be read,
+       a port in use, a session with nothing to resume or an unfinished run
+  130  interrupted (Ctrl-C)
+  141  the reader of the output went away (| head)
+
+scripting: with --output-schema or --output and stdout not a terminal (or --json),
+stdout holds only the validated answer as one JSON value; progress goes to stderr
+(as text, or as event lines with --json).
 
 examples:
   python -m agentstream -p "What's the weather in Paris and Tokyo?"
@@ -60,62 +63,25 @@ examples:
 """
 
 
-def _seconds(text: str) -> float:
-    value = float(text)
-    if not value >= 0:  # also rejects nan
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, not {text!r}")
-    return value
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}")
-    return value
-
-
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text!r}")
-    return value
-
-
-def _share(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be a share from 0 to 1, not {text!r}")
-    return value
-
-
-def _port(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be a TCP port (0 to 65535), not {text!r}")
-    return value
-
-
-def _add_pace(parser: argparse.ArgumentParser, ttft: float, tps: float) -> None:
-    pace = parser.add_argument_group("offline model pace")
+def _add_pace(parser: Parser, ttft: float, tps: float) -> None:
+    pace = parser.group("offline model pace")
     pace.add_argument(
-        "--ttft", type=_seconds, default=ttft, metavar="SECONDS",
+        "--ttft", type=seconds, default=ttft, metavar="SECONDS",
         help=f"seconds before the first token (default: {ttft})",
     )  # fmt: skip
     pace.add_argument(
-        "--tps", type=_seconds, default=tps, metavar="N",
+        "--tps", type=seconds, default=tps, metavar="N",
         help=f"tokens per second, 0 for flat out (default: {tps:g})",
     )  # fmt: skip
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def _parser() -> Parser:
+    parser = Parser(
         prog="python -m agentstream",
         usage=_USAGE,
         description=_DESCRIPTION,
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        # A mistyped or unknown flag is an error, never another flag it abbreviates.
-        allow_abbrev=False,
     )
     _add_run_options(parser)
     commands = parser.add_subparsers(
@@ -124,14 +90,18 @@ def _parser() -> argparse.ArgumentParser:
         title="subcommands",
         description="`python -m agentstream COMMAND --help` tells more.",
     )
-    _add_replay(commands)
-    _add_serve_model(commands)
-    _add_load_test(commands)
-    _add_bench(commands)
+    _add_replay(parser, commands)
+    _add_serve_model(parser, commands)
+    _add_load_test(parser, commands)
+    _add_bench(parser, commands)
+    # `web` parses its own flags (agentstream.cli._web); listed here for the help.
+    parser.command(
+        commands, "web", add_help=False, help="serve the chat page and its streaming API"
+    )
     return parser
 
 
-def _add_run_options(parser: argparse.ArgumentParser) -> None:
+def _add_run_options(parser: Parser) -> None:
     parser.add_argument("-p", "--prompt", metavar="TEXT", help="run one turn and exit")
     parser.add_argument(
         "--json", action="store_true", help="print every event as one JSON line, for scripts"
@@ -139,7 +109,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-color", action="store_true", help="plain text: no colours, no live redraw"
     )
-    connection = parser.add_argument_group("model and provider")
+    connection = parser.group("model and provider")
     connection.add_argument("--model", help="model name (see OPENAI_MODEL)")
     connection.add_argument("--base-url", metavar="URL", help="see OPENAI_BASE_URL")
     connection.add_argument("--api-key", metavar="KEY", help="see OPENAI_API_KEY")
@@ -148,28 +118,11 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         help="the wire: Chat Completions (default) or the Responses API (POST /responses)",
     )  # fmt: skip
     connection.add_argument(
-        "--max-retries", type=_count, default=2, metavar="N",
+        "--max-retries", type=count, default=2, metavar="N",
         help="retries of a failed step, before or after partial output (default: 2)",
     )  # fmt: skip
-    agent = parser.add_argument_group("agent")
-    agent.add_argument(
-        "--tools", action="append", metavar="SPEC",
-        help="a module name, a .py file or a folder of them; every agentstream.Tool at "
-        "their top level is offered (repeatable; replaces the repository's tools/)",
-    )  # fmt: skip
-    agent.add_argument(
-        "--no-default-tools", action="store_true",
-        help="do not load the repository's tools/ package",
-    )  # fmt: skip
-    agent.add_argument(
-        "--mcp", action="append", metavar="COMMAND",
-        help='an MCP server to start over stdio, e.g. "python server.py"; its tools are '
-        "offered (repeatable; needs agentstream[mcp])",
-    )  # fmt: skip
-    agent.add_argument(
-        "--mcp-url", action="append", metavar="URL",
-        help="an MCP server over streamable HTTP; its tools are offered (repeatable)",
-    )  # fmt: skip
+    agent = parser.group("agent")
+    add_tool_flags(agent, defaults="the repository's tools/")
     agent.add_argument("--system", metavar="TEXT", help="system instructions")
     agent.add_argument(
         "--early", action="store_true",
@@ -177,7 +130,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         "while the response still streams",
     )  # fmt: skip
     agent.add_argument(
-        "--max-steps", type=_positive, default=10, metavar="N",
+        "--max-steps", type=positive, default=10, metavar="N",
         help="requests to the model per turn at most (default: 10)",
     )  # fmt: skip
     agent.add_argument(
@@ -185,7 +138,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         help="tools that need approval: ask on the terminal (default; with no terminal on "
         "stdin, deny), approve all, or deny all",
     )  # fmt: skip
-    session = parser.add_argument_group("sessions")
+    session = parser.group("sessions")
     session.add_argument(
         "--session", metavar="FILE",
         help="keep the chat in this SQLite file across invocations (and after a crash)",
@@ -193,12 +146,18 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     session.add_argument(
         "--resume", action="store_true",
         help="with --session: first continue the session's unfinished run (paused for "
-        "approval, or cut short by a crash)",
+        "approval, or cut short by a crash); an error if there is none",
     )  # fmt: skip
-    output = parser.add_argument_group("typed output (the answer is validated JSON)")
+    session.add_argument(
+        "--forget", action="store_true",
+        help="with --session: drop the session's unfinished run (the conversation before "
+        "it is kept), then go on",
+    )  # fmt: skip
+    output = parser.group("typed output (the answer is validated JSON)")
     output.add_argument(
         "--output-schema", metavar="FILE",
-        help="a JSON schema file the answer must fit; the validated JSON is printed",
+        help="a JSON schema file the answer must fit; the validated JSON is printed "
+        "(alone on stdout when stdout is not a terminal, or with --json)",
     )  # fmt: skip
     output.add_argument(
         "--output", metavar="MODULE:TYPE",
@@ -211,10 +170,10 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     _add_pace(parser, 0.35, 60)
 
 
-def _add_replay(commands: Any) -> None:
-    replay_parser = commands.add_parser(
+def _add_replay(parser: Parser, commands: Any) -> None:
+    replay_parser = parser.command(
+        commands,
         "replay",
-        allow_abbrev=False,
         help="assemble a recorded stream and print the result as JSON",
         description=(
             "Feed a recorded stream to the assembler and print the result as one JSON "
@@ -229,10 +188,10 @@ def _add_replay(commands: Any) -> None:
     )
 
 
-def _add_serve_model(commands: Any) -> None:
-    serve_parser = commands.add_parser(
+def _add_serve_model(parser: Parser, commands: Any) -> None:
+    serve_parser = parser.command(
+        commands,
         "serve-model",
-        allow_abbrev=False,
         help="serve the offline demo model over HTTP until Ctrl-C",
         description=(
             "Serve the offline demo model on an OpenAI-compatible HTTP endpoint, so any "
@@ -241,15 +200,15 @@ def _add_serve_model(commands: Any) -> None:
     )
     serve_parser.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
     serve_parser.add_argument(
-        "--port", type=_port, default=8000, help="default: 8000; 0 picks a free port"
+        "--port", type=port, default=8000, help="default: 8000; 0 picks a free port"
     )
     _add_pace(serve_parser, 0.35, 60)
 
 
-def _add_load_test(commands: Any) -> None:
-    load_parser = commands.add_parser(
+def _add_load_test(parser: Parser, commands: Any) -> None:
+    load_parser = parser.command(
+        commands,
         "load-test",
-        allow_abbrev=False,
         help="many concurrent runs against the offline model, with faults; check the promises",
         description=(
             "Start RUNS agent runs at once in this process against the offline model on "
@@ -258,12 +217,12 @@ def _add_load_test(commands: Any) -> None:
             "sockets left open, and memory per run. Exit status 1 if a promise was broken."
         ),
     )
-    load_parser.add_argument("--runs", type=_positive, default=500, help="default: 500")
+    load_parser.add_argument("--runs", type=positive, default=500, help="default: 500")
     load_parser.add_argument(
-        "--fault-rate", type=_share, default=0.08, metavar="SHARE",
+        "--fault-rate", type=share, default=0.08, metavar="SHARE",
         help="share of responses that act out a fault (default: 0.08)",
     )  # fmt: skip
-    load_parser.add_argument("--seed", type=int, default=0, help="default: 0")
+    load_parser.add_argument("--seed", type=integer, default=0, help="default: 0")
     load_parser.add_argument(
         "--backend", choices=("asyncio", "trio"), default="asyncio", help="default: asyncio"
     )
@@ -282,10 +241,10 @@ def _sections(text: str) -> list[str]:
     return chosen
 
 
-def _add_bench(commands: Any) -> None:
-    bench = commands.add_parser(
+def _add_bench(parser: Parser, commands: Any) -> None:
+    bench = parser.command(
+        commands,
         "bench",
-        allow_abbrev=False,
         help="measure agentstream against the openai SDK and a bare HTTP loop",
         description=(
             "Benchmark, in one process, on the same streams served on loopback by a child "
@@ -299,7 +258,7 @@ def _add_bench(commands: Any) -> None:
     bench.add_argument("--quick", action="store_true", help="tiny sizes, to check it works")
     bench.add_argument("--json", action="store_true", help="print the figures as JSON")
     bench.add_argument(
-        "--reps", type=_positive, metavar="N", help="repetitions (default: 5; 1 with --quick)"
+        "--reps", type=positive, metavar="N", help="repetitions (default: 5; 1 with --quick)"
     )
     bench.add_argument(
         "--only", type=_sections, metavar="SECTIONS",
@@ -323,7 +282,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"agentstream web: {exc}", file=sys.stderr)
             return 2
     parser = _parser()
-    args = parser.parse_args(argv)
+    args = parser.parse(args_list)
+    if args.command == "web":
+        parser.error("web takes its own flags, after it: python -m agentstream web [flags]")
     try:
         if args.command == "replay":
             replay(args.file, sys.stdout, events=args.events)
@@ -336,7 +297,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return load_test(args.runs, args.fault_rate, args.seed, args.json, args.backend)
         if args.command == "bench":
             return _bench(args)
-        return _demo(args, os.environ)
+        from ._chat import chat
+
+        return chat(args, os.environ)
     except AgentStreamError as exc:
         name = f"agentstream {args.command}" if args.command else "error"
         print(f"{name}: {exc}", file=sys.stderr)
@@ -370,93 +333,3 @@ def _bench(args: argparse.Namespace) -> int:
         quick=args.quick, reps=args.reps, sections=args.only or SECTIONS, backend=args.backend
     )
     return bench_command(options, as_json=args.json)
-
-
-def _demo(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
-    from ._demo import banner, connect, run_demo
-
-    connection = connect(
-        model=args.model,
-        base_url=args.base_url,
-        api_key=args.api_key,
-        environ=environ,
-        max_retries=args.max_retries,
-        ttft=args.ttft,
-        tokens_per_second=args.tps or None,
-    )
-    from ._output import load_output
-
-    tools = _tools(args)
-    if args.resume and not args.session:
-        raise SetupError("--resume continues a session: give --session FILE too")
-    servers = _mcp_servers(args)
-    output: Any = load_output(args.output_schema, args.output)
-    agent = Agent(
-        client=connection.client_factory(),
-        model=connection.model,
-        tools=[*tools, *servers],
-        instructions=args.system,
-        max_steps=args.max_steps,
-        retries=Retries(max_retries=args.max_retries),
-        early_tools=args.early,
-        approver=approver(args.approve, sys.stdin, sys.stderr),
-        output_type=output,
-        output_mode=args.output_mode,
-        api=args.api,
-    )
-    terminal = (
-        not args.no_color
-        and not environ.get("NO_COLOR")
-        and environ.get("TERM") != "dumb"
-        and sys.stdout.isatty()
-    )
-    sink: EventSink
-    if args.json:
-        sink = JsonRenderer(sys.stdout, redact=connection.redact)
-    else:
-        sink = Renderer(sys.stdout, terminal=terminal)
-        print(banner(connection, tools, chat=args.prompt is None), file=sys.stderr)
-    return run_demo(
-        agent,
-        connection,
-        sink,
-        prompt=args.prompt,
-        live=terminal and not args.json,
-        stdout=sys.stdout,
-        stderr=sys.stderr,
-        session=Session(SQLiteStore(args.session), "cli") if args.session else None,
-        resume=args.resume,
-        servers=servers,
-    )
-
-
-def _mcp_servers(args: argparse.Namespace) -> list[Any]:
-    """The MCP servers of `--mcp` and `--mcp-url`, not yet connected (each turn connects)."""
-    if not args.mcp and not args.mcp_url:
-        return []
-    try:
-        from ..mcp import MCPServerHTTP, MCPServerStdio
-    except ImportError as exc:
-        message = f"--mcp needs the MCP extra: pip install 'agentstream[mcp]' ({exc})"
-        raise SetupError(message) from None
-    servers: list[Any] = []
-    for command in args.mcp or ():
-        words = shlex.split(command)
-        if not words:
-            raise SetupError("--mcp needs a command, e.g. --mcp 'python server.py'")
-        servers.append(MCPServerStdio(words[0], words[1:]))
-    servers.extend(MCPServerHTTP(url) for url in args.mcp_url or ())
-    return servers
-
-
-def _tools(args: argparse.Namespace) -> list[Tool]:
-    if args.tools:
-        return load_tools(args.tools)
-    folder = demo_tools_folder()
-    if args.no_default_tools or folder is None:
-        return []
-    try:
-        return load_default_tools(folder)
-    except SetupError as exc:
-        print(f"warning: running without the repository's tools: {exc}", file=sys.stderr)
-        return []

@@ -1,16 +1,57 @@
-"""The command line's typed output: `--output-schema FILE` or `--output MODULE:Type`."""
+"""The command line's typed output: `--output-schema FILE` or `--output MODULE:Type`.
+
+`ValueSink` is the output for scripts: the validated answer alone on stdout, as one
+line of JSON, and every event passed on to the progress sink (on stderr).
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
+from pydantic_core import to_json
+
+from .._events import Event, OutputReady, RunFinished
 from .._exceptions import SetupError
 from .._output import OutputSpec, output_spec, schema_spec
 from ._loader import import_spec
+from ._render import EventSink
 
-__all__ = ["load_output"]
+__all__ = ["ValueSink", "load_output"]
+
+
+class ValueSink:
+    """The validated answer alone on `out`; every event also goes to `progress`."""
+
+    def __init__(self, out: TextIO, progress: EventSink) -> None:
+        self._out = out
+        self._progress = progress
+        self._value: tuple[Any] | None = None  # boxed: the answer may be None itself
+        self.printed = False
+        """Whether the answer was printed (a run can stop without one)."""
+
+    def handle(self, event: Event) -> None:
+        self._progress.handle(event)
+        if isinstance(event, OutputReady):
+            self._value = (event.value,)
+        elif (
+            isinstance(event, RunFinished)
+            and self._value is not None
+            and event.result.stop_reason == "answer"
+        ):
+            self._out.write(to_json(self._value[0]).decode() + "\n")
+            self._out.flush()
+            self.printed = True
+
+    def tick(self) -> None:
+        self._progress.tick()
+
+    def interrupted(self) -> None:
+        self._progress.interrupted()
+
+    def finish(self) -> None:
+        self._progress.finish()
 
 
 def load_output(schema_file: str | None, type_spec: str | None) -> OutputSpec | None:

@@ -78,7 +78,7 @@ class EventSink(Protocol):
         """Refresh whatever shows elapsed time."""
 
     def interrupted(self) -> None:
-        """Say that the turn was stopped, and tidy up the screen."""
+        """The turn was stopped: tidy up the screen (the caller says so on stderr)."""
 
     def finish(self) -> None:
         """End the turn's output cleanly."""
@@ -275,9 +275,9 @@ class Renderer:
             self._redraw()
 
     def interrupted(self) -> None:
-        """Clear the live lines and say that the turn was stopped."""
+        """Clear the live lines (the caller says on stderr that the turn was stopped)."""
         self._reset_live()
-        self._line([("interrupted", "warn")])
+        self._emit(self._erase() + self._end_inline())
 
     def finish(self) -> None:
         """Clear the live lines and end an unfinished line."""

@@ -10,7 +10,6 @@ one, a token is generated and printed once. Only agentstream's own lines are log
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
 import logging
 import os
@@ -22,19 +21,21 @@ from .._agent import Agent
 from .._exceptions import SetupError
 from .._retries import Retries
 from ..stores import SQLiteStore
-from ._demo import connect
+from ._args import Parser, port, positive, seconds
+from ._demo import connect, listen
+from ._toolflags import add_tool_flags, mcp_servers, tools_of
 
 __all__ = ["main"]
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def _parser() -> Parser:
+    parser = Parser(
         prog="python -m agentstream web",
-        allow_abbrev=False,
         description="Serve the chat page and its streaming API (offline demo model by default).",
+        epilog="exit status: 2 bad usage or setup (a port in use: one line), 130 stopped (Ctrl-C)",
     )
     parser.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000, help="default: 8000")
+    parser.add_argument("--port", type=port, default=8000, help="default: 8000; 0 picks one")
     parser.add_argument(
         "--allow-remote", action="store_true",
         help="allow a --host other than loopback (a token is generated unless --token)",
@@ -63,11 +64,12 @@ def _parser() -> argparse.ArgumentParser:
         help="the wire: Chat Completions (default) or the Responses API",
     )  # fmt: skip
     parser.add_argument("--system", metavar="TEXT", help="system instructions")
-    parser.add_argument("--max-steps", type=int, default=10, help="default: 10")
+    parser.add_argument("--max-steps", type=positive, default=10, help="default: 10")
+    add_tool_flags(parser, defaults="the page's demo tools")
     parser.add_argument(
-        "--ttft", type=float, default=0.35, help="offline model: seconds to first token"
+        "--ttft", type=seconds, default=0.35, help="offline model: seconds to first token"
     )
-    parser.add_argument("--tps", type=float, default=60, help="offline model: tokens per second")
+    parser.add_argument("--tps", type=seconds, default=60, help="offline model: tokens per second")
     return parser
 
 
@@ -93,7 +95,7 @@ def _own_logging() -> None:
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     """Run `python -m agentstream web`; return the exit status."""
     env = os.environ if environ is None else environ
-    args = _parser().parse_args(argv)
+    args = _parser().parse([] if argv is None else argv)
     if not _is_loopback(args.host) and not args.allow_remote:
         print(
             f"agentstream web: {args.host} is not a loopback address; add --allow-remote "
@@ -116,22 +118,27 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         max_retries=0, ttft=max(args.ttft, 0.0), tokens_per_second=args.tps or None,
     )  # fmt: skip
     model = connection.model
+    servers = mcp_servers(args)
     agent = Agent(
         client=connection.client_factory(),
         model=model,
-        tools=demo_tools(),
+        tools=[*tools_of(args, demo_tools), *servers],
         instructions=args.system,
         max_steps=args.max_steps,
         retries=Retries(max_retries=2),
         api=args.api,
     )
     _own_logging()
+    sock = listen(args.host, args.port)  # a port in use is one line and exit 2, here
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     suffix = f"/#token={token}" if token else "/"
-    print(f"agentstream web: http://{shown}:{args.port}{suffix} (model {model})", file=sys.stderr)
+    bound = sock.getsockname()[1]
+    print(f"agentstream web: http://{shown}:{bound}{suffix} (model {model})", file=sys.stderr)
     store = SQLiteStore(args.session) if args.session else None
-    serve(
-        agent, host=args.host, port=args.port, token=token, store=store,
-        allowed_hosts=args.allow_host, allowed_origins=args.allow_origin,
-    )  # fmt: skip
+    with sock:
+        serve(
+            agent, host=args.host, port=bound, token=token, store=store,
+            allowed_hosts=args.allow_host, allowed_origins=args.allow_origin,
+            sockets=[sock], contexts=servers,
+        )  # fmt: skip
     return 0

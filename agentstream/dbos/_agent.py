@@ -49,13 +49,28 @@ class DurableAgent:
     run one after another, so recovery replays them in the same order. A call that
     needs approval publishes its request as the workflow event `APPROVAL_TOPIC + id`
     and waits, durably, up to `approval_timeout` seconds for `approve(...)`.
+
+    The request step sends over the network, or through `transport` (an
+    `httpx2.AsyncBaseTransport`) for a model served in-process: with the offline or a
+    scripted model of `agentstream.testing`, give `transport=model.async_transport()`.
     """
 
-    def __init__(self, agent: Agent, *, name: str, approval_timeout: float = _WEEK) -> None:
+    def __init__(
+        self,
+        agent: Agent,
+        *,
+        name: str,
+        approval_timeout: float = _WEEK,
+        transport: httpx2.AsyncBaseTransport | None = None,
+    ) -> None:
         if not isinstance(agent, Agent):
             raise SetupError("DurableAgent takes an agentstream.Agent")
         if not name or not isinstance(name, str):
             raise SetupError("a DurableAgent needs a name (its workflows are named after it)")
+        if transport is not None and not isinstance(transport, httpx2.AsyncBaseTransport):
+            raise SetupError("transport must be an httpx2.AsyncBaseTransport")
+        if transport is None:
+            _check_reachable(agent)
         self.name = name
         self.agent = agent
         self.approval_timeout = approval_timeout
@@ -65,7 +80,7 @@ class DurableAgent:
         async def model_request(
             method: str, url: str, headers: list[tuple[str, str]], body: bytes
         ) -> tuple[int, list[tuple[str, str]], bytes]:
-            return await _send(method, url, headers, body)
+            return await _send(method, url, headers, body, transport)
 
         async def tool_call(name: str, arguments: dict[str, Any], context: ToolContext) -> Any:
             return await self._tools[name].invoke(arguments, context)
@@ -166,13 +181,38 @@ class DurableAgent:
         return Approval(bool(message.get("approved")), message.get("reason"))
 
 
+def _check_reachable(agent: Agent) -> None:
+    """Refuse at once a model the request step could not reach over the network."""
+    given = agent.client
+    try:
+        # A factory tells its URL only in a client: make one to read it (no connection yet).
+        base_url = (given if isinstance(given, openai.AsyncOpenAI) else given()).base_url
+    except Exception:  # a factory that fails now fails in the run, with the run's error
+        return
+    if base_url.host.endswith(".invalid"):  # a reserved name: the in-process models use it
+        raise SetupError(
+            f"this agent's model is served in-process (base URL {base_url}), which "
+            "the request step cannot reach over the network: give DurableAgent(..., "
+            "transport=model.async_transport()) (the offline or scripted model's), or a "
+            "model over HTTP (python -m agentstream serve-model)"
+        )
+
+
 async def _send(
-    method: str, url: str, headers: list[tuple[str, str]], body: bytes
+    method: str,
+    url: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    transport: httpx2.AsyncBaseTransport | None = None,
 ) -> tuple[int, list[tuple[str, str]], bytes]:
     """The request step: send it, read the whole response, return it for the record."""
-    async with httpx2.AsyncClient(timeout=httpx2.Timeout(600.0)) as http:
+    http = httpx2.AsyncClient(transport=transport, timeout=httpx2.Timeout(600.0))
+    try:
         response = await http.request(method, url, headers=headers, content=body)
         return response.status_code, list(response.headers.items()), response.content
+    finally:
+        if transport is None:  # a given transport is the caller's: closing it is theirs
+            await http.aclose()
 
 
 class _StepTransport(httpx2.AsyncBaseTransport):

@@ -21,6 +21,8 @@ that chat's run can then be replaced, resumed, stopped or read again only with i
 
 from __future__ import annotations
 
+import inspect
+import json
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
@@ -75,6 +77,7 @@ def create_app(
     allowed_origins: Sequence[str] = (),
     keep_finished: float = 120.0,
     max_finished: int = 20,
+    deps: Callable[[Request], Any] | None = None,
 ) -> Starlette:
     """A Starlette app that runs `agent` for each chat request (mount it in FastAPI as is).
 
@@ -84,7 +87,8 @@ def create_app(
     with `token`, every `/api/` request must carry `Authorization: Bearer <token>`.
     With `store` (an `agentstream.Store`, e.g. `agentstream.stores.SQLiteStore`), a run
     paused for approval is also kept there under its chat id, so that the decisions can
-    arrive after a restart.
+    arrive after a restart. `deps(request)` (sync or async) makes each run's `deps`,
+    which its tools read as `ctx.deps`: the user the request is for, say.
 
     Only the loopback `Host` names (any port) and those in `allowed_hosts` are answered
     (`"*"` for any), and browsers only from the app's own origin or
@@ -98,6 +102,7 @@ def create_app(
         else RunRegistry(keep_finished=keep_finished, max_finished=max_finished)
     )
     api = _Api(agent, runs, max_body_size, keep_alive, Checkpoints(runs, store))
+    api.deps = deps
     routes = [
         Route("/", _page_file),
         Route("/static/{name}", _page_file),
@@ -138,12 +143,20 @@ class _Api:
         self.checkpoints = checkpoints
         self.max_body_size = max_body_size
         self.keep_alive = keep_alive
+        self.deps: Callable[[Request], Any] | None = None
 
     def make_agent(self) -> Agent:
         return self.agent if isinstance(self.agent, Agent) else self.agent()
 
-    def start(self, messages: list[dict[str, Any]]) -> AgentRun:
-        return self.make_agent().stream(messages)
+    async def deps_of(self, request: Request) -> Any:
+        """The run's `deps` for this request (None without a `deps` function)."""
+        if self.deps is None:
+            return None
+        made = self.deps(request)
+        return await made if inspect.isawaitable(made) else made
+
+    def start(self, messages: list[dict[str, Any]], deps: Any = None) -> AgentRun:
+        return self.make_agent().stream(messages, deps=deps)
 
     async def chat(self, request: Request) -> Response:
         body = await _json_body(request, self.max_body_size)
@@ -167,10 +180,12 @@ class _Api:
             assert chat_id is not None  # `_paused` found the chat's run
             if not await self.checkpoints.claim(chat_id, paused):
                 raise _BadRequest(409, "this chat's run was already resumed by another decision")
-            run = self.make_agent().resume_stream(paused.state, approvals=decisions)
+            run = self.make_agent().resume_stream(
+                paused.state, approvals=decisions, deps=await self.deps_of(request)
+            )
             message_id = last_assistant_id(ui_messages) or paused.message_id
         else:
-            run = self.start(messages)
+            run = self.start(messages, await self.deps_of(request))
         if chat_id is not None:
             await self.checkpoints.forget(chat_id)
         live = self.runs.add(chat_id, secret)
@@ -216,7 +231,7 @@ class _Api:
             messages = body["messages"]
         else:
             raise _BadRequest(400, "send a 'prompt' text or a list of OpenAI 'messages'")
-        run = self.start(messages)
+        run = self.start(messages, await self.deps_of(request))
         live = self.runs.add(run.run_id, _secret(request))
         headers = {"x-agentstream-run": live.key}
         return _RunStream(live, run, "events", self.keep_alive, headers, runs=self.runs)

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
+import socket
 import sys
 import zlib
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from typing import Any
 
 import anyio
 
@@ -81,6 +84,8 @@ def serve(
     header_timeout: float = 10.0,
     max_connections: int = 200,
     log_level: str = "warning",
+    sockets: Sequence[socket.socket] | None = None,
+    contexts: Sequence[AbstractAsyncContextManager[Any]] = (),
 ) -> None:
     """Serve the page and the API for `agent` with uvicorn until interrupted.
 
@@ -88,7 +93,9 @@ def serve(
     loopback names are always answered; `allowed_hosts` adds others (a non-loopback
     `host` is added itself). A non-loopback `host` without `token` gets a generated one,
     printed once on stderr. A request head must arrive within `header_timeout` seconds;
-    at most `max_connections` connections are open at once.
+    at most `max_connections` connections are open at once. `sockets`, already
+    listening, are served instead of binding `host:port`; `contexts` (MCP servers the
+    agent's tools come from) are entered around serving.
     """
     import uvicorn
 
@@ -104,7 +111,7 @@ def serve(
     app = create_app(
         agent, token=token, store=store, allowed_hosts=hosts, allowed_origins=allowed_origins
     )
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=host,
         port=port,
@@ -114,6 +121,15 @@ def serve(
         # cap on connections also bounds the requests in progress.
         h11_max_incomplete_event_size=16 * 1024,  # a request head over 16 KiB is refused
     )
+    server = uvicorn.Server(config)
+
+    async def run() -> None:
+        async with AsyncExitStack() as stack:
+            for context in contexts:
+                await stack.enter_async_context(context)
+            await server.serve(sockets=list(sockets) if sockets is not None else None)
+
+    anyio.run(run)  # uvicorn runs on asyncio
 
 
 def is_loopback(host: str) -> bool:

@@ -16,8 +16,10 @@ from agentstream.web import create_app
 
 from ._web import running_server
 from .test_web_browser import WAIT, ask, shot
-from .test_web_browser import browser as browser  # noqa: F401  (fixtures used below)
-from .test_web_browser import page as page  # noqa: F401
+
+# The browser fixtures of the page tests, reused here.
+from .test_web_browser import browser as browser
+from .test_web_browser import page as page
 
 ANSWER = """\
 ## Trip summary

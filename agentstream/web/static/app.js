@@ -1,5 +1,6 @@
 // agentstream's chat page: reads the AI SDK UI message stream from api/chat.
-// Everything the model or a tool sends is set with textContent, never parsed as HTML.
+// Everything the model or a tool sends is set with textContent, never parsed as HTML;
+// answers' Markdown is turned into elements one by one (see MarkdownView).
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -50,6 +51,441 @@ function setRunning(running) {
   $("send").disabled = running;
 }
 
+// ---- Markdown: an answer's text as DOM built with createElement/textContent ----------
+// No HTML is ever parsed: raw HTML in the Markdown is shown as text. Links go only to
+// http, https and mailto. Parsing is linear in the text: no backtracking regexes, every
+// search for a closing mark is memoised so that it scans each stretch once, and nesting
+// past a few levels is shown as text rather than recursed into.
+
+const MD_MAX_DEPTH = 8;         // lists and quotes nested deeper show as plain text
+const MD_MAX_INLINE_DEPTH = 6;  // emphasis inside emphasis, likewise
+const MD_MAX_COLUMNS = 64;      // a wider "table" shows as text (rows x columns stays linear)
+const MD_SPECIAL = new Set(["\\", "`", "*", "_", "~", "[", "<"]);
+const MD_PUNCT = new Set("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~");
+
+function mdIndent(line) {
+  let n = 0;
+  while (n < line.length && line[n] === " ") n++;
+  return n;
+}
+
+function mdBlank(line) { return mdIndent(line) === line.length; }
+
+function mdFence(line) {
+  const indent = mdIndent(line);
+  const c = line[indent];
+  if (indent > 3 || (c !== "`" && c !== "~")) return null;
+  let end = indent;
+  while (line[end] === c) end++;
+  if (end - indent < 3) return null;
+  if (c === "`" && line.indexOf("`", end) >= 0) return null;
+  return { char: c, len: end - indent, info: line.slice(end).trim() };
+}
+
+function mdHeading(line) {
+  const indent = mdIndent(line);
+  if (indent > 3) return null;
+  let end = indent;
+  while (line[end] === "#" && end - indent < 7) end++;
+  const level = end - indent;
+  if (level < 1 || level > 6 || (end < line.length && line[end] !== " ")) return null;
+  let text = line.slice(end).trim();
+  let cut = text.length;
+  while (cut > 0 && text[cut - 1] === "#") cut--; // an optional closing run of #
+  if (cut === 0 || text[cut - 1] === " ") text = text.slice(0, cut).trim();
+  return { level, text };
+}
+
+function mdRule(line) {
+  const indent = mdIndent(line);
+  const c = line[indent];
+  if (indent > 3 || (c !== "-" && c !== "*" && c !== "_")) return false;
+  let count = 0;
+  for (let i = indent; i < line.length; i++) {
+    if (line[i] === c) count++;
+    else if (line[i] !== " ") return false;
+  }
+  return count >= 3;
+}
+
+function mdQuote(line) {
+  const indent = mdIndent(line);
+  return indent <= 3 && line[indent] === ">";
+}
+
+function mdMarker(line) {
+  const indent = mdIndent(line);
+  if (indent > 3) return null;
+  let i = indent;
+  let ordered = false;
+  let start = 1;
+  if (line[i] === "-" || line[i] === "*" || line[i] === "+") i++;
+  else {
+    while (i < line.length && i - indent < 9 && line[i] >= "0" && line[i] <= "9") i++;
+    if (i === indent || (line[i] !== "." && line[i] !== ")")) return null;
+    ordered = true;
+    start = Number(line.slice(indent, i));
+    i++;
+  }
+  if (i < line.length && line[i] !== " ") return null;
+  const text = line.slice(i).trimStart();
+  return { indent, ordered, start, content: i + 1, text };
+}
+
+// Cells of a table row: split on `|` except `\|`; a leading and a trailing pipe are optional.
+function mdCells(line) {
+  let row = line.trim();
+  if (row.startsWith("|")) row = row.slice(1);
+  if (row.endsWith("|") && !row.endsWith("\\|")) row = row.slice(0, -1);
+  const cells = [];
+  let from = 0;
+  for (let i = 0; i < row.length; i++) {
+    if (row[i] === "\\") i++;
+    else if (row[i] === "|") { cells.push(row.slice(from, i).trim()); from = i + 1; }
+  }
+  cells.push(row.slice(from).trim());
+  return cells;
+}
+
+function mdAlignments(line) {
+  if (line.indexOf("-") < 0 || (line.indexOf("|") < 0 && line.trim()[0] !== ":")) return null;
+  const aligns = [];
+  for (const cell of mdCells(line)) {
+    let body = cell;
+    const left = body.startsWith(":");
+    const right = body.endsWith(":") && body.length > 1;
+    body = body.slice(left ? 1 : 0, right ? -1 : undefined);
+    if (!body.length || [...body].some((c) => c !== "-")) return null;
+    aligns.push(left && right ? "center" : right ? "right" : left ? "left" : "");
+  }
+  return aligns;
+}
+
+function mdTableAt(lines, i) {
+  if (i + 1 >= lines.length || lines[i].indexOf("|") < 0 || mdIndent(lines[i]) > 3) return null;
+  const aligns = mdAlignments(lines[i + 1]);
+  const head = mdCells(lines[i]);
+  const fits = aligns && aligns.length === head.length && head.length <= MD_MAX_COLUMNS;
+  return fits ? { head, aligns } : null;
+}
+
+// Does this line end a paragraph by starting another block?
+function mdInterrupts(lines, i) {
+  const line = lines[i];
+  if (mdBlank(line) || mdFence(line) || mdHeading(line) || mdRule(line) || mdQuote(line)) return true;
+  const marker = mdMarker(line);
+  if (marker && marker.text && (!marker.ordered || marker.start === 1)) return true;
+  return mdTableAt(lines, i) !== null;
+}
+
+// The blocks of `lines`, each with the line it starts on.
+function mdParse(lines, depth) {
+  const blocks = [];
+  let i = 0;
+  while (i < lines.length) {
+    const line = lines[i];
+    if (mdBlank(line)) { i++; continue; }
+    const start = i;
+    const fence = mdFence(line);
+    const heading = fence ? null : mdHeading(line);
+    const table = fence || heading ? null : mdTableAt(lines, i);
+    let block;
+    if (fence) {
+      const body = [];
+      for (i++; i < lines.length; i++) {
+        const close = mdFence(lines[i]);
+        if (close && close.char === fence.char && close.len >= fence.len && !close.info) { i++; break; }
+        body.push(lines[i]);
+      }
+      block = { kind: "code", info: fence.info.split(" ")[0], text: body.join("\n") };
+    } else if (heading) {
+      block = { kind: "heading", level: heading.level, text: heading.text };
+      i++;
+    } else if (table) {
+      const rows = [];
+      for (i += 2; i < lines.length && !mdBlank(lines[i]) && lines[i].indexOf("|") >= 0; i++) {
+        rows.push(mdCells(lines[i]));
+      }
+      block = { kind: "table", head: table.head, aligns: table.aligns, rows };
+    } else if (mdRule(line)) {
+      block = { kind: "rule" };
+      i++;
+    } else if (mdQuote(line)) {
+      const inner = [];
+      for (; i < lines.length && mdQuote(lines[i]); i++) {
+        const rest = lines[i].slice(mdIndent(lines[i]) + 1);
+        inner.push(rest.startsWith(" ") ? rest.slice(1) : rest);
+      }
+      block = { kind: "quote", blocks: mdNested(inner, depth) };
+    } else if (mdMarker(line)) {
+      const list = mdList(lines, i, depth);
+      block = list.block;
+      i = list.end;
+    } else {
+      const text = [line.trim()];
+      for (i++; i < lines.length && !mdInterrupts(lines, i); i++) text.push(lines[i].trim());
+      block = { kind: "paragraph", text: text.join("\n") };
+    }
+    block.start = start;
+    blocks.push(block);
+  }
+  return blocks;
+}
+
+// What a quote or a list item holds: blocks, or past the depth limit its text as is.
+function mdNested(lines, depth) {
+  if (depth + 1 >= MD_MAX_DEPTH) return [{ kind: "paragraph", text: lines.join("\n"), start: 0 }];
+  return mdParse(lines, depth + 1);
+}
+
+// A list from line `i`: its items are the lines indented past their marker.
+function mdList(lines, i, depth) {
+  const first = mdMarker(lines[i]);
+  const items = [];
+  while (i < lines.length) {
+    const marker = mdMarker(lines[i]);
+    if (!marker || marker.ordered !== first.ordered || marker.indent >= first.content) break;
+    const body = [marker.text];
+    let blanks = 0;
+    for (i++; i < lines.length; i++) {
+      const line = lines[i];
+      if (mdBlank(line)) { blanks++; continue; }
+      const indent = mdIndent(line);
+      if (indent <= marker.indent) break;
+      for (; blanks > 0; blanks--) body.push("");
+      body.push(line.slice(Math.min(indent, marker.content)));
+    }
+    items.push(mdNested(body, depth));
+    if (blanks > 0 && (i >= lines.length || !mdMarker(lines[i]))) break;
+  }
+  return { block: { kind: "list", ordered: first.ordered, first: first.start, items }, end: i };
+}
+
+function mdRender(blocks, parent) {
+  for (const block of blocks) {
+    let node;
+    switch (block.kind) {
+      case "code": {
+        node = el("pre", "code-block");
+        const code = el("code", "", block.text);
+        if (block.info) code.dataset.lang = block.info.slice(0, 40);
+        node.append(code);
+        break;
+      }
+      case "heading":
+        node = el("h" + block.level);
+        mdInline(block.text, node, 0);
+        break;
+      case "rule": node = el("hr"); break;
+      case "quote":
+        node = el("blockquote");
+        mdRender(block.blocks, node);
+        break;
+      case "list":
+        node = el(block.ordered ? "ol" : "ul");
+        if (block.ordered && block.first !== 1) node.start = block.first;
+        for (const item of block.items) {
+          const li = el("li");
+          mdRender(item, li);
+          node.append(li);
+        }
+        break;
+      case "table": node = mdTable(block); break;
+      default:
+        node = el("p");
+        mdInline(block.text, node, 0);
+    }
+    parent.append(node);
+  }
+}
+
+function mdTable(block) {
+  const wrap = el("div", "table-wrap");
+  const table = el("table");
+  const row = (cells, tag) => {
+    const tr = el("tr");
+    block.head.forEach((_, n) => {
+      const cell = el(tag, block.aligns[n] ? "align-" + block.aligns[n] : "");
+      mdInline(cells[n] || "", cell, 0);
+      tr.append(cell);
+    });
+    return tr;
+  };
+  const head = el("thead");
+  head.append(row(block.head, "th"));
+  const body = el("tbody");
+  for (const cells of block.rows) body.append(row(cells, "td"));
+  table.append(head, body);
+  wrap.append(table);
+  return wrap;
+}
+
+// A link target if it is an absolute http, https or mailto URL, else null.
+function mdSafeUrl(raw) {
+  if (!raw || raw.length > 2048) return null;
+  try {
+    const url = new URL(raw);
+    return ["http:", "https:", "mailto:"].includes(url.protocol) ? url.href : null;
+  } catch (error) {
+    return null;
+  }
+}
+
+function mdLink(href) {
+  const a = el("a");
+  a.href = href;
+  a.rel = "noopener noreferrer";
+  a.target = "_blank";
+  return a;
+}
+
+// indexOf with memory: the searches of one inline pass go forward, so each stretch of the
+// text is scanned once per mark, whatever the number of unmatched openers.
+function mdFinder(text) {
+  const seen = new Map();
+  return (mark, from) => {
+    const last = seen.get(mark);
+    if (last && from >= last.from && (last.at < 0 || from <= last.at)) return last.at;
+    const at = text.indexOf(mark, from);
+    seen.set(mark, { from, at });
+    return at;
+  };
+}
+
+// Backtick runs, and for each the next run of the same length (a code span's end).
+function mdTicks(text) {
+  const runs = new Map(); // start -> start of the next run as long, or -1
+  const last = new Map(); // run length -> start of the latest run that long
+  for (let i = text.indexOf("`"); i >= 0; i = text.indexOf("`", i)) {
+    let end = i;
+    while (text[end] === "`") end++;
+    if (last.has(end - i)) runs.set(last.get(end - i), i);
+    last.set(end - i, i);
+    runs.set(i, -1);
+    i = end;
+  }
+  return runs;
+}
+
+function mdInline(text, parent, depth) {
+  if (depth > MD_MAX_INLINE_DEPTH) { parent.append(document.createTextNode(text)); return; }
+  const next = mdFinder(text);
+  const ticks = text.indexOf("`") >= 0 ? mdTicks(text) : null;
+  let from = 0;
+  let i = 0;
+  const flush = (to) => {
+    if (to > from) parent.append(document.createTextNode(text.slice(from, to)));
+  };
+  while (i < text.length) {
+    const c = text[i];
+    if (!MD_SPECIAL.has(c)) { i++; continue; }
+    let run = 1;
+    while (c !== "\\" && c !== "[" && c !== "<" && text[i + run] === c) run++;
+    const taken = mdSpan(text, i, run, next, ticks, depth);
+    if (!taken) { i += run; continue; }
+    flush(i);
+    parent.append(taken.node);
+    i = from = taken.end;
+  }
+  flush(text.length);
+}
+
+// The span that starts at `i` (a run of `run` marks), as {node, end}, or null.
+function mdSpan(text, i, run, next, ticks, depth) {
+  const c = text[i];
+  if (c === "\\") {
+    const escaped = text[i + 1];
+    return escaped && MD_PUNCT.has(escaped) ? { node: document.createTextNode(escaped), end: i + 2 } : null;
+  }
+  if (c === "`") {
+    const close = ticks.get(i);
+    if (close === undefined || close < 0) return null;
+    let code = text.slice(i + run, close);
+    if (code.length > 2 && code[0] === " " && code[code.length - 1] === " " && code.trim()) code = code.slice(1, -1);
+    return { node: el("code", "", code), end: close + run };
+  }
+  if ((c === "[" || c === "<") && depth >= MD_MAX_INLINE_DEPTH) return null;
+  if (c === "[") {
+    const close = next("]", i + 1);
+    if (close < 0 || text[close + 1] !== "(") return null;
+    const paren = next(")", close + 2);
+    if (paren < 0) return null;
+    const href = mdSafeUrl(text.slice(close + 2, paren).trim().split(" ")[0]);
+    if (!href) return null; // shown as the text it is
+    const a = mdLink(href);
+    mdInline(text.slice(i + 1, close), a, MD_MAX_INLINE_DEPTH); // no links inside links
+    return { node: a, end: paren + 1 };
+  }
+  if (c === "<") {
+    const close = next(">", i + 1);
+    const href = close > i + 1 ? mdSafeUrl(text.slice(i + 1, close)) : null;
+    if (!href || text.slice(i + 1, close).indexOf(" ") >= 0) return null;
+    const a = mdLink(href);
+    a.textContent = text.slice(i + 1, close);
+    return { node: a, end: close + 1 };
+  }
+  return mdEmphasis(text, i, run, next, depth);
+}
+
+function mdEmphasis(text, i, run, next, depth) {
+  const c = text[i];
+  if (c === "~" && run !== 2) return null;
+  const mark = run >= 2 ? c + c : c;
+  const open = i + run;
+  const word = (ch) => ch !== undefined && /[\p{L}\p{N}]/u.test(ch);
+  if (open >= text.length || text[open] === " " || text[open] === "\n") return null;
+  if (c === "_" && word(text[i - 1])) return null;
+  const close = next(mark, open);
+  if (close <= open) return null;
+  const before = text[close - 1];
+  if (before === " " || before === "\n" || (c === "_" && word(text[close + mark.length]))) return null;
+  const node = el(c === "~" ? "del" : mark.length === 2 ? "strong" : "em");
+  if (run > mark.length) node.append(document.createTextNode(c.repeat(run - mark.length)));
+  mdInline(text.slice(open, close), node, depth + 1);
+  return { node, end: close + mark.length };
+}
+
+// The Markdown of one text part as it streams: the blocks known to be complete are
+// rendered once; only the last, still open block is rendered again, once a frame.
+class MarkdownView {
+  constructor(box) {
+    this.box = box;
+    this.text = "";
+    this.settled = 0;  // where the open block starts in `text`
+    this.tail = [];    // the open block's nodes
+    this.dirty = false;
+    this.scheduled = false;
+  }
+
+  append(delta) {
+    this.text += delta;
+    this.dirty = true;
+    if (this.scheduled) return;
+    this.scheduled = true;
+    requestAnimationFrame(() => { this.scheduled = false; this.flush(); });
+  }
+
+  flush() {
+    if (!this.dirty) return;
+    this.dirty = false;
+    const raw = this.text.slice(this.settled).split("\n");
+    const lines = raw.map((line) => line.replaceAll("\t", "    ").replace(/\r$/, ""));
+    const blocks = mdParse(lines, 0);
+    for (const node of this.tail) node.remove();
+    // A block is complete once a later one has begun on a complete line.
+    let done = 0;
+    while (done + 1 < blocks.length && blocks[done + 1].start < lines.length - 1) done++;
+    mdRender(blocks.slice(0, done), this.box);
+    if (done > 0) {
+      for (let n = 0; n < blocks[done].start; n++) this.settled += raw[n].length + 1;
+    }
+    const open = document.createDocumentFragment();
+    mdRender(blocks.slice(done), open);
+    this.tail = [...open.childNodes];
+    this.box.append(open);
+  }
+}
+
 // ---- rendering of one assistant message from its parts ------------------------------
 
 class Renderer {
@@ -91,12 +527,12 @@ class Renderer {
       case "reasoning-start": {
         const part = { type: chunk.type === "text-start" ? "text" : "reasoning", text: "", state: "streaming" };
         parts.push(part);
-        let node;
+        let node = null;
+        let view = null;
         if (part.type === "text") {
-          const p = el("div", "text");
-          node = document.createTextNode("");
-          p.append(node);
-          this.stepBox().append(p);
+          const box = el("div", "text md");
+          view = new MarkdownView(box);
+          this.stepBox().append(box);
         } else {
           const details = el("details", "reasoning");
           details.append(el("summary", "", "Reasoning"));
@@ -106,20 +542,24 @@ class Renderer {
           details.append(pre);
           this.stepBox().append(details);
         }
-        this.texts[chunk.id] = { node, part };
+        this.texts[chunk.id] = { node, view, part };
         break;
       }
       case "text-delta":
       case "reasoning-delta": {
         const open = this.texts[chunk.id];
         if (!open) break;
-        open.node.appendData(chunk.delta);
+        if (open.view) open.view.append(chunk.delta);
+        else open.node.appendData(chunk.delta);
         open.part.text += chunk.delta;
         break;
       }
       case "text-end":
       case "reasoning-end":
-        if (this.texts[chunk.id]) this.texts[chunk.id].part.state = "done";
+        if (this.texts[chunk.id]) {
+          this.texts[chunk.id].part.state = "done";
+          if (this.texts[chunk.id].view) this.texts[chunk.id].view.flush();
+        }
         delete this.texts[chunk.id];
         break;
       case "tool-input-start": this.toolCard(chunk.toolCallId, chunk.toolName); break;
@@ -425,6 +865,14 @@ function renderUser(text) {
   $("messages").append(box);
 }
 
+function renderMarkdown(text, container) {
+  const box = el("div", "text md");
+  container.append(box);
+  const view = new MarkdownView(box);
+  view.append(text);
+  view.flush();
+}
+
 function renderHistory() {
   $("messages").textContent = "";
   lastRenderer = null;
@@ -435,7 +883,7 @@ function renderHistory() {
     } else {
       const r = new Renderer($("messages"));
       if (message.chunks) for (const chunk of message.chunks) r.apply(chunk);
-      else for (const part of message.parts) if (part.type === "text") r.stepBox().append(el("div", "text", part.text));
+      else for (const part of message.parts) if (part.type === "text") renderMarkdown(part.text, r.stepBox());
       r.finish();
       lastRenderer = r;
     }

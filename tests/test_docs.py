@@ -9,6 +9,7 @@ blocks are skipped with their reason and counted, and there must stay few of the
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import subprocess
@@ -30,6 +31,8 @@ _NOT_RUN = "Not run: "
 # Fences the docs may use; anything else (`py`, `python3`, ...) would escape the run.
 _LANGUAGES = {"python", "text", "console", "sh", "json", "jsx", "html", "toml", "yaml"}
 MAX_NOT_RUN = 3
+# The integrations and kits with a reference page of their own, docs/reference/NAME.md.
+REFERENCE_PAGES = ["dbos", "mcp", "otel", "stores", "testing", "web"]
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,9 @@ def _language(info: str) -> str:
 
 
 def python_blocks(page: Path) -> list[Block]:
-    blocks = [(line, info, body) for line, info, body in fences(page) if _language(info) == "python"]
+    blocks = [
+        (line, info, body) for line, info, body in fences(page) if _language(info) == "python"
+    ]
     return [Block(page, n, line, info, body) for n, (line, info, body) in enumerate(blocks, 1)]
 
 
@@ -148,10 +153,30 @@ def test_commands_in_readme_match_ci() -> None:
 def test_fence_reader_sees_indented_blocks_and_titles(tmp_path: Path) -> None:
     page = tmp_path / "page.md"
     page.write_text(
-        "text\n```python\nprint(1)\n```\n- item\n\n  ```python title=\"Not run: needs X\"\n"
+        'text\n```python\nprint(1)\n```\n- item\n\n  ```python title="Not run: needs X"\n'
         "  print(2)\n  ```\n"
     )
     blocks = python_blocks(page)
     assert [b.code for b in blocks] == ["print(1)\n", "print(2)\n"]
     assert [b.not_run for b in blocks] == [None, "needs X"]
     assert [b.line for b in blocks] == [2, 7]
+
+
+PACKAGES = ["agentstream", *(f"agentstream.{p}" for p in REFERENCE_PAGES)]
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_api_reference_lists_every_public_name(package: str) -> None:
+    """A name added to a package's `__all__` must get its `::: name` line in the reference."""
+    module = importlib.import_module(package)
+    page = ROOT / "docs" / "reference" / f"{package.rpartition('.')[2] or package}.md"
+    listed = re.findall(r"^::: (\S+)$", page.read_text(), flags=re.M)
+    assert sorted(listed) == sorted(f"{package}.{name}" for name in module.__all__)
+
+
+def test_every_page_is_in_the_nav() -> None:
+    """mkdocs only notes a page left out of `nav`; here it fails, so none is forgotten."""
+    nav = (ROOT / "mkdocs.yml").read_text()
+    pages = {str(p.relative_to(ROOT / "docs")) for p in (ROOT / "docs").rglob("*.md")}
+    missing = sorted(page for page in pages if not re.search(rf"[ :]{re.escape(page)}$", nav, re.M))
+    assert not missing, f"add a line to mkdocs.yml's nav for each of {missing}"

@@ -180,3 +180,18 @@ def test_every_page_is_in_the_nav() -> None:
     pages = {str(p.relative_to(ROOT / "docs")) for p in (ROOT / "docs").rglob("*.md")}
     missing = sorted(page for page in pages if not re.search(rf"[ :]{re.escape(page)}$", nav, re.M))
     assert not missing, f"add a line to mkdocs.yml's nav for each of {missing}"
+
+
+def test_readme_links_reach_files_and_headings() -> None:
+    """The README is outside the site's strict build, so its links are checked here."""
+    for target in re.findall(r"\]\(((?!https?://)[^)#]+)(?:#([^)]*))?\)", README.read_text()):
+        path, anchor = ROOT / target[0], target[1]
+        assert path.is_file(), target
+        if anchor:
+            headings = re.findall(r"^#+ (.+)$", path.read_text(), flags=re.M)
+            slugs = {re.sub(r"[^\w\- ]", "", h).strip().lower().replace(" ", "-") for h in headings}
+            assert anchor in slugs, target
+
+
+def test_readme_fits_on_a_few_screens() -> None:
+    assert len(README.read_text().splitlines()) <= 300

@@ -3,6 +3,9 @@
     pip install psycopg   # (the dbos extra brings it too)
     python examples/postgres_store.py postgresql://user@localhost/db
 
+Without a URL it prints its usage and exits 2; a database it cannot reach is one line on
+stderr and exit status 1.
+
 Any class with async `load`, `save` and `delete` of one JSON document per key is a store;
 a Redis one would be the same shape with GET, SET and DEL. `swap` (a conditional
 UPDATE) lets sessions claim a run so that a doubled decision resumes it once; `purge`
@@ -14,7 +17,12 @@ from __future__ import annotations
 import asyncio
 import sys
 
-import psycopg
+try:
+    import psycopg
+except ModuleNotFoundError:
+    sys.exit(
+        "postgres_store needs psycopg: pip install psycopg  (or pip install 'agentstream[dbos]')"
+    )
 
 from agentstream import Agent, Session
 from agentstream.testing import offline_model
@@ -99,5 +107,23 @@ async def main(url: str) -> None:
     await session.clear()
 
 
+USAGE = (
+    "usage: python examples/postgres_store.py POSTGRES_URL  (e.g. postgresql://user@localhost/db)"
+)
+
+
+def cli(argv: list[str]) -> int:
+    """The script's exit status: 2 without exactly one URL, 1 if Postgres fails."""
+    if len(argv) != 1 or argv[0] in ("-h", "--help"):
+        print(USAGE, file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(main(argv[0]))
+    except psycopg.Error as exc:
+        print(f"postgres_store: {type(exc).__name__}: {exc}".strip(), file=sys.stderr)
+        return 1
+    return 0
+
+
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1]))
+    sys.exit(cli(sys.argv[1:]))

@@ -23,6 +23,19 @@ the public core; the core never imports it.
 
 from __future__ import annotations
 
+# Without the extra, one ImportError that names the line to run, not a traceback into
+# the integration's modules. Only the extra's own packages missing are caught.
+try:
+    import dbos as _dbos  # noqa: F401
+except ModuleNotFoundError as _missing:
+    if (_missing.name or "").partition(".")[0] not in ("dbos",):
+        raise
+    raise ImportError(
+        f"agentstream.dbos needs the `dbos` extra ({_missing.name} is not installed): "
+        "pip install 'agentstream[dbos]'",
+        name=_missing.name,
+    ) from None
+
 from ._agent import APPROVAL_TOPIC as APPROVAL_TOPIC
 from ._agent import DurableAgent as DurableAgent
 from ._agent import DurableResult as DurableResult

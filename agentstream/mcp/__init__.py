@@ -22,12 +22,18 @@ call's failure. Cancelling a run cancels its calls in flight (the server is told
 
 from __future__ import annotations
 
+# Without the extra, one ImportError that names the line to run, not a traceback into
+# the integration's modules. Only the extra's own packages missing are caught.
 try:
     import mcp as _mcp  # noqa: F401
-except ImportError as exc:  # pragma: no cover - depends on the environment
+except ModuleNotFoundError as _missing:
+    if (_missing.name or "").partition(".")[0] not in ("mcp",):
+        raise
     raise ImportError(
-        "agentstream.mcp needs the `mcp` package: pip install 'agentstream[mcp]'"
-    ) from exc
+        f"agentstream.mcp needs the `mcp` extra ({_missing.name} is not installed): "
+        "pip install 'agentstream[mcp]'",
+        name=_missing.name,
+    ) from None
 
 from ._connection import MCPConnectionError as MCPConnectionError
 from ._connection import MCPServerBase as MCPServerBase

@@ -17,6 +17,19 @@ package.
 
 from __future__ import annotations
 
+# Without the extra, one ImportError that names the line to run, not a traceback into
+# the integration's modules. Only the extra's own packages missing are caught.
+try:
+    import starlette as _starlette  # noqa: F401
+except ModuleNotFoundError as _missing:
+    if (_missing.name or "").partition(".")[0] not in ("starlette",):
+        raise
+    raise ImportError(
+        f"agentstream.web needs the `web` extra ({_missing.name} is not installed): "
+        "pip install 'agentstream[web]'",
+        name=_missing.name,
+    ) from None
+
 from ._app import create_app as create_app
 from ._guard import LOOPBACK_HOSTS as LOOPBACK_HOSTS
 from ._messages import MessageError as MessageError

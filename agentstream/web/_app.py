@@ -22,7 +22,6 @@ that chat's run can then be replaced, resumed, stopped or read again only with i
 from __future__ import annotations
 
 import inspect
-import json
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing

@@ -27,7 +27,7 @@ from typing import Any
 from ._message import AssembledMessage
 from ._responses_output import AssembledResponsesOutput, part_texts
 
-__all__ = ["CARRIED", "assistant_items", "carried"]
+__all__ = ["CARRIED", "assistant_items", "carried", "content_text"]
 
 CARRIED = "responses"
 """The key, on an assistant message, of what the Responses API carries between turns."""
@@ -90,7 +90,8 @@ def carried(output: AssembledResponsesOutput, message: AssembledMessage) -> dict
     return data
 
 
-def _text(content: Any) -> str:
+def content_text(content: Any) -> str:
+    """The text of a chat message's content, a string or a list of parts."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
@@ -129,7 +130,7 @@ def _in_order(
     by_id = {call.get("id"): call for call in calls}
     sent: set[int] = set()
     replayed = stateless and any(ref.get("type") == "reasoning" for ref in refs)
-    content = _text(message.get("content"))
+    content = content_text(message.get("content"))
     for ref in refs:
         kind = ref.get("type")
         if kind == "reasoning":
@@ -167,7 +168,7 @@ def assistant_items(message: Mapping[str, Any], stateless: bool) -> list[dict[st
     if stateless and isinstance(extra, Mapping):
         # Saved before items were kept in order: its encrypted reasoning, first.
         items.extend(dict(item) for item in extra.get("reasoning") or ())
-    content = _text(message.get("content"))
+    content = content_text(message.get("content"))
     if content:
         items.append({"type": "message", "role": "assistant", "content": content})
     items.extend(_call_item(call) for call in message.get("tool_calls") or ())

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._responses_carry import CARRIED, assistant_items, carried
+from ._responses_carry import CARRIED, assistant_items, carried, content_text
 
 if TYPE_CHECKING:
     from ._agent import Agent
@@ -68,18 +68,6 @@ def _parts(content: Any) -> Any:
     return parts
 
 
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            part.get("text", "")
-            for part in content
-            if isinstance(part, Mapping) and isinstance(part.get("text"), str)
-        )
-    return ""
-
-
 def responses_input(
     messages: Sequence[Mapping[str, Any]], *, chain: bool = False
 ) -> tuple[str | None, list[dict[str, Any]], str | None]:
@@ -113,7 +101,7 @@ def responses_input(
                 {
                     "type": "function_call_output",
                     "call_id": renamed.get(call_id, call_id),
-                    "output": _text(content),
+                    "output": content_text(content),
                 }
             )
         elif role == "assistant":

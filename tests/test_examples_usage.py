@@ -29,6 +29,8 @@ RUN_AS_IS = {
 }
 # Long-running servers, their apps tested in process by tests/test_examples.py.
 SERVERS = {"mcp_weather_server.py", "web_fastapi.py", "web_flask.py", "web_sse.py"}
+# Run with no argument by a test of its own.
+OWN_TESTS = {"early_tools.py"}  # tests/test_early_example.py
 NEED_ARGUMENTS = {"postgres_store.py": "usage: python examples/postgres_store.py POSTGRES_URL"}
 
 
@@ -43,7 +45,7 @@ def run(script: str, *argv: str) -> subprocess.CompletedProcess[str]:
 
 def test_every_example_is_in_a_list() -> None:
     scripts = {path.name for path in EXAMPLES.glob("*.py")} - {"__init__.py"}
-    assert scripts == RUN_AS_IS | SERVERS | set(NEED_ARGUMENTS)
+    assert scripts == RUN_AS_IS | SERVERS | OWN_TESTS | set(NEED_ARGUMENTS)
 
 
 @pytest.mark.parametrize("argv", [pytest.param([], id="none"), pytest.param(["a", "b"], id="two")])

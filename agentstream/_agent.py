@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import operator
+import threading
 import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -114,6 +115,7 @@ class Agent(Generic[OutputT]):
         "_output_by_tool",
         "_output_spec",
         "_plain_tools",
+        "_sync_lock",
         "_sync_loop",
         "_toolsets",
         "api",
@@ -218,6 +220,7 @@ class Agent(Generic[OutputT]):
         self.request: dict[str, Any] = request
         self._definitions: tuple[tuple[Tool, ...], list[dict[str, Any]]] = ((), [])
         self._sync_loop: LoopThread | None = None  # run_sync's loop, for a client instance
+        self._sync_lock = threading.Lock()  # two threads' first run_sync make one loop
 
     def __repr__(self) -> str:
         return f"Agent(model={self.model!r}, tools={list(self.tools)!r})"
@@ -463,9 +466,10 @@ class Agent(Generic[OutputT]):
 
     def _loop(self, backend: str) -> LoopThread:
         """The loop of this agent's sync calls with a client instance, made at first use."""
-        if self._sync_loop is None:
-            self._sync_loop = LoopThread(backend)
-        elif self._sync_loop.backend != backend:
+        with self._sync_lock:
+            if self._sync_loop is None:
+                self._sync_loop = LoopThread(backend)
+        if self._sync_loop.backend != backend:
             raise SetupError(
                 f"this agent's sync runs use the {self._sync_loop.backend} loop its client "
                 f"instance is bound to, not {backend}: give a client factory to mix them"

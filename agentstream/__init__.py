@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from ._agent import Agent as Agent
 from ._agent import AgentRun as AgentRun
-from ._approval import Approval as Approval
-from ._approval import ApprovalRequest as ApprovalRequest
-from ._assemble import StreamAssembler as StreamAssembler
-from ._context import ToolContext as ToolContext
 from ._events import ApprovalRequested as ApprovalRequested
 from ._events import Event as Event
 from ._events import MaxStepsReached as MaxStepsReached
@@ -49,34 +45,39 @@ from ._exceptions import ToolArgumentsError as ToolArgumentsError
 from ._exceptions import ToolCrashed as ToolCrashed
 from ._exceptions import ToolDefinitionError as ToolDefinitionError
 from ._exceptions import ToolError as ToolError
-from ._message import AssembledChoice as AssembledChoice
-from ._message import AssembledMessage as AssembledMessage
-from ._message import AssembledResponse as AssembledResponse
-from ._message import AssembledToolCall as AssembledToolCall
-from ._observe import Observer as Observer
-from ._observe import RunObserver as RunObserver
-from ._output import FINAL_TOOL as FINAL_TOOL
-from ._output import OutputMode as OutputMode
-from ._responses import ResponsesAssembler as ResponsesAssembler
-from ._responses_output import AssembledReasoning as AssembledReasoning
-from ._responses_output import AssembledResponsesOutput as AssembledResponsesOutput
-from ._responses_output import ResponseFailure as ResponseFailure
 from ._result import RunResult as RunResult
-from ._result import StepInfo as StepInfo
-from ._result import StopReason as StopReason
-from ._retries import Retries as Retries
-from ._state import PendingCall as PendingCall
-from ._state import RunState as RunState
-from ._store import Session as Session
-from ._store import SessionBusy as SessionBusy
-from ._store import Store as Store
-from ._store import StoreError as StoreError
-from ._sync import SyncRun as SyncRun
-from ._timeouts import Timeouts as Timeouts
-from ._tools import Tool as Tool
-from ._tools import tool as tool
-from ._toolset import Toolset as Toolset
 from ._usage import Usage as Usage
+from .loop._observe import Observer as Observer
+from .loop._observe import RunObserver as RunObserver
+from .loop._observe import WatchedRun as WatchedRun
+from .loop._retries import Retries as Retries
+from .loop._sync import SyncRun as SyncRun
+from .loop._timeouts import Timeouts as Timeouts
+from .output._spec import FINAL_TOOL as FINAL_TOOL
+from .output._spec import OutputMode as OutputMode
+from .state._approvals import Approval as Approval
+from .state._approvals import ApprovalRequest as ApprovalRequest
+from .state._state import PendingCall as PendingCall
+from .state._state import RunState as RunState
+from .state._state import StepInfo as StepInfo
+from .state._state import StopReason as StopReason
+from .state._store import Session as Session
+from .state._store import SessionBusy as SessionBusy
+from .state._store import Store as Store
+from .state._store import StoreError as StoreError
+from .tools._context import ToolContext as ToolContext
+from .tools._tool import Tool as Tool
+from .tools._tool import tool as tool
+from .tools._toolset import Toolset as Toolset
+from .wire._message import AssembledChoice as AssembledChoice
+from .wire._message import AssembledMessage as AssembledMessage
+from .wire._message import AssembledResponse as AssembledResponse
+from .wire._message import AssembledToolCall as AssembledToolCall
+from .wire.chat._assemble import StreamAssembler as StreamAssembler
+from .wire.responses._assemble import ResponsesAssembler as ResponsesAssembler
+from .wire.responses._output import AssembledReasoning as AssembledReasoning
+from .wire.responses._output import AssembledResponsesOutput as AssembledResponsesOutput
+from .wire.responses._output import ResponseFailure as ResponseFailure
 
 __version__ = "0.1.0"
 
@@ -155,6 +156,7 @@ __all__ = [  # noqa: RUF022
     "ToolStarted",
     "Toolset",
     "Usage",
+    "WatchedRun",
     "event_to_dict",
     "tool",
 ]

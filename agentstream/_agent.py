@@ -4,65 +4,43 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import operator
 import threading
 import types
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, get_args, overload
 
 import anyio
 import openai
 from typing_extensions import TypeVar
 
-from ._approval import Approval, Approver, check_approvals
 from ._exceptions import SetupError, StateError
-from ._observe import Observer
-from ._output import OutputMode, OutputSpec, output_spec
 from ._result import OutputT, RunResult
-from ._retries import Retries
-from ._run import AgentRun
-from ._settings import Api, Prompt
+from ._settings import Prompt
 from ._settings import check_request as _check_request
 from ._settings import check_session as _check_session
 from ._settings import check_settings as _check_settings
 from ._settings import client_from_environment as _client_from_environment
 from ._settings import conversation as _conversation
-from ._state import RunState
-from ._store import Session
-from ._sync import LoopThread, SyncRun
-from ._timeouts import Timeouts
-from ._tools import Tool
-from ._toolset import Toolset, merge_toolsets, split_tools
-from ._typed import TypedRun
+from .loop._approval import check_approvals
+from .loop._config import Api, ClientLike, OutputMemory, RunConfig, RunStart
+from .loop._observe import Observer
+from .loop._retries import Retries
+from .loop._run import AgentRun
+from .loop._sync import LoopThread, SyncRun
+from .loop._timeouts import Timeouts
+from .loop._typed import TypedRun
+from .output._spec import OutputMode, OutputSpec, output_spec
+from .state._approvals import Approval, Approver
+from .state._state import RunState
+from .state._store import Session
+from .tools._tool import Tool
+from .tools._toolset import ToolCatalog, Toolset
 
 __all__ = ["Agent", "AgentRun", "RunStart"]
-
-ClientLike = openai.AsyncOpenAI | Callable[[], openai.AsyncOpenAI]
-
-
-@dataclass(frozen=True, slots=True)
-class RunStart:
-    """How a run begins: a new conversation, a saved state, or a session."""
-
-    messages: list[dict[str, Any]] = field(default_factory=list)
-    """The conversation of a new run (with the agent's instructions)."""
-    added: list[dict[str, Any]] = field(default_factory=list)
-    """The prompt's messages alone, to append to a session's conversation."""
-    state: RunState | None = None
-    session: Session | None = None
-    resume: bool = False
-    approvals: dict[str, Approval] = field(default_factory=dict)
-    approver: Approver | None = None
-    deps: Any = None
-    """What the tools read as `ctx.deps` (never saved with the state)."""
-
 
 _MODES = get_args(OutputMode)
 
 T = TypeVar("T")
-
-"""The wire an agent speaks: Chat Completions or the Responses API."""
 
 
 class Agent(Generic[OutputT]):
@@ -109,15 +87,12 @@ class Agent(Generic[OutputT]):
     """
 
     __slots__ = (
+        "_catalog",
         "_client",
-        "_definitions",
-        "_merged",
-        "_output_by_tool",
+        "_output_memory",
         "_output_spec",
-        "_plain_tools",
         "_sync_lock",
         "_sync_loop",
-        "_toolsets",
         "api",
         "approver",
         "background",
@@ -192,12 +167,10 @@ class Agent(Generic[OutputT]):
         self.output_type = output_type
         self.output_mode: OutputMode = output_mode
         self._output_spec = _output_spec(output_type, request)
-        self._output_by_tool = False  # set when the server refused `response_format`
+        self._output_memory = OutputMemory()  # whether the server refused `response_format`
         self._client = client
         self.model = model
-        self._plain_tools, self._toolsets = split_tools(tools)
-        self._merged: tuple[tuple[Sequence[Tool], ...], dict[str, Tool]] = ((), self._plain_tools)
-        _ = self.tools  # two toolsets offering one name fail here rather than in a run
+        self._catalog = ToolCatalog(tools)
         self.instructions = instructions
         self.max_steps = max_steps
         self.final_answer = final_answer
@@ -218,7 +191,6 @@ class Agent(Generic[OutputT]):
             raise SetupError("approver must be a function of an ApprovalRequest")
         self.approver = approver
         self.request: dict[str, Any] = request
-        self._definitions: tuple[tuple[Tool, ...], list[dict[str, Any]]] = ((), [])
         self._sync_loop: LoopThread | None = None  # run_sync's loop, for a client instance
         self._sync_lock = threading.Lock()  # two threads' first run_sync make one loop
 
@@ -238,7 +210,7 @@ class Agent(Generic[OutputT]):
         settings: dict[str, Any] = {
             "client": self._client,
             "model": self.model,
-            "tools": [*self._plain_tools.values(), *self._toolsets],
+            "tools": [*self._catalog.plain.values(), *self._catalog.toolsets],
             "instructions": self.instructions,
             "max_steps": self.max_steps,
             "final_answer": self.final_answer,
@@ -267,21 +239,21 @@ class Agent(Generic[OutputT]):
 
         Read again at every step of a run, so a toolset's changes reach the next request.
         """
-        if not self._toolsets:
-            return self._plain_tools
-        current = tuple(toolset.tools for toolset in self._toolsets)
-        seen, merged = self._merged
-        if len(seen) != len(current) or any(map(operator.is_not, seen, current)):
-            merged = merge_toolsets(self._plain_tools, current)
-            self._merged = (current, merged)
-        return merged
+        return self._catalog.tools
 
-    def _tool_definitions(self) -> list[dict[str, Any]]:
-        """The request's `tools` list, made again only when `tools` has changed."""
-        tools = tuple(self.tools.values())
-        if tools != self._definitions[0]:
-            self._definitions = (tools, [tool.definition for tool in tools])
-        return self._definitions[1]
+    def _config(self) -> RunConfig:
+        """The settings a run starting now works with (the loop never reads the agent)."""
+        return RunConfig(
+            client=self._client, model=self.model, api=self.api, request=self.request,
+            catalog=self._catalog, max_steps=self.max_steps, final_answer=self.final_answer,
+            max_invalid_calls=self.max_invalid_calls, max_tool_calls=self.max_tool_calls,
+            max_tool_calls_per_step=self.max_tool_calls_per_step,
+            max_argument_size=self.max_argument_size, max_result_size=self.max_result_size,
+            partial_arguments=self.partial_arguments, early_tools=self.early_tools,
+            timeouts=self.timeouts, retries=self.retries, approver=self.approver,
+            observers=self.observers, chain_responses=self.chain_responses,
+            background=self.background, output_memory=self._output_memory,
+        )  # fmt: skip
 
     @overload
     def stream(
@@ -323,7 +295,8 @@ class Agent(Generic[OutputT]):
             approver=approver,
             deps=deps,
         )
-        return AgentRun(self, start, request, self._typed(output_type, request))
+        config = self._config()
+        return AgentRun(config, start, request, self._typed(config, output_type, request))
 
     @overload
     async def run(
@@ -348,12 +321,14 @@ class Agent(Generic[OutputT]):
                 pass
         return run.result
 
-    def _typed(self, output_type: Any, request: Mapping[str, Any]) -> TypedRun | None:
+    def _typed(
+        self, config: RunConfig, output_type: Any, request: Mapping[str, Any]
+    ) -> TypedRun | None:
         """The typed-output side of a run, if it has an output type."""
         if output_type is not None and "response_format" in self.request:
             raise SetupError("give either output_type or response_format, not both")
         spec = self._output_spec if output_type is None else _output_spec(output_type, request)
-        return TypedRun(self, spec, self.output_mode) if spec is not None else None
+        return TypedRun(config, spec, self.output_mode) if spec is not None else None
 
     def resume_stream(
         self,
@@ -389,7 +364,8 @@ class Agent(Generic[OutputT]):
             state=loaded, session=session, resume=True, approvals=decided, approver=approver,
             deps=deps,
         )  # fmt: skip
-        return AgentRun(self, start, request, self._typed(None, request))
+        config = self._config()
+        return AgentRun(config, start, request, self._typed(config, None, request))
 
     async def resume(
         self,
@@ -419,7 +395,7 @@ class Agent(Generic[OutputT]):
         """
         _check_request({k: v for k, v in request.items() if k != "deps"})
         portal = self._loop(backend).portal() if self._instance_client() else None
-        return SyncRun(self, prompt, request, backend, portal)
+        return SyncRun(functools.partial(self.stream, prompt, **request), backend, portal)
 
     @overload
     def run_sync(

@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import openai
 
 from ._exceptions import SetupError
-from ._model import check_fields
-from ._responses_model import check_responses_fields
-from ._retries import Retries
-from ._store import Session
-from ._timeouts import Timeouts
-from ._tools import Tool
+from .loop._config import Api
+from .loop._retries import Retries
+from .loop._timeouts import Timeouts
+from .state._store import Session
+from .tools._tool import Tool
+from .wire.chat._stream import check_fields
+from .wire.responses._stream import check_responses_fields
 
 __all__ = [
     "check_count",
@@ -30,7 +31,6 @@ __all__ = [
 ]
 
 Prompt = str | Sequence[Mapping[str, Any]]
-Api = Literal["chat", "responses"]
 
 
 # Request fields the loop owns; anything else passes through to the server untouched.

@@ -22,9 +22,9 @@ from agentstream import (
     ToolCallDelta,
     ToolCallStarted,
 )
-from agentstream._assemble import PartialCall as _Call
 from agentstream._events import TextDeltaTwin, ToolCallDeltaTwin, event_to_dict
 from agentstream.cli._replay import response_to_dict
+from agentstream.wire._partial_call import PartialCall as _Call
 
 from ._streams import INDEX, assert_matches_final, load_chunks, stream_params
 
@@ -368,7 +368,7 @@ def test_partial_arguments_can_be_switched_off() -> None:
 
 def test_partial_parsing_work_is_linear(monkeypatch: pytest.MonkeyPatch) -> None:
     """Re-parsing is geometric: the bytes parsed stay within a constant of the arguments."""
-    import agentstream._partial_call as module
+    import agentstream.wire._partial_call as module
 
     parsed = 0
     real = module.from_json  # type: ignore[attr-defined]

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agentstream import AgentStreamError, StreamAssembler, StreamError, tool
-from agentstream._sse import SSEDecoder, decode_chunk
+from agentstream.wire._sse import SSEDecoder, decode_chunk
 
 from ._hostile import RawServer, run_all, sse, text_chunk
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agentstream import StreamAssembler, TextDelta, ToolCallDelta, ToolCallStarted
-from agentstream._assemble import _SMALL_ARGUMENTS
+from agentstream.wire._partial_call import _SMALL_ARGUMENTS
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),

@@ -32,9 +32,9 @@ from agentstream import (
     tool,
 )
 from agentstream._json import MAX_DEPTH
-from agentstream._model import event_limit
 from agentstream._redact import clip
-from agentstream._sse import SSEDecoder, decode_chunk
+from agentstream.wire._sse import SSEDecoder, decode_chunk
+from agentstream.wire.chat._stream import event_limit
 
 from ._hostile import (
     FINISH_TOOLS,

@@ -466,7 +466,7 @@ async def test_a_replaced_agent_keeps_its_output_type() -> None:
 
 
 def test_the_offline_model_knows_the_agents_conventions() -> None:
-    from agentstream._typed import FEEDBACK_PREFIX
+    from agentstream.loop._typed import FEEDBACK_PREFIX
     from agentstream.testing import _offline_output
 
     assert _offline_output.FINAL_TOOL == FINAL_TOOL

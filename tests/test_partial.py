@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from agentstream import FINAL_TOOL, OutputDelta, StreamAssembler, TextDelta
-from agentstream._output import OutputProblem, output_spec, schema_spec
-from agentstream._partial import OutputWatch
+from agentstream.output._spec import OutputProblem, output_spec, schema_spec
+from agentstream.output._watch import OutputWatch
 
 
 class Guest(BaseModel):

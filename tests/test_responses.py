@@ -15,8 +15,8 @@ from agentstream import (
     ToolCallDelta,
     ToolCallStarted,
 )
-from agentstream._assemble import _SMALL_ARGUMENTS
-from agentstream._responses_output import reduce_output
+from agentstream.wire._partial_call import _SMALL_ARGUMENTS
+from agentstream.wire.responses._output import reduce_output
 
 from ._assembly import arguments_told, assemble, joined
 from ._streams import RESPONSES_INDEX, load_events, responses_params

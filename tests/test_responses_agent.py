@@ -314,7 +314,7 @@ async def test_the_offline_model_over_a_socket() -> None:
 
 
 def test_chat_requests_never_carry_the_responses_key() -> None:
-    from agentstream._responses_request import CARRIED, chat_messages
+    from agentstream.wire.responses._request import CARRIED, chat_messages
 
     messages: list[dict[str, Any]] = [
         {"role": "user", "content": "x"},
@@ -345,7 +345,7 @@ async def test_done_without_a_terminal_event_is_a_cut_stream_and_retried() -> No
 
 
 async def test_a_whole_json_answer_reads_as_its_terminal_event() -> None:
-    from agentstream._responses_model import ResponsesStream
+    from agentstream.wire.responses._stream import ResponsesStream
 
     body = {"id": "resp_1", "status": "incomplete", "output": []}
     assert ResponsesStream._whole_chunk(body) == {"type": "response.incomplete", "response": body}

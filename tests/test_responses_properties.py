@@ -21,7 +21,7 @@ from agentstream import (
     ToolCallDelta,
     event_to_dict,
 )
-from agentstream._responses_output import reduce_output
+from agentstream.wire.responses._output import reduce_output
 
 from ._streams import RESPONSES_INDEX, load_events
 

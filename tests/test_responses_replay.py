@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from agentstream import StreamError
-from agentstream._responses_replay import is_responses_stream, read_responses, replay_responses
+from agentstream.wire.responses._replay import is_responses_stream, read_responses, replay_responses
 
 from ._streams import RESPONSES_INDEX, responses_params, responses_path, stream_path
 

@@ -17,7 +17,7 @@ from agentstream import (
     ToolCallDelta,
     Usage,
 )
-from agentstream._responses_output import reduce_output
+from agentstream.wire.responses._output import reduce_output
 
 from ._assembly import arguments_told, assemble, joined
 

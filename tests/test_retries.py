@@ -29,9 +29,9 @@ from agentstream import (
     Timeouts,
     ToolFinished,
 )
-from agentstream._model import retry_after
-from agentstream._retries import retryable
+from agentstream.loop._retries import retryable
 from agentstream.testing import Fault, Reply, ScriptedModel, ToolCall
+from agentstream.wire.chat._stream import retry_after
 
 from . import _helpers as helpers
 from ._helpers import Recorder, of

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agentstream import Agent, RunState, StreamAssembler, StreamError, Tool
-from agentstream._calls import assistant_message
+from agentstream.loop._calls import assistant_message
 from agentstream.testing import Reply, ScriptedModel
 
 from ._roundtrip import CASES, Missing, case_params, replay_through_cli, resolve, served_lines

@@ -10,8 +10,8 @@ import httpx2
 import openai
 import pytest
 
-from agentstream._responses import ResponsesAssembler
 from agentstream.testing import Fault, Reply, ScriptedModel, ToolCall, offline_model, serve
+from agentstream.wire.responses._assemble import ResponsesAssembler
 
 pytestmark = pytest.mark.anyio
 

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from agentstream import StreamError
-from agentstream._sse import ServerSentEvent, SSEDecoder, decode_chunk
+from agentstream.wire._sse import ServerSentEvent, SSEDecoder, decode_chunk
 
 BODY = (
     b": OPENROUTER PROCESSING\n\n"

@@ -25,8 +25,8 @@ from agentstream import (
     ToolError,
     tool,
 )
-from agentstream._tools import format_tool_result
-from agentstream._toolset import build_toolset
+from agentstream.tools._tool import format_tool_result
+from agentstream.tools._toolset import build_toolset
 
 CONTEXT = ToolContext(
     run_id="run_1",

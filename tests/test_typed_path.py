@@ -17,9 +17,9 @@ import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
 from agentstream import StreamAssembler, StreamEvent
-from agentstream._message import AssembledResponse
-from agentstream._model import ModelStream
 from agentstream.testing import Reply, ScriptedModel, ToolCall
+from agentstream.wire._message import AssembledResponse
+from agentstream.wire.chat._stream import ModelStream
 
 from ._streams import load_chunks, stream_params
 

@@ -19,7 +19,7 @@ from typing import Any
 from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types.chat import ChatCompletionChunk
 
-from .._assemble import StreamAssembler
+from ..wire.chat._assemble import StreamAssembler
 from ._serve import make_arguments
 
 __all__ = ["MERGERS", "argument_stream", "time_merger", "time_side_by_side"]

@@ -29,9 +29,9 @@ import openai
 
 from .._agent import Agent
 from .._events import ReasoningDelta, TextDelta, ToolCallStarted, ToolFinished, ToolStarted
-from .._tools import Tool, tool
 from ..testing import Reply, ScriptedModel, ToolCall
 from ..testing._faults import FAULT_HEADER
+from ..tools._tool import Tool, tool
 
 __all__ = [
     "Clients",

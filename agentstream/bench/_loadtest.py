@@ -37,10 +37,10 @@ import openai
 from .._agent import Agent
 from .._events import StepInterrupted
 from .._exceptions import RunError
-from .._retries import Retries
-from .._timeouts import Timeouts
-from .._tools import Tool, ToolContext, tool
+from ..loop._retries import Retries
+from ..loop._timeouts import Timeouts
 from ..testing import Fault, ModelRequest, Reply, ScriptedModel, offline_policy, serve
+from ..tools._tool import Tool, ToolContext, tool
 
 __all__ = ["LoadReport", "load_test"]
 

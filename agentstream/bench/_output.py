@@ -18,9 +18,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .._assemble import StreamAssembler
-from .._output import OutputSpec, output_spec
-from .._partial import OutputWatch
+from ..output._spec import OutputSpec, output_spec
+from ..output._watch import OutputWatch
+from ..wire.chat._assemble import StreamAssembler
 from ._assembly import _timed
 
 __all__ = ["answer_text", "time_output"]

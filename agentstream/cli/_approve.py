@@ -7,7 +7,7 @@ from typing import TextIO
 
 import anyio.to_thread
 
-from .._approval import Approval, ApprovalRequest, Approver
+from ..state._approvals import Approval, ApprovalRequest, Approver
 
 __all__ = ["approver"]
 

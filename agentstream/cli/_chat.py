@@ -15,10 +15,10 @@ from typing import Any
 
 from .._agent import Agent
 from .._exceptions import AgentStreamError, SetupError
-from .._retries import Retries
-from .._store import Session
-from .._tools import Tool
+from ..loop._retries import Retries
+from ..state._store import Session
 from ..stores import SQLiteStore
+from ..tools._tool import Tool
 from ._approve import approver
 from ._loader import demo_tools_folder, load_default_tools
 from ._output import ValueSink, load_output

@@ -25,8 +25,8 @@ import openai
 
 from .._agent import Agent
 from .._exceptions import AgentStreamError, ModelError, SetupError
-from .._state import RunState
-from .._store import Session
+from ..state._state import RunState
+from ..state._store import Session
 from ._render import EventSink
 
 __all__ = ["Connection", "connect", "listen", "run_demo", "serve"]

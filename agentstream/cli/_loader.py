@@ -15,7 +15,7 @@ from pathlib import Path
 from types import ModuleType
 
 from .._exceptions import SetupError
-from .._tools import Tool
+from ..tools._tool import Tool
 
 __all__ = ["demo_tools_folder", "import_spec", "load_default_tools", "load_tools"]
 

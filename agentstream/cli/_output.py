@@ -14,7 +14,7 @@ from pydantic_core import to_json
 
 from .._events import Event, OutputReady, RunFinished
 from .._exceptions import SetupError
-from .._output import OutputSpec, output_spec, schema_spec
+from ..output._spec import OutputSpec, output_spec, schema_spec
 from ._loader import import_spec
 from ._render import EventSink
 

@@ -7,13 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from .._assemble import StreamAssembler
 from .._events import event_to_dict
 from .._exceptions import SetupError, StreamError
 from .._json import loads
-from .._message import AssembledResponse
-from .._responses_replay import ResponsesReplay, replay_responses
-from .._sse import SSEDecoder, decode_chunk
+from ..wire._message import AssembledResponse
+from ..wire._sse import SSEDecoder, decode_chunk
+from ..wire.chat._assemble import StreamAssembler
+from ..wire.responses._replay import ResponsesReplay, replay_responses
 
 __all__ = ["read_recording", "replay", "response_to_dict"]
 

@@ -14,7 +14,7 @@ from typing import Any
 import anyio
 
 from .._exceptions import SetupError
-from .._tools import Tool
+from ..tools._tool import Tool
 
 __all__ = ["add_tool_flags", "mcp_servers", "mcp_tool_names", "tools_of"]
 

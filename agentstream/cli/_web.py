@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 
 from .._agent import Agent
 from .._exceptions import SetupError
-from .._retries import Retries
+from ..loop._retries import Retries
 from ..stores import SQLiteStore
 from ._args import Parser, port, positive, seconds
 from ._demo import connect, listen

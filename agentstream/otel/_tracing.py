@@ -18,7 +18,6 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
 
 from agentstream import (
-    AgentRun,
     ApprovalRequested,
     Event,
     RunFailed,
@@ -33,6 +32,7 @@ from agentstream import (
     ToolCallReady,
     ToolFinished,
     ToolStarted,
+    WatchedRun,
     __version__,
 )
 
@@ -79,7 +79,7 @@ class Tracing:
     def __repr__(self) -> str:
         return f"Tracing(provider={self._provider!r}, include_content={self._include_content})"
 
-    def observe(self, run: AgentRun) -> _RunSpans | None:
+    def observe(self, run: WatchedRun) -> _RunSpans | None:
         """Open the run's span; None (nothing more to do) when it is not recorded."""
         name = attr.INVOKE_AGENT
         attributes: dict[str, Any] = {
@@ -114,7 +114,7 @@ class _RunSpans:
     )
 
     def __init__(
-        self, tracer: trace.Tracer, run: AgentRun, span: Span, provider: str, content: bool
+        self, tracer: trace.Tracer, run: WatchedRun, span: Span, provider: str, content: bool
     ) -> None:
         self._tracer = tracer
         self._run = run

@@ -1,0 +1,153 @@
+"""Pieces of one step: limits on its stream, checking it ended whole, ids, timings."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from time import perf_counter
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from .._events import StepInterrupted
+from .._exceptions import RunError, RunTimeout, StreamError
+from .._redact import redact_error
+from ..wire._message import AssembledMessage
+from ..wire._partial_call import new_call_id
+from ..wire.chat._assemble import StreamAssembler
+from ..wire.chat._parts import error_message
+from ..wire.chat._stream import ModelStream
+from ..wire.responses._assemble import ResponsesAssembler
+from ..wire.responses._stream import ResponsesStream
+from ._retries import Retries
+from ._timeouts import Timeouts
+
+if TYPE_CHECKING:
+    from ._step_state import StepState
+
+__all__ = [
+    "attempt_failed",
+    "check_complete",
+    "tool_limit",
+    "with_fresh_ids",
+    "within_limits",
+]
+
+
+async def within_limits(
+    chunks: AsyncGenerator[dict[str, Any], None],
+    limits: Timeouts,
+    step_deadline: float,
+    run_deadline: float,
+) -> AsyncGenerator[dict[str, Any], None]:
+    """`chunks`, failing with `RunTimeout` when the next one takes too long.
+
+    Each wait is bounded by the tightest limit left: to the first chunk or between
+    chunks, and what remains of the step and of the run. The cancel scope covers only
+    the wait, never a `yield`.
+    """
+    async with aclosing(chunks):
+        received = False
+        while True:
+            now = perf_counter()
+            gap = limits.idle if received else limits.first_chunk
+            waits = [(gap, "idle" if received else "first_chunk", gap)] if gap else []
+            if limits.step:
+                waits.append((step_deadline - now, "step", limits.step))
+            if limits.run:
+                waits.append((run_deadline - now, "run", limits.run))
+            wait, limit, seconds = min(waits) if waits else (math.inf, "", 0.0)
+            with anyio.move_on_after(max(wait, 0.0)) as scope:
+                try:
+                    chunk = await chunks.__anext__()
+                except StopAsyncIteration:
+                    return
+            if scope.cancelled_caught:
+                raise RunTimeout(limit, seconds)
+            received = True
+            yield chunk
+
+
+def tool_limit(limits: Timeouts, run_deadline: float) -> float | None:
+    """Seconds a tool may run: its own limit, cut by what is left of the run's."""
+    left = run_deadline - perf_counter() if limits.run else None
+    if limits.tool is None:
+        return None if left is None else max(left, 0.0)
+    return limits.tool if left is None else max(min(limits.tool, left), 0.0)
+
+
+def check_complete(
+    assembler: StreamAssembler | ResponsesAssembler, stream: ModelStream | ResponsesStream
+) -> None:
+    """Raise `StreamError` unless the stream ended as a whole, error-free response."""
+    if isinstance(assembler, ResponsesAssembler):
+        # A terminal event is the Responses API's whole answer; `[DONE]` alone is not.
+        error = assembler.finish().stream_error()
+        if error is not None:
+            raise error
+        return
+    errors = assembler.errors
+    if errors:
+        raise StreamError(
+            f"the server reported an error in the stream: {error_message(errors[0])}",
+            body=errors[0],
+        )
+    if not stream.done and assembler.finish_reason is None:
+        # Servers end with a finish reason, `[DONE]`, or both: with neither, the body
+        # may have been cut, and its tool calls must not run.
+        raise StreamError("the stream ended early: no finish reason and no [DONE]")
+
+
+def with_fresh_ids(message: AssembledMessage, used: set[str]) -> AssembledMessage:
+    """`message` with a new id for each call whose id the conversation already holds.
+
+    Some servers number calls per response (`call_0` in every step) or repeat an id
+    within one; each call must have its own id for its result to be matched to it, and
+    for a tool to run at most once per id. `used` gains the ids of `message`.
+    """
+    calls = list(message.tool_calls)
+    for position, call in enumerate(calls):
+        if call.id in used:
+            calls[position] = call = dataclasses.replace(call, id=new_call_id(), id_generated=True)
+        used.add(call.id)
+    if calls == list(message.tool_calls):
+        return message
+    return dataclasses.replace(message, tool_calls=tuple(calls))
+
+
+def attempt_failed(
+    step: StepState,
+    assembler: StreamAssembler | ResponsesAssembler,
+    exc: RunError,
+    retries: Retries,
+    retries_left: float,
+    rng: random.Random,
+    run_deadline: float,
+    secret: str | None,
+) -> tuple[float | None, StepInterrupted]:
+    """Record a broken attempt: the wait before the next one (`None`: give up), and the
+    event that withdraws what it streamed.
+
+    Nothing of a broken attempt is kept or run: the step starts over from the last
+    consistent conversation, or the run fails.
+    """
+    if secret is not None:
+        redact_error(exc, secret)
+    step.failures.append(exc)
+    delay = retries.delay(exc, len(step.failures), rng) if retries_left else None
+    if delay is not None and perf_counter() + delay >= run_deadline:
+        delay = None
+    partial = assembler.finish().message
+    interrupted = StepInterrupted(
+        step.number,
+        len(step.failures),
+        exc,
+        partial.content or "",
+        partial.reasoning or "",
+        tuple(call.index for call in partial.tool_calls),
+        delay,
+    )
+    return delay, interrupted

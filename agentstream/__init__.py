@@ -30,9 +30,11 @@ from ._events import ToolCallStarted as ToolCallStarted
 from ._events import ToolCancelled as ToolCancelled
 from ._events import ToolFinished as ToolFinished
 from ._events import ToolProgress as ToolProgress
+from ._events import ToolQueued as ToolQueued
 from ._events import ToolStarted as ToolStarted
 from ._events import event_to_dict as event_to_dict
 from ._exceptions import AgentStreamError as AgentStreamError
+from ._exceptions import CallNotRunning as CallNotRunning
 from ._exceptions import ErrorBudgetExceeded as ErrorBudgetExceeded
 from ._exceptions import ModelError as ModelError
 from ._exceptions import RetriesExhausted as RetriesExhausted
@@ -95,6 +97,7 @@ __all__ = [  # noqa: RUF022
     "AssembledResponse",
     "AssembledResponsesOutput",
     "AssembledToolCall",
+    "CallNotRunning",
     "ErrorBudgetExceeded",
     "Event",
     "FINAL_TOOL",
@@ -153,6 +156,7 @@ __all__ = [  # noqa: RUF022
     "ToolError",
     "ToolFinished",
     "ToolProgress",
+    "ToolQueued",
     "ToolStarted",
     "Toolset",
     "Usage",

@@ -79,6 +79,8 @@ class Agent(Generic[OutputT]):
     model and counts against `max_invalid_calls`.
     `early_tools=True` starts each call to a tool made with `early=True` as soon as the
     call is complete, while the response still streams (see the README).
+    `max_concurrent_tools=N` lets at most N tool calls of a run run at once; the others
+    wait in call order (`ToolQueued`). `AgentRun.cancel_call` cancels one call.
 
     `api="responses"` speaks the Responses API (`POST /responses`; typed output as
     `text.format`); `chain_responses=True` sends `previous_response_id` rather than the
@@ -101,6 +103,7 @@ class Agent(Generic[OutputT]):
         "final_answer",
         "instructions",
         "max_argument_size",
+        "max_concurrent_tools",
         "max_invalid_calls",
         "max_result_size",
         "max_steps",
@@ -141,6 +144,7 @@ class Agent(Generic[OutputT]):
         api: Api = "chat",
         chain_responses: bool = False,
         background: bool = False,
+        max_concurrent_tools: int | None = None,
         **request: Any,
     ) -> None:
         if client is None:
@@ -154,6 +158,7 @@ class Agent(Generic[OutputT]):
                 "max_tool_calls_per_step": (max_tool_calls_per_step, 1),
                 "max_argument_size": (max_argument_size, 1),
                 "max_result_size": (max_result_size, 1),
+                "max_concurrent_tools": (max_concurrent_tools, 1),
             },
         )  # fmt: skip
         _check_request(request, api)
@@ -181,6 +186,7 @@ class Agent(Generic[OutputT]):
         self.max_result_size = max_result_size
         self.partial_arguments = partial_arguments
         self.early_tools = early_tools
+        self.max_concurrent_tools = max_concurrent_tools
         self.timeouts = timeouts or Timeouts()
         self.retries = retries or Retries()
         self.observers: tuple[Observer, ...] = tuple(observers)
@@ -229,6 +235,7 @@ class Agent(Generic[OutputT]):
             "api": self.api,
             "chain_responses": self.chain_responses,
             "background": self.background,
+            "max_concurrent_tools": self.max_concurrent_tools,
             **self.request,
         }
         return Agent(**{**settings, **changes})
@@ -253,6 +260,7 @@ class Agent(Generic[OutputT]):
             timeouts=self.timeouts, retries=self.retries, approver=self.approver,
             observers=self.observers, chain_responses=self.chain_responses,
             background=self.background, output_memory=self._output_memory,
+            max_concurrent_tools=self.max_concurrent_tools,
         )  # fmt: skip
 
     @overload

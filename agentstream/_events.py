@@ -45,6 +45,7 @@ __all__ = [
     "ToolCancelled",
     "ToolFinished",
     "ToolProgress",
+    "ToolQueued",
     "ToolStarted",
     "event_to_dict",
 ]
@@ -338,12 +339,15 @@ class ToolProgress:
 
 @dataclass(frozen=True, slots=True)
 class ToolCancelled:
-    """A call started early was withdrawn: no result of it reaches the model.
+    """A call was stopped: withdrawn (started early), or cancelled by `AgentRun.cancel_call`.
 
-    The step's attempt ended broken (a cut stream, an error, a stall, `length`,
-    `content_filter`) or the call turned out different from the one started. With
-    `finished` the tool had already ended and its result is dropped; otherwise it was
-    stopped while running.
+    Withdrawn (`answered` false): the step's attempt ended broken (a cut stream, an
+    error, a stall, `length`, `content_filter`) or the call turned out different from
+    the one started; no result of it reaches the model. With `finished` the tool had
+    already ended and its result is dropped; otherwise it was stopped while running.
+
+    Cancelled (`answered` true): `reason` is the one given to `cancel_call` (empty if
+    none); a `ToolFinished` follows whose output tells the model the user cancelled it.
     """
 
     step: int
@@ -352,6 +356,9 @@ class ToolCancelled:
     name: str
     reason: str
     finished: bool
+    answered: bool = False
+    """Whether the model is told the call was cancelled (`cancel_call`) rather than
+    never hearing of it (a withdrawn early call)."""
     type: Literal["tool_cancelled"] = field(default="tool_cancelled", init=False)
 
 
@@ -402,6 +409,20 @@ class RunFailed:
     type: Literal["run_failed"] = field(default="run_failed", init=False)
 
 
+@dataclass(frozen=True, slots=True)
+class ToolQueued:
+    """A call waits for a free slot (`Agent(max_concurrent_tools=...)`) before it starts.
+
+    Calls leave the queue in the order they joined it; `ToolStarted` says when this one does.
+    """
+
+    step: int
+    index: int
+    id: str
+    name: str
+    type: Literal["tool_queued"] = field(default="tool_queued", init=False)
+
+
 Event = (
     RunStarted
     | StepStarted
@@ -428,6 +449,7 @@ Event = (
     | MaxStepsReached
     | RunFinished
     | RunFailed
+    | ToolQueued
 )
 """Every event a run can report."""
 

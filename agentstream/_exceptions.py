@@ -4,7 +4,8 @@
 AgentStreamError
 ├── SetupError                 a mistake in how agentstream is used; fix the code
 │   ├── ToolDefinitionError    a tool that cannot be offered to a model
-│   └── StateError             a saved run state of another version, or inconsistent
+│   ├── StateError             a saved run state of another version, or inconsistent
+│   └── CallNotRunning         cancel_call named a call that is not running or waiting
 ├── ToolError                  raised by a tool on purpose; its message goes to the model
 ├── ToolArgumentsError         a call's arguments do not fit the tool's schema
 └── RunError                   something failed while a run was going on
@@ -26,6 +27,7 @@ from typing import Any
 
 __all__ = [
     "AgentStreamError",
+    "CallNotRunning",
     "ErrorBudgetExceeded",
     "ModelError",
     "RetriesExhausted",
@@ -55,6 +57,12 @@ class ToolDefinitionError(SetupError):
 
 class StateError(SetupError):
     """A saved run state cannot be resumed: another format version, or inconsistent."""
+
+
+class CallNotRunning(SetupError):
+    """`AgentRun.cancel_call` named a call it cannot cancel: an id the step under way
+    does not hold (unknown, of another step, awaiting approval), or a call that has
+    already finished or been cancelled."""
 
 
 class ToolError(AgentStreamError):

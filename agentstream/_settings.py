@@ -55,6 +55,7 @@ _FOREIGN_NAMES: dict[str, str] = {
     "max_turns": _USE_MAX_STEPS,
     "max_iterations": _USE_MAX_STEPS,
     "max_function_calls": "use max_tool_calls=... (tool calls per run)",
+    "max_function_tool_concurrency": "use max_concurrent_tools=... (tool calls run at once)",
     "max_retries": "use retries=Retries(max_retries=...)",
     "result_type": _USE_OUTPUT_TYPE,
     "response_model": _USE_OUTPUT_TYPE,

@@ -65,6 +65,7 @@ class RunConfig:
     chain_responses: bool
     background: bool
     output_memory: OutputMemory
+    max_concurrent_tools: int | None = None
 
     @property
     def tools(self) -> dict[str, Tool]:

@@ -18,9 +18,10 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectSendStream
 
 from .._convert import clean_text, exception_text, group_members, safe_str
-from .._events import Event, ToolFinished, ToolProgress, ToolStarted
+from .._events import Event, ToolCancelled, ToolFinished, ToolProgress, ToolQueued, ToolStarted
 from .._exceptions import ToolCrashed, ToolError
 from ..tools._tool import Tool, ToolContext, format_tool_result
+from ._cancel import CallControl, Slots, cancelled_output, not_running
 from ._observe import RunObserver, observing_tool
 
 __all__ = ["ToolRun", "ToolRunner", "describe_exception", "run_tools", "truncate"]
@@ -52,6 +53,10 @@ class ToolRun:
     progress: _Progress | None = None
     crash: BaseException | None = None
     """Set when the tool raised what must end the run (`ToolCrashed`, a Ctrl-C)."""
+    cancel_asked: bool = False
+    """Cancelled by `AgentRun.cancel_call`: it ends answered as such."""
+    cancel_reason: str | None = None
+    context: ToolContext | None = None
 
     @property
     def started(self) -> bool:
@@ -128,7 +133,10 @@ class ToolRunner:
         max_result_size: int | None,
         watchers: tuple[RunObserver, ...] = (),
         deps: Any = None,
+        control: CallControl | None = None,
     ) -> None:
+        self._control = control  # the run's: live calls by id, its slots if capped
+        self._known: dict[str, ToolRun] = {}
         self._task_group = task_group
         self._watchers = watchers
         self._deps = deps  # the run's `deps`, handed to each call's ToolContext
@@ -150,16 +158,40 @@ class ToolRunner:
         call.progress = _Progress(functools.partial(_report, self._send, call))
         self._calls.append(call)
         self._by_index[call.index] = call
+        self._register(call)
         if call.reused:
             step, tool = self._step, call.tool
             _report(self._send, ToolStarted(step, call.index, call.id, tool.name, call.arguments))
             _report(self._send, _finished(step, call, reused=True))
             return
         limits = _Limits(timeout, self._max_result_size)
+        slots = self._control.slots if self._control is not None else None
+        if slots is not None and not slots.ask(call.id):  # asked in call order
+            _report(self._send, ToolQueued(self._step, call.index, call.id, call.tool.name))
         self._task_group.start_soon(
-            functools.partial(_run_one, deps=self._deps),
+            functools.partial(_run_one, deps=self._deps, slots=slots),
             call, self._run_id, self._step, context, limits, self._send, self._watchers,
         )  # fmt: skip
+
+    def _register(self, call: ToolRun) -> None:
+        self._known[call.id] = call
+        if self._control is not None:
+            self._control.live[call.id] = self
+
+    def cancel(self, call_id: str, reason: str | None) -> None:
+        """Cancel one call: stop it if it runs or waits, and answer it as cancelled."""
+        call = self._known.get(call_id)
+        if call is None or call.finished or call.cancel_asked or call.cancelled:
+            why = "it has already finished or been cancelled" if call else "unknown id"
+            raise not_running(call_id, why)
+        call.cancel_asked, call.cancel_reason = True, reason
+        if call.context is not None:
+            call.context._mark_cancelled()  # a sync tool's thread may look and return
+        if call.scope is not None:
+            call.scope.cancel()  # started (maybe queued): `_run_one` reports its end
+        else:
+            for event in _cancelled(self._step, call):
+                _report(self._send, event)
 
     def ready(self) -> list[Event]:
         """The events that have arrived, and fresh progress of the running tools."""
@@ -192,6 +224,7 @@ class ToolRunner:
         for call in calls:  # an early call may have ended, and crashed, before this
             if call.finished:
                 _raise_crash(call)
+            self._register(call)
         batches: list[list[ToolRun]] = []
         for call in calls:
             if call.tool.concurrent and batches and batches[-1][0].tool.concurrent:
@@ -204,7 +237,7 @@ class ToolRunner:
                 async with aclosing(self._wait(running)) as events:
                     async for event in events:
                         yield event
-            starting = [call for call in batch if not call.started]
+            starting = [call for call in batch if not call.started and not call.finished]
             if before_batch is not None and starting:
                 await before_batch(starting)
             for call in starting:
@@ -217,6 +250,11 @@ class ToolRunner:
         """Stop relaying: events of tools still running (abandoned threads) are dropped."""
         self._send.close()
         self._receive.close()
+        if self._control is not None:
+            live = self._control.live
+            for call_id in self._known:
+                if live.get(call_id) is self:
+                    del live[call_id]
 
     async def _wait(self, calls: list[ToolRun]) -> AsyncGenerator[Event, None]:
         while True:
@@ -282,6 +320,7 @@ async def run_tools(
     watchers: tuple[RunObserver, ...] = (),
     before_batch: Callable[[list[ToolRun]], Awaitable[None]] | None = None,
     deps: Any = None,
+    control: CallControl | None = None,
 ) -> AsyncGenerator[Event, None]:
     """Run the calls in `task_group` and yield their events as they happen (see `ToolRunner`).
 
@@ -289,7 +328,7 @@ async def run_tools(
     left; this generator only relays their events to the consumer's task. Each call
     runs inside the `tool_call` context of every watcher (the run's observers).
     """
-    runner = ToolRunner(task_group, run_id, step, max_result_size, watchers, deps)
+    runner = ToolRunner(task_group, run_id, step, max_result_size, watchers, deps, control)
     try:
         async with aclosing(runner.run(calls, context, timeout, before_batch)) as events:
             async for event in events:
@@ -308,25 +347,50 @@ async def _run_one(
     watchers: tuple[RunObserver, ...] = (),
     *,
     deps: Any = None,
+    slots: Slots | None = None,
 ) -> None:
     assert call.scope is not None
-    with call.scope:
-        if call.scope.cancel_called:
-            return  # withdrawn before it began
-        tool = call.tool
-        started = ToolStarted(step, call.index, call.id, tool.name, call.arguments)
-        _report(send, started)
-        report = call.progress.report if call.progress is not None else None
-        ctx: ToolContext = ToolContext(
-            run_id, call.id, tool.name, step, context, call.early, report, deps
-        )
-        if watchers:
-            with observing_tool(watchers, started) as observed:
+    try:
+        with call.scope:
+            if call.scope.cancel_called:
+                return  # withdrawn (or cancelled) before it began; see below
+            if slots is not None:
+                await slots.take(call.id)
+            tool = call.tool
+            started = ToolStarted(step, call.index, call.id, tool.name, call.arguments)
+            _report(send, started)
+            report = call.progress.report if call.progress is not None else None
+            call.context = ctx = ToolContext(
+                run_id, call.id, tool.name, step, context, call.early, report, deps
+            )
+            if watchers:
+                with observing_tool(watchers, started) as observed:
+                    finished = await _invoke(call, ctx, limits, step)
+                    observed(finished)
+            else:
                 finished = await _invoke(call, ctx, limits, step)
-                observed(finished)
-        else:
-            finished = await _invoke(call, ctx, limits, step)
-        _report(send, finished)
+            if not call.cancel_asked:  # else it ended before the cancel reached it
+                _report(send, finished)
+    finally:
+        if slots is not None:
+            slots.give_back(call.id)
+        if call.context is not None and (call.cancel_asked or not call.finished):
+            call.context._mark_cancelled()
+        if call.cancel_asked:
+            for event in _cancelled(step, call):
+                _report(send, event)
+
+
+def _cancelled(step: int, call: ToolRun) -> tuple[ToolCancelled, ToolFinished]:
+    """A call cancelled by `cancel_call` ends answered: the model is told so."""
+    call.value = call.error = call.crash = None
+    call.output, call.truncated = cancelled_output(call.cancel_reason), False
+    call.finished = True
+    name = call.tool.name
+    reason = call.cancel_reason or ""
+    return ToolCancelled(step, call.index, call.id, name, reason, False, True), _finished(
+        step, call
+    )
 
 
 async def _invoke(call: ToolRun, ctx: ToolContext, limits: _Limits, step: int) -> ToolFinished:

@@ -36,6 +36,7 @@ from ..state._store import state_of_session
 from ..wire.chat._assemble import StreamAssembler
 from ..wire.responses._assemble import ResponsesAssembler
 from ._approval import check_decisions, decide
+from ._cancel import CallControl
 from ._calls import (
     awaiting,
     resumed_step,
@@ -91,6 +92,7 @@ class AgentRun(Generic[OutputT]):
         self._rng: random.Random | None = None  # made at the first retry: seeding costs
         self._watchers: tuple[RunObserver, ...] = ()  # the agent's observers of this run
         self._runner: ToolRunner | None = None  # the last relay of early calls
+        self._control = CallControl(config.max_concurrent_tools)  # cancel_call, the cap
         self._start = start
         self._approver = start.approver if start.approver is not None else config.approver
         self._session = start.session
@@ -118,6 +120,16 @@ class AgentRun(Generic[OutputT]):
     def messages(self) -> list[dict[str, Any]]:
         """The conversation so far (a copy), consistent at every moment."""
         return [dict(message) for message in self._state.messages]
+
+    def cancel_call(self, call_id: str, reason: str | None = None) -> None:
+        """Cancel one tool call of the step under way; the run goes on.
+
+        An async tool is cancelled, a sync tool's `ctx.cancelled` turns true (its thread
+        is left to end), a call still waiting to start never starts. `ToolCancelled`
+        carries `reason`, and the model is told the user cancelled the call (and why).
+        Raises `CallNotRunning` for an id that is not running or waiting to run.
+        """
+        self._control.cancel(call_id, reason)
 
     async def __aenter__(self) -> AgentRun[OutputT]:
         if self._task_group is not None:
@@ -356,7 +368,7 @@ class AgentRun(Generic[OutputT]):
         assert self._task_group is not None
         runner = ToolRunner(
             self._task_group, self.run_id, step.number, config.max_result_size, self._watchers,
-            self._start.deps,
+            self._start.deps, self._control,
         )  # fmt: skip
         self._runner = runner
         timeout = tool_limit(config.timeouts, run_deadline)
@@ -422,6 +434,7 @@ class AgentRun(Generic[OutputT]):
             else run_tools(
                 self._task_group, runnable, self.run_id, step.number, context, timeout,
                 config.max_result_size, self._watchers, starting, self._start.deps,
+                self._control,
             )
         )  # fmt: skip
         try:

@@ -25,6 +25,7 @@ class ToolContext(Generic[DepsT]):
     """
 
     __slots__ = (
+        "_cancelled",
         "_conversation",
         "_copy",
         "_progress",
@@ -62,6 +63,7 @@ class ToolContext(Generic[DepsT]):
         progress: Callable[[float | None, str | None, str | None], None] | None = None,
         deps: Any = None,
     ) -> None:
+        self._cancelled = False  # set by the run, read by a sync tool in its worker thread
         self.deps = deps
         self.early = early
         self._progress = progress
@@ -83,6 +85,17 @@ class ToolContext(Generic[DepsT]):
         if self._copy is None:
             self._copy = tuple(copy_message(message) for message in self._conversation)
         return self._copy
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether the call has been cancelled (`AgentRun.cancel_call`, its timeout, or the
+        run being left). An async tool is interrupted anyway; a sync tool runs on in its
+        worker thread, its result dropped, unless it looks here and returns early."""
+        return self._cancelled
+
+    def _mark_cancelled(self) -> None:
+        """Called by the run (from the event loop's thread) when the call is stopped."""
+        self._cancelled = True
 
     def progress(
         self, fraction: float | None = None, message: str | None = None, output: str | None = None

@@ -46,6 +46,7 @@ from agentstream import (
     ToolCancelled,
     ToolFinished,
     ToolProgress,
+    ToolQueued,
     ToolStarted,
     Usage,
     event_to_dict,
@@ -56,11 +57,12 @@ __all__ = ["UI_STREAM_HEADERS", "Chunk", "UIStreamEncoder", "error_text", "usage
 ToolEvent = (
     ToolCallStarted | ToolCallDelta | ToolCallReady | ToolCallInvalid | ApprovalRequested
     | ToolCallApproved | ToolCallDenied | ToolStarted | ToolProgress | ToolCancelled
-    | ToolFinished
+    | ToolFinished | ToolQueued
 )  # fmt: skip
 _TOOL_EVENTS = (
     ToolCallStarted, ToolCallDelta, ToolCallReady, ToolCallInvalid, ApprovalRequested,
     ToolCallApproved, ToolCallDenied, ToolStarted, ToolProgress, ToolCancelled, ToolFinished,
+    ToolQueued,
 )  # fmt: skip
 
 Chunk = dict[str, Any]
@@ -225,6 +227,11 @@ class UIStreamEncoder:
                         message=event.message, output=event.output,
                     )
                 ]  # fmt: skip
+            case ToolQueued(step=step, index=index):
+                call = self._tool_id(step, index, event.id)
+                return [_timing("tool_queued", t, step=step, toolCallId=call)]
+            case ToolCancelled(step=step, index=index, reason=reason, answered=True):
+                return self._tool_cancelled(event, t)
             case ToolCancelled(step=step, index=index, reason=reason):
                 call = self._tool_id(step, index, event.id)
                 cancelled = _timing("tool_cancelled", t, step=step, toolCallId=call)
@@ -314,6 +321,14 @@ class UIStreamEncoder:
     def _tool_start(self, step: int, index: int, event: ToolCallStarted | ToolCallDelta) -> Chunk:
         call = self._tool_id(step, index, event.id)
         return {"type": "tool-input-start", "toolCallId": call, "toolName": event.name}
+
+    def _tool_cancelled(self, event: ToolCancelled, t: float) -> list[Chunk]:
+        """A call cancelled on request: a data part the page keeps on its card (the
+        `ToolFinished` that follows carries what the model is told)."""
+        call = self._tool_id(event.step, event.index, event.id)
+        timing = _timing("tool_cancelled", t, step=event.step, toolCallId=call)
+        data = {"toolCallId": call, "reason": event.reason}
+        return [timing, {"type": "data-tool-cancelled", "id": f"cancel-{call}", "data": data}]
 
     def _tool_finished(self, event: ToolFinished, t: float) -> list[Chunk]:
         call = self._tool_id(event.step, event.index, event.id)

@@ -1,0 +1,94 @@
+"""Steering a run's tool calls from outside: cancelling one call, capping how many run.
+
+`CallControl` is made once per run. It knows which step's runner holds each call that
+can still be cancelled (`AgentRun.cancel_call` goes through it), and, with
+`max_concurrent_tools`, holds the run's `Slots`: one queue for every call of the run,
+early starts included, so calls wait in the order they were started.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import anyio
+
+from .._exceptions import CallNotRunning, SetupError
+
+__all__ = ["CallControl", "Cancellable", "Slots", "cancelled_output"]
+
+
+class Cancellable(Protocol):
+    """What holds a call that may be cancelled (a step's `ToolRunner`)."""
+
+    def cancel(self, call_id: str, reason: str | None) -> None: ...
+
+
+def cancelled_output(reason: str | None) -> str:
+    """What the model is told in place of the result of a call cancelled by the user."""
+    text = "Cancelled by the user before the tool finished; there is no result."
+    return f"{text} Reason: {reason}" if reason else text
+
+
+def not_running(call_id: str, why: str) -> CallNotRunning:
+    return CallNotRunning(f"cannot cancel the tool call {call_id!r:.80}: {why}")
+
+
+class Slots:
+    """At most `capacity` calls hold a slot at once; the others wait in the order they asked.
+
+    `ask` is synchronous and called in call order as each call is started, so the
+    order does not depend on how the event loop schedules the calls' tasks (trio
+    shuffles them on purpose).
+    """
+
+    __slots__ = ("_holders", "_waiting", "capacity")
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._holders: set[str] = set()
+        self._waiting: dict[str, anyio.Event] = {}  # in the order they asked
+
+    def ask(self, call_id: str) -> bool:
+        """Take a slot for the call now (True), or queue it (False: `take` waits)."""
+        if len(self._holders) < self.capacity and not self._waiting:
+            self._holders.add(call_id)
+            return True
+        self._waiting[call_id] = anyio.Event()
+        return False
+
+    async def take(self, call_id: str) -> None:
+        """Wait until the call queued by `ask` holds its slot."""
+        waiting = self._waiting.get(call_id)
+        if waiting is not None:
+            await waiting.wait()
+
+    def give_back(self, call_id: str) -> None:
+        """The call ended (or left the queue): its slot goes to the first one waiting."""
+        if call_id in self._holders:
+            self._holders.discard(call_id)
+            if self._waiting:
+                first = next(iter(self._waiting))
+                self._holders.add(first)
+                self._waiting.pop(first).set()
+        else:
+            self._waiting.pop(call_id, None)
+
+
+class CallControl:
+    """One run's handle on its tool calls: where each live call is, and the run's slots."""
+
+    __slots__ = ("live", "slots")
+
+    def __init__(self, max_concurrent_tools: int | None) -> None:
+        self.live: dict[str, Cancellable] = {}
+        """The runner of each call that was handed to one and whose step is not over."""
+        self.slots = Slots(max_concurrent_tools) if max_concurrent_tools is not None else None
+
+    def cancel(self, call_id: str, reason: str | None) -> None:
+        """Cancel one call (see `AgentRun.cancel_call`)."""
+        if reason is not None and not isinstance(reason, str):
+            raise SetupError(f"reason must be a string or None, not {type(reason).__name__}")
+        runner = self.live.get(call_id)
+        if runner is None:
+            raise not_running(call_id, "no call of the step under way has this id")
+        runner.cancel(call_id, reason)

@@ -36,13 +36,13 @@ from ..state._store import state_of_session
 from ..wire.chat._assemble import StreamAssembler
 from ..wire.responses._assemble import ResponsesAssembler
 from ._approval import check_decisions, decide
-from ._cancel import CallControl
 from ._calls import (
     awaiting,
     resumed_step,
     sort_calls,
     stop_after,
 )
+from ._cancel import CallControl
 from ._early import EarlyStarts
 from ._early_stream import early_chunks
 from ._execute import ToolRun, ToolRunner, run_tools

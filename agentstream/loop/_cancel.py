@@ -36,42 +36,59 @@ def not_running(call_id: str, why: str) -> CallNotRunning:
 class Slots:
     """At most `capacity` calls hold a slot at once; the others wait in the order they asked.
 
-    `ask` is synchronous and called in call order as each call is started, so the
-    order does not depend on how the event loop schedules the calls' tasks (trio
-    shuffles them on purpose).
+    `ask` is synchronous and called in call order as each call is started. A freed slot
+    goes to the first call waiting, and the next one is woken only once that call's
+    task has resumed: so waiting calls start in call order, whatever order the event
+    loop runs woken tasks in (trio shuffles them on purpose).
     """
 
-    __slots__ = ("_holders", "_waiting", "capacity")
+    __slots__ = ("_holders", "_tickets", "_waiting", "_woken", "capacity")
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self._holders: set[str] = set()
-        self._waiting: dict[str, anyio.Event] = {}  # in the order they asked
+        self._waiting: dict[str, None] = {}  # the line, in the order they asked
+        self._tickets: dict[str, anyio.Event] = {}  # each queued call's wake-up, until taken
+        self._woken: str | None = None  # given a slot, its task not resumed yet
 
     def ask(self, call_id: str) -> bool:
         """Take a slot for the call now (True), or queue it (False: `take` waits)."""
-        if len(self._holders) < self.capacity and not self._waiting:
+        if len(self._holders) < self.capacity and not self._waiting and self._woken is None:
             self._holders.add(call_id)
             return True
-        self._waiting[call_id] = anyio.Event()
+        self._waiting[call_id] = None
+        self._tickets[call_id] = anyio.Event()
         return False
 
     async def take(self, call_id: str) -> None:
         """Wait until the call queued by `ask` holds its slot."""
-        waiting = self._waiting.get(call_id)
-        if waiting is not None:
-            await waiting.wait()
+        ticket = self._tickets.get(call_id)
+        if ticket is None:
+            return  # it took a free slot when it asked
+        await ticket.wait()
+        del self._tickets[call_id]
+        if self._woken == call_id:
+            self._woken = None
+            self._wake()
 
     def give_back(self, call_id: str) -> None:
-        """The call ended (or left the queue): its slot goes to the first one waiting."""
+        """The call ended (or left the line): its slot goes to the first one waiting."""
+        self._tickets.pop(call_id, None)
         if call_id in self._holders:
             self._holders.discard(call_id)
-            if self._waiting:
-                first = next(iter(self._waiting))
-                self._holders.add(first)
-                self._waiting.pop(first).set()
+            if self._woken == call_id:
+                self._woken = None
         else:
             self._waiting.pop(call_id, None)
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._woken is None and self._waiting and len(self._holders) < self.capacity:
+            first = next(iter(self._waiting))
+            del self._waiting[first]
+            self._holders.add(first)
+            self._woken = first
+            self._tickets[first].set()
 
 
 class CallControl:

@@ -454,3 +454,46 @@ async def test_a_server_tool_named_like_a_local_one_is_left_out(
         "add", "tool_0", "tool_1",
     ]  # fmt: skip
     assert "'add' is left out" in caplog.text
+
+
+async def test_cancel_call_cancels_one_mcp_call_and_the_run_goes_on(
+    connect: Any, markers: Path
+) -> None:
+    progressed = anyio.Event()
+
+    def on_progress(report: MCPProgress) -> None:
+        progressed.set()
+
+    model = ScriptedModel(
+        [
+            Reply(
+                tool_calls=[
+                    ToolCall("srv_slow", {"seconds": 3600, "label": "one"}, id="c1"),
+                    ToolCall("srv_add", {"a": 1, "b": 2}, id="c2"),
+                ]
+            ),
+            Reply("Added; the slow one was cancelled."),
+        ]
+    )
+    events: list[Event] = []
+    with anyio.fail_after(LIMIT):
+        async with connect(on_progress=on_progress) as server:
+            async with agent_for(model, server).stream("go") as run:
+                async for event in run:
+                    events.append(event)
+                    if isinstance(event, ToolStarted) and event.id == "c1":
+                        await progressed.wait()  # the server is inside the call
+                        run.cancel_call("c1", "not needed")
+            # While still connected: the server was told (`notifications/cancelled`),
+            # and its handler left the marker.
+            while not (markers / "cancelled-one").exists():
+                await anyio.sleep(0.02)
+    done = finished(events)
+    assert done["c1"].output.startswith("Cancelled by the user")
+    assert done["c1"].output.endswith("Reason: not needed")
+    assert done["c2"].error is None
+    sent = {
+        m["tool_call_id"]: m["content"] for m in model.requests[1].messages if m["role"] == "tool"
+    }
+    assert sent["c1"] == done["c1"].output
+    assert run.result.output == "Added; the slow one was cancelled."

@@ -253,3 +253,32 @@ def test_denying_a_call_with_a_reason_tells_the_model(page: Any) -> None:
     told = model.requests[-1].body["messages"][-1]
     assert told["role"] == "tool"
     assert "over budget" in told["content"]
+
+
+def test_the_cancel_button_on_a_running_card_cancels_that_call_and_the_run_goes_on(
+    page: Any,
+) -> None:
+    model = offline_model(ttft=0.1, tokens_per_second=80)
+    with running_server(create_app(paced_agent(model))) as url:
+        page.goto(url + "/")
+        ask(page, "Wait 300 seconds please")
+        page.wait_for_selector(".tool.running .cancel-call", timeout=WAIT)
+        shot(page, "13-cancel-button-on-a-running-card")
+        button = page.locator(".tool.running .cancel-call")
+        assert button.get_attribute("aria-label", timeout=WAIT).startswith("Cancel ")
+        button.click()
+        page.wait_for_selector(".run-metrics", timeout=WAIT)  # the run went on to answer
+        shot(page, "14-call-cancelled-run-answered")
+        card = page.locator(".tool")
+        assert card.count() == 1
+        # "cancelled" comes from the stream's data part; the output is what the model saw.
+        assert card.locator(".state").inner_text() == "cancelled"
+        assert "error" in card.get_attribute("class")
+        assert card.locator(".result").inner_text().startswith("Cancelled by the user")
+        assert page.locator(".cancel-call").count() == 0
+        assert page.locator(".notice").count() == 0  # one call cancelled, not the run
+        assert "answer" in page.locator(".run-metrics").inner_text()
+    assert chat_requests(model) == 2
+    told = model.requests[-1].body["messages"][-1]
+    assert told["role"] == "tool"
+    assert told["content"].startswith("Cancelled by the user before the tool finished")

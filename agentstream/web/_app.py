@@ -13,6 +13,9 @@ Routes (all under the app's mount point):
   agentstream's JSON events over SSE, each with an `id:` line; the run's key is in the
   `x-agentstream-run` header. `GET /api/events/{key}` reattaches (`Last-Event-ID`).
 - `POST /api/chat/{id}/stop`, `POST /api/events/{key}/stop`: cancel the run.
+- `POST /api/chat/{id}/cancel`, `POST /api/events/{key}/cancel`: `{"toolCallId": id,
+  "reason": text or null}` cancels one tool call (`AgentRun.cancel_call`); the run goes
+  on. 204, or 409 when no such call is running or waiting.
 
 Every request first passes `_guard.Guard` (allowed `Host`, same `Origin`, JSON bodies,
 the token). A client may send `x-agentstream-chat-secret` with a chat's first request:
@@ -36,7 +39,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from agentstream import Agent, AgentRun, AgentStreamError, RunState, Store
+from agentstream import Agent, AgentRun, AgentStreamError, CallNotRunning, RunState, Store
 
 from ._checkpoints import Checkpoints, Paused
 from ._guard import Guard, valid_key
@@ -56,6 +59,8 @@ _CSP = (
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 _SECRET_HEADER = "x-agentstream-chat-secret"
 _MAX_SECRET = 256
+_MAX_CALL_ID = 256
+_MAX_REASON = 1000
 
 
 class _BadRequest(Exception):
@@ -112,6 +117,8 @@ def create_app(
         Route("/api/events", api.events, methods=["POST"]),
         Route("/api/events/{key}", api.reattach_events),
         Route("/api/events/{key}/stop", api.stop, methods=["POST"]),
+        Route("/api/chat/{key}/cancel", api.cancel_call, methods=["POST"]),
+        Route("/api/events/{key}/cancel", api.cancel_call, methods=["POST"]),
     ]
     handlers: dict[Any, Callable[[Request, Exception], Any]] = {
         _BadRequest: _bad_request,
@@ -253,6 +260,22 @@ class _Api:
         if live is None:
             return JSONResponse({"error": "no such run"}, status_code=404)
         live.stop("stopped by the user")
+        return Response(status_code=204)
+
+    async def cancel_call(self, request: Request) -> Response:
+        live = self._held(request)
+        body = await _json_body(request, self.max_body_size)
+        if live is None:
+            return JSONResponse({"error": "no such run"}, status_code=404)
+        call_id, reason = body.get("toolCallId"), body.get("reason")
+        if not isinstance(call_id, str) or not 0 < len(call_id) <= _MAX_CALL_ID:
+            raise _BadRequest(400, f"toolCallId must be a string of 1 to {_MAX_CALL_ID} characters")
+        if reason is not None and (not isinstance(reason, str) or len(reason) > _MAX_REASON):
+            raise _BadRequest(400, f"reason must be null or at most {_MAX_REASON} characters")
+        try:
+            live.cancel_call(call_id, reason or None)
+        except CallNotRunning:
+            return JSONResponse({"error": "no such tool call is running"}, status_code=409)
         return Response(status_code=204)
 
     def _held(self, request: Request) -> LiveRun | None:

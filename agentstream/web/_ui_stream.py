@@ -128,6 +128,9 @@ class UIStreamEncoder:
         self._tool_ids: dict[tuple[int, int], str] = {}  # (step, index) -> UI id
         self._steps: list[dict[str, Any]] = []
         self.finished = False
+        self.call_ids: dict[str, str] = {}
+        """The run's id of each call that started or queued, by its UI id (they differ
+        when the server's id was missing or taken)."""
 
     def feed(self, event: Event, t: float = 0.0) -> list[Chunk]:
         """The parts `event` becomes; `t` is seconds since the run started."""
@@ -212,6 +215,7 @@ class UIStreamEncoder:
                 return [{"type": "tool-output-denied", "toolCallId": call}]
             case ToolStarted(step=step, index=index):
                 call = self._tool_id(step, index, event.id)
+                self.call_ids[call] = event.id
                 shown = _short(event.arguments)
                 return [
                     _timing(
@@ -229,6 +233,7 @@ class UIStreamEncoder:
                 ]  # fmt: skip
             case ToolQueued(step=step, index=index):
                 call = self._tool_id(step, index, event.id)
+                self.call_ids[call] = event.id
                 return [_timing("tool_queued", t, step=step, toolCallId=call)]
             case ToolCancelled(step=step, index=index, reason=reason, answered=True):
                 return self._tool_cancelled(event, t)

@@ -588,7 +588,17 @@ class Renderer {
         Object.assign(tool.part, { state: "output-available", output: chunk.output });
         if (tool.controls) tool.controls.remove();
         const text = typeof chunk.output === "string" ? chunk.output : JSON.stringify(chunk.output);
-        this.toolResult(tool, text, "done", "done");
+        // A call cancelled by the user is answered too: its output says so to the model.
+        if (tool.cancelled !== undefined) this.toolResult(tool, text, "error", "cancelled");
+        else this.toolResult(tool, text, "done", "done");
+        break;
+      }
+      case "data-tool-cancelled": {
+        const tool = this.tools[chunk.data.toolCallId];
+        if (!tool) break;
+        tool.cancelled = chunk.data.reason || "";
+        this.toolState(tool, "error", "cancelled");
+        this.dropCancel(tool);
         break;
       }
       case "tool-approval-request": {
@@ -722,6 +732,24 @@ class Renderer {
   toolResult(tool, text, cls, label) {
     tool.result.textContent = text;
     this.toolState(tool, cls, label);
+    this.dropCancel(tool);
+  }
+
+  // A Cancel button on a call that runs or waits, while this message's run is live.
+  cancelControl(id) {
+    const tool = this.tools[id];
+    if (!tool || tool.cancel || tool.cancelled !== undefined || !current || current.renderer !== this) return;
+    const button = el("button", "cancel-call", "Cancel");
+    button.type = "button";
+    button.setAttribute("aria-label", "Cancel " + tool.name);
+    button.addEventListener("click", () => cancelCall(tool, id));
+    tool.card.querySelector(".name").after(button);
+    tool.cancel = button;
+  }
+
+  dropCancel(tool) {
+    if (tool.cancel) tool.cancel.remove();
+    tool.cancel = null;
   }
 
   timing(data) {
@@ -743,6 +771,14 @@ class Renderer {
       }
       case "tool_started":
         line.open(data.toolCallId, data.toolName + " " + (data.arguments || ""), "tool", data.t);
+        if (this.tools[data.toolCallId] && this.tools[data.toolCallId].cancelled === undefined) {
+          this.toolState(this.tools[data.toolCallId], "running", "running…");
+        }
+        this.cancelControl(data.toolCallId);
+        break;
+      case "tool_queued":
+        if (this.tools[data.toolCallId]) this.toolState(this.tools[data.toolCallId], "running", "queued");
+        this.cancelControl(data.toolCallId);
         break;
       case "tool_finished":
         line.end(data.toolCallId, data.t, !data.ok);
@@ -995,6 +1031,21 @@ async function post(messages, messageId) {
     return;
   }
   await follow(response);
+}
+
+// Cancel one tool call: the run goes on, and the model is told the user cancelled it.
+async function cancelCall(tool, id) {
+  if (!tool.cancel) return;
+  tool.cancel.disabled = true;
+  tool.state.textContent = "cancelling…";
+  const response = await fetch("api/chat/" + encodeURIComponent(chatId) + "/cancel", {
+    method: "POST",
+    headers: headers({ "content-type": "application/json" }),
+    body: JSON.stringify({ toolCallId: id }),
+  }).catch(() => null);
+  if (!response || (response.status !== 204 && response.status !== 409)) {
+    if (tool.cancel) tool.cancel.disabled = false; // it may be tried again
+  }
 }
 
 async function stop() {

@@ -22,6 +22,7 @@ from agentstream import (
     ToolStarted,
     tool,
 )
+from agentstream.loop._cancel import Slots
 from agentstream.testing import Reply, ScriptedModel, ToolCall
 
 from ._helpers import of
@@ -184,3 +185,31 @@ def test_max_concurrent_tools_is_kept_by_replace_and_named_for_other_libraries()
     assert agent.replace(max_concurrent_tools=None).max_concurrent_tools is None
     with pytest.raises(SetupError, match="use max_concurrent_tools"):
         Agent(client=lambda: None, model="m", max_function_tool_concurrency=2)  # type: ignore[arg-type,return-value]
+
+
+async def test_slots_hand_a_freed_slot_to_the_first_waiting_and_skip_those_that_left() -> None:
+    slots = Slots(1)
+    assert slots.ask("a")
+    assert not slots.ask("b")
+    assert not slots.ask("c")
+    assert not slots.ask("d")
+    slots.give_back("c")  # left the line (cancelled while waiting)
+    slots.give_back("a")  # `b` is woken; `d` waits until `b`'s task has resumed
+    with anyio.fail_after(5):
+        await slots.take("b")
+    slots.give_back("b")
+    with anyio.fail_after(5):
+        await slots.take("d")
+    slots.give_back("d")
+    assert slots.ask("e")  # all free again
+
+
+async def test_a_woken_call_cancelled_before_it_resumed_passes_its_slot_on() -> None:
+    slots = Slots(1)
+    assert slots.ask("a")
+    assert not slots.ask("b")
+    assert not slots.ask("c")
+    slots.give_back("a")  # `b` is woken...
+    slots.give_back("b")  # ...and cancelled before its task resumed: `c` goes next
+    with anyio.fail_after(5):
+        await slots.take("c")

@@ -1,7 +1,8 @@
 """The loop: a run (`_run`) step after step. It receives a `RunConfig` made by `Agent`
 (`_config`), sends each attempt on the agent's wire (`_send`, `_step`), keeps the step
 under way (`_step_state`), sorts and validates calls (`_calls`, `_validate`), settles
-approvals, runs tools (`_execute`, early ones in `_early`), retries and times out, writes
+approvals, runs tools (`_execute`, early ones in `_early`; `_cancel` cancels one call and
+caps how many run), retries and times out, writes
 each step into the state (`_record`), and lets observers watch (`_observe`). `_sync` runs
 it from synchronous code. Imports every room below it, never the `Agent`.
 """

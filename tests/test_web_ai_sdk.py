@@ -13,14 +13,17 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 from typing import Any, NoReturn
 
+import anyio
+import httpx2
 import pytest
 
-from agentstream import Agent
+from agentstream import Agent, tool
 from agentstream.stores import SQLiteStore
-from agentstream.testing import offline_model
+from agentstream.testing import Reply, ScriptedModel, ToolCall, offline_model
 from agentstream.web import create_app, demo_tools
 
 from ._web import running_server
@@ -215,3 +218,51 @@ def test_an_approval_resumes_the_run_in_a_new_app_on_the_same_store(
     assert [m["role"] for m in resumed] == ["user", "assistant", "tool"]
     assert resumed[-1]["content"] == booking["output"]
     assert booking["output"] in _answer(read["messages"][-1])
+
+
+def test_the_ai_package_keeps_a_cancelled_call_and_sends_it_back(ai_package: Path) -> None:
+    started = threading.Event()
+
+    @tool
+    async def search(query: str) -> str:
+        """Search for a long time."""
+        started.set()
+        await anyio.sleep(3600)
+        return "never"
+
+    model = ScriptedModel(
+        [
+            Reply(tool_calls=[ToolCall("search", {"query": "q"}, id="call_s")]),
+            Reply("Skipped the search."),
+            Reply("Oslo: sunny."),
+        ]
+    )
+    agent = Agent(client=model.async_client, model="m", tools=[search])
+    answers: list[int] = []
+
+    def cancel_when_started(url: str) -> None:
+        if started.wait(60):
+            with httpx2.Client(base_url=url, timeout=20) as http:
+                body = {"toolCallId": "call_s", "reason": "not needed"}
+                answers.append(http.post("/api/chat/node-chat/cancel", json=body).status_code)
+
+    with running_server(create_app(agent)) as url:
+        canceller = threading.Thread(target=cancel_when_started, args=(url,))
+        canceller.start()
+        read = read_with_ai_package(ai_package, url, "Search it")
+        canceller.join(60)
+    assert answers == [204]
+    assert read["errors"] == []
+    message = read["first"]["message"]
+    assert "data-tool-cancelled" in read["first"]["types"]
+    [cancelled] = [p for p in message["parts"] if p["type"] == "data-tool-cancelled"]
+    assert cancelled["data"] == {"toolCallId": "call_s", "reason": "not needed"}
+    [call] = [p for p in message["parts"] if p["type"] == "tool-search"]
+    assert call["state"] == "output-available"
+    assert call["output"].startswith("Cancelled by the user")
+    # The second turn sent that message back as the package keeps it: the data part is
+    # ignored, the call and its answer reach the model as they were.
+    assert read["second"]["types"][-1] == "finish:stop"
+    history = model.requests[-1].body["messages"]
+    assert [m["role"] for m in history] == ["user", "assistant", "tool", "assistant", "user"]
+    assert history[2]["content"] == call["output"]

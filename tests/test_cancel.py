@@ -21,6 +21,7 @@ from agentstream import (
     CallNotRunning,
     Session,
     SetupError,
+    Timeouts,
     ToolCancelled,
     ToolContext,
     ToolFinished,
@@ -342,3 +343,28 @@ async def test_a_queued_call_cancelled_never_starts() -> None:
         "s1": f"{TOLD} Reason: not now",
         "l2": "value of b",
     }
+
+
+async def test_a_sync_tool_past_its_timeout_sees_ctx_cancelled_too() -> None:
+    stopped = threading.Event()
+
+    @tool
+    def crunch(ctx: ToolContext) -> str:
+        """Crunch until told to stop."""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not ctx.cancelled:
+            time.sleep(0.005)
+        if ctx.cancelled:
+            stopped.set()
+        return "stopped"
+
+    model = ScriptedModel([Reply(tool_calls=[ToolCall("crunch", {}, id="c1")]), Reply("ok")])
+    agent = Agent(
+        client=model.async_client(), model="m", tools=[crunch], timeouts=Timeouts(tool=0.2)
+    )
+    async with agent.stream("go") as run:
+        events = await consume(run)
+    assert await anyio.to_thread.run_sync(stopped.wait, 20)
+    [finished] = of(events, ToolFinished)
+    assert isinstance(finished.error, TimeoutError)
+    assert not of(events, ToolCancelled)  # a timeout is not a cancel by the user

@@ -412,6 +412,7 @@ async def _invoke(call: ToolRun, ctx: ToolContext, limits: _Limits, step: int) -
             call.value, call.error, call.output = None, exc, _failure_text(exc)
             call.crash = _crash(exc, tool.name, in_thread=not tool._is_async)
     if scope.cancelled_caught:
+        ctx._mark_cancelled()  # a sync tool's thread runs on: it may look and return
         call.value = None
         call.error = TimeoutError(f"the tool did not finish within {timeout:g} s and was stopped")
         call.output = describe_exception(call.error)

@@ -17,6 +17,7 @@ from ._usage import Usage
 
 if TYPE_CHECKING:
     from ._result import RunResult
+    from .state._approvals import ApprovalRequest
 
 __all__ = [
     "ApprovalRequested",
@@ -35,6 +36,7 @@ __all__ = [
     "StepInterrupted",
     "StepStarted",
     "StreamEvent",
+    "SubRunEvent",
     "TextDelta",
     "ToolCallApproved",
     "ToolCallDelta",
@@ -44,6 +46,7 @@ __all__ = [
     "ToolCallStarted",
     "ToolCancelled",
     "ToolFinished",
+    "ToolPaused",
     "ToolProgress",
     "ToolStarted",
     "event_to_dict",
@@ -402,6 +405,47 @@ class RunFailed:
     type: Literal["run_failed"] = field(default="run_failed", init=False)
 
 
+@dataclass(frozen=True, slots=True)
+class SubRunEvent:
+    """An event of an agent running as a tool (`Agent.as_tool`) inside this run.
+
+    `step`, `index`, `id` and `name` are this run's call of the agent tool; `event` is
+    the inner run's event as it happened. Nested deeper, the event is not wrapped twice:
+    `path` and `call_ids` name every agent tool call from this run down to the run that
+    reported `event` (`path[0] == name`).
+    """
+
+    step: int
+    index: int
+    id: str
+    name: str
+    path: tuple[str, ...]
+    """The agent tools' names, from this run's call down to the one whose run reported it."""
+    call_ids: tuple[str, ...]
+    """The ids of those calls, in the same order."""
+    event: Event
+    """The inner run's event (never itself a `SubRunEvent`)."""
+    type: Literal["sub_run_event"] = field(default="sub_run_event", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolPaused:
+    """An agent tool's inner run paused for approval: the call waits without a result.
+
+    The run pauses (`stop_reason="approval_required"`) once the step's other calls end,
+    with the inner calls in `result.approvals`; `Agent.resume` with decisions for those
+    ids takes the inner run up where it stopped.
+    """
+
+    step: int
+    index: int
+    id: str
+    name: str
+    approvals: tuple[ApprovalRequest, ...]
+    """The inner calls waiting for a decision, their ids prefixed with this call's id."""
+    type: Literal["tool_paused"] = field(default="tool_paused", init=False)
+
+
 Event = (
     RunStarted
     | StepStarted
@@ -428,6 +472,8 @@ Event = (
     | MaxStepsReached
     | RunFinished
     | RunFailed
+    | SubRunEvent
+    | ToolPaused
 )
 """Every event a run can report."""
 
@@ -474,6 +520,8 @@ def event_to_dict(event: Event, *, tracebacks: bool = False) -> dict[str, Any]:
             value = getattr(event, f.name)
             if type(value) is str:
                 data[f.name] = clean_text(value)
+            elif f.name == "event" and type(event) is SubRunEvent:
+                data[f.name] = event_to_dict(value, tracebacks=tracebacks)
             elif type(value) in _SCALARS:
                 data[f.name] = value
             else:

@@ -18,9 +18,11 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectSendStream
 
 from .._convert import clean_text, exception_text, group_members, safe_str
-from .._events import Event, ToolFinished, ToolProgress, ToolStarted
+from .._events import Event, ToolFinished, ToolPaused, ToolProgress, ToolStarted
 from .._exceptions import ToolCrashed, ToolError
+from .._usage import Usage
 from ..tools._tool import Tool, ToolContext, format_tool_result
+from ._nest import SubRunPause, inner_usage, nest
 from ._observe import RunObserver, observing_tool
 
 __all__ = ["ToolRun", "ToolRunner", "describe_exception", "run_tools", "truncate"]
@@ -52,6 +54,12 @@ class ToolRun:
     progress: _Progress | None = None
     crash: BaseException | None = None
     """Set when the tool raised what must end the run (`ToolCrashed`, a Ctrl-C)."""
+    usage: Usage | None = None
+    """What the runs inside the call used (an agent tool's inner steps), once they say."""
+    pause: SubRunPause | None = None
+    """Set when an agent tool's inner run paused for approval: the call waits."""
+    resume: Any = None
+    """For an agent tool taken up on resume: its inner run's state and decisions."""
 
     @property
     def started(self) -> bool:
@@ -317,16 +325,33 @@ async def _run_one(
         started = ToolStarted(step, call.index, call.id, tool.name, call.arguments)
         _report(send, started)
         report = call.progress.report if call.progress is not None else None
+        relay = functools.partial(_relay, send, step, call)
         ctx: ToolContext = ToolContext(
-            run_id, call.id, tool.name, step, context, call.early, report, deps
-        )
+            run_id, call.id, tool.name, step, context, call.early, report, deps, relay,
+            call.resume,
+        )  # fmt: skip
         if watchers:
             with observing_tool(watchers, started) as observed:
                 finished = await _invoke(call, ctx, limits, step)
                 observed(finished)
         else:
             finished = await _invoke(call, ctx, limits, step)
+        if call.pause is not None:
+            requests = call.pause.requests
+            _report(send, ToolPaused(step, call.index, call.id, tool.name, requests))
+            return
         _report(send, finished)
+
+
+def _relay(
+    send: MemoryObjectSendStream[Event | ToolRun], step: int, call: ToolRun, event: Event
+) -> None:
+    """Send on an event of the agent run inside `call` (an agent tool), wrapped."""
+    nested = nest(step, call.index, call.id, call.tool.name, event)
+    usage = inner_usage(nested)
+    if usage is not None:
+        call.usage = usage if call.usage is None else call.usage + usage
+    _report(send, nested)
 
 
 async def _invoke(call: ToolRun, ctx: ToolContext, limits: _Limits, step: int) -> ToolFinished:
@@ -338,6 +363,8 @@ async def _invoke(call: ToolRun, ctx: ToolContext, limits: _Limits, step: int) -
         try:
             call.value = await tool.invoke(call.arguments, ctx)
             call.output = format_tool_result(call.value)
+        except SubRunPause as pause:  # the agent inside waits for a person: no result yet
+            call.pause = pause
         except ToolError as exc:
             call.error, call.output = exc, _tool_error_text(exc)
         except BaseException as exc:

@@ -5,6 +5,7 @@ run, and the outer run's cancellation reaching it. Two scripted models over real
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -17,6 +18,7 @@ from agentstream import (
     RunFinished,
     RunStarted,
     RunState,
+    Session,
     StateError,
     StepFinished,
     SubRunEvent,
@@ -28,6 +30,7 @@ from agentstream import (
     event_to_dict,
     tool,
 )
+from agentstream.stores import SQLiteStore
 from agentstream.testing import Reply, ScriptedModel, ToolCall
 
 from ._helpers import NO_RETRIES, of
@@ -359,3 +362,21 @@ async def test_an_inner_run_that_fails_is_the_calls_failure_told_to_the_outer_mo
     assert result.output == "The answer is 42."
     assert of(events, RunStarted)[0].tools == ("researcher",)
     assert sum(1 for e in events if isinstance(e, StepFinished)) == 2
+
+
+async def test_a_paused_inner_run_is_saved_in_the_session_and_resumed_from_it(
+    tmp_path: Path,
+) -> None:
+    bank, bank_model, boss_model = Bank(), ScriptedModel(bank_script()), ScriptedModel(boss_script())
+    boss = Agent(
+        client=boss_model.async_client(), model="boss",
+        tools=[banker(bank, bank_model).as_tool("bank")],
+    )  # fmt: skip
+    store = SQLiteStore(tmp_path / "runs.db")
+    with anyio.fail_after(20):
+        paused = await boss.run("pay 30", session=Session(store, "job"))
+        assert [r.id for r in paused.approvals] == ["o1/i1"]
+        done = await boss.resume(session=Session(store, "job"), approvals={"o1/i1": True})
+    assert done.output == "Paid."
+    assert bank.sent == [30]
+    assert len(bank_model.requests) == 2

@@ -9,17 +9,19 @@ from __future__ import annotations
 from typing import Any
 
 from .._events import Event, StepFinished, SubRunEvent
+from .._exceptions import AgentStreamError
 from .._usage import Usage
 from ..state._approvals import ApprovalRequest
 
 __all__ = ["SubRunPause", "inner_usage", "nest", "request_data"]
 
 
-class SubRunPause(Exception):
+class SubRunPause(AgentStreamError):
     """Raised by an agent tool whose inner run paused for approval.
 
     Not a failure: the runner holds the call without a result (`ToolPaused`), and the
-    step saves the inner run's state to take it up on resume.
+    step saves the inner run's state to take it up on resume. (Called outside a run,
+    the tool lets it reach its caller, so it is one of the package's own errors.)
     """
 
     def __init__(self, requests: tuple[ApprovalRequest, ...], state: dict[str, Any]) -> None:

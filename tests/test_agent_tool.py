@@ -367,7 +367,11 @@ async def test_an_inner_run_that_fails_is_the_calls_failure_told_to_the_outer_mo
 async def test_a_paused_inner_run_is_saved_in_the_session_and_resumed_from_it(
     tmp_path: Path,
 ) -> None:
-    bank, bank_model, boss_model = Bank(), ScriptedModel(bank_script()), ScriptedModel(boss_script())
+    bank, bank_model, boss_model = (
+        Bank(),
+        ScriptedModel(bank_script()),
+        ScriptedModel(boss_script()),
+    )
     boss = Agent(
         client=boss_model.async_client(), model="boss",
         tools=[banker(bank, bank_model).as_tool("bank")],
@@ -380,3 +384,27 @@ async def test_a_paused_inner_run_is_saved_in_the_session_and_resumed_from_it(
     assert done.output == "Paid."
     assert bank.sent == [30]
     assert len(bank_model.requests) == 2
+
+
+async def test_the_web_stream_outlines_inner_events_on_the_agent_call() -> None:
+    from agentstream.web import UIStreamEncoder
+
+    inner = Agent(client=ScriptedModel(inner_script()).async_client(), model="i", tools=[lookup])
+    outer = Agent(
+        client=ScriptedModel(outer_script()).async_client(), model="o",
+        tools=[inner.as_tool("researcher")],
+    )  # fmt: skip
+    events, _ = await collect(outer)
+    encoder = UIStreamEncoder("msg")
+    parts = [part for event in events for part in encoder.feed(event)]
+    nested = [p["data"] for p in parts if p.get("data", {}).get("kind") == "sub_run"]
+    assert len(nested) == len(of(events, SubRunEvent))
+    assert {(d["toolCallId"], tuple(d["path"])) for d in nested} == {("o1", ("researcher",))}
+    text = "".join(d["event"].get("text", "") for d in nested if d["event"]["type"] == "text_delta")
+    assert text == "Let me look.X is 42."
+    assert [d["event"] for d in nested if d["event"]["type"] == "tool_started"] == [
+        {"type": "tool_started", "name": "lookup"}
+    ]
+    # The outer call's own card still gets its input and its output.
+    outputs = [p for p in parts if p["type"] == "tool-output-available"]
+    assert [(p["toolCallId"], p["output"]) for p in outputs] == [("o1", "X is 42.")]

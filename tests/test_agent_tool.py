@@ -258,6 +258,7 @@ async def test_an_inner_approval_pauses_the_outer_run_and_resume_answers_it(
     assert result.usage.total_tokens == 15 + 120 + 210 + 37
     assert result.state is not None
     assert result.state.pending is None
+    assert result.state.calls_run == 1  # the agent call counts once, across the pause
 
 
 async def test_a_resume_without_the_inner_decision_pauses_again() -> None:

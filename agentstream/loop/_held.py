@@ -28,6 +28,7 @@ def after_tools(state: RunState, step: StepState, runnable: Sequence[ToolRun]) -
         calls = calls or {call.id: call for call in step.calls}
         call = calls[run.id]
         if run.pause is not None:
+            state.calls_run -= 1  # counted when it runs again, on resume, to its end
             call.status, call.output = "awaiting_approval", None
             call.subrun = run.pause.saved()
             step.held[run.id] = run

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import pytest
@@ -36,6 +36,8 @@ from agentstream.testing import Reply, ScriptedModel, ToolCall
 from ._helpers import NO_RETRIES, of
 
 pytestmark = pytest.mark.anyio
+
+Wire = Literal["chat", "responses"]
 
 
 def usage(prompt: int, completion: int) -> dict[str, int]:
@@ -409,3 +411,22 @@ async def test_the_web_stream_outlines_inner_events_on_the_agent_call() -> None:
     # The outer call's own card still gets its input and its output.
     outputs = [p for p in parts if p["type"] == "tool-output-available"]
     assert [(p["toolCallId"], p["output"]) for p in outputs] == [("o1", "X is 42.")]
+
+
+@pytest.mark.parametrize(
+    ("outer_api", "inner_api"),
+    [("responses", "chat"), ("chat", "responses"), ("responses", "responses")],
+)
+async def test_either_wire_on_either_side(outer_api: Wire, inner_api: Wire) -> None:
+    inner_model, outer_model = ScriptedModel(inner_script()), ScriptedModel(outer_script())
+    inner = Agent(client=inner_model.async_client(), model="i", tools=[lookup], api=inner_api)
+    outer = Agent(
+        client=outer_model.async_client(), model="o", api=outer_api,
+        tools=[inner.as_tool("researcher")],
+    )  # fmt: skip
+    events, result = await collect(outer)
+    assert result.output == "The answer is 42."
+    assert of(events, ToolFinished)[0].output == "X is 42."
+    assert {r.api for r in inner_model.requests} == {inner_api}
+    assert {r.api for r in outer_model.requests} == {outer_api}
+    assert result.usage == Usage(340, 42, 382)

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from agentstream import (
     Agent,
+    Approval,
     ApprovalRequested,
     RunFinished,
     RunStarted,
@@ -430,3 +431,42 @@ async def test_either_wire_on_either_side(outer_api: Wire, inner_api: Wire) -> N
     assert {r.api for r in inner_model.requests} == {inner_api}
     assert {r.api for r in outer_model.requests} == {outer_api}
     assert result.usage == Usage(340, 42, 382)
+
+
+async def test_two_paused_agent_calls_are_resumed_one_decision_at_a_time() -> None:
+    bank = Bank()
+
+    def bank_policy(request: Any) -> Reply:
+        messages = request.body["messages"]
+        if messages[-1]["role"] == "tool":
+            return Reply(f"done: {messages[-1]['content']}")
+        amount = int(messages[-1]["content"].split()[-1])
+        return Reply(tool_calls=[ToolCall("transfer", {"amount": amount}, id="i1")])
+
+    boss_model = ScriptedModel([
+        Reply(tool_calls=[
+            ToolCall("bank", {"input": "pay 10"}, id="o1"),
+            ToolCall("bank", {"input": "pay 20"}, id="o2"),
+        ]),
+        Reply("Both paid."),
+    ])  # fmt: skip
+    boss = Agent(
+        client=boss_model.async_client(), model="boss",
+        tools=[banker(bank, ScriptedModel(bank_policy)).as_tool("bank")],
+    )  # fmt: skip
+    with anyio.fail_after(20):
+        paused = await boss.run("pay both")
+        assert sorted(r.id for r in paused.approvals) == ["o1/i1", "o2/i1"]
+        half = await boss.resume(paused.state.to_json(), approvals={"o2/i1": True})
+        assert half.stop_reason == "approval_required"
+        assert [r.id for r in half.approvals] == ["o1/i1"]
+        assert bank.sent == [20]
+        assert len(boss_model.requests) == 1
+        done = await boss.resume(half.state.to_json(), approvals={"o1/i1": Approval.deny()})
+    assert done.output == "Both paid."
+    assert bank.sent == [20]
+    told = {m["tool_call_id"]: m["content"] for m in done.messages if m["role"] == "tool"}
+    assert told == {
+        "o1": "done: denied: the user did not approve this call",
+        "o2": "done: sent 20",
+    }

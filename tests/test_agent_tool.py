@@ -457,11 +457,13 @@ async def test_two_paused_agent_calls_are_resumed_one_decision_at_a_time() -> No
     with anyio.fail_after(20):
         paused = await boss.run("pay both")
         assert sorted(r.id for r in paused.approvals) == ["o1/i1", "o2/i1"]
+        assert paused.state is not None
         half = await boss.resume(paused.state.to_json(), approvals={"o2/i1": True})
         assert half.stop_reason == "approval_required"
         assert [r.id for r in half.approvals] == ["o1/i1"]
         assert bank.sent == [20]
         assert len(boss_model.requests) == 1
+        assert half.state is not None
         done = await boss.resume(half.state.to_json(), approvals={"o1/i1": Approval.deny()})
     assert done.output == "Both paid."
     assert bank.sent == [20]

@@ -79,6 +79,17 @@ async def collect(agent: Agent[Any], prompt: str = "go", **options: Any) -> tupl
     return events, run.result
 
 
+async def collect_resumed(
+    agent: Agent[Any], state: RunState, approvals: dict[str, Any]
+) -> tuple[list[Any], Any]:
+    events: list[Any] = []
+    with anyio.fail_after(20):
+        async with agent.resume_stream(state, approvals=approvals) as run:
+            async for event in run:
+                events.append(event)
+    return events, run.result
+
+
 def kinds(events: list[Any]) -> list[str]:
     return [event.type for event in events]
 
@@ -472,3 +483,22 @@ async def test_two_paused_agent_calls_are_resumed_one_decision_at_a_time() -> No
         "o1": "done: denied: the user did not approve this call",
         "o2": "done: sent 20",
     }
+
+
+async def test_a_tampered_inner_state_is_refused_and_never_runs_the_gated_call() -> None:
+    bank = Bank()
+    boss = Agent(
+        client=ScriptedModel(boss_script()).async_client(), model="boss",
+        tools=[banker(bank, ScriptedModel(bank_script())).as_tool("bank")],
+    )  # fmt: skip
+    _, paused = await collect(boss)
+    data = paused.state.to_dict()
+    inner = data["pending"]["calls"][0]["subrun"]["state"]
+    inner["pending"]["calls"][0]["status"] = "ready"  # as if approved, with no decision
+    # Well formed, so it reads; the inner run refuses it when taken up, before any tool.
+    events, _ = await collect_resumed(boss, RunState.from_dict(data), {"o1/other": True})
+    assert bank.sent == []
+    assert "StateError" in of(events, ToolFinished)[0].output
+    inner["messages"].append({"role": "tool", "tool_call_id": "nobody", "content": "x"})
+    with pytest.raises(StateError, match="tool result for a call that does not exist"):
+        RunState.from_dict(data)

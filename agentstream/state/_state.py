@@ -250,6 +250,9 @@ class RunState:
         state.used_ids = call_ids(state.messages)
         if state.pending is not None:
             state.used_ids.update(call.id for call in state.pending.calls)
+            for call in state.pending.calls:
+                if call.subrun is not None:  # an agent tool's paused run: checked alike
+                    cls._from_plain(call.subrun["state"])
         return state
 
     @classmethod

@@ -20,6 +20,7 @@ from ._events import StepFinished as StepFinished
 from ._events import StepInterrupted as StepInterrupted
 from ._events import StepStarted as StepStarted
 from ._events import StreamEvent as StreamEvent
+from ._events import SubRunEvent as SubRunEvent
 from ._events import TextDelta as TextDelta
 from ._events import ToolCallApproved as ToolCallApproved
 from ._events import ToolCallDelta as ToolCallDelta
@@ -29,6 +30,7 @@ from ._events import ToolCallReady as ToolCallReady
 from ._events import ToolCallStarted as ToolCallStarted
 from ._events import ToolCancelled as ToolCancelled
 from ._events import ToolFinished as ToolFinished
+from ._events import ToolPaused as ToolPaused
 from ._events import ToolProgress as ToolProgress
 from ._events import ToolQueued as ToolQueued
 from ._events import ToolStarted as ToolStarted
@@ -138,6 +140,7 @@ __all__ = [  # noqa: RUF022
     "StreamAssembler",
     "StreamError",
     "StreamEvent",
+    "SubRunEvent",
     "SyncRun",
     "TextDelta",
     "Timeouts",
@@ -155,6 +158,7 @@ __all__ = [  # noqa: RUF022
     "ToolDefinitionError",
     "ToolError",
     "ToolFinished",
+    "ToolPaused",
     "ToolProgress",
     "ToolQueued",
     "ToolStarted",

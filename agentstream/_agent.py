@@ -26,6 +26,7 @@ from .loop._config import Api, ClientLike, OutputMemory, RunConfig, RunStart
 from .loop._observe import Observer
 from .loop._retries import Retries
 from .loop._run import AgentRun
+from .loop._subrun import agent_tool
 from .loop._sync import LoopThread, SyncRun
 from .loop._timeouts import Timeouts
 from .loop._typed import TypedRun
@@ -239,6 +240,30 @@ class Agent(Generic[OutputT]):
             **self.request,
         }
         return Agent(**{**settings, **changes})
+
+    def as_tool(
+        self,
+        name: str | None = None,
+        description: str | None = None,
+        *,
+        input_description: str | None = None,
+    ) -> Tool:
+        """A tool that runs this agent on the calling model's `input` text.
+
+        Its result is the run's final output (the text, or the typed output as JSON).
+        Inside another run, the inner run's events reach the outer stream as
+        `SubRunEvent`s, its usage joins the outer usage, leaving or cancelling the outer
+        run cancels it, and a call of it waiting for approval pauses the outer run (see
+        docs/agents-as-tools.md). `name` defaults to "agent".
+        """
+        return agent_tool(
+            self.stream, self.resume_stream, name="agent" if name is None else name,
+            description=(
+                "Hand a task to another agent and get its final answer."
+                if description is None else description
+            ),
+            input_description=input_description or "The task or question for the agent.",
+        )  # fmt: skip
 
     @property
     def tools(self) -> dict[str, Tool]:

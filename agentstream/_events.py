@@ -13,10 +13,18 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ._convert import clean_text, to_jsonable
 from ._exceptions import RunError
+from ._stream_events import ReasoningDelta as ReasoningDelta
+from ._stream_events import RefusalDelta as RefusalDelta
+from ._stream_events import ServerError as ServerError
+from ._stream_events import StreamEvent as StreamEvent
+from ._stream_events import TextDelta as TextDelta
+from ._stream_events import ToolCallDelta as ToolCallDelta
+from ._stream_events import ToolCallStarted as ToolCallStarted
 from ._usage import Usage
 
 if TYPE_CHECKING:
     from ._result import RunResult
+    from .state._approvals import ApprovalRequest
 
 __all__ = [
     "ApprovalRequested",
@@ -35,6 +43,7 @@ __all__ = [
     "StepInterrupted",
     "StepStarted",
     "StreamEvent",
+    "SubRunEvent",
     "TextDelta",
     "ToolCallApproved",
     "ToolCallDelta",
@@ -44,96 +53,12 @@ __all__ = [
     "ToolCallStarted",
     "ToolCancelled",
     "ToolFinished",
+    "ToolPaused",
     "ToolProgress",
     "ToolQueued",
     "ToolStarted",
     "event_to_dict",
 ]
-
-# Events produced while a response streams (by the assembler) carry `step` and `choice`:
-# `step` is the 1-based step of the run (0 when an assembler is used on its own) and
-# `choice` the choice index (always 0 unless the request asked for n > 1).
-
-
-@dataclass(frozen=True, slots=True)
-class TextDelta:
-    """A piece of the assistant's visible text."""
-
-    step: int
-    choice: int
-    text: str
-    type: Literal["text_delta"] = field(default="text_delta", init=False)
-
-
-@dataclass(frozen=True, slots=True)
-class ReasoningDelta:
-    """A piece of the model's reasoning, from servers that stream it separately."""
-
-    step: int
-    choice: int
-    text: str
-    type: Literal["reasoning_delta"] = field(default="reasoning_delta", init=False)
-
-
-@dataclass(frozen=True, slots=True)
-class RefusalDelta:
-    """A piece of a refusal, sent instead of an answer."""
-
-    step: int
-    choice: int
-    text: str
-    type: Literal["refusal_delta"] = field(default="refusal_delta", init=False)
-
-
-@dataclass(frozen=True, slots=True)
-class ToolCallStarted:
-    """The model began a tool call; its name is known, its arguments follow."""
-
-    step: int
-    choice: int
-    index: int
-    """Position of the call in the assistant message, 0-based."""
-    id: str | None
-    """The call id if the server has sent one yet."""
-    name: str
-    type: Literal["tool_call_started"] = field(default="tool_call_started", init=False)
-
-
-@dataclass(frozen=True, slots=True)
-class ToolCallDelta:
-    """A piece of a tool call's JSON arguments."""
-
-    step: int
-    choice: int
-    index: int
-    id: str | None
-    name: str
-    delta: str
-    """The raw piece, as the server sent it."""
-    partial: Any
-    """Best-effort parse of the arguments so far (usually a dict), or None.
-
-    Refreshed on every piece while the arguments are short (under 64 characters), then
-    each time they have grown by an eighth, so the parsing stays linear in their length:
-    for long arguments it can lag a few pieces behind `delta`. Treat it as read-only.
-    """
-    type: Literal["tool_call_delta"] = field(default="tool_call_delta", init=False)
-
-
-@dataclass(frozen=True, slots=True)
-class ServerError:
-    """The server reported an error inside the stream."""
-
-    step: int
-    message: str
-    body: Any
-    type: Literal["server_error"] = field(default="server_error", init=False)
-
-
-StreamEvent = (
-    TextDelta | ReasoningDelta | RefusalDelta | ToolCallStarted | ToolCallDelta | ServerError
-)
-"""The events an assembler produces from a stream's chunks."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -423,6 +348,47 @@ class ToolQueued:
     type: Literal["tool_queued"] = field(default="tool_queued", init=False)
 
 
+@dataclass(frozen=True, slots=True)
+class SubRunEvent:
+    """An event of an agent running as a tool (`Agent.as_tool`) inside this run.
+
+    `step`, `index`, `id` and `name` are this run's call of the agent tool; `event` is
+    the inner run's event as it happened. Nested deeper, the event is not wrapped twice:
+    `path` and `call_ids` name every agent tool call from this run down to the run that
+    reported `event` (`path[0] == name`).
+    """
+
+    step: int
+    index: int
+    id: str
+    name: str
+    path: tuple[str, ...]
+    """The agent tools' names, from this run's call down to the one whose run reported it."""
+    call_ids: tuple[str, ...]
+    """The ids of those calls, in the same order."""
+    event: Event
+    """The inner run's event (never itself a `SubRunEvent`)."""
+    type: Literal["sub_run_event"] = field(default="sub_run_event", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolPaused:
+    """An agent tool's inner run paused for approval: the call waits without a result.
+
+    The run pauses (`stop_reason="approval_required"`) once the step's other calls end,
+    with the inner calls in `result.approvals`; `Agent.resume` with decisions for those
+    ids takes the inner run up where it stopped.
+    """
+
+    step: int
+    index: int
+    id: str
+    name: str
+    approvals: tuple[ApprovalRequest, ...]
+    """The inner calls waiting for a decision, their ids prefixed with this call's id."""
+    type: Literal["tool_paused"] = field(default="tool_paused", init=False)
+
+
 Event = (
     RunStarted
     | StepStarted
@@ -450,33 +416,10 @@ Event = (
     | RunFinished
     | RunFailed
     | ToolQueued
+    | SubRunEvent
+    | ToolPaused
 )
 """Every event a run can report."""
-
-
-def _unfrozen_twin(cls: type) -> Any:
-    """An unfrozen dataclass with the same fields and slots as the frozen `cls`.
-
-    A frozen dataclass sets each field through `object.__setattr__`, which costs three
-    times a plain assignment, and the assembler makes an event for nearly every chunk.
-    An instance built as the twin and then given `cls` as its class (their slots are
-    the same, so CPython allows it) is a `cls` like any other: equal to one made by
-    `cls(...)`, and as frozen.
-    """
-    specs: list[Any] = []
-    for f in dataclasses.fields(cls):
-        if f.default is dataclasses.MISSING:
-            specs.append((f.name, f.type))
-        else:
-            specs.append((f.name, f.type, field(default=f.default, init=f.init)))
-    return dataclasses.make_dataclass(cls.__name__, specs, slots=True)
-
-
-# Build one of these, then set its `__class__` to the event's: see `_unfrozen_twin`.
-# (The assembler does it inline; a helper function would cost a third as much again.)
-TextDeltaTwin = _unfrozen_twin(TextDelta)
-ReasoningDeltaTwin = _unfrozen_twin(ReasoningDelta)
-ToolCallDeltaTwin = _unfrozen_twin(ToolCallDelta)
 
 
 _SCALARS = frozenset({float, bool, type(None)})  # ints: a huge one is described
@@ -496,6 +439,8 @@ def event_to_dict(event: Event, *, tracebacks: bool = False) -> dict[str, Any]:
             value = getattr(event, f.name)
             if type(value) is str:
                 data[f.name] = clean_text(value)
+            elif f.name == "event" and type(event) is SubRunEvent:
+                data[f.name] = event_to_dict(value, tracebacks=tracebacks)
             elif type(value) in _SCALARS:
                 data[f.name] = value
             else:

@@ -22,7 +22,8 @@ from agentstream import (
     ToolCallDelta,
     ToolCallStarted,
 )
-from agentstream._events import TextDeltaTwin, ToolCallDeltaTwin, event_to_dict
+from agentstream._events import event_to_dict
+from agentstream._stream_events import TextDeltaTwin, ToolCallDeltaTwin
 from agentstream.cli._replay import response_to_dict
 from agentstream.wire._partial_call import PartialCall as _Call
 

@@ -13,6 +13,7 @@ from .._events import Event, ToolCallApproved, ToolCallDenied
 from .._exceptions import SetupError, StateError
 from ..state._approvals import Approval, ApprovalRequest, Approver
 from ..tools._tool import Tool, ToolContext
+from ._held import take_up
 
 if TYPE_CHECKING:
     from ..state._state import PendingCall
@@ -97,6 +98,9 @@ async def decide(
     """
     for call in step.calls:
         if call.status != "awaiting_approval":
+            continue
+        if call.subrun is not None:  # an agent tool: the decisions are its inner run's
+            take_up(step, call, decisions)
             continue
         decision, by = decisions.get(call.id), "resume"
         if decision is None and approver is not None:

@@ -12,6 +12,7 @@ from ..state._state import PendingCall, PendingStep, RunState, StopReason
 from ..tools._context import ToolContext
 from ..wire._message import AssembledMessage, AssembledToolCall
 from ._approval import needs_approval
+from ._held import inner_requests
 from ._step_state import StepState
 from ._validate import NOT_RUN, over_limit, validate_call
 
@@ -99,7 +100,12 @@ def awaiting(step: StepState, config: RunConfig) -> tuple[ApprovalRequest, ...]:
             call.arguments,
         )
         for call in step.calls
-        if call.status == "awaiting_approval" and call.id in step.held
+        if call.status == "awaiting_approval" and call.id in step.held and call.subrun is None
+    ) + tuple(
+        request
+        for call in step.calls
+        if call.status == "awaiting_approval" and call.subrun is not None
+        for request in inner_requests(call)
     )
 
 

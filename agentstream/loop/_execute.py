@@ -17,16 +17,31 @@ import anyio.from_thread
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectSendStream
 
-from .._convert import clean_text, exception_text, group_members, safe_str
-from .._events import Event, ToolCancelled, ToolFinished, ToolProgress, ToolQueued, ToolStarted
+from .._convert import clean_text
+from .._events import (
+    Event,
+    ToolCancelled,
+    ToolFinished,
+    ToolPaused,
+    ToolProgress,
+    ToolQueued,
+    ToolStarted,
+)
 from .._exceptions import ToolCrashed, ToolError
+from .._usage import Usage
 from ..tools._tool import Tool, ToolContext, format_tool_result
 from ._cancel import CallControl, Slots, cancelled_output, not_running
+from ._failures import (
+    crash_of,
+    describe_exception,
+    failure_text,
+    only_cancellation,
+    tool_error_text,
+)
+from ._nest import SubRunPause, inner_usage, nest
 from ._observe import RunObserver, observing_tool
 
 __all__ = ["ToolRun", "ToolRunner", "describe_exception", "run_tools", "truncate"]
-
-_ERROR_TEXT_LIMIT = 2000
 
 
 @dataclass(slots=True)
@@ -57,6 +72,12 @@ class ToolRun:
     """Cancelled by `AgentRun.cancel_call`: it ends answered as such."""
     cancel_reason: str | None = None
     context: ToolContext | None = None
+    usage: Usage | None = None
+    """What the runs inside the call used (an agent tool's inner steps), once they say."""
+    pause: SubRunPause | None = None
+    """Set when an agent tool's inner run paused for approval: the call waits."""
+    resume: Any = None
+    """For an agent tool taken up on resume: its inner run's state and decisions."""
 
     @property
     def started(self) -> bool:
@@ -360,17 +381,24 @@ async def _run_one(
             started = ToolStarted(step, call.index, call.id, tool.name, call.arguments)
             _report(send, started)
             report = call.progress.report if call.progress is not None else None
+            relay = functools.partial(_relay, send, step, call)
             call.context = ctx = ToolContext(
-                run_id, call.id, tool.name, step, context, call.early, report, deps
-            )
+                run_id, call.id, tool.name, step, context, call.early, report, deps, relay,
+                call.resume,
+            )  # fmt: skip
             if watchers:
                 with observing_tool(watchers, started) as observed:
                     finished = await _invoke(call, ctx, limits, step)
                     observed(finished)
             else:
                 finished = await _invoke(call, ctx, limits, step)
-            if not call.cancel_asked:  # else it ended before the cancel reached it
-                _report(send, finished)
+            if call.cancel_asked:
+                return  # it ended before the cancel reached it: answered as cancelled below
+            if call.pause is not None:
+                requests = call.pause.requests
+                _report(send, ToolPaused(step, call.index, call.id, tool.name, requests))
+                return
+            _report(send, finished)
     finally:
         if slots is not None:
             slots.give_back(call.id)
@@ -393,6 +421,17 @@ def _cancelled(step: int, call: ToolRun) -> tuple[ToolCancelled, ToolFinished]:
     )
 
 
+def _relay(
+    send: MemoryObjectSendStream[Event | ToolRun], step: int, call: ToolRun, event: Event
+) -> None:
+    """Send on an event of the agent run inside `call` (an agent tool), wrapped."""
+    nested = nest(step, call.index, call.id, call.tool.name, event)
+    usage = inner_usage(nested)
+    if usage is not None:
+        call.usage = usage if call.usage is None else call.usage + usage
+    _report(send, nested)
+
+
 async def _invoke(call: ToolRun, ctx: ToolContext, limits: _Limits, step: int) -> ToolFinished:
     """Run one call to its end (returned, raised or timed out); set its results."""
     tool = call.tool
@@ -402,15 +441,17 @@ async def _invoke(call: ToolRun, ctx: ToolContext, limits: _Limits, step: int) -
         try:
             call.value = await tool.invoke(call.arguments, ctx)
             call.output = format_tool_result(call.value)
+        except SubRunPause as pause:  # the agent inside waits for a person: no result yet
+            call.pause = pause
         except ToolError as exc:
-            call.error, call.output = exc, _tool_error_text(exc)
+            call.error, call.output = exc, tool_error_text(exc)
         except BaseException as exc:
             # Whatever a tool raises is that tool's failure, told to the model; only
             # the run's own cancellation goes on (the scope that cancelled catches it).
-            if _only_cancellation(exc) and _cancelled_here():
+            if only_cancellation(exc) and _cancelled_here():
                 raise
-            call.value, call.error, call.output = None, exc, _failure_text(exc)
-            call.crash = _crash(exc, tool.name, in_thread=not tool._is_async)
+            call.value, call.error, call.output = None, exc, failure_text(exc)
+            call.crash = crash_of(exc, tool.name, in_thread=not tool._is_async)
     if scope.cancelled_caught:
         ctx._mark_cancelled()  # a sync tool's thread runs on: it may look and return
         call.value = None
@@ -436,61 +477,6 @@ def _finished(step: int, call: ToolRun, *, reused: bool = False) -> ToolFinished
 def _cancelled_here() -> bool:
     """Whether the current task is being cancelled by a scope around it (or its deadline)."""
     return anyio.current_effective_deadline() <= anyio.current_time()
-
-
-def _leaves(exc: BaseException, limit: int = 1000) -> list[BaseException]:
-    """The exceptions inside `exc` (itself unless a group), looked at without recursion."""
-    leaves: list[BaseException] = []
-    pending = [exc]
-    while pending and len(leaves) + len(pending) <= limit:
-        item = pending.pop()
-        members = group_members(item)
-        if members is None:
-            leaves.append(item)
-        else:
-            pending.extend(members)
-    return leaves + pending
-
-
-def _only_cancellation(exc: BaseException) -> bool:
-    cancelled = anyio.get_cancelled_exc_class()
-    return all(isinstance(leaf, cancelled) for leaf in _leaves(exc))
-
-
-def _crash(exc: BaseException, name: str, *, in_thread: bool) -> BaseException | None:
-    """What ends the run instead of going to the model: SystemExit, or KeyboardInterrupt.
-
-    A KeyboardInterrupt in the event loop's thread may be the user's Ctrl-C, so it goes
-    on as one (before anything else); in a sync tool's worker thread, where no signal
-    lands, the tool raised it itself, which is a crash like SystemExit.
-    """
-    leaves = _leaves(exc)
-    if not in_thread:
-        interrupt = next((leaf for leaf in leaves if isinstance(leaf, KeyboardInterrupt)), None)
-        if interrupt is not None:
-            return interrupt
-    for leaf in leaves:
-        if isinstance(leaf, (SystemExit, KeyboardInterrupt)):
-            return ToolCrashed(f"the tool {name!r} raised {exception_text(leaf)}; the run stops")
-    return None
-
-
-def _tool_error_text(exc: ToolError) -> str:
-    """The message a tool chose to send, as text, whatever it put in `message`."""
-    try:
-        message = exc.message
-    except Exception:
-        return describe_exception(exc)
-    return message if type(message) is str else safe_str(message)
-
-
-def _failure_text(exc: BaseException) -> str:
-    if _only_cancellation(exc):
-        return (
-            f"{type(exc).__name__}: the tool was cancelled by something other than the run "
-            "and did not finish"
-        )
-    return describe_exception(exc)
 
 
 def _raise_crash(call: ToolRun) -> None:
@@ -523,8 +509,3 @@ def _report(send: MemoryObjectSendStream[Event | ToolRun], event: Event | ToolRu
     """
     with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
         send.send_nowait(event)
-
-
-def describe_exception(exc: BaseException) -> str:
-    """`Type: message`, short enough to send to a model; never raises."""
-    return exception_text(exc, _ERROR_TEXT_LIMIT)

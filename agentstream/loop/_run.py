@@ -46,6 +46,7 @@ from ._cancel import CallControl
 from ._early import EarlyStarts
 from ._early_stream import early_chunks
 from ._execute import ToolRun, ToolRunner, run_tools
+from ._held import after_tools
 from ._observe import RunObserver, observed
 from ._record import add_step, end_step, take_response
 from ._send import Attempt, open_attempt
@@ -459,6 +460,7 @@ class AgentRun(Generic[OutputT]):
                 call = by_id[run.id]
                 call.status = "finished"
                 call.output = run.output if run.finished else _CANCELLED
+            after_tools(state, step, runnable)  # agent tools: usage, paused inner runs
             if not all(run.finished for run in runnable) and not any(
                 call.status == "awaiting_approval" for call in step.calls
             ):

@@ -22,6 +22,10 @@ class ApprovalRequest:
     index: int
     raw_arguments: str
     """The arguments as the model sent them (JSON text)."""
+    path: tuple[str, ...] = ()
+    """For a call inside an agent used as a tool (`Agent.as_tool`): the agent tools'
+    names from this run down to the run that made the call; `id` is then the outer
+    call ids and the inner one joined by "/"."""
 
 
 @dataclass(frozen=True, slots=True)

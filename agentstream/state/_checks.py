@@ -164,7 +164,39 @@ def _pending_call(call: Any) -> dict[str, Any]:
     decision = call.get("decision")
     if decision is not None and not _is_decision(decision):
         raise StateError(f"the call {call['id']!r:.80} has a malformed decision")
-    return {key: call[key] for key in kinds} | {"output": output, "decision": decision}
+    subrun = call.get("subrun")
+    if subrun is not None and not _is_subrun(subrun):
+        raise StateError(f"the call {call['id']!r:.80} has a malformed inner run")
+    return {key: call[key] for key in kinds} | {
+        "output": output, "decision": decision, "subrun": subrun,
+    }  # fmt: skip
+
+
+def _is_subrun(value: Any) -> bool:
+    """An agent tool's paused inner run: its state (checked in full when taken up) and
+    the requests it waits on."""
+    if not isinstance(value, dict) or set(value) != {"state", "requests"}:
+        return False
+    requests = value["requests"]
+    return (
+        isinstance(value["state"], dict)
+        and isinstance(requests, list)
+        and bool(requests)
+        and all(_is_request(request) for request in requests)
+    )
+
+
+def _is_request(value: Any) -> bool:
+    kinds: dict[str, type] = {
+        "id": str, "tool": str, "arguments": dict, "step": int, "index": int,
+        "raw_arguments": str, "path": list,
+    }  # fmt: skip
+    return (
+        isinstance(value, dict)
+        and set(value) == set(kinds)
+        and all(isinstance(value[key], kind) for key, kind in kinds.items())
+        and all(isinstance(name, str) for name in value["path"])
+    )
 
 
 def _is_decision(value: Any) -> bool:

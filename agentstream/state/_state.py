@@ -101,9 +101,12 @@ class PendingCall:
     decision: dict[str, Any] | None = None
     """The person's decision on it, once made: `approved`, `by` whom, `at` (epoch
     seconds) and the `digest` of the call it applies to (id, tool, arguments)."""
+    subrun: dict[str, Any] | None = None
+    """For an agent tool whose inner run paused for approval: that run's saved `state`
+    and its waiting `requests`, to take it up on resume (see `Agent.as_tool`)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "id": self.id,
             "index": self.index,
             "name": self.name,
@@ -112,6 +115,9 @@ class PendingCall:
             "output": self.output,
             "decision": self.decision,
         }
+        if self.subrun is not None:  # only then: the states of other runs stay as they were
+            data["subrun"] = self.subrun
+        return data
 
 
 @dataclass(slots=True)
@@ -244,6 +250,9 @@ class RunState:
         state.used_ids = call_ids(state.messages)
         if state.pending is not None:
             state.used_ids.update(call.id for call in state.pending.calls)
+            for call in state.pending.calls:
+                if call.subrun is not None:  # an agent tool's paused run: checked alike
+                    cls._from_plain(call.subrun["state"])
         return state
 
     @classmethod

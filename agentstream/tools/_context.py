@@ -11,7 +11,7 @@ from typing_extensions import TypeVar
 from .._convert import copy_message
 from .._exceptions import ToolDefinitionError
 
-__all__ = ["DepsT", "ToolContext", "handler_takes_context"]
+__all__ = ["DepsT", "ToolContext", "handler_takes_context", "nested_hooks"]
 
 DepsT = TypeVar("DepsT", default=Any)
 """The type of a run's `deps` (`Any` for a bare `ToolContext`)."""
@@ -29,6 +29,8 @@ class ToolContext(Generic[DepsT]):
         "_conversation",
         "_copy",
         "_progress",
+        "_relay",
+        "_resume",
         "deps",
         "early",
         "run_id",
@@ -62,9 +64,13 @@ class ToolContext(Generic[DepsT]):
         early: bool = False,
         progress: Callable[[float | None, str | None, str | None], None] | None = None,
         deps: Any = None,
+        relay: Callable[[Any], None] | None = None,
+        resume: Any = None,
     ) -> None:
         self._cancelled = False  # set by the run, read by a sync tool in its worker thread
         self.deps = deps
+        self._relay = relay  # where an agent tool sends its inner run's events
+        self._resume = resume  # what takes a paused agent tool's inner run up again
         self.early = early
         self._progress = progress
         self.run_id = run_id
@@ -117,6 +123,11 @@ class ToolContext(Generic[DepsT]):
             f"ToolContext(run_id={self.run_id!r}, tool_call_id={self.tool_call_id!r}, "
             f"tool_name={self.tool_name!r}, step={self.step})"
         )
+
+
+def nested_hooks(context: ToolContext[Any]) -> tuple[Callable[[Any], None] | None, Any]:
+    """The relay of inner events and the paused inner run to take up, for an agent tool."""
+    return context._relay, context._resume
 
 
 def handler_takes_context(handler: Callable[..., Any], label: str) -> bool:

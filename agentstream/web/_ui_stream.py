@@ -36,6 +36,7 @@ from agentstream import (
     StepFinished,
     StepInterrupted,
     StepStarted,
+    SubRunEvent,
     TextDelta,
     ToolCallApproved,
     ToolCallDelta,
@@ -45,6 +46,7 @@ from agentstream import (
     ToolCallStarted,
     ToolCancelled,
     ToolFinished,
+    ToolPaused,
     ToolProgress,
     ToolQueued,
     ToolStarted,
@@ -170,6 +172,8 @@ class UIStreamEncoder:
                     "steps": self._steps,
                 }
                 return [{"type": "finish", "finishReason": reason, "messageMetadata": meta}]
+            case SubRunEvent() | ToolPaused():
+                return [self._nested(event, t)]
             case RunFailed(error=error):
                 self.finished = True
                 return [
@@ -261,6 +265,26 @@ class UIStreamEncoder:
             "id": f"output-{self._run_id}",
             "data": {"status": status, **data},
         }
+
+    def _nested(self, event: SubRunEvent | ToolPaused, t: float) -> Chunk:
+        """An agent tool's inner event, or its pause, as a transient part on its call.
+
+        Only a short outline of the inner event goes out (its kind, its text or its
+        tool's name): enough for a page to draw a nested card, nothing internal.
+        """
+        call = self._tool_id(event.step, event.index, event.id)
+        if isinstance(event, ToolPaused):
+            waiting = [request.id for request in event.approvals]
+            return _timing("tool_paused", t, step=event.step, toolCallId=call, approvals=waiting)
+        inner = event.event
+        outline: dict[str, Any] = {"type": inner.type}
+        if isinstance(inner, (TextDelta, ReasoningDelta)):
+            outline["text"] = inner.text
+        elif isinstance(inner, (ToolStarted, ToolFinished, ApprovalRequested)):
+            outline["name"] = inner.name
+        return _timing(
+            "sub_run", t, step=event.step, toolCallId=call, path=list(event.path), event=outline
+        )
 
     def stopped(self, reason: str, t: float = 0.0) -> list[Chunk]:
         """The parts that end a run stopped from outside (the user, a disconnect)."""

@@ -17,7 +17,8 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-from ..._events import (
+from ..._json import WholeObject
+from ..._stream_events import (
     ReasoningDelta,
     RefusalDelta,
     ServerError,
@@ -28,7 +29,6 @@ from ..._events import (
     ToolCallDeltaTwin,
     ToolCallStarted,
 )
-from ..._json import WholeObject
 from .._fields import CALL_KEYS as _CALL_KEYS
 from .._fields import DELTA_KEYS as _DELTA_KEYS
 from .._fields import Details as _Details

@@ -23,7 +23,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..._events import (
+from ..._exceptions import StreamError
+from ..._stream_events import (
     ReasoningDelta,
     ReasoningDeltaTwin,
     ServerError,
@@ -31,7 +32,6 @@ from ..._events import (
     TextDelta,
     TextDeltaTwin,
 )
-from ..._exceptions import StreamError
 from .._message import AssembledToolCall
 from .._partial_call import final_arguments, new_call_id
 from ._items import Item, build_output

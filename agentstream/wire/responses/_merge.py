@@ -12,7 +12,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from ..._events import (
+from ..._stream_events import (
     ReasoningDelta,
     RefusalDelta,
     StreamEvent,

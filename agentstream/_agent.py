@@ -21,6 +21,8 @@ from ._settings import check_session as _check_session
 from ._settings import check_settings as _check_settings
 from ._settings import client_from_environment as _client_from_environment
 from ._settings import conversation as _conversation
+from .context._policy import ContextPolicy
+from .context._policy import check_context as _check_context
 from .loop._approval import check_approvals
 from .loop._config import Api, ClientLike, OutputMemory, RunConfig, RunStart
 from .loop._observe import Observer
@@ -84,6 +86,8 @@ class Agent(Generic[OutputT]):
     `text.format`); `chain_responses=True` sends `previous_response_id` rather than the
     whole conversation; `background=True` runs each response in the background, so a
     stream cut mid-way is taken up again where it stopped (see docs/responses-api.md).
+    `context=ContextPolicy(max_tokens=...)` keeps each request within a token budget
+    (see docs/context.md).
     """
 
     __slots__ = (
@@ -97,6 +101,7 @@ class Agent(Generic[OutputT]):
         "approver",
         "background",
         "chain_responses",
+        "context",
         "early_tools",
         "final_answer",
         "instructions",
@@ -141,6 +146,7 @@ class Agent(Generic[OutputT]):
         api: Api = "chat",
         chain_responses: bool = False,
         background: bool = False,
+        context: ContextPolicy | None = None,
         **request: Any,
     ) -> None:
         if client is None:
@@ -162,6 +168,7 @@ class Agent(Generic[OutputT]):
         if background and api != "responses":
             raise SetupError("background=True is a Responses API mode: use api='responses'")
         self.background = bool(background)
+        self.context = _check_context(context)
         if output_mode not in _MODES:
             raise SetupError(f"output_mode must be one of {', '.join(_MODES)}, not {output_mode!r}")
         self.output_type = output_type
@@ -229,6 +236,7 @@ class Agent(Generic[OutputT]):
             "api": self.api,
             "chain_responses": self.chain_responses,
             "background": self.background,
+            "context": self.context,
             **self.request,
         }
         return Agent(**{**settings, **changes})
@@ -253,6 +261,7 @@ class Agent(Generic[OutputT]):
             timeouts=self.timeouts, retries=self.retries, approver=self.approver,
             observers=self.observers, chain_responses=self.chain_responses,
             background=self.background, output_memory=self._output_memory,
+            context=self.context,
         )  # fmt: skip
 
     @overload

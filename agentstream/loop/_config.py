@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import openai
 
+from ..context._policy import ContextPolicy
 from ..state._approvals import Approval, Approver
 from ..state._state import RunState
 from ..state._store import Session
@@ -65,6 +66,7 @@ class RunConfig:
     chain_responses: bool
     background: bool
     output_memory: OutputMemory
+    context: ContextPolicy | None = None
 
     @property
     def tools(self) -> dict[str, Tool]:

@@ -1,0 +1,235 @@
+"""Context policies (`Agent(context=ContextPolicy(...))`): every request within the budget,
+calls never parted from their results, the summary request counted, a refusal as too
+long recovered once; over real SSE from the scripted model, on both wires, on asyncio
+and trio."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypeAlias
+
+import anyio
+import pytest
+
+from agentstream import (
+    Agent,
+    ContextCompacted,
+    ContextPolicy,
+    ModelError,
+    Retries,
+    RetriesExhausted,
+    StepInterrupted,
+    tool,
+)
+from agentstream.context._policy import SUMMARY_PROMPT
+from agentstream.testing import Fault, ModelRequest, Reply, ScriptedModel, ToolCall
+
+from ._helpers import of
+
+pytestmark = pytest.mark.anyio
+
+Api: TypeAlias = Literal["chat", "responses"]
+
+WIRES = [pytest.param("chat", id="chat"), pytest.param("responses", id="responses")]
+BUDGET = 2_000
+PAGE = 2_000  # characters of each tool result: 40 of them are 10x the budget
+
+
+@tool
+def read(page: int) -> str:
+    """Read one page of the log."""
+    return f"page {page}: " + "".join(f"line {page}.{n} all is well; " for n in range(200))[:PAGE]
+
+
+def _tokens(request: ModelRequest) -> int:
+    """The input tokens the scripted model reports for `request` (a token per 4 bytes)."""
+    return (len(request.content) + 3) // 4
+
+
+def _is_summary(request: ModelRequest) -> bool:
+    messages = request.messages
+    return bool(messages) and messages[0].get("content") == SUMMARY_PROMPT
+
+
+class Pages:
+    """A model that reads `steps` pages, one a step, then answers; it summarises when asked."""
+
+    def __init__(self, steps: int) -> None:
+        self.steps = steps
+        self.asked = 0
+        self.model = ScriptedModel(self.reply)
+
+    def reply(self, request: ModelRequest) -> Reply:
+        if _is_summary(request):
+            return Reply("Pages were read; all is well so far.")
+        self.asked += 1
+        if self.asked > self.steps:
+            return Reply("All pages read.")
+        return Reply(tool_calls=[ToolCall("read", {"page": self.asked})])
+
+
+def _paired(messages: list[dict[str, Any]]) -> bool:
+    """Each tool call is followed by its result, and each result follows its call."""
+    open_calls: set[str] = set()
+    for message in messages:
+        if message.get("role") == "tool":
+            if message.get("tool_call_id") not in open_calls:
+                return False
+            open_calls.discard(message["tool_call_id"])
+        else:
+            if open_calls:
+                return False  # a call whose result did not come right after it
+            open_calls = {call["id"] for call in message.get("tool_calls") or ()}
+    return not open_calls
+
+
+async def _run(agent: Agent, prompt: str = "Read the log.") -> tuple[list[Any], Any]:
+    events: list[Any] = []
+    with anyio.fail_after(60):
+        async with agent.stream(prompt) as run:
+            async for event in run:
+                events.append(event)
+    return events, run.result
+
+
+@pytest.mark.parametrize("api", WIRES)
+async def test_a_long_run_stays_within_the_budget_at_every_request(api: Api) -> None:
+    pages = Pages(40)
+    agent = Agent(
+        client=pages.model.async_client(), model="m", tools=[read], max_steps=50, api=api,
+        instructions="You read logs.", context=ContextPolicy(max_tokens=BUDGET),
+    )  # fmt: skip
+    events, result = await _run(agent)
+
+    assert result.output == "All pages read."
+    requests = pages.model.requests
+    assert sum(len(str(read.function(page=n))) for n in range(1, 41)) >= 10 * 4 * BUDGET
+    assert max(_tokens(request) for request in requests) <= BUDGET
+    for request in requests:
+        assert _paired(request.messages)
+    # The step just finished reaches the model whole: its result is never cut.
+    steps = [request for request in requests if not _is_summary(request)]
+    for number, request in enumerate(steps[1:], start=1):
+        last = request.messages[-1]
+        assert last["role"] == "tool"
+        assert last["content"] == str(read.function(page=number))
+        assert request.messages[1]["content"] == "Read the log."  # the task is kept
+    # The run's own conversation keeps everything.
+    outputs = [m["content"] for m in result.messages if m["role"] == "tool"]
+    assert outputs == [str(read.function(page=n)) for n in range(1, 41)]
+    compactions = of(events, ContextCompacted)
+    assert compactions
+    assert all(c.tokens_after < c.tokens_before for c in compactions)
+    assert sum(c.shortened for c in compactions) > 0
+    assert sum(c.summarised for c in compactions) > 0
+
+
+@pytest.mark.parametrize("api", WIRES)
+async def test_the_summary_request_and_its_usage_are_counted(api: Api) -> None:
+    pages = Pages(40)
+    agent = Agent(
+        client=pages.model.async_client(), model="m", tools=[read], max_steps=50, api=api,
+        context=ContextPolicy(max_tokens=BUDGET, keep_chars=100),
+    )  # fmt: skip
+    events, result = await _run(agent)
+
+    requests = pages.model.requests
+    summaries = [request for request in requests if _is_summary(request)]
+    compactions = [c for c in of(events, ContextCompacted) if c.summarised]
+    assert summaries
+    assert len(summaries) == len(compactions)
+    for request in summaries:
+        assert not request.tools  # a summary offers no tools
+    for compaction, request in zip(compactions, summaries, strict=True):
+        assert compaction.usage is not None
+        assert compaction.usage.prompt_tokens == _tokens(request)
+    # Every request the model received is in the run's usage, the summaries too.
+    assert result.usage.prompt_tokens == sum(_tokens(request) for request in requests)
+    steps_usage = sum(info.usage.prompt_tokens for info in result.steps)
+    assert result.usage.prompt_tokens - steps_usage == sum(_tokens(r) for r in summaries)
+    # The request after a summary carries it in place of the turns it stands for.
+    after = requests[requests.index(summaries[0]) + 1]
+    assert any("Pages were read" in str(m.get("content")) for m in after.messages)
+
+
+@pytest.mark.parametrize("api", WIRES)
+async def test_a_refusal_as_too_long_is_compacted_and_retried_once(api: Api) -> None:
+    too_long = "This model's maximum context length is 3000 tokens; your messages are longer."
+    asked: list[int] = []
+
+    def reply(request: ModelRequest) -> Reply:
+        asked.append(1)
+        if len(asked) in (4, 5) and len(asked) <= refusals[0] + 3:
+            return Reply(fault=Fault(status=400, message=too_long))
+        if len(asked) > 6:
+            return Reply("done")
+        return Reply(tool_calls=[ToolCall("read", {"page": len(asked)})])
+
+    refusals = [1]
+    model = ScriptedModel(reply)
+    agent = Agent(
+        client=model.async_client(), model="m", tools=[read], max_steps=20, api=api,
+        context=ContextPolicy(max_tokens=1_000_000, summarise=False),
+        retries=Retries(backoff=0.001, max_backoff=0.002),
+    )  # fmt: skip
+    events, result = await _run(agent)
+
+    assert result.output == "done"
+    interrupted = of(events, StepInterrupted)
+    assert [event.retry_in for event in interrupted] == [0.0]
+    assert isinstance(interrupted[0].error, ModelError)
+    refused, retried = model.requests[3], model.requests[4]
+    assert _tokens(retried) < _tokens(refused)
+    compacted = of(events, ContextCompacted)
+    assert compacted
+    assert compacted[0].step == interrupted[0].step
+    assert events.index(compacted[0]) > events.index(interrupted[0])
+    assert _paired(retried.messages)
+
+    # Refused again after compacting: the step is not tried a third time.
+    asked.clear()
+    refusals[0] = 2
+    model = ScriptedModel(reply)
+    agent = agent.replace(client=model.async_client())
+    with pytest.raises(RetriesExhausted, match="maximum context length") as failed:
+        await _run(agent)
+    assert [type(error) for error in failed.value.errors] == [ModelError, ModelError]
+    assert len(model.requests) == 5
+
+
+async def test_without_a_policy_a_refusal_ends_the_run() -> None:
+    model = ScriptedModel([Reply(fault=Fault(status=400, message="context_length_exceeded"))])
+    agent = Agent(client=model.async_client(), model="m", tools=[read])
+    with pytest.raises(ModelError):
+        await _run(agent)
+    assert len(model.requests) == 1
+
+
+@pytest.mark.parametrize("api", WIRES)
+async def test_without_a_policy_every_request_carries_the_whole_conversation(
+    api: Api,
+) -> None:
+    pages = Pages(5)
+    agent = Agent(client=pages.model.async_client(), model="m", tools=[read], api=api)
+    events, _ = await _run(agent)
+    assert not of(events, ContextCompacted)
+    last = pages.model.requests[-1].messages
+    outputs = [m["content"] for m in last if m["role"] == "tool"]
+    assert outputs == [str(read.function(page=n)) for n in range(1, 6)]
+
+
+async def test_server_compaction_is_asked_for_on_the_responses_wire() -> None:
+    pages = Pages(2)
+    policy = ContextPolicy(max_tokens=50_000, server=True)
+    agent = Agent(
+        client=pages.model.async_client(), model="m", tools=[read], api="responses",
+        chain_responses=True, context=policy,
+    )  # fmt: skip
+    await _run(agent)
+    for request in pages.model.requests:
+        assert request.body["context_management"] == [
+            {"type": "compaction", "compact_threshold": 50_000}
+        ]
+    chat = Agent(client=pages.model.async_client(), model="m", context=policy)
+    pages.asked = 99
+    await _run(chat)
+    assert "context_management" not in pages.model.requests[-1].body

@@ -226,7 +226,7 @@ def _span(view: _View, excess: int) -> tuple[int, int] | None:
                 group_end += 1
         removed += sum(weights.get(i, 0) for i in range(index, group_end) if i not in view.kept)
         index = end = group_end
-    return (view.start, end) if end > view.start else None
+    return (view.start, end) if removed else None  # nothing but kept messages: no summary
 
 
 def _messages(view: _View) -> list[dict[str, Any]]:

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
+from time import perf_counter
 from typing import Any
 
 import openai
@@ -34,7 +36,7 @@ from ..wire.responses._assemble import ResponsesAssembler
 from ..wire.responses._request import chat_messages, responses_params
 from ..wire.responses._stream import ResponsesStream
 from ._config import RunConfig
-from ._step import check_complete
+from ._step import check_complete, within_limits
 
 __all__ = ["ContextKeeper", "server_fields"]
 
@@ -98,9 +100,17 @@ class ContextKeeper:
             self._scale = min(reported / raw, 1.0)
 
     async def prepare(
-        self, state: RunState, step: int, client: openai.AsyncOpenAI, secret: str | None
+        self,
+        state: RunState,
+        step: int,
+        client: openai.AsyncOpenAI,
+        secret: str | None,
+        run_deadline: float = math.inf,
     ) -> AsyncGenerator[ContextCompacted, None]:
-        """Make `view` for the next request of `step`, compacting further if it must."""
+        """Make `view` for the next request of `step`, compacting further if it must.
+
+        A summary request is bounded by the run's time limits and retried by the client
+        as any plain request (its `max_retries`); if it still fails, the run fails."""
         if not self._client_side:
             return
         self._calibrate(state)
@@ -111,7 +121,8 @@ class ContextKeeper:
         summarised, usage = 0, None
         if compaction.summarise is not None:
             start, end = compaction.summarise
-            text, usage = await self._summary(messages, start, end, step, client, secret)
+            span = (start, end, step)
+            text, usage = await self._summary(messages, span, client, secret, run_deadline)
             state.usage += usage if usage is not None else Usage()
             summarised = end - start
             trim = dataclasses.replace(compaction.trim, summary=Summary(end, text))
@@ -159,14 +170,15 @@ class ContextKeeper:
     async def _summary(
         self,
         messages: list[dict[str, Any]],
-        start: int,
-        end: int,
-        step: int,
+        span: tuple[int, int, int],
         client: openai.AsyncOpenAI,
         secret: str | None,
+        run_deadline: float,
     ) -> tuple[str, Usage | None]:
-        """Ask the model to summarise `messages[start:end]` (after the last summary)."""
+        """Ask the model to summarise `messages[start:end]` (after the last summary) for
+        `step` (`span`: the three)."""
         config = self._config
+        start, end, step = span
         summary = self._trim.summary
         earlier = summary.text if summary is not None else None
         turns = [message for message in messages[start:end] if message.get("role") != "system"]
@@ -181,7 +193,7 @@ class ContextKeeper:
             config.request, self._policy.summary_prompt, earlier, turns, share
         )
         try:
-            return await _ask(config, client, fields, conversation, step)
+            return await _ask(config, client, fields, conversation, step, run_deadline)
         except RunError as exc:
             if secret is not None:
                 redact_error(exc, secret)
@@ -194,6 +206,7 @@ async def _ask(
     fields: dict[str, Any],
     conversation: list[dict[str, Any]],
     step: int,
+    run_deadline: float,
 ) -> tuple[str, Usage | None]:
     """One request without tools on the agent's wire: its text and its usage."""
     assembler: StreamAssembler | ResponsesAssembler
@@ -210,7 +223,12 @@ async def _ask(
             "messages": chat_messages(conversation), "stream": True,
         }  # fmt: skip
         assembler, stream = StreamAssembler(step=step), ModelStream(client, params)
-    async with aclosing(stream.chunks()) as chunks:
+    source = stream.chunks()
+    limits = config.timeouts
+    if limits.bounds_streams:
+        step_deadline = perf_counter() + limits.step if limits.step else math.inf
+        source = within_limits(source, limits, step_deadline, run_deadline)
+    async with aclosing(source) as chunks:
         async for chunk in chunks:
             assembler.feed(chunk)
     check_complete(assembler, stream)

@@ -249,7 +249,9 @@ class AgentRun(Generic[OutputT]):
                     if limits.run and perf_counter() >= run_deadline:
                         raise RunTimeout("run", limits.run)
                     if self._context is not None:  # the view this request sends
-                        compacting = self._context.prepare(state, step.number, client, secret)
+                        compacting = self._context.prepare(
+                            state, step.number, client, secret, run_deadline
+                        )
                         async with aclosing(compacting) as compactions:
                             async for compacted in compactions:
                                 yield compacted

@@ -233,3 +233,48 @@ async def test_server_compaction_is_asked_for_on_the_responses_wire() -> None:
     pages.asked = 99
     await _run(chat)
     assert "context_management" not in pages.model.requests[-1].body
+
+
+@pytest.mark.parametrize("api", WIRES)
+async def test_a_resumed_run_is_compacted_again_from_its_whole_conversation(api: Api) -> None:
+    @tool(needs_approval=True)
+    def publish(summary: str) -> str:
+        """Publish a summary of the log."""
+        return "published"
+
+    pages = Pages(20)
+
+    def reply(request: ModelRequest) -> Reply:
+        if pages.asked == 20 and not _is_summary(request):
+            pages.asked += 1
+            return Reply(tool_calls=[ToolCall("publish", {"summary": "all is well"})])
+        return pages.reply(request)
+
+    model = ScriptedModel(reply)
+    policy = ContextPolicy(max_tokens=BUDGET)
+    agent = Agent(
+        client=model.async_client(), model="m", tools=[read, publish], max_steps=50, api=api,
+        context=policy,
+    )  # fmt: skip
+    _, paused = await _run(agent)
+    assert paused.stop_reason == "approval_required"
+    saved = paused.state.to_json()
+    assert len([m for m in paused.messages if m["role"] == "tool"]) == 20  # all kept
+
+    later = ScriptedModel(
+        lambda request: Reply("Read 20 pages.") if _is_summary(request) else Reply("Published.")
+    )
+    resumed = agent.replace(client=later.async_client())
+    approval = {paused.approvals[0].id: True}
+    events: list[Any] = []
+    with anyio.fail_after(60):
+        async with resumed.resume_stream(saved, approvals=approval) as run:
+            async for event in run:
+                events.append(event)
+    assert run.result.output == "Published."
+    (request,) = [request for request in later.requests if not _is_summary(request)]
+    assert max(_tokens(request) for request in later.requests) <= BUDGET
+    assert _paired(request.messages)
+    assert request.messages[-1]["content"] == "published"
+    assert of(events, ContextCompacted)
+    assert len(run.result.messages) == len(paused.messages) + 3  # the call, its result, the answer

@@ -89,7 +89,13 @@ class ContextKeeper:
         the estimate (tool definitions, the wire's own fields) are added to every later
         estimate; an estimate that was too high is scaled down instead, which stays on
         the safe side for a smaller view."""
-        if self._sent is None or len(state.steps) == self._steps_seen:
+        if self._sent is None:
+            # No usage reported yet: the tool definitions, at four characters a token.
+            tools = self._config.catalog.definitions() if self._config.tools else []
+            self._offset = len(json.dumps(tools, default=str)) // 4 if tools else 0
+            self._steps_seen = len(state.steps)  # a resumed run's steps were other views
+            return
+        if len(state.steps) == self._steps_seen:
             return
         self._steps_seen = len(state.steps)
         usage = state.steps[-1].usage

@@ -118,9 +118,16 @@ def _dropped(message: dict[str, Any]) -> dict[str, Any]:
 class _View:
     """The view under construction: entries with the index of the message each came from."""
 
-    def __init__(self, messages: list[dict[str, Any]], trim: Trim, weigh: Weigh) -> None:
+    def __init__(
+        self,
+        messages: list[dict[str, Any]],
+        trim: Trim,
+        weigh: Weigh,
+        made: dict[tuple[int, str], dict[str, Any] | None],
+    ) -> None:
         self.messages = messages
         self.weigh = weigh
+        self.made = made
         self.head, self.current, self.kept = _layout(messages)
         summary = trim.summary
         self.start = max(self.head, summary.end if summary is not None else 0)
@@ -150,7 +157,12 @@ class _View:
         index, message = self.entries[position]
         assert index is not None
         original = self.messages[index]
-        new = _dropped(original) if state == "dropped" else _shortened(original, keep)
+        key = (index, state)
+        if key in self.made:
+            new = self.made[key]
+        else:  # made once per result and kept: each step's work stays within its own bytes
+            new = _dropped(original) if state == "dropped" else _shortened(original, keep)
+            self.made[key] = new
         if new is None:
             return False
         self.tokens += self.weigh(new) - self.weigh(message)
@@ -169,11 +181,15 @@ def compact(
     target: int,
     keep_chars: int,
     summarise: bool,
+    made: dict[tuple[int, str], dict[str, Any] | None] | None = None,
 ) -> Compaction:
     """The view of `messages` for the next request under `trim`, compacted further (a
     new trim) when its estimate (`overhead` plus each message's weight) passes `limit`,
-    down to `target` where it can (and marks turns to summarise if it cannot)."""
-    view = _View(messages, trim, weigh)
+    down to `target` where it can (and marks turns to summarise if it cannot).
+
+    `made` keeps the shortened and dropped results between calls (by index and state).
+    """
+    view = _View(messages, trim, weigh, {} if made is None else made)
     for position in view.tools():
         index = view.entries[position][0]
         assert index is not None

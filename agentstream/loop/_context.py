@@ -13,6 +13,7 @@ conversation.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 from collections.abc import AsyncGenerator, Mapping
@@ -53,8 +54,19 @@ class ContextKeeper:
     """The view of the conversation for each request of one run, within the policy's budget."""
 
     __slots__ = (
-        "_ceiling", "_client_side", "_config", "_offset", "_policy", "_refused", "_scale",
-        "_sent", "_steps_seen", "_trim", "_weights", "view",
+        "_ceiling",
+        "_client_side",
+        "_config",
+        "_made",
+        "_offset",
+        "_policy",
+        "_refused",
+        "_scale",
+        "_sent",
+        "_steps_seen",
+        "_trim",
+        "_weights",
+        "view",
     )  # fmt: skip
 
     def __init__(self, config: RunConfig, policy: ContextPolicy) -> None:
@@ -64,6 +76,7 @@ class ContextKeeper:
         # compaction (`server=True`) can shorten it.
         self._client_side = not (config.api == "responses" and config.chain_responses)
         self._trim = Trim()
+        self._made: dict[tuple[int, str], dict[str, Any] | None] = {}  # results trimmed
         self._weights: dict[int, tuple[Mapping[str, Any], int]] = {}
         self._offset = 0  # what the server counted beyond the estimate of the last request
         self._scale = 1.0  # below 1 when the counter overestimated the last request
@@ -140,8 +153,10 @@ class ContextKeeper:
             )  # fmt: skip
         self._trim = compaction.trim
         self.view = compaction.view
-        kept = self._weights  # the weights of the conversation's messages only
-        self._weights = {key: kept[key] for key in map(id, messages) if key in kept}
+        # The weights of the conversation's messages and of the trimmed results only.
+        kept, made = self._weights, (m for m in self._made.values() if m is not None)
+        ids = itertools.chain(map(id, messages), map(id, made))
+        self._weights = {key: kept[key] for key in ids if key in kept}
         scale, self._scale = self._scale, 1.0
         raw = sum(self._weigh(message) for message in compaction.view)
         self._scale = scale
@@ -158,7 +173,7 @@ class ContextKeeper:
         return compact(
             messages, trim, self._weigh, overhead=self._offset, limit=limit,
             target=int(limit * policy.target), keep_chars=policy.keep_chars,
-            summarise=policy.summarise,
+            summarise=policy.summarise, made=self._made,
         )  # fmt: skip
 
     def refused(self, exc: RunError, step: int) -> bool:

@@ -278,3 +278,30 @@ async def test_a_resumed_run_is_compacted_again_from_its_whole_conversation(api:
     assert request.messages[-1]["content"] == "published"
     assert of(events, ContextCompacted)
     assert len(run.result.messages) == len(paused.messages) + 3  # the call, its result, the answer
+
+
+@pytest.mark.parametrize("api", WIRES)
+async def test_a_refusal_in_the_stream_is_recovered_too(api: Api) -> None:
+    """A server that refuses in the stream (`response.failed`, or an `error` event)."""
+    too_long = "Your input exceeds the context window of this model."
+    asked: list[int] = []
+
+    def reply(request: ModelRequest) -> Reply:
+        asked.append(1)
+        if len(asked) == 4:
+            return Reply(fault=Fault(error_after=0, message=too_long))
+        if len(asked) > 5:
+            return Reply("done")
+        return Reply(tool_calls=[ToolCall("read", {"page": len(asked)})])
+
+    model = ScriptedModel(reply)
+    agent = Agent(
+        client=model.async_client(), model="m", tools=[read], max_steps=20, api=api,
+        context=ContextPolicy(max_tokens=1_000_000, summarise=False),
+    )  # fmt: skip
+    events, result = await _run(agent)
+    assert result.output == "done"
+    (interrupted,) = of(events, StepInterrupted)
+    assert interrupted.retry_in == 0.0
+    assert _tokens(model.requests[4]) < _tokens(model.requests[3])
+    assert of(events, ContextCompacted)[0].step == interrupted.step

@@ -149,6 +149,9 @@ async def test_the_summary_request_and_its_usage_are_counted(api: Api) -> None:
     # The request after a summary carries it in place of the turns it stands for.
     after = requests[requests.index(summaries[0]) + 1]
     assert any("Pages were read" in str(m.get("content")) for m in after.messages)
+    # The task, then one assistant call and its result a step: what was summarised is gone.
+    in_conversation = 1 + 2 * (compactions[0].step - 1)
+    assert len(after.messages) == in_conversation - compactions[0].summarised + 1
 
 
 @pytest.mark.parametrize("api", WIRES)

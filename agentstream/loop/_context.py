@@ -143,9 +143,11 @@ class ContextKeeper:
             span = (start, end, step)
             text, usage = await self._summary(messages, span, client, secret, run_deadline)
             state.usage += usage if usage is not None else Usage()
-            summarised = end - start
             trim = dataclasses.replace(compaction.trim, summary=Summary(end, text))
             after = self._compact(messages, trim)
+            # The messages the summary took the place of (an earlier summary among them).
+            earlier = self._trim.summary is not None
+            summarised = len(compaction.view) - len(after.view) + (0 if earlier else 1)
             compaction = dataclasses.replace(
                 after, tokens_before=compaction.tokens_before,
                 shortened=compaction.shortened + after.shortened,

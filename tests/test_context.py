@@ -308,3 +308,49 @@ async def test_a_refusal_in_the_stream_is_recovered_too(api: Api) -> None:
     assert interrupted.retry_in == 0.0
     assert _tokens(model.requests[4]) < _tokens(model.requests[3])
     assert of(events, ContextCompacted)[0].step == interrupted.step
+
+
+def _compacting_turn() -> Reply:
+    """A Responses turn whose output starts with the server's compaction item."""
+    compaction = {"type": "compaction", "id": "cmp_1", "encrypted_content": "enc-summary"}
+    call = {
+        "type": "function_call", "id": "fc_1", "call_id": "call_a", "name": "read",
+        "arguments": '{"page": 1}', "status": "completed",
+    }  # fmt: skip
+    response = {"id": "resp_1", "object": "response", "model": "m", "output": []}
+    usage = {"input_tokens": 10, "output_tokens": 5, "total_tokens": 15}
+    return Reply(
+        chunks=[
+            {"type": "response.created", "response": {**response, "status": "in_progress"}},
+            {"type": "response.output_item.added", "output_index": 0, "item": compaction},
+            {"type": "response.output_item.done", "output_index": 0, "item": compaction},
+            {"type": "response.output_item.added", "output_index": 1, "item": call},
+            {"type": "response.output_item.done", "output_index": 1, "item": call},
+            {
+                "type": "response.completed",
+                "response": {
+                    **response,
+                    "status": "completed",
+                    "output": [compaction, call],
+                    "usage": usage,
+                },  # fmt: skip
+            },
+        ]
+    )
+
+
+async def test_the_servers_compaction_item_goes_back_on_a_stateless_run() -> None:
+    model = ScriptedModel([_compacting_turn(), Reply("done")])
+    agent = Agent(
+        client=model.async_client(), model="m", tools=[read], api="responses",
+        context=ContextPolicy(max_tokens=50_000, server=True),
+    )  # fmt: skip
+    _, result = await _run(agent)
+    assert result.output == "done"
+    first, second = model.requests
+    assert first.body["context_management"] == [{"type": "compaction", "compact_threshold": 50_000}]
+    items = second.body["input"]
+    assert [item["type"] for item in items] == [
+        "message", "compaction", "function_call", "function_call_output",
+    ]  # fmt: skip
+    assert items[1] == {"type": "compaction", "id": "cmp_1", "encrypted_content": "enc-summary"}

@@ -333,7 +333,7 @@ def _compacting_turn() -> Reply:
                     "status": "completed",
                     "output": [compaction, call],
                     "usage": usage,
-                },  # fmt: skip
+                },
             },
         ]
     )

@@ -17,6 +17,7 @@ from agentstream import (
     ModelError,
     Retries,
     RetriesExhausted,
+    SetupError,
     StepInterrupted,
     tool,
 )
@@ -354,3 +355,18 @@ async def test_the_servers_compaction_item_goes_back_on_a_stateless_run() -> Non
         "message", "compaction", "function_call", "function_call_output",
     ]  # fmt: skip
     assert items[1] == {"type": "compaction", "id": "cmp_1", "encrypted_content": "enc-summary"}
+
+
+class _Broken:
+    def count(self, messages: Any) -> int:
+        raise ValueError("no tokenizer here")
+
+
+async def test_a_failing_counter_fails_the_run_with_our_error() -> None:
+    model = ScriptedModel([Reply("hello")])
+    agent = Agent(
+        client=model.async_client(), model="m", context=ContextPolicy(100, counter=_Broken())
+    )
+    with pytest.raises(SetupError, match="counter failed: ValueError"):
+        await _run(agent)
+    assert not model.requests

@@ -24,7 +24,7 @@ from typing import Any
 import openai
 
 from .._events import ContextCompacted
-from .._exceptions import RunError
+from .._exceptions import RunError, SetupError
 from .._redact import redact_error
 from .._usage import Usage
 from ..context._compact import Compaction, Summary, Trim, compact
@@ -93,7 +93,10 @@ class ContextKeeper:
         known = self._weights.get(key)
         if known is not None and known[0] is message:
             return int(known[1] * self._scale)
-        weight = self._policy.counter.count([message])
+        try:
+            weight = int(self._policy.counter.count([message]))
+        except Exception as exc:  # the user's counter: only our own errors reach the caller
+            raise SetupError(f"the context policy's counter failed: {exc!r:.200}") from exc
         self._weights[key] = (message, weight)
         return int(weight * self._scale)
 

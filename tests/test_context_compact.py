@@ -241,3 +241,11 @@ def test_the_default_counter_is_about_four_characters_a_token() -> None:
     message = {"role": "user", "content": "x" * 400}
     assert 100 <= CharCounter().count([message]) <= 110
     assert CharCounter(2).count([message]) >= 200
+
+
+def test_a_result_shortened_then_dropped_counts_once() -> None:
+    messages = _conversation([("tools", 1)] * 4)
+    done = compact(
+        messages, Trim(), _weigh, overhead=0, limit=1, target=1, keep_chars=50, summarise=False
+    )
+    assert (done.shortened, done.dropped) == (0, 3)

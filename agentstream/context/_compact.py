@@ -210,8 +210,12 @@ def compact(
 def _trim(
     view: _View, trim: Trim, overhead: int, target: int, keep_chars: int
 ) -> tuple[int, int, Trim]:
-    """Shorten, then drop, the oldest tool results until the view is within `target`."""
+    """Shorten, then drop, the oldest tool results until the view is within `target`.
+
+    Each result counts once, as what became of it (one shortened, then dropped, is dropped).
+    """
     counts = {"shortened": 0, "dropped": 0}
+    fresh: set[int] = set()  # shortened by this call
     marks = {"shortened": trim.shorten_before, "dropped": trim.drop_before}
     for state in ("shortened", "dropped"):
         for position in view.tools():
@@ -223,6 +227,10 @@ def _trim(
                 continue
             if view.set(position, state, keep_chars):
                 counts[state] += 1
+                if state == "shortened":
+                    fresh.add(index)
+                elif index in fresh:
+                    counts["shortened"] -= 1
             marks[state] = max(marks[state], index + 1)
     new = replace(trim, shorten_before=marks["shortened"], drop_before=marks["dropped"])
     return counts["shortened"], counts["dropped"], new

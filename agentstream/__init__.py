@@ -5,6 +5,7 @@ from __future__ import annotations
 from ._agent import Agent as Agent
 from ._agent import AgentRun as AgentRun
 from ._events import ApprovalRequested as ApprovalRequested
+from ._events import ContextCompacted as ContextCompacted
 from ._events import Event as Event
 from ._events import MaxStepsReached as MaxStepsReached
 from ._events import OutputDelta as OutputDelta
@@ -51,6 +52,9 @@ from ._exceptions import ToolDefinitionError as ToolDefinitionError
 from ._exceptions import ToolError as ToolError
 from ._result import RunResult as RunResult
 from ._usage import Usage as Usage
+from .context._policy import CharCounter as CharCounter
+from .context._policy import ContextPolicy as ContextPolicy
+from .context._policy import TokenCounter as TokenCounter
 from .loop._observe import Observer as Observer
 from .loop._observe import RunObserver as RunObserver
 from .loop._observe import WatchedRun as WatchedRun
@@ -100,6 +104,9 @@ __all__ = [  # noqa: RUF022
     "AssembledResponsesOutput",
     "AssembledToolCall",
     "CallNotRunning",
+    "CharCounter",
+    "ContextCompacted",
+    "ContextPolicy",
     "ErrorBudgetExceeded",
     "Event",
     "FINAL_TOOL",
@@ -144,6 +151,7 @@ __all__ = [  # noqa: RUF022
     "SyncRun",
     "TextDelta",
     "Timeouts",
+    "TokenCounter",
     "Tool",
     "ToolArgumentsError",
     "ToolCallApproved",

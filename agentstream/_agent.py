@@ -21,6 +21,8 @@ from ._settings import check_session as _check_session
 from ._settings import check_settings as _check_settings
 from ._settings import client_from_environment as _client_from_environment
 from ._settings import conversation as _conversation
+from .context._policy import ContextPolicy
+from .context._policy import check_context as _check_context
 from .loop._approval import check_approvals
 from .loop._config import Api, ClientLike, OutputMemory, RunConfig, RunStart
 from .loop._observe import Observer
@@ -87,6 +89,8 @@ class Agent(Generic[OutputT]):
     `text.format`); `chain_responses=True` sends `previous_response_id` rather than the
     whole conversation; `background=True` runs each response in the background, so a
     stream cut mid-way is taken up again where it stopped (see docs/responses-api.md).
+    `context=ContextPolicy(max_tokens=...)` keeps each request within a token budget
+    (see docs/context.md).
     """
 
     __slots__ = (
@@ -100,6 +104,7 @@ class Agent(Generic[OutputT]):
         "approver",
         "background",
         "chain_responses",
+        "context",
         "early_tools",
         "final_answer",
         "instructions",
@@ -146,6 +151,7 @@ class Agent(Generic[OutputT]):
         chain_responses: bool = False,
         background: bool = False,
         max_concurrent_tools: int | None = None,
+        context: ContextPolicy | None = None,
         **request: Any,
     ) -> None:
         if client is None:
@@ -168,6 +174,7 @@ class Agent(Generic[OutputT]):
         if background and api != "responses":
             raise SetupError("background=True is a Responses API mode: use api='responses'")
         self.background = bool(background)
+        self.context = _check_context(context)
         if output_mode not in _MODES:
             raise SetupError(f"output_mode must be one of {', '.join(_MODES)}, not {output_mode!r}")
         self.output_type = output_type
@@ -237,6 +244,7 @@ class Agent(Generic[OutputT]):
             "chain_responses": self.chain_responses,
             "background": self.background,
             "max_concurrent_tools": self.max_concurrent_tools,
+            "context": self.context,
             **self.request,
         }
         return Agent(**{**settings, **changes})
@@ -286,6 +294,7 @@ class Agent(Generic[OutputT]):
             observers=self.observers, chain_responses=self.chain_responses,
             background=self.background, output_memory=self._output_memory,
             max_concurrent_tools=self.max_concurrent_tools,
+            context=self.context,
         )  # fmt: skip
 
     @overload

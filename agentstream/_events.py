@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ApprovalRequested",
+    "ContextCompacted",
     "Event",
     "MaxStepsReached",
     "OutputDelta",
@@ -389,6 +390,26 @@ class ToolPaused:
     type: Literal["tool_paused"] = field(default="tool_paused", init=False)
 
 
+@dataclass(frozen=True, slots=True)
+class ContextCompacted:
+    """The next request of `step` is built from a more compacted view of the conversation
+    (`Agent(context=...)`); the run's own conversation keeps every message."""
+
+    step: int
+    dropped: int
+    """Tool results newly dropped (a note stands in their place)."""
+    shortened: int
+    """Tool results newly cut to their first characters (with a note)."""
+    summarised: int
+    """Messages newly replaced by the model's summary (0: no summary request)."""
+    tokens_before: int
+    """The estimated input tokens of the request before this compaction."""
+    tokens_after: int
+    usage: Usage | None = None
+    """What the summary request cost (counted in the run's usage), if one was made."""
+    type: Literal["context_compacted"] = field(default="context_compacted", init=False)
+
+
 Event = (
     RunStarted
     | StepStarted
@@ -418,6 +439,7 @@ Event = (
     | ToolQueued
     | SubRunEvent
     | ToolPaused
+    | ContextCompacted
 )
 """Every event a run can report."""
 

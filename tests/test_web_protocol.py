@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+import agentstream
 import agentstream.web
 from agentstream import Agent, Event, Retries, RunError, tool
 from agentstream.testing import Fault, Reply, ScriptedModel, ToolCall
@@ -262,3 +263,12 @@ def test_the_core_does_not_import_the_web_package() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["False", "False"]
+
+
+def test_the_web_stream_shows_a_compaction_as_a_timing_part() -> None:
+    encoder = UIStreamEncoder("m1")
+    (part,) = encoder.feed(agentstream.ContextCompacted(3, 2, 1, 0, 2_500, 1_400), 1.5)
+    assert part["type"] == "data-agentstream"
+    assert part["data"] == {
+        "kind": "context_compacted", "t": 1.5, "step": 3, "dropped": 2, "shortened": 1,
+    }  # fmt: skip

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import openai
 
+from ..context._policy import ContextPolicy
 from ..state._approvals import Approval, Approver
 from ..state._state import RunState
 from ..state._store import Session
@@ -66,6 +67,7 @@ class RunConfig:
     background: bool
     output_memory: OutputMemory
     max_concurrent_tools: int | None = None
+    context: ContextPolicy | None = None
 
     @property
     def tools(self) -> dict[str, Tool]:

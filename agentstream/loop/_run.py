@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import random
 import secrets
@@ -43,6 +44,7 @@ from ._calls import (
     stop_after,
 )
 from ._cancel import CallControl
+from ._context import ContextKeeper, server_fields
 from ._early import EarlyStarts
 from ._early_stream import early_chunks
 from ._execute import ToolRun, ToolRunner, run_tools
@@ -85,6 +87,10 @@ class AgentRun(Generic[OutputT]):
     ) -> None:
         self._config = config
         self._request = {**config.request, **request}
+        self._context: ContextKeeper | None = None  # with `Agent(context=...)` only
+        if config.context is not None:
+            self._context = ContextKeeper(config, config.context)
+            self._request.update(server_fields(config))
         self._typed = typed
         self._result: RunResult[OutputT] | None = None
         self._task_group: TaskGroup | None = None
@@ -255,6 +261,13 @@ class AgentRun(Generic[OutputT]):
                 while True:  # attempts at this step
                     if limits.run and perf_counter() >= run_deadline:
                         raise RunTimeout("run", limits.run)
+                    if self._context is not None:  # the view this request sends
+                        compacting = self._context.prepare(
+                            state, step.number, client, secret, run_deadline
+                        )
+                        async with aclosing(compacting) as compactions:
+                            async for compacted in compactions:
+                                yield compacted
                     yield StepStarted(step.number, step.attempt)
                     assembler, stream, source = self._send(step, client, run_deadline)
                     watch = typed.watch(step.number) if typed is not None else None
@@ -293,6 +306,9 @@ class AgentRun(Generic[OutputT]):
                         delay, interrupted = self._attempt_failed(
                             step, assembler, exc, run_deadline
                         )
+                        if self._context is not None and self._context.refused(exc, step.number):
+                            # Too long for the server: compact harder and try once more.
+                            delay, interrupted = 0.0, dataclasses.replace(interrupted, retry_in=0.0)
                         yield interrupted
                         if delay is None:
                             if len(step.failures) > 1:
@@ -353,9 +369,10 @@ class AgentRun(Generic[OutputT]):
 
     def _send(self, step: StepState, client: openai.AsyncOpenAI, run_deadline: float) -> Attempt:
         """Send one attempt at `step` (see `open_attempt`); ready its early starts."""
+        view = self._context.view if self._context is not None else None
         attempt = open_attempt(
             self._config, self._state, step, client, self._request, self.run_id, run_deadline,
-            self._typed,
+            self._typed, view,
         )  # fmt: skip
         if self._config.early_tools:
             step.early = self._early_starts(step, run_deadline)

@@ -41,11 +41,13 @@ def open_attempt(
     run_id: str,
     run_deadline: float,
     typed: TypedRun | None,
+    view: list[dict[str, Any]] | None = None,
 ) -> Attempt:
     """Send one attempt at `step` on the agent's wire, bounded by its time limits.
 
     The run retries failed steps itself (honouring Retry-After, and also after partial
     output); the client retrying the same requests too would multiply the attempts.
+    `view`: what to send of the conversation, when a context policy compacted it.
     """
     limits = config.timeouts
     step.sent = perf_counter()
@@ -65,7 +67,8 @@ def open_attempt(
             step=step.number, partial_arguments=partial, max_argument_size=most
         )
         params = responses_params(
-            request, state.messages, model=config.model, extra_step=final_only,
+            request, state.messages if view is None else view, model=config.model,
+            extra_step=final_only,
             definitions=config.catalog.definitions() if config.tools else [],
             chain=config.chain_responses, background=config.background,
         )  # fmt: skip
@@ -78,7 +81,7 @@ def open_attempt(
         assembler = StreamAssembler(
             step=step.number, partial_arguments=partial, max_argument_size=most
         )
-        params = chat_params(config, request, state, final_only, typed)
+        params = chat_params(config, request, state, final_only, typed, view)
         stream = ModelStream(client, params, **options)
     if source is None:
         source = stream.chunks()
@@ -94,13 +97,14 @@ def chat_params(
     state: RunState,
     extra_step: bool,
     typed: TypedRun | None,
+    view: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The body of a Chat Completions request for the conversation so far."""
+    """The body of a Chat Completions request for the conversation so far (or `view`)."""
     params: dict[str, Any] = {
         "stream_options": {"include_usage": True},
         **request,
         "model": config.model,
-        "messages": chat_messages(state.messages),
+        "messages": chat_messages(state.messages if view is None else view),
         "stream": True,
     }
     if config.tools:

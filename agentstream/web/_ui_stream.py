@@ -22,6 +22,7 @@ from typing import Any
 
 from agentstream import (
     ApprovalRequested,
+    ContextCompacted,
     Event,
     MaxStepsReached,
     OutputDelta,
@@ -159,6 +160,9 @@ class UIStreamEncoder:
                 return self._step_finished(event, t)
             case MaxStepsReached(max_steps=max_steps):
                 return [_timing("max_steps_reached", t, maxSteps=max_steps)]
+            case ContextCompacted():
+                figures = {"dropped": event.dropped, "shortened": event.shortened}
+                return [_timing("context_compacted", t, step=event.step, **figures)]
             case OutputDelta() | OutputReady() | OutputInvalid():
                 return [self._output(event)]
             case RunFinished(result=result):

@@ -8,6 +8,7 @@ turn had something a chat message cannot hold, its output items in order:
 - reasoning items with `encrypted_content` (OpenAI, `store: false`) or with their
   own text (`content[].reasoning_text`, DeepSeek), whole as they came (less `status`
   and null fields), each placed before the item that followed it;
+- `compaction` items (the server's own compaction, `context_management`), whole;
 - a reference to each `message` item (its `id`, its `phase`: `commentary` or
   `final_answer`; its text only when the turn had several messages);
 - a reference to each `function_call` item (its `id`, the call's id in the conversation).
@@ -31,6 +32,8 @@ __all__ = ["CARRIED", "assistant_items", "carried", "content_text"]
 
 CARRIED = "responses"
 """The key, on an assistant message, of what the Responses API carries between turns."""
+
+_WHOLE = frozenset({"reasoning", "compaction"})  # items that go back whole, statelessly
 
 
 def _replayable(item: Mapping[str, Any]) -> bool:
@@ -59,6 +62,9 @@ def _items(output: AssembledResponsesOutput, message: AssembledMessage) -> list[
         if kind == "reasoning":
             if _replayable(item):
                 items.append(_whole(item))
+        elif kind == "compaction":  # the server's own summary of the turns before it
+            if item.get("encrypted_content"):
+                items.append(_whole(item))
         elif kind == "message":
             if isinstance(item.get("phase"), str):
                 ref["phase"] = item["phase"]
@@ -77,8 +83,8 @@ def carried(output: AssembledResponsesOutput, message: AssembledMessage) -> dict
     if output.id is not None:
         data["response_id"] = output.id
     items = _items(output, message)
-    # Only when they tell more than the chat message: reasoning, or a message's phase.
-    if any(item["type"] == "reasoning" or "phase" in item for item in items):
+    # Only when they tell more than the chat message: reasoning, compaction, or a phase.
+    if any(item["type"] in _WHOLE or "phase" in item for item in items):
         data["items"] = items
     renamed = {
         fresh.id: sent.id
@@ -133,7 +139,7 @@ def _in_order(
     content = content_text(message.get("content"))
     for ref in refs:
         kind = ref.get("type")
-        if kind == "reasoning":
+        if kind in _WHOLE:
             if stateless:
                 yield dict(ref)
         elif kind == "message":

@@ -65,7 +65,9 @@ class Agent(Generic[OutputT]):
     before the run fails with `ErrorBudgetExceeded`. Arguments longer than
     `max_argument_size` characters are dropped as they stream and the call is refused;
     results longer than `max_result_size` are cut, with a note, before the model sees
-    them. `timeouts` bounds waiting; `retries` says when a failed step is tried again.
+    them. A tool may return images and files (`Image`, `File`); one over
+    `max_media_size` bytes (5 MB unless set) is not sent and the model is told.
+    `timeouts` bounds waiting; `retries` says when a failed step is tried again.
     `observers` watch each run from inside (`agentstream.otel.Tracing` makes traces).
 
     Typed output: with `output_type` (a Pydantic model, a dataclass, a `TypedDict`,
@@ -102,6 +104,7 @@ class Agent(Generic[OutputT]):
         "instructions",
         "max_argument_size",
         "max_invalid_calls",
+        "max_media_size",
         "max_result_size",
         "max_steps",
         "max_tool_calls",
@@ -141,6 +144,7 @@ class Agent(Generic[OutputT]):
         api: Api = "chat",
         chain_responses: bool = False,
         background: bool = False,
+        max_media_size: int | None = 5_000_000,
         **request: Any,
     ) -> None:
         if client is None:
@@ -154,6 +158,7 @@ class Agent(Generic[OutputT]):
                 "max_tool_calls_per_step": (max_tool_calls_per_step, 1),
                 "max_argument_size": (max_argument_size, 1),
                 "max_result_size": (max_result_size, 1),
+                "max_media_size": (max_media_size, 1),
             },
         )  # fmt: skip
         _check_request(request, api)
@@ -179,6 +184,7 @@ class Agent(Generic[OutputT]):
         self.max_tool_calls_per_step = max_tool_calls_per_step
         self.max_argument_size = max_argument_size
         self.max_result_size = max_result_size
+        self.max_media_size = max_media_size
         self.partial_arguments = partial_arguments
         self.early_tools = early_tools
         self.timeouts = timeouts or Timeouts()
@@ -229,6 +235,7 @@ class Agent(Generic[OutputT]):
             "api": self.api,
             "chain_responses": self.chain_responses,
             "background": self.background,
+            "max_media_size": self.max_media_size,
             **self.request,
         }
         return Agent(**{**settings, **changes})
@@ -253,6 +260,7 @@ class Agent(Generic[OutputT]):
             timeouts=self.timeouts, retries=self.retries, approver=self.approver,
             observers=self.observers, chain_responses=self.chain_responses,
             background=self.background, output_memory=self._output_memory,
+            max_media_size=self.max_media_size,
         )  # fmt: skip
 
     @overload

@@ -65,6 +65,7 @@ class RunConfig:
     chain_responses: bool
     background: bool
     output_memory: OutputMemory
+    max_media_size: int | None = 5_000_000
 
     @property
     def tools(self) -> dict[str, Tool]:

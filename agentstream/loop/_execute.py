@@ -20,7 +20,8 @@ from anyio.streams.memory import MemoryObjectSendStream
 from .._convert import clean_text, exception_text, group_members, safe_str
 from .._events import Event, ToolFinished, ToolProgress, ToolStarted
 from .._exceptions import ToolCrashed, ToolError
-from ..tools._tool import Tool, ToolContext, format_tool_result
+from ..tools._media import Media, tool_output
+from ..tools._tool import Tool, ToolContext
 from ._observe import RunObserver, observing_tool
 
 __all__ = ["ToolRun", "ToolRunner", "describe_exception", "run_tools", "truncate"]
@@ -52,6 +53,8 @@ class ToolRun:
     progress: _Progress | None = None
     crash: BaseException | None = None
     """Set when the tool raised what must end the run (`ToolCrashed`, a Ctrl-C)."""
+    media: tuple[Media, ...] = ()
+    """The images and files the tool returned (within the size limit)."""
 
     @property
     def started(self) -> bool:
@@ -128,8 +131,10 @@ class ToolRunner:
         max_result_size: int | None,
         watchers: tuple[RunObserver, ...] = (),
         deps: Any = None,
+        max_media_size: int | None = None,
     ) -> None:
         self._task_group = task_group
+        self._max_media_size = max_media_size
         self._watchers = watchers
         self._deps = deps  # the run's `deps`, handed to each call's ToolContext
         self._run_id = run_id
@@ -155,7 +160,7 @@ class ToolRunner:
             _report(self._send, ToolStarted(step, call.index, call.id, tool.name, call.arguments))
             _report(self._send, _finished(step, call, reused=True))
             return
-        limits = _Limits(timeout, self._max_result_size)
+        limits = _Limits(timeout, self._max_result_size, self._max_media_size)
         self._task_group.start_soon(
             functools.partial(_run_one, deps=self._deps),
             call, self._run_id, self._step, context, limits, self._send, self._watchers,
@@ -282,6 +287,7 @@ async def run_tools(
     watchers: tuple[RunObserver, ...] = (),
     before_batch: Callable[[list[ToolRun]], Awaitable[None]] | None = None,
     deps: Any = None,
+    max_media_size: int | None = None,
 ) -> AsyncGenerator[Event, None]:
     """Run the calls in `task_group` and yield their events as they happen (see `ToolRunner`).
 
@@ -289,7 +295,7 @@ async def run_tools(
     left; this generator only relays their events to the consumer's task. Each call
     runs inside the `tool_call` context of every watcher (the run's observers).
     """
-    runner = ToolRunner(task_group, run_id, step, max_result_size, watchers, deps)
+    runner = ToolRunner(task_group, run_id, step, max_result_size, watchers, deps, max_media_size)
     try:
         async with aclosing(runner.run(calls, context, timeout, before_batch)) as events:
             async for event in events:
@@ -337,7 +343,7 @@ async def _invoke(call: ToolRun, ctx: ToolContext, limits: _Limits, step: int) -
     with anyio.move_on_after(timeout) as scope:
         try:
             call.value = await tool.invoke(call.arguments, ctx)
-            call.output = format_tool_result(call.value)
+            call.output, call.media = tool_output(call.value, limits.max_media_size)
         except ToolError as exc:
             call.error, call.output = exc, _tool_error_text(exc)
         except BaseException as exc:
@@ -364,7 +370,7 @@ async def _invoke(call: ToolRun, ctx: ToolContext, limits: _Limits, step: int) -
 def _finished(step: int, call: ToolRun, *, reused: bool = False) -> ToolFinished:
     return ToolFinished(
         step, call.index, call.id, call.tool.name, call.output, call.value, call.error,
-        call.duration, call.truncated, reused,
+        call.duration, call.truncated, reused, call.media,
     )  # fmt: skip
 
 
@@ -440,6 +446,7 @@ def _raise_crash(call: ToolRun) -> None:
 class _Limits:
     timeout: float | None
     max_result_size: int | None
+    max_media_size: int | None = None
 
 
 def truncate(text: str, limit: int) -> str:

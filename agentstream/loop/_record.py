@@ -11,6 +11,7 @@ from ..wire.responses._assemble import ResponsesAssembler
 from ..wire.responses._output import AssembledResponsesOutput
 from ..wire.responses._request import CARRIED, carried
 from ._calls import assistant_message
+from ._media import with_media
 from ._step import with_fresh_ids
 from ._step_state import StepState
 
@@ -78,4 +79,6 @@ def add_step(state: RunState, step: StepState) -> None:
         {"role": "tool", "tool_call_id": call.id, "content": call.output or ""}
         for call in step.calls
     )
+    if step.media:  # images and files ride on their tool messages as content parts
+        with_media(state.messages, step.media)
     state.pending = None

@@ -356,7 +356,7 @@ class AgentRun(Generic[OutputT]):
         assert self._task_group is not None
         runner = ToolRunner(
             self._task_group, self.run_id, step.number, config.max_result_size, self._watchers,
-            self._start.deps,
+            self._start.deps, config.max_media_size,
         )  # fmt: skip
         self._runner = runner
         timeout = tool_limit(config.timeouts, run_deadline)
@@ -422,6 +422,7 @@ class AgentRun(Generic[OutputT]):
             else run_tools(
                 self._task_group, runnable, self.run_id, step.number, context, timeout,
                 config.max_result_size, self._watchers, starting, self._start.deps,
+                config.max_media_size,
             )
         )  # fmt: skip
         try:
@@ -446,6 +447,8 @@ class AgentRun(Generic[OutputT]):
                 call = by_id[run.id]
                 call.status = "finished"
                 call.output = run.output if run.finished else _CANCELLED
+                if run.media and run.finished:
+                    step.media[run.id] = run.media
             if not all(run.finished for run in runnable) and not any(
                 call.status == "awaiting_approval" for call in step.calls
             ):

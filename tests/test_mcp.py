@@ -12,7 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import pytest
@@ -460,7 +460,9 @@ async def test_a_server_tool_named_like_a_local_one_is_left_out(
 
 
 @pytest.mark.parametrize("api", ["chat", "responses"])
-async def test_an_mcp_image_and_file_reach_the_next_request(connect: Any, api: str) -> None:
+async def test_an_mcp_image_and_file_reach_the_next_request(
+    connect: Any, api: Literal["chat", "responses"]
+) -> None:
     """MCP image and blob content pass through to the model in each wire's shape."""
     model = ScriptedModel(
         [Reply(tool_calls=[ToolCall("srv_chart", {"month": "May"}, id="c1")]), Reply("Done.")]

@@ -10,7 +10,7 @@ import base64
 import struct
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import pytest
@@ -32,6 +32,7 @@ from agentstream.tools._media import result_parts
 from agentstream.wire._media import chat_media, refused_media, responses_output
 
 LIMIT = 30  # seconds; a hang must fail the test, not stall the suite (never a timing check)
+Api = Literal["chat", "responses"]
 APIS = [pytest.param("chat", id="chat"), pytest.param("responses", id="responses")]
 
 
@@ -84,7 +85,11 @@ def test_image_and_file_values(tmp_path: Path) -> None:
         pytest.param(lambda: Image(PNG, "text/plain"), "image/\\* media type", id="not-image"),
         pytest.param(lambda: Image(PNG, "png"), "not a media type", id="no-slash"),
         pytest.param(lambda: File(PDF, "application/pdf;x=1"), "not a media type", id="params"),
-        pytest.param(lambda: Image("text", "image/png"), "must be bytes", id="str-data"),
+        pytest.param(
+            lambda: Image("text", "image/png"),  # type: ignore[arg-type]
+            "must be bytes",
+            id="str-data",
+        ),
         pytest.param(lambda: Image.from_path("/nonexistent/x.png"), "cannot read", id="missing"),
         pytest.param(lambda: File.from_path("/tmp/no-suffix"), "media type", id="unguessable"),
     ],
@@ -122,7 +127,7 @@ def test_chat_media_moves_parts_after_the_tool_messages() -> None:
     calls = [
         {"id": i, "type": "function", "function": {"name": "f", "arguments": "{}"}} for i in "ab"
     ]
-    messages = [
+    messages: list[dict[str, Any]] = [
         {"role": "user", "content": "go"},
         {"role": "assistant", "content": None, "tool_calls": calls},
         {"role": "tool", "tool_call_id": "a", "content": CONTENT},
@@ -205,7 +210,7 @@ def check_sent(body: dict[str, Any], api: str, call_id: str, text: str, parts: l
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("api", APIS)
-async def test_a_local_tools_image_reaches_the_next_request(api: str) -> None:
+async def test_a_local_tools_image_reaches_the_next_request(api: Api) -> None:
     model = script(
         ToolCall("chart", {"month": "May"}, id="c1"), ToolCall("weather", {"city": "Oslo"}, id="c2")
     )
@@ -240,7 +245,7 @@ async def test_a_local_tools_image_reaches_the_next_request(api: str) -> None:
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("api", APIS)
-async def test_an_image_over_the_limit_is_not_sent(api: str) -> None:
+async def test_an_image_over_the_limit_is_not_sent(api: Api) -> None:
     model = script(ToolCall("chart", {"month": "May"}, id="c1"))
     agent = Agent(
         client=model.async_client(), model="m", tools=[chart], api=api, max_media_size=len(PDF)
@@ -256,7 +261,7 @@ async def test_an_image_over_the_limit_is_not_sent(api: str) -> None:
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("api", APIS)
-async def test_a_server_that_refuses_images_says_so(api: str) -> None:
+async def test_a_server_that_refuses_images_says_so(api: Api) -> None:
     refusal = "Invalid content type. image_url is only supported by certain models."
     model = ScriptedModel(
         [

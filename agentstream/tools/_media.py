@@ -63,7 +63,7 @@ class Image:
 
     __slots__ = ("data", "media_type")
 
-    def __init__(self, data: bytes, media_type: str = "image/png") -> None:
+    def __init__(self, data: bytes | bytearray | memoryview, media_type: str = "image/png") -> None:
         self.data: bytes = _checked_data(data)
         """The image's bytes."""
         self.media_type: str = _checked_type(media_type, image=True)
@@ -96,7 +96,9 @@ class File:
 
     __slots__ = ("data", "media_type", "name")
 
-    def __init__(self, data: bytes, media_type: str, name: str | None = None) -> None:
+    def __init__(
+        self, data: bytes | bytearray | memoryview, media_type: str, name: str | None = None
+    ) -> None:
         self.data: bytes = _checked_data(data)
         """The file's bytes."""
         self.media_type: str = _checked_type(media_type, image=False)

@@ -7,6 +7,8 @@ both wires; the request bodies the scripted model recorded show what the model g
 from __future__ import annotations
 
 import base64
+import io
+import json
 import struct
 import zlib
 from pathlib import Path
@@ -27,6 +29,7 @@ from agentstream import (
     ToolFinished,
     tool,
 )
+from agentstream.cli._render import JsonRenderer, Renderer
 from agentstream.testing import Fault, Reply, ScriptedModel, ToolCall
 from agentstream.tools._media import result_parts
 from agentstream.wire._media import chat_media, refused_media, responses_output
@@ -302,3 +305,38 @@ def test_refused_media_needs_a_400_naming_them() -> None:
     assert refused_media(busy, body) is busy
     named = ModelError("the server answered 400: model is not multimodal", status_code=400)
     assert isinstance(refused_media(named, body), MediaRefused)
+
+
+# --- how the command line shows them ------------------------------------------------------
+
+
+def finished_with_media(output: str, *media: Any) -> ToolFinished:
+    return ToolFinished(1, 0, "c1", "chart", output, list(media), None, 0.01, media=media)
+
+
+@pytest.mark.parametrize(
+    "terminal", [pytest.param(False, id="plain"), pytest.param(True, id="tty")]
+)
+def test_the_cli_shows_an_image_as_a_one_line_note(terminal: bool) -> None:
+    out = io.StringIO()
+    renderer = Renderer(out, terminal=terminal, width=80, unicode=False)
+    text = "x" * 300 + f"\n[image: image/png, {len(PNG)} bytes]"
+    renderer.handle(finished_with_media(text, Image(PNG)))
+    renderer.finish()
+    shown = out.getvalue()
+    assert f"[image: image/png, {len(PNG)} bytes] xxx" in shown  # first, so never clipped
+    assert base64.b64encode(PNG).decode()[:20] not in shown
+    assert len([line for line in shown.splitlines() if "chart" in line]) == 1
+
+
+def test_json_events_name_the_media_without_their_bytes() -> None:
+    out = io.StringIO()
+    JsonRenderer(out).handle(
+        finished_with_media("[image]", Image(PNG), File(PDF, "application/pdf"))
+    )
+    data = json.loads(out.getvalue())
+    assert data["media"] == [
+        f"Image(image/png, {len(PNG)} bytes)",
+        f"File(application/pdf, {len(PDF)} bytes)",
+    ]
+    assert base64.b64encode(PNG).decode()[:20] not in out.getvalue()

@@ -114,5 +114,6 @@ def test_the_page_draws_an_image_and_never_markup(page: Any) -> None:  # noqa: F
         assert images[0] == ["media", 40, "data:image/png;base64,"]
         assert (images[1][0], images[1][2]) == ("media", "data:image/svg+xml;bas")
         named = page.text_content(".tool .media-file")
-        assert named is not None and HOSTILE_NAME in named
+        assert named is not None
+        assert HOSTILE_NAME in named
         assert page.evaluate("window.pwned") is None

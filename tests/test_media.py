@@ -340,3 +340,23 @@ def test_json_events_name_the_media_without_their_bytes() -> None:
         f"File(application/pdf, {len(PDF)} bytes)",
     ]
     assert base64.b64encode(PNG).decode()[:20] not in out.getvalue()
+
+
+@tool(early=True)
+def early_chart(month: str) -> Image:
+    """Draw the sales chart of a month, as soon as the call is complete."""
+    return Image(PNG)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("api", APIS)
+async def test_an_early_tools_image_reaches_the_next_request(api: Api) -> None:
+    model = script(ToolCall("early_chart", {"month": "May"}, id="c1"))
+    agent = Agent(
+        client=model.async_client(), model="m", tools=[early_chart], api=api, early_tools=True
+    )
+    events, _ = await run_all(agent)
+    (done,) = [e for e in events if isinstance(e, ToolFinished)]
+    assert done.media == (Image(PNG),)
+    parts = [{"type": "image_url", "image_url": {"url": PNG_URL}}]
+    check_sent(model.requests[1].body, api, "c1", f"[image: image/png, {len(PNG)} bytes]", parts)

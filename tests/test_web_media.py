@@ -10,7 +10,7 @@ import pytest
 
 from agentstream import Agent, File, Image, tool
 from agentstream.testing import Reply, ScriptedModel, ToolCall
-from agentstream.web import create_app
+from agentstream.web import create_app, to_ui
 
 from ._web import running_server
 from .test_media import PNG, png
@@ -117,3 +117,13 @@ def test_the_page_draws_an_image_and_never_markup(page: Any) -> None:  # noqa: F
         assert named is not None
         assert HOSTILE_NAME in named
         assert page.evaluate("window.pwned") is None
+
+
+@pytest.mark.anyio
+async def test_a_restored_conversation_shows_the_text_not_the_data() -> None:
+    agent, _ = chart_agent()
+    result = await agent.run("chart?")
+    ui = to_ui(list(result.messages))
+    (part,) = [p for m in ui for p in m["parts"] if p["type"] == "tool-chart"]
+    assert part["output"].startswith("sales for May\n[image: image/png")
+    assert "base64" not in str(ui)

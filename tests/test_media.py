@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import pickle
 import struct
 import zlib
 from pathlib import Path
@@ -31,7 +32,7 @@ from agentstream import (
 )
 from agentstream.cli._render import JsonRenderer, Renderer
 from agentstream.testing import Fault, Reply, ScriptedModel, ToolCall
-from agentstream.tools._media import result_parts
+from agentstream.tools._media import result_parts, tool_output
 from agentstream.wire._media import chat_media, refused_media, responses_output
 
 LIMIT = 30  # seconds; a hang must fail the test, not stall the suite (never a timing check)
@@ -80,6 +81,12 @@ def test_image_and_file_values(tmp_path: Path) -> None:
     assert (file.name, file.media_type, file.data) == ("report.pdf", "application/pdf", PDF)
     assert file.data_url == PDF_URL
     assert File(PDF, "application/pdf", "../a/b\nc.pdf").name == ".._a_b_c.pdf"
+    assert pickle.loads(pickle.dumps(file)) == file  # durable steps keep results so
+
+
+def test_an_image_nested_in_other_data_is_named_only() -> None:
+    text, media = tool_output({"chart": Image(PNG)}, None)
+    assert (text, media) == (f'{{"chart":"Image(image/png, {len(PNG)} bytes)"}}', ())
 
 
 @pytest.mark.parametrize(

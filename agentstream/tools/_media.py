@@ -23,7 +23,6 @@ __all__ = [
     "Media",
     "data_url",
     "media_content",
-    "media_type_of",
     "result_parts",
     "tool_output",
 ]
@@ -141,12 +140,6 @@ _MEDIA = (Image, File)
 def data_url(media_type: str, data: bytes) -> str:
     """`data:<type>;base64,<data>`."""
     return f"data:{media_type};base64,{base64.b64encode(data).decode('ascii')}"
-
-
-def media_type_of(url: str) -> str:
-    """The media type of a `data:` URL ('' when it is not one)."""
-    head = url[5 : url.find(";", 5)] if url.startswith("data:") else ""
-    return head if _MEDIA_TYPE.fullmatch(head) else ""
 
 
 def _size(count: int) -> str:

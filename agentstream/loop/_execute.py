@@ -354,7 +354,7 @@ async def _invoke(call: ToolRun, ctx: ToolContext, limits: _Limits, step: int) -
             call.value, call.error, call.output = None, exc, _failure_text(exc)
             call.crash = _crash(exc, tool.name, in_thread=not tool._is_async)
     if scope.cancelled_caught:
-        call.value = None
+        call.value, call.media = None, ()
         call.error = TimeoutError(f"the tool did not finish within {timeout:g} s and was stopped")
         call.output = describe_exception(call.error)
     call.duration = perf_counter() - started

@@ -26,11 +26,14 @@ from agentstream import (
     MediaRefused,
     RetriesExhausted,
     RunState,
+    Session,
     SetupError,
+    StateError,
     ToolFinished,
     tool,
 )
 from agentstream.cli._render import JsonRenderer, Renderer
+from agentstream.stores import MemoryStore
 from agentstream.testing import Fault, Reply, ScriptedModel, ToolCall
 from agentstream.tools._media import result_parts, tool_output
 from agentstream.wire._media import chat_media, refused_media, responses_output
@@ -367,3 +370,92 @@ async def test_an_early_tools_image_reaches_the_next_request(api: Api) -> None:
     assert done.media == (Image(PNG),)
     parts = [{"type": "image_url", "image_url": {"url": PNG_URL}}]
     check_sent(model.requests[1].body, api, "c1", f"[image: image/png, {len(PNG)} bytes]", parts)
+
+
+@tool(needs_approval=True)
+def publish(month: str) -> str:
+    """Publish the sales report of a month (a person approves it first)."""
+    return f"published {month}"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("api", APIS)
+async def test_an_image_survives_a_pause_for_approval(api: Api) -> None:
+    model = script(
+        ToolCall("chart", {"month": "May"}, id="c1"), ToolCall("publish", {"month": "May"}, id="c2")
+    )
+    agent = Agent(client=model.async_client(), model="m", tools=[chart, publish], api=api)
+    with anyio.fail_after(LIMIT):
+        paused = await agent.run("go")
+        assert paused.stop_reason == "approval_required"
+        assert paused.state is not None
+        saved = paused.state.to_json()  # the chart ran; its image waits in the saved step
+        assert PNG_URL in saved
+        result = await agent.resume(saved, approvals={"c2": True})
+    assert result.output == "Sales rose."
+    text = (
+        f"sales for May\n[image: image/png, {len(PNG)} bytes]\n"
+        f"[file sales.pdf: application/pdf, {len(PDF)} bytes]"
+    )
+    parts = [
+        {"type": "image_url", "image_url": {"url": PNG_URL}},
+        {"type": "file", "file": {"file_data": PDF_URL, "filename": "sales.pdf"}},
+    ]
+    check_sent(model.requests[1].body, api, "c1", text, parts)
+
+
+@pytest.mark.anyio
+async def test_a_saved_call_with_bad_media_is_refused() -> None:
+    model = script(
+        ToolCall("chart", {"month": "May"}, id="c1"), ToolCall("publish", {"month": "May"}, id="c2")
+    )
+    agent = Agent(client=model.async_client(), model="m", tools=[chart, publish])
+    with anyio.fail_after(LIMIT):
+        paused = await agent.run("go")
+    assert paused.state is not None
+    data = json.loads(paused.state.to_json())
+    (ran,) = [call for call in data["pending"]["calls"] if call["id"] == "c1"]
+    assert [part["type"] for part in ran["media"]] == ["image_url", "file"]
+    RunState.from_json(json.dumps(data))  # as saved, it reads back
+    ran["media"] = ["not a part"]
+    with pytest.raises(StateError, match="media that are not content parts"):
+        RunState.from_json(json.dumps(data))
+
+
+class RecordingStore(MemoryStore):
+    """A memory store that keeps every document saved, in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.saved: list[str] = []
+
+    async def save(self, key: str, document: str) -> None:
+        self.saved.append(document)
+        await super().save(key, document)
+
+    async def swap(self, key: str, expected: str | None, document: str) -> bool:
+        self.saved.append(document)
+        return await super().swap(key, expected, document)
+
+
+@pytest.mark.anyio
+async def test_a_checkpoint_after_the_tool_keeps_its_image() -> None:
+    """With a session, a crash after the tool finished resumes with its image, not a note."""
+    model = script(
+        ToolCall("chart", {"month": "May"}, id="c1"), ToolCall("weather", {"city": "Oslo"}, id="c2")
+    )
+    store = RecordingStore()
+    agent = Agent(client=model.async_client(), model="m", tools=[chart, weather])
+    with anyio.fail_after(LIMIT):
+        await agent.run("go", session=Session(store, "s1"))
+    mid_step = [
+        call
+        for document in store.saved
+        for call in ((json.loads(document).get("pending") or {}).get("calls") or ())
+        if call["id"] == "c1" and call["status"] == "finished"
+    ]
+    assert mid_step, "no checkpoint was saved after the chart finished"
+    assert all(
+        call["media"][0] == {"type": "image_url", "image_url": {"url": PNG_URL}}
+        for call in mid_step
+    )

@@ -1,25 +1,24 @@
-"""A step's images and files into the conversation: parts of their tool messages."""
+"""A call's images and files in the run's state: content parts of its tool message."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable
 from typing import Any
 
-from ..tools._media import Media, media_content
+from ..state._state import PendingCall
+from ..tools._media import Media, media_part
 
-__all__ = ["with_media"]
+__all__ = ["media_parts", "tool_content"]
 
 
-def with_media(messages: list[dict[str, Any]], media: Mapping[str, tuple[Media, ...]]) -> None:
-    """Give the step's last tool messages that returned media their content parts.
+def media_parts(media: Iterable[Media]) -> list[dict[str, Any]]:
+    """Images and files as chat content parts (base64 data URLs), plain JSON to save."""
+    return [media_part(item) for item in media]
 
-    Only the step's own messages (at the end of `messages`) are looked at.
-    """
-    left = len(media)
-    for message in reversed(messages):
-        if left == 0 or message.get("role") != "tool":
-            return
-        items = media.get(message.get("tool_call_id"))
-        if items:
-            message["content"] = media_content(message["content"], items)
-            left -= 1
+
+def tool_content(call: PendingCall) -> str | list[dict[str, Any]]:
+    """A call's tool message content: its text, then its images and files if any."""
+    text = call.output or ""
+    if not call.media:
+        return text
+    return [{"type": "text", "text": text}, *call.media]

@@ -45,6 +45,7 @@ from ._calls import (
 from ._early import EarlyStarts
 from ._early_stream import early_chunks
 from ._execute import ToolRun, ToolRunner, run_tools
+from ._media import media_parts
 from ._observe import RunObserver, observed
 from ._record import add_step, end_step, take_response
 from ._send import Attempt, open_attempt
@@ -437,6 +438,7 @@ class AgentRun(Generic[OutputT]):
                         elif isinstance(tool_event, ToolFinished):
                             call = by_id[tool_event.id]
                             call.status, call.output = "finished", tool_event.output
+                            call.media = media_parts(tool_event.media) or None
                         else:
                             continue  # progress is not worth a checkpoint
                         await self._checkpoint()
@@ -447,8 +449,8 @@ class AgentRun(Generic[OutputT]):
                 call = by_id[run.id]
                 call.status = "finished"
                 call.output = run.output if run.finished else _CANCELLED
-                if run.media and run.finished:
-                    step.media[run.id] = run.media
+                if run.media and run.finished and call.media is None:
+                    call.media = media_parts(run.media)
             if not all(run.finished for run in runnable) and not any(
                 call.status == "awaiting_approval" for call in step.calls
             ):

@@ -54,8 +54,6 @@ class StepState:
     """The calls of the attempt under way that started early (with `early_tools`)."""
     reusable: dict[ReuseKey, ToolRun] = field(default_factory=dict)
     """Results of idempotent early calls from broken attempts, for a retry to reuse."""
-    media: dict[str, tuple[Any, ...]] = field(default_factory=dict)
-    """The images and files finished calls returned, by call id (see `loop/_media`)."""
 
     @property
     def attempt(self) -> int:

@@ -164,7 +164,14 @@ def _pending_call(call: Any) -> dict[str, Any]:
     decision = call.get("decision")
     if decision is not None and not _is_decision(decision):
         raise StateError(f"the call {call['id']!r:.80} has a malformed decision")
-    return {key: call[key] for key in kinds} | {"output": output, "decision": decision}
+    media = call.get("media")
+    if media is not None and not (
+        isinstance(media, list)
+        and all(isinstance(part, dict) and isinstance(part.get("type"), str) for part in media)
+    ):
+        raise StateError(f"the call {call['id']!r:.80} has media that are not content parts")
+    fields = {key: call[key] for key in kinds} | {"output": output, "decision": decision}
+    return fields | {"media": media}
 
 
 def _is_decision(value: Any) -> bool:

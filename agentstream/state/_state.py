@@ -101,9 +101,11 @@ class PendingCall:
     decision: dict[str, Any] | None = None
     """The person's decision on it, once made: `approved`, `by` whom, `at` (epoch
     seconds) and the `digest` of the call it applies to (id, tool, arguments)."""
+    media: list[dict[str, Any]] | None = None
+    """The images and files the tool returned, as chat content parts (data URLs)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "id": self.id,
             "index": self.index,
             "name": self.name,
@@ -112,6 +114,9 @@ class PendingCall:
             "output": self.output,
             "decision": self.decision,
         }
+        if self.media:  # only then: a state without media reads the same everywhere
+            data["media"] = self.media
+        return data
 
 
 @dataclass(slots=True)

@@ -23,6 +23,7 @@ __all__ = [
     "Media",
     "data_url",
     "media_content",
+    "media_part",
     "result_parts",
     "tool_output",
 ]
@@ -161,7 +162,7 @@ def _note(item: Media, limit: int | None) -> str:
     return f"[{what}: {item.media_type}, {_size(size)}]"
 
 
-def _part(item: Media) -> dict[str, Any]:
+def media_part(item: Media) -> dict[str, Any]:
     if isinstance(item, Image):
         return {"type": "image_url", "image_url": {"url": item.data_url}}
     file: dict[str, Any] = {"file_data": item.data_url}
@@ -203,4 +204,4 @@ def tool_output(value: Any, limit: int | None) -> tuple[str, tuple[Media, ...]]:
 
 def media_content(text: str, media: tuple[Media, ...]) -> list[dict[str, Any]]:
     """A tool message's content: its text part, then a part per image or file."""
-    return [{"type": "text", "text": text}, *(_part(item) for item in media)]
+    return [{"type": "text", "text": text}, *(media_part(item) for item in media)]

@@ -84,6 +84,7 @@ def test_image_and_file_values(tmp_path: Path) -> None:
     assert (file.name, file.media_type, file.data) == ("report.pdf", "application/pdf", PDF)
     assert file.data_url == PDF_URL
     assert File(PDF, "application/pdf", "../a/b\nc.pdf").name == ".._a_b_c.pdf"
+    assert File(PDF, "application/pdf", "half\ud83d.pdf").name == "half\ufffd.pdf"
     assert pickle.loads(pickle.dumps(file)) == file  # durable steps keep results so
 
 
@@ -103,7 +104,9 @@ def test_an_image_nested_in_other_data_is_named_only() -> None:
             "must be bytes",
             id="str-data",
         ),
-        pytest.param(lambda: Image.from_path("/nonexistent/x.png"), "cannot read", id="missing"),
+        pytest.param(
+            lambda: Image.from_path("/secret/folder/x.png"), r"^cannot read 'x.png'", id="missing"
+        ),
         pytest.param(lambda: File.from_path("/tmp/no-suffix"), "media type", id="unguessable"),
     ],
 )

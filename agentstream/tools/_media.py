@@ -14,7 +14,7 @@ import os
 import re
 from typing import Any
 
-from .._convert import tool_result_text
+from .._convert import clean_text, tool_result_text
 from .._exceptions import SetupError
 
 __all__ = [
@@ -48,14 +48,17 @@ def _checked_data(data: object) -> bytes:
 
 
 def _read(path: str | os.PathLike[str], media_type: str | None) -> tuple[bytes, str]:
-    guessed = media_type or mimetypes.guess_type(os.fspath(path))[0]
+    # Errors name the file, not its folders: the tool's failure reaches the model and
+    # perhaps a web page.
+    name = os.path.basename(os.fspath(path))
+    guessed = media_type or mimetypes.guess_type(name)[0]
     if guessed is None:
-        raise SetupError(f"cannot tell the media type of {os.fspath(path)!r:.120}: pass media_type")
+        raise SetupError(f"cannot tell the media type of {name!r:.120}: pass media_type")
     try:
         with open(path, "rb") as file:
             return file.read(), guessed
     except OSError as exc:
-        raise SetupError(f"cannot read {os.fspath(path)!r:.120}: {exc.strerror}") from None
+        raise SetupError(f"cannot read {name!r:.120}: {exc.strerror}") from None
 
 
 class Image:
@@ -106,7 +109,7 @@ class File:
         if name is not None and not isinstance(name, str):
             raise SetupError(f"a file's name must be a str, not {type(name).__name__}")
         # The name goes to the model and into pages: no path, no control characters.
-        clean = None if name is None else re.sub(r"[\x00-\x1f\x7f/\\]", "_", name)
+        clean = None if name is None else re.sub(r"[\x00-\x1f\x7f/\\]", "_", clean_text(name))
         self.name: str | None = clean[:_NAME_LIMIT] if clean else None
         """The name the model sees (its base name), if any."""
 

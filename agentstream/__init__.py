@@ -39,6 +39,7 @@ from ._events import event_to_dict as event_to_dict
 from ._exceptions import AgentStreamError as AgentStreamError
 from ._exceptions import CallNotRunning as CallNotRunning
 from ._exceptions import ErrorBudgetExceeded as ErrorBudgetExceeded
+from ._exceptions import MediaRefused as MediaRefused
 from ._exceptions import ModelError as ModelError
 from ._exceptions import RetriesExhausted as RetriesExhausted
 from ._exceptions import RunError as RunError
@@ -74,6 +75,8 @@ from .state._store import SessionBusy as SessionBusy
 from .state._store import Store as Store
 from .state._store import StoreError as StoreError
 from .tools._context import ToolContext as ToolContext
+from .tools._media import File as File
+from .tools._media import Image as Image
 from .tools._tool import Tool as Tool
 from .tools._tool import tool as tool
 from .tools._toolset import Toolset as Toolset
@@ -110,7 +113,10 @@ __all__ = [  # noqa: RUF022
     "ErrorBudgetExceeded",
     "Event",
     "FINAL_TOOL",
+    "File",
+    "Image",
     "MaxStepsReached",
+    "MediaRefused",
     "ModelError",
     "Observer",
     "OutputDelta",

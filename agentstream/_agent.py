@@ -68,7 +68,9 @@ class Agent(Generic[OutputT]):
     before the run fails with `ErrorBudgetExceeded`. Arguments longer than
     `max_argument_size` characters are dropped as they stream and the call is refused;
     results longer than `max_result_size` are cut, with a note, before the model sees
-    them. `timeouts` bounds waiting; `retries` says when a failed step is tried again.
+    them. A tool may return images and files (`Image`, `File`); one over
+    `max_media_size` bytes (5 MB unless set) is not sent and the model is told.
+    `timeouts` bounds waiting; `retries` says when a failed step is tried again.
     `observers` watch each run from inside (`agentstream.otel.Tracing` makes traces).
 
     Typed output: with `output_type` (a Pydantic model, a dataclass, a `TypedDict`,
@@ -111,6 +113,7 @@ class Agent(Generic[OutputT]):
         "max_argument_size",
         "max_concurrent_tools",
         "max_invalid_calls",
+        "max_media_size",
         "max_result_size",
         "max_steps",
         "max_tool_calls",
@@ -152,6 +155,7 @@ class Agent(Generic[OutputT]):
         background: bool = False,
         max_concurrent_tools: int | None = None,
         context: ContextPolicy | None = None,
+        max_media_size: int | None = 5_000_000,
         **request: Any,
     ) -> None:
         if client is None:
@@ -166,6 +170,7 @@ class Agent(Generic[OutputT]):
                 "max_argument_size": (max_argument_size, 1),
                 "max_result_size": (max_result_size, 1),
                 "max_concurrent_tools": (max_concurrent_tools, 1),
+                "max_media_size": (max_media_size, 1),
             },
         )  # fmt: skip
         _check_request(request, api)
@@ -192,6 +197,7 @@ class Agent(Generic[OutputT]):
         self.max_tool_calls_per_step = max_tool_calls_per_step
         self.max_argument_size = max_argument_size
         self.max_result_size = max_result_size
+        self.max_media_size = max_media_size
         self.partial_arguments = partial_arguments
         self.early_tools = early_tools
         self.max_concurrent_tools = max_concurrent_tools
@@ -245,6 +251,7 @@ class Agent(Generic[OutputT]):
             "background": self.background,
             "max_concurrent_tools": self.max_concurrent_tools,
             "context": self.context,
+            "max_media_size": self.max_media_size,
             **self.request,
         }
         return Agent(**{**settings, **changes})
@@ -295,6 +302,7 @@ class Agent(Generic[OutputT]):
             background=self.background, output_memory=self._output_memory,
             max_concurrent_tools=self.max_concurrent_tools,
             context=self.context,
+            max_media_size=self.max_media_size,
         )  # fmt: skip
 
     @overload

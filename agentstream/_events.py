@@ -238,6 +238,8 @@ class ToolFinished:
     reused: bool = False
     """Whether this is the result of the same call (same idempotent tool, same arguments)
     from a broken attempt at this step, reused instead of running the tool again."""
+    media: tuple[Any, ...] = ()
+    """The images and files (`Image`, `File`) the tool returned that go to the model."""
     type: Literal["tool_finished"] = field(default="tool_finished", init=False)
 
     @property

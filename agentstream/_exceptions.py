@@ -10,6 +10,7 @@ AgentStreamError
 ├── ToolArgumentsError         a call's arguments do not fit the tool's schema
 └── RunError                   something failed while a run was going on
     ├── ModelError             the server refused the request or failed before answering
+    │   └── MediaRefused       the server does not take the images or files in the request
     ├── StreamError            the response stream was broken, malformed, or carried an error
     ├── RunTimeout             a time limit of the run was reached
     ├── RetriesExhausted       a step failed on every attempt it was allowed
@@ -29,6 +30,7 @@ __all__ = [
     "AgentStreamError",
     "CallNotRunning",
     "ErrorBudgetExceeded",
+    "MediaRefused",
     "ModelError",
     "RetriesExhausted",
     "RunError",
@@ -163,3 +165,9 @@ class ToolCrashed(RunError):
     ask for the program to stop, so the run stops instead, with this error. The tool's
     own exception is this one's `__cause__`.
     """
+
+
+class MediaRefused(ModelError):
+    """The server refused the request because of the images or files in it (a tool's
+    result, say): the model may not take that input. `status_code` and `body` are the
+    server's answer."""

@@ -8,6 +8,7 @@ test can see that the server was told.
 
 from __future__ import annotations
 
+import base64
 import os
 import socket
 import sys
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import anyio
 import uvicorn
+from mcp import types
 from mcp.server.mcpserver import Context, Image, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel
@@ -50,6 +52,21 @@ def refuse(reason: str) -> str:
 def picture() -> Image:
     """A tiny picture."""
     return Image(data=b"\x89PNG\r\n\x1a\n" + bytes(24), format="png")
+
+
+@server.tool()
+def chart(month: str) -> list[types.ContentBlock]:
+    """The sales chart of a month: a caption, a picture, and the report as a PDF."""
+    report = types.BlobResourceContents(
+        uri=f"file:///reports/{month}.pdf",
+        mime_type="application/pdf",
+        blob=base64.b64encode(b"%PDF-1.4 " + month.encode()).decode(),
+    )
+    return [
+        types.TextContent(type="text", text=f"sales for {month}"),
+        Image(data=b"\x89PNG\r\n\x1a\n" + bytes(24), format="png").to_image_content(),
+        types.EmbeddedResource(type="resource", resource=report),
+    ]
 
 
 @server.tool()

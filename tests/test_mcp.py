@@ -12,7 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import pytest
@@ -20,6 +20,8 @@ import pytest
 from agentstream import (
     Agent,
     Event,
+    File,
+    Image,
     RunFinished,
     RunStarted,
     ToolCallInvalid,
@@ -142,7 +144,8 @@ async def test_tools_are_called_end_to_end(connect: Any) -> None:
     assert done["c1"].output == '{"result":42}'
     assert done["c1"].value == {"result": 42}
     assert done["c2"].value == {"city": "Paris", "temperature": 21.5, "sky": "sunny"}
-    assert done["c3"].output == "[image: image/png, 32 bytes, not shown]"
+    assert done["c3"].output == "[image: image/png, 32 bytes]"  # and the image itself:
+    assert done["c3"].media == (Image(b"\x89PNG\r\n\x1a\n" + bytes(24), "image/png"),)
     assert result.output == "It is sunny in Paris, and 2 + 40 = 42."
     # The server's input schema is the tool's schema, as sent to the model.
     offered = {t["function"]["name"]: t["function"] for t in model.requests[0].tools or ()}
@@ -497,3 +500,46 @@ async def test_cancel_call_cancels_one_mcp_call_and_the_run_goes_on(
     }
     assert sent["c1"] == done["c1"].output
     assert run.result.output == "Added; the slow one was cancelled."
+
+
+@pytest.mark.parametrize("api", ["chat", "responses"])
+async def test_an_mcp_image_and_file_reach_the_next_request(
+    connect: Any, api: Literal["chat", "responses"]
+) -> None:
+    """MCP image and blob content pass through to the model in each wire's shape."""
+    model = ScriptedModel(
+        [Reply(tool_calls=[ToolCall("srv_chart", {"month": "May"}, id="c1")]), Reply("Done.")]
+    )
+    with anyio.fail_after(LIMIT):
+        async with connect() as server:
+            agent = Agent(client=model.async_client(), model="scripted", tools=[server], api=api)
+            events, _ = await run_all(agent)
+    (done,) = [e for e in events if isinstance(e, ToolFinished)]
+    picture = Image(b"\x89PNG\r\n\x1a\n" + bytes(24), "image/png")
+    report = File(b"%PDF-1.4 May", "application/pdf", "May.pdf")
+    assert done.media == (picture, report)
+    assert done.output == (
+        "sales for May\n[image: image/png, 32 bytes]\n[file May.pdf: application/pdf, 12 bytes]"
+    )
+    body = model.requests[1].body
+    if api == "chat":
+        messages = body["messages"]
+        assert messages[-2] == {"role": "tool", "tool_call_id": "c1", "content": done.output}
+        assert messages[-1] == {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "Attached to the result of call c1:"},
+                {"type": "image_url", "image_url": {"url": picture.data_url}},
+                {"type": "file", "file": {"file_data": report.data_url, "filename": "May.pdf"}},
+            ],
+        }
+    else:
+        assert body["input"][-1] == {
+            "type": "function_call_output",
+            "call_id": "c1",
+            "output": [
+                {"type": "input_text", "text": done.output},
+                {"type": "input_image", "image_url": picture.data_url, "detail": "auto"},
+                {"type": "input_file", "file_data": report.data_url, "filename": "May.pdf"},
+            ],
+        }

@@ -9,7 +9,15 @@ import pytest
 from mcp import types
 
 import agentstream.mcp
-from agentstream import SetupError, ToolArgumentsError, ToolContext, ToolDefinitionError, ToolError
+from agentstream import (
+    File,
+    Image,
+    SetupError,
+    ToolArgumentsError,
+    ToolContext,
+    ToolDefinitionError,
+    ToolError,
+)
 from agentstream.mcp._convert import (
     check_prefix,
     content_text,
@@ -123,3 +131,26 @@ def test_results() -> None:
         result_value(types.CallToolResult(content=text, is_error=True))
     with pytest.raises(ToolError, match="without a message"):
         result_value(types.CallToolResult(content=[], is_error=True))
+
+
+def test_images_and_blobs_pass_through() -> None:
+    blocks: list[types.ContentBlock] = [
+        types.TextContent(type="text", text="caption"),
+        types.ImageContent(
+            type="image", data=base64.b64encode(b"pixels").decode(), mime_type="image/png"
+        ),
+        types.EmbeddedResource(
+            type="resource",
+            resource=types.BlobResourceContents(
+                uri="file:///r/a.pdf", mime_type="application/pdf", blob="JVBERg=="
+            ),
+        ),
+        types.ImageContent(type="image", data="not base64!", mime_type="image/png"),
+    ]
+    value = result_value(types.CallToolResult(content=blocks, structured_content={"n": 1}))
+    assert value == [
+        "caption",
+        Image(b"pixels", "image/png"),
+        File(b"%PDF", "application/pdf", "a.pdf"),
+        "[image: image/png, 8 bytes, not shown]",  # bad base64 stays a note
+    ]

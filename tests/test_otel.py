@@ -7,6 +7,7 @@ opens itself must nest right on both.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -22,6 +23,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from agentstream import (
     Agent,
+    Image,
     Retries,
     StepFinished,
     Timeouts,
@@ -553,3 +555,33 @@ async def test_a_paused_run_and_its_resumption_are_two_whole_traces(traces: Trac
     ]
     assert [e.name for e in traces.named("step 1")[0].events] == ["tool_call_approved"]
     assert all(span.status.status_code == StatusCode.UNSET for span in traces.spans)
+
+
+async def test_images_in_results_are_named_not_copied(traces: Traces) -> None:
+    model = ScriptedModel([Reply(tool_calls=[ToolCall("snap", {})]), Reply("a cat")])
+    data = b"\x89PNG\r\n\x1a\n" + b"cat" * 100
+
+    @tool
+    def snap() -> list[object]:
+        """Take a photo."""
+        return ["a photo", Image(data)]
+
+    tracing = traces.tracing(include_content=True)
+    agent = Agent(client=model.async_client(), model="m", tools=[snap], observers=[tracing])
+    events = await run_agent(agent, "look")
+    call_id = next(e.id for e in events if isinstance(e, ToolStarted))
+    _, second = traces.named("chat")
+    sent = json.loads(attrs(second)["gen_ai.input.messages"])
+    note = f"a photo\n[image: image/png, {len(data)} bytes]"
+    assert sent[-1] == {
+        "role": "tool",
+        "parts": [
+            {
+                "type": "tool_call_response",
+                "id": call_id,
+                "response": [{"type": "text", "content": note}, {"type": "image_url"}],
+            }
+        ],
+    }
+    recorded = json.dumps([dict(span.attributes or {}) for span in traces.spans])
+    assert base64.b64encode(data).decode()[:40] not in recorded

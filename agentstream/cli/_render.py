@@ -10,6 +10,7 @@ the wait for a first token); `terminal=False` writes plain lines with no escape 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import unicodedata
 from collections.abc import Callable
@@ -64,6 +65,16 @@ _PLAIN_LIMIT = 200  # characters of a tool result shown when nothing says how wi
 # in streamed text and flattened where a display must stay on one line.
 _CONTROLS: dict[int, str | None] = dict.fromkeys([*range(9), *range(11, 32), 127])
 _ONE_LINE: dict[int, str | None] = {**_CONTROLS, 9: " ", 10: " "}
+_MEDIA_NOTE = re.compile(r"\[(?:image|file)\b[^\n]*\]")
+
+
+def _notes_first(output: str) -> str:
+    """A result's notes of images and files (media type, size) before its text, so a
+    clipped line still shows them."""
+    notes = _MEDIA_NOTE.findall(output)
+    rest = _MEDIA_NOTE.sub("", output)
+    return " ".join([*notes, rest])
+
 
 Segment = tuple[str, str | None]
 
@@ -331,7 +342,8 @@ class Renderer:
         self._running.pop(event.id, None)
         now = self._clock()
         self._tools = (self._tools[0] if self._tools else now, now)
-        output = event.output.translate(_ONE_LINE).strip() or "(empty)"
+        output = _notes_first(event.output) if event.media else event.output
+        output = output.translate(_ONE_LINE).strip() or "(empty)"
         seconds = f"{event.duration:.2f}s" + (" reused" if event.reused else "")
         if not self._terminal:
             state = "" if event.ok else " failed"

@@ -68,6 +68,7 @@ class RunConfig:
     output_memory: OutputMemory
     max_concurrent_tools: int | None = None
     context: ContextPolicy | None = None
+    max_media_size: int | None = 5_000_000
 
     @property
     def tools(self) -> dict[str, Tool]:

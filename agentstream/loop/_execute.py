@@ -29,7 +29,8 @@ from .._events import (
 )
 from .._exceptions import ToolCrashed, ToolError
 from .._usage import Usage
-from ..tools._tool import Tool, ToolContext, format_tool_result
+from ..tools._media import Media, tool_output
+from ..tools._tool import Tool, ToolContext
 from ._cancel import CallControl, Slots, cancelled_output, not_running
 from ._failures import (
     crash_of,
@@ -78,6 +79,8 @@ class ToolRun:
     """Set when an agent tool's inner run paused for approval: the call waits."""
     resume: Any = None
     """For an agent tool taken up on resume: its inner run's state and decisions."""
+    media: tuple[Media, ...] = ()
+    """The images and files the tool returned (within the size limit)."""
 
     @property
     def started(self) -> bool:
@@ -155,10 +158,12 @@ class ToolRunner:
         watchers: tuple[RunObserver, ...] = (),
         deps: Any = None,
         control: CallControl | None = None,
+        max_media_size: int | None = None,
     ) -> None:
         self._control = control  # the run's: live calls by id, its slots if capped
         self._known: dict[str, ToolRun] = {}
         self._task_group = task_group
+        self._max_media_size = max_media_size
         self._watchers = watchers
         self._deps = deps  # the run's `deps`, handed to each call's ToolContext
         self._run_id = run_id
@@ -185,10 +190,10 @@ class ToolRunner:
             _report(self._send, ToolStarted(step, call.index, call.id, tool.name, call.arguments))
             _report(self._send, _finished(step, call, reused=True))
             return
-        limits = _Limits(timeout, self._max_result_size)
         slots = self._control.slots if self._control is not None else None
         if slots is not None and not slots.ask(call.id):  # asked in call order
             _report(self._send, ToolQueued(self._step, call.index, call.id, call.tool.name))
+        limits = _Limits(timeout, self._max_result_size, self._max_media_size)
         self._task_group.start_soon(
             functools.partial(_run_one, deps=self._deps, slots=slots),
             call, self._run_id, self._step, context, limits, self._send, self._watchers,
@@ -342,6 +347,7 @@ async def run_tools(
     before_batch: Callable[[list[ToolRun]], Awaitable[None]] | None = None,
     deps: Any = None,
     control: CallControl | None = None,
+    max_media_size: int | None = None,
 ) -> AsyncGenerator[Event, None]:
     """Run the calls in `task_group` and yield their events as they happen (see `ToolRunner`).
 
@@ -349,7 +355,9 @@ async def run_tools(
     left; this generator only relays their events to the consumer's task. Each call
     runs inside the `tool_call` context of every watcher (the run's observers).
     """
-    runner = ToolRunner(task_group, run_id, step, max_result_size, watchers, deps, control)
+    runner = ToolRunner(
+        task_group, run_id, step, max_result_size, watchers, deps, control, max_media_size
+    )
     try:
         async with aclosing(runner.run(calls, context, timeout, before_batch)) as events:
             async for event in events:
@@ -440,7 +448,7 @@ async def _invoke(call: ToolRun, ctx: ToolContext, limits: _Limits, step: int) -
     with anyio.move_on_after(timeout) as scope:
         try:
             call.value = await tool.invoke(call.arguments, ctx)
-            call.output = format_tool_result(call.value)
+            call.output, call.media = tool_output(call.value, limits.max_media_size)
         except SubRunPause as pause:  # the agent inside waits for a person: no result yet
             call.pause = pause
         except ToolError as exc:
@@ -454,7 +462,7 @@ async def _invoke(call: ToolRun, ctx: ToolContext, limits: _Limits, step: int) -
             call.crash = crash_of(exc, tool.name, in_thread=not tool._is_async)
     if scope.cancelled_caught:
         ctx._mark_cancelled()  # a sync tool's thread runs on: it may look and return
-        call.value = None
+        call.value, call.media = None, ()
         call.error = TimeoutError(f"the tool did not finish within {timeout:g} s and was stopped")
         call.output = describe_exception(call.error)
     call.duration = perf_counter() - started
@@ -470,7 +478,7 @@ async def _invoke(call: ToolRun, ctx: ToolContext, limits: _Limits, step: int) -
 def _finished(step: int, call: ToolRun, *, reused: bool = False) -> ToolFinished:
     return ToolFinished(
         step, call.index, call.id, call.tool.name, call.output, call.value, call.error,
-        call.duration, call.truncated, reused,
+        call.duration, call.truncated, reused, call.media,
     )  # fmt: skip
 
 
@@ -491,6 +499,7 @@ def _raise_crash(call: ToolRun) -> None:
 class _Limits:
     timeout: float | None
     max_result_size: int | None
+    max_media_size: int | None = None
 
 
 def truncate(text: str, limit: int) -> str:

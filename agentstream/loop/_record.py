@@ -11,6 +11,7 @@ from ..wire.responses._assemble import ResponsesAssembler
 from ..wire.responses._output import AssembledResponsesOutput
 from ..wire.responses._request import CARRIED, carried
 from ._calls import assistant_message
+from ._media import tool_content
 from ._step import with_fresh_ids
 from ._step_state import StepState
 
@@ -75,7 +76,7 @@ def add_step(state: RunState, step: StepState) -> None:
     """Append the assistant message and one tool message per call, in call order."""
     state.messages.append(step.assistant)
     state.messages.extend(
-        {"role": "tool", "tool_call_id": call.id, "content": call.output or ""}
+        {"role": "tool", "tool_call_id": call.id, "content": tool_content(call)}
         for call in step.calls
     )
     state.pending = None

@@ -49,6 +49,7 @@ from ._early import EarlyStarts
 from ._early_stream import early_chunks
 from ._execute import ToolRun, ToolRunner, run_tools
 from ._held import after_tools
+from ._media import media_parts
 from ._observe import RunObserver, observed
 from ._record import add_step, end_step, take_response
 from ._send import Attempt, open_attempt
@@ -386,7 +387,7 @@ class AgentRun(Generic[OutputT]):
         assert self._task_group is not None
         runner = ToolRunner(
             self._task_group, self.run_id, step.number, config.max_result_size, self._watchers,
-            self._start.deps, self._control,
+            self._start.deps, self._control, config.max_media_size,
         )  # fmt: skip
         self._runner = runner
         timeout = tool_limit(config.timeouts, run_deadline)
@@ -452,7 +453,7 @@ class AgentRun(Generic[OutputT]):
             else run_tools(
                 self._task_group, runnable, self.run_id, step.number, context, timeout,
                 config.max_result_size, self._watchers, starting, self._start.deps,
-                self._control,
+                self._control, config.max_media_size,
             )
         )  # fmt: skip
         try:
@@ -467,6 +468,7 @@ class AgentRun(Generic[OutputT]):
                         elif isinstance(tool_event, ToolFinished):
                             call = by_id[tool_event.id]
                             call.status, call.output = "finished", tool_event.output
+                            call.media = media_parts(tool_event.media) or None
                         else:
                             continue  # progress is not worth a checkpoint
                         await self._checkpoint()
@@ -477,6 +479,8 @@ class AgentRun(Generic[OutputT]):
                 call = by_id[run.id]
                 call.status = "finished"
                 call.output = run.output if run.finished else _CANCELLED
+                if run.media and run.finished and call.media is None:
+                    call.media = media_parts(run.media)
             after_tools(state, step, runnable)  # agent tools: usage, paused inner runs
             if not all(run.finished for run in runnable) and not any(
                 call.status == "awaiting_approval" for call in step.calls

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import openai
 
 from ..state._state import RunState
+from ..wire._media import chat_media
 from ..wire.chat._assemble import StreamAssembler
 from ..wire.chat._stream import ModelStream, event_limit
 from ..wire.responses._assemble import ResponsesAssembler
@@ -104,7 +105,7 @@ def chat_params(
         "stream_options": {"include_usage": True},
         **request,
         "model": config.model,
-        "messages": chat_messages(state.messages if view is None else view),
+        "messages": chat_media(chat_messages(state.messages if view is None else view)),
         "stream": True,
     }
     if config.tools:

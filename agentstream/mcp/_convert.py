@@ -6,6 +6,7 @@ that the connection supplies, and `result_value` reads a `CallToolResult`.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import inspect
 import re
@@ -16,7 +17,7 @@ from typing import Any
 from mcp import types
 from mcp.shared.dispatcher import ProgressFnT
 
-from agentstream import SetupError, Tool, ToolContext, ToolError
+from agentstream import File, Image, SetupError, Tool, ToolContext, ToolError
 
 __all__ = [
     "Call",
@@ -142,14 +143,19 @@ def make_tool(listed: types.Tool, name: str, call: Call) -> Tool:
 
 
 def result_value(result: types.CallToolResult) -> Any:
-    """What the tool returns to the run: structured content if any, else the content as text.
+    """What the tool returns to the run: its images and files with its text, else its
+    structured content if any, else the content as text.
 
-    An `isError` result raises `ToolError` with the server's text, which the run sends
-    back to the model as the call's failure.
+    Images and binary resources become `Image`s and `File`s in a list with the text of
+    the other blocks, so they reach the model as images and files. An `isError` result
+    raises `ToolError` with the server's text, which the run sends back to the model
+    as the call's failure.
     """
     if result.is_error:
         text = content_text(result.content)
         raise ToolError(text or "the MCP tool reported an error without a message")
+    if any(_media_block(block) for block in result.content):
+        return [_block_value(block) for block in result.content]
     if result.structured_content is not None:
         return dict(result.structured_content)
     return content_text(result.content)
@@ -175,6 +181,32 @@ def _block_text(block: types.ContentBlock) -> str:
         case types.EmbeddedResource(resource=types.BlobResourceContents(uri=uri, blob=blob)):
             return f"[resource: {uri}, {_decoded_size(blob)} bytes, not shown]"
     return f"[{getattr(block, 'type', 'unknown')} content, not shown]"
+
+
+def _media_block(block: types.ContentBlock) -> bool:
+    return isinstance(block, types.ImageContent) or (
+        isinstance(block, types.EmbeddedResource)
+        and isinstance(block.resource, types.BlobResourceContents)
+    )
+
+
+def _block_value(block: types.ContentBlock) -> Any:
+    """An image or binary resource as an `Image` or `File`; any other block as text."""
+    try:
+        match block:
+            case types.ImageContent(mime_type=mime, data=data):
+                return Image(base64.b64decode(data, validate=True), mime)
+            case types.EmbeddedResource(
+                resource=types.BlobResourceContents(uri=uri, blob=blob, mime_type=mime)
+            ):
+                decoded = base64.b64decode(blob, validate=True)
+                kind = mime or "application/octet-stream"
+                if kind.startswith("image/"):
+                    return Image(decoded, kind)
+                return File(decoded, kind, str(uri).rstrip("/").rsplit("/", 1)[-1] or None)
+    except (ValueError, SetupError):  # bad base64, or a media type that is not one
+        pass
+    return _block_text(block)
 
 
 def _decoded_size(data: str) -> int:

@@ -33,6 +33,8 @@ def _message(message: Mapping[str, Any]) -> dict[str, Any]:
     parts: list[dict[str, Any]] = []
     content = message.get("content")
     if role == "tool":
+        if isinstance(content, list):  # a result with images or files: named, not copied
+            content = _content_parts(content)
         parts.append(
             {"type": "tool_call_response", "id": message.get("tool_call_id"), "response": content}
         )

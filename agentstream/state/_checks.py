@@ -167,8 +167,14 @@ def _pending_call(call: Any) -> dict[str, Any]:
     subrun = call.get("subrun")
     if subrun is not None and not _is_subrun(subrun):
         raise StateError(f"the call {call['id']!r:.80} has a malformed inner run")
+    media = call.get("media")
+    if media is not None and not (
+        isinstance(media, list)
+        and all(isinstance(part, dict) and isinstance(part.get("type"), str) for part in media)
+    ):
+        raise StateError(f"the call {call['id']!r:.80} has media that are not content parts")
     return {key: call[key] for key in kinds} | {
-        "output": output, "decision": decision, "subrun": subrun,
+        "output": output, "decision": decision, "subrun": subrun, "media": media,
     }  # fmt: skip
 
 

@@ -104,6 +104,8 @@ class PendingCall:
     subrun: dict[str, Any] | None = None
     """For an agent tool whose inner run paused for approval: that run's saved `state`
     and its waiting `requests`, to take it up on resume (see `Agent.as_tool`)."""
+    media: list[dict[str, Any]] | None = None
+    """The images and files the tool returned, as chat content parts (data URLs)."""
 
     def to_dict(self) -> dict[str, Any]:
         data = {
@@ -117,6 +119,8 @@ class PendingCall:
         }
         if self.subrun is not None:  # only then: the states of other runs stay as they were
             data["subrun"] = self.subrun
+        if self.media:  # only then: a state without media reads the same everywhere
+            data["media"] = self.media
         return data
 
 

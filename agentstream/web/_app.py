@@ -54,7 +54,7 @@ logger = logging.getLogger("agentstream.web")
 _PAGE_FILES = {"index.html": "text/html", "app.js": "text/javascript", "app.css": "text/css"}
 _CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-    "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 _SECRET_HEADER = "x-agentstream-chat-secret"

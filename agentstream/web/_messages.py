@@ -168,7 +168,9 @@ def to_ui(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """UI messages for OpenAI messages: consecutive assistant and tool messages form one."""
     out: list[dict[str, Any]] = []
     outputs = {
-        str(m.get("tool_call_id")): m.get("content") for m in messages if m.get("role") == "tool"
+        str(m.get("tool_call_id")): _result(m.get("content"))
+        for m in messages
+        if m.get("role") == "tool"
     }
     for number, message in enumerate(messages):
         role = message.get("role")
@@ -189,6 +191,12 @@ def to_ui(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         for call in message.get("tool_calls") or ():
             parts.append(_tool_part(call, outputs.get(str(call.get("id")))))
     return out
+
+
+def _result(content: object) -> object:
+    """A tool message's content for the page: a result with images or files (a list of
+    parts) as its text, which names them; their data is not sent again."""
+    return _content_text(content) if isinstance(content, list) else content
 
 
 def _content_text(content: object) -> str:

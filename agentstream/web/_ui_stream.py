@@ -24,6 +24,8 @@ from agentstream import (
     ApprovalRequested,
     ContextCompacted,
     Event,
+    File,
+    Image,
     MaxStepsReached,
     OutputDelta,
     OutputInvalid,
@@ -374,6 +376,8 @@ class UIStreamEncoder:
             failed = {"type": "tool-output-error", "toolCallId": call, "errorText": event.output}
             return [failed, timing]
         output = {"type": "tool-output-available", "toolCallId": call, "output": event.output}
+        if event.media:
+            return [output, *_media_parts(call, event.media), timing]
         return [output, timing]
 
     def _interrupted(self, event: StepInterrupted, t: float) -> list[Chunk]:
@@ -427,3 +431,27 @@ def _raw_input(raw: str) -> Any:
 def chunk_of(chunk: Mapping[str, Any]) -> str:
     """One part as compact JSON."""
     return json.dumps(chunk, ensure_ascii=False, separators=(",", ":"))
+
+
+def _media_parts(call: str, media: tuple[Any, ...]) -> list[Chunk]:
+    """A tool's images and files as `data-tool-media` parts, one each.
+
+    Transient: a client keeps them out of the messages it sends back with the next
+    turn (the model already has them, and they would swell every request); `useChat`
+    hands them to `onData`. The page draws an image as an `<img>` from its data URL.
+    """
+    return [
+        {
+            "type": "data-tool-media",
+            "data": {
+                "toolCallId": call,
+                "mediaType": item.media_type,
+                "url": item.data_url,
+                "filename": getattr(item, "name", None),
+                "size": len(item.data),
+            },
+            "transient": True,
+        }
+        for item in media
+        if isinstance(item, (Image, File))
+    ]

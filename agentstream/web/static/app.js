@@ -636,6 +636,7 @@ class Renderer {
       }
       case "finish-step": break;
       case "data-agentstream": this.timing(chunk.data); break;
+      case "data-tool-media": this.toolMedia(chunk.data); break;
       case "message-metadata": this.message.metadata = chunk.messageMetadata; break;
       case "error": this.box.append(el("div", "error", chunk.errorText)); break;
       case "abort":
@@ -721,6 +722,27 @@ class Renderer {
     else tool.progressBar.removeAttribute("value"); // indeterminate
     const said = data.message || data.output || "";
     if (said) tool.progressText.textContent = said;
+  }
+
+  // An image a tool returned: an <img> whose src is its data URL (never markup); any
+  // other file, or a URL that is not a base64 image, is named as text.
+  toolMedia(data) {
+    const tool = data && this.tools[data.toolCallId];
+    if (!tool) return;
+    const url = typeof data.url === "string" ? data.url : "";
+    const type = typeof data.mediaType === "string" ? data.mediaType : "";
+    let node;
+    if (/^data:image\/[a-z0-9.+-]+;base64,[A-Za-z0-9+/]*={0,2}$/.test(url) && type.startsWith("image/")) {
+      node = el("img", "media");
+      node.alt = "image from " + tool.name + " (" + type + ")";
+      node.src = url;
+    } else {
+      const name = typeof data.filename === "string" && data.filename ? data.filename + ", " : "";
+      node = el("div", "media-file", "file: " + name + type + ", " + Number(data.size) + " bytes");
+    }
+    const after = tool.lastMedia || tool.result; // in the order the tool returned them
+    tool.card.insertBefore(node, after.nextSibling);
+    tool.lastMedia = node;
   }
 
   toolState(tool, cls, text) {

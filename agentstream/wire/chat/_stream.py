@@ -29,6 +29,7 @@ from openai.resources.chat import AsyncCompletions
 from ..._exceptions import ModelError, SetupError, StreamError
 from ..._json import TooDeep, loads, repair
 from ..._redact import MASK, clip, secret_of
+from .._media import refused_media
 from .._sse import SSEDecoder, decode_chunk
 
 __all__ = ["ModelStream", "check_fields", "event_limit", "retry_after"]
@@ -288,7 +289,7 @@ class ModelStream:
                     stream_cls=None,
                 )
             except openai.APIError as exc:
-                raise _model_error(exc) from exc
+                raise refused_media(_model_error(exc), body) from exc
             except UnicodeEncodeError as exc:
                 # Text no UTF-8 can carry (lone surrogates: a split emoji, a file name
                 # that was not UTF-8) is sent with U+FFFD in its place.

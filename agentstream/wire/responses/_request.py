@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .._media import responses_output
 from ._carry import CARRIED, assistant_items, carried, content_text
 
 __all__ = [
@@ -98,7 +99,7 @@ def responses_input(
                 {
                     "type": "function_call_output",
                     "call_id": renamed.get(call_id, call_id),
-                    "output": content_text(content),
+                    "output": responses_output(content) or content_text(content),
                 }
             )
         elif role == "assistant":

@@ -6,7 +6,10 @@ from ._agent import Agent as Agent
 from ._agent import AgentRun as AgentRun
 from ._events import ApprovalRequested as ApprovalRequested
 from ._events import Event as Event
+from ._events import GuardrailChecked as GuardrailChecked
 from ._events import MaxStepsReached as MaxStepsReached
+from ._events import MessageDelivered as MessageDelivered
+from ._events import MessageQueued as MessageQueued
 from ._events import OutputDelta as OutputDelta
 from ._events import OutputInvalid as OutputInvalid
 from ._events import OutputReady as OutputReady
@@ -18,6 +21,7 @@ from ._events import RunStarted as RunStarted
 from ._events import ServerError as ServerError
 from ._events import StepFinished as StepFinished
 from ._events import StepInterrupted as StepInterrupted
+from ._events import StepPrepared as StepPrepared
 from ._events import StepStarted as StepStarted
 from ._events import StreamEvent as StreamEvent
 from ._events import TextDelta as TextDelta
@@ -47,16 +51,21 @@ from ._exceptions import ToolDefinitionError as ToolDefinitionError
 from ._exceptions import ToolError as ToolError
 from ._result import RunResult as RunResult
 from ._usage import Usage as Usage
+from .loop._guardrails import InputGuardrail as InputGuardrail
+from .loop._guardrails import OutputGuardrail as OutputGuardrail
 from .loop._observe import Observer as Observer
 from .loop._observe import RunObserver as RunObserver
 from .loop._observe import WatchedRun as WatchedRun
 from .loop._retries import Retries as Retries
+from .loop._step_shape import StepContext as StepContext
+from .loop._step_shape import StepOverrides as StepOverrides
 from .loop._sync import SyncRun as SyncRun
 from .loop._timeouts import Timeouts as Timeouts
 from .output._spec import FINAL_TOOL as FINAL_TOOL
 from .output._spec import OutputMode as OutputMode
 from .state._approvals import Approval as Approval
 from .state._approvals import ApprovalRequest as ApprovalRequest
+from .state._guardrail import GuardrailTripped as GuardrailTripped
 from .state._state import PendingCall as PendingCall
 from .state._state import RunState as RunState
 from .state._state import StepInfo as StepInfo
@@ -98,10 +107,16 @@ __all__ = [  # noqa: RUF022
     "ErrorBudgetExceeded",
     "Event",
     "FINAL_TOOL",
+    "GuardrailChecked",
+    "GuardrailTripped",
+    "InputGuardrail",
     "MaxStepsReached",
+    "MessageDelivered",
+    "MessageQueued",
     "ModelError",
     "Observer",
     "OutputDelta",
+    "OutputGuardrail",
     "OutputInvalid",
     "OutputMode",
     "OutputReady",
@@ -125,9 +140,12 @@ __all__ = [  # noqa: RUF022
     "SessionBusy",
     "SetupError",
     "StateError",
+    "StepContext",
     "StepFinished",
     "StepInfo",
     "StepInterrupted",
+    "StepOverrides",
+    "StepPrepared",
     "StepStarted",
     "StopReason",
     "Store",

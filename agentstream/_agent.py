@@ -16,6 +16,7 @@ from typing_extensions import TypeVar
 from ._exceptions import SetupError, StateError
 from ._result import OutputT, RunResult
 from ._settings import Prompt
+from ._settings import check_guardrails as _check_guardrails
 from ._settings import check_request as _check_request
 from ._settings import check_session as _check_session
 from ._settings import check_settings as _check_settings
@@ -23,9 +24,11 @@ from ._settings import client_from_environment as _client_from_environment
 from ._settings import conversation as _conversation
 from .loop._approval import check_approvals
 from .loop._config import Api, ClientLike, OutputMemory, RunConfig, RunStart
+from .loop._guardrails import Guardrail
 from .loop._observe import Observer
 from .loop._retries import Retries
 from .loop._run import AgentRun
+from .loop._step_shape import PrepareStep
 from .loop._sync import LoopThread, SyncRun
 from .loop._timeouts import Timeouts
 from .loop._typed import TypedRun
@@ -84,6 +87,12 @@ class Agent(Generic[OutputT]):
     `text.format`); `chain_responses=True` sends `previous_response_id` rather than the
     whole conversation; `background=True` runs each response in the background, so a
     stream cut mid-way is taken up again where it stopped (see docs/responses-api.md).
+
+    `prepare_step(ctx)` (sync or async) may change one step's request: its model, the
+    tools offered, `tool_choice`, extra instructions (`StepOverrides`). `guardrails`
+    check the input beside the first request and the final answer (`InputGuardrail`,
+    `OutputGuardrail`); a tripped one ends the run with `stop_reason="guardrail"`
+    (see docs/steering.md, also for `AgentRun.send`).
     """
 
     __slots__ = (
@@ -99,6 +108,7 @@ class Agent(Generic[OutputT]):
         "chain_responses",
         "early_tools",
         "final_answer",
+        "guardrails",
         "instructions",
         "max_argument_size",
         "max_invalid_calls",
@@ -111,6 +121,7 @@ class Agent(Generic[OutputT]):
         "output_mode",
         "output_type",
         "partial_arguments",
+        "prepare_step",
         "request",
         "retries",
         "timeouts",
@@ -141,6 +152,8 @@ class Agent(Generic[OutputT]):
         api: Api = "chat",
         chain_responses: bool = False,
         background: bool = False,
+        prepare_step: PrepareStep | None = None,
+        guardrails: Iterable[Guardrail] = (),
         **request: Any,
     ) -> None:
         if client is None:
@@ -191,6 +204,8 @@ class Agent(Generic[OutputT]):
             raise SetupError("approver must be a function of an ApprovalRequest")
         self.approver = approver
         self.request: dict[str, Any] = request
+        self.guardrails = _check_guardrails(guardrails, prepare_step)
+        self.prepare_step = prepare_step
         self._sync_loop: LoopThread | None = None  # run_sync's loop, for a client instance
         self._sync_lock = threading.Lock()  # two threads' first run_sync make one loop
 
@@ -229,6 +244,8 @@ class Agent(Generic[OutputT]):
             "api": self.api,
             "chain_responses": self.chain_responses,
             "background": self.background,
+            "prepare_step": self.prepare_step,
+            "guardrails": self.guardrails,
             **self.request,
         }
         return Agent(**{**settings, **changes})
@@ -253,6 +270,7 @@ class Agent(Generic[OutputT]):
             timeouts=self.timeouts, retries=self.retries, approver=self.approver,
             observers=self.observers, chain_responses=self.chain_responses,
             background=self.background, output_memory=self._output_memory,
+            prepare_step=self.prepare_step, guardrails=self.guardrails,
         )  # fmt: skip
 
     @overload

@@ -18,8 +18,10 @@ from ..state._state import RunState
 from ..state._store import Session
 from ..tools._tool import Tool
 from ..tools._toolset import ToolCatalog
+from ._guardrails import Guardrail
 from ._observe import Observer
 from ._retries import Retries
+from ._step_shape import PrepareStep
 from ._timeouts import Timeouts
 
 __all__ = ["Api", "ClientLike", "OutputMemory", "RunConfig", "RunStart"]
@@ -65,6 +67,8 @@ class RunConfig:
     chain_responses: bool
     background: bool
     output_memory: OutputMemory
+    prepare_step: PrepareStep | None = None
+    guardrails: tuple[Guardrail, ...] = ()
 
     @property
     def tools(self) -> dict[str, Tool]:

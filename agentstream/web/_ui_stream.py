@@ -23,7 +23,10 @@ from typing import Any
 from agentstream import (
     ApprovalRequested,
     Event,
+    GuardrailChecked,
     MaxStepsReached,
+    MessageDelivered,
+    MessageQueued,
     OutputDelta,
     OutputInvalid,
     OutputReady,
@@ -35,6 +38,7 @@ from agentstream import (
     ServerError,
     StepFinished,
     StepInterrupted,
+    StepPrepared,
     StepStarted,
     TextDelta,
     ToolCallApproved,
@@ -165,6 +169,16 @@ class UIStreamEncoder:
                     "steps": self._steps,
                 }
                 return [{"type": "finish", "finishReason": reason, "messageMetadata": meta}]
+            case MessageQueued() | MessageDelivered():
+                return [*self._close_text(), _steer_part(event)]
+            case StepPrepared(step=step, model=model, tools=tools, tool_choice=choice):
+                shaped = {"model": model, "tools": tools, "toolChoice": choice}
+                return [_timing("step_prepared", t, step=step, **shaped)]
+            case GuardrailChecked(step=step, stage=stage, name=name, tripped=tripped):
+                said = None if tripped is None else tripped.message
+                return [
+                    _timing("guardrail_checked", t, step=step, stage=stage, name=name, tripped=said)
+                ]
             case RunFailed(error=error):
                 self.finished = True
                 return [
@@ -357,6 +371,18 @@ class UIStreamEncoder:
             _timing("step_finished", t, **metrics),
             {"type": "message-metadata", "messageMetadata": {"steps": list(self._steps)}},
         ]
+
+
+def _steer_part(event: MessageQueued | MessageDelivered) -> Chunk:
+    """A message sent to the run, as one `data-steer` part updated in place: queued, then
+    delivered before the request of `step`."""
+    delivered = isinstance(event, MessageDelivered)
+    data = {
+        "status": "delivered" if delivered else "queued",
+        "text": event.text,
+        "step": event.step,
+    }
+    return {"type": "data-steer", "id": f"steer-{event.id}", "data": data}
 
 
 def _timing(kind: str, t: float, **data: Any) -> Chunk:

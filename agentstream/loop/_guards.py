@@ -1,0 +1,88 @@
+"""Running a run's guardrails: the input checks beside the first request, the output
+checks on the final answer, and the verdict that stopped the run (see `_guardrails`)."""
+
+from __future__ import annotations
+
+import types
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
+
+from .._events import GuardrailChecked
+from ..state._guardrail import GuardrailTripped
+from ..state._state import RunState
+from ._guardrails import RETRY, Guardrail, InputGuardrail, OutputGuardrail, verdict
+from ._step_state import StepState
+
+__all__ = ["Guards"]
+
+
+class Guards:
+    """The guardrails of one run: the input checks under way, the verdict that stopped it."""
+
+    __slots__ = ("_done", "_verdicts", "checked", "inputs", "outputs", "retried", "tripped")
+
+    def __init__(self, guardrails: Sequence[Guardrail], *, fresh: bool) -> None:
+        self.inputs = tuple(g for g in guardrails if isinstance(g, InputGuardrail) and fresh)
+        """The input guardrails still to run (none when a run is resumed: they ran)."""
+        self.outputs = tuple(g for g in guardrails if isinstance(g, OutputGuardrail))
+        self.checked = not self.inputs
+        """Whether the input verdicts are in (calls may start, early ones too)."""
+        self.retried = False
+        self.tripped: GuardrailTripped | None = None
+        self._done: anyio.Event | None = None
+        self._verdicts: list[GuardrailTripped | None] = []
+
+    def start(self, task_group: TaskGroup, messages: Sequence[Mapping[str, Any]]) -> None:
+        """Start the input checks beside the first request (once a run)."""
+        if self.checked or self._done is not None:
+            return
+        self._done = anyio.Event()
+        task_group.start_soon(
+            self._check_inputs, tuple(types.MappingProxyType(message) for message in messages)
+        )
+
+    async def _check_inputs(self, messages: tuple[Mapping[str, Any], ...]) -> None:
+        assert self._done is not None
+        verdicts: list[GuardrailTripped | None] = [None] * len(self.inputs)
+
+        async def one(position: int) -> None:
+            verdicts[position] = await verdict(self.inputs[position], "input", messages)
+
+        async with anyio.create_task_group() as group:
+            for position in range(len(self.inputs)):
+                group.start_soon(one, position)
+        self._verdicts = verdicts
+        self._done.set()
+
+    async def input_verdict(self, step: StepState) -> AsyncGenerator[GuardrailChecked, None]:
+        """Wait for the input verdicts; the first that tripped stops the run here."""
+        if self.checked or self._done is None:
+            return
+        await self._done.wait()
+        self.checked = True
+        for guard, tripped in zip(self.inputs, self._verdicts, strict=True):
+            yield GuardrailChecked(step.number, "input", guard.name, tripped)
+        self.tripped = next((tripped for tripped in self._verdicts if tripped), None)
+        if self.tripped is not None:
+            step.stop = "guardrail"
+
+    async def output_verdict(
+        self, state: RunState, step: StepState, output: Any, max_steps: int
+    ) -> AsyncGenerator[GuardrailChecked, None]:
+        """Check the final answer, in order until one trips: stop, or one more step."""
+        for guard in self.outputs:
+            tripped = await verdict(guard, "output", output)
+            yield GuardrailChecked(step.number, "output", guard.name, tripped)
+            if tripped is None:
+                continue
+            if tripped.retry and not self.retried and step.number < max_steps:
+                self.retried = True
+                told = RETRY.format(name=tripped.guardrail, message=tripped.message)
+                state.messages.append({"role": "user", "content": told})
+                step.stop = None
+            else:
+                self.tripped, step.stop = tripped, "guardrail"
+            return

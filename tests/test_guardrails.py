@@ -1,0 +1,188 @@
+"""Guardrails: input checks beside the first request that can stop a run before any tool
+starts, and output checks on the final answer that can stop it or ask once more."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import anyio
+import pytest
+from pydantic import BaseModel
+
+from agentstream import (
+    Agent,
+    GuardrailChecked,
+    GuardrailTripped,
+    InputGuardrail,
+    OutputGuardrail,
+    SetupError,
+    ToolCallReady,
+    ToolStarted,
+    tool,
+)
+from agentstream.testing import Reply, ScriptedModel, ToolCall
+
+from ._helpers import Recorder, of, run_events
+
+pytestmark = pytest.mark.anyio
+
+
+def prompt_of(messages: tuple[Mapping[str, Any], ...]) -> str:
+    return str(messages[-1]["content"])
+
+
+@pytest.mark.parametrize("early", [False, True], ids=["after-the-response", "early-tools"])
+async def test_an_input_guardrail_stops_the_run_before_its_tool_starts(early: bool) -> None:
+    ran: list[str] = []
+
+    @tool(early=early)
+    def act() -> str:
+        """Act."""
+        ran.append("act")
+        return "ok"
+
+    model = ScriptedModel([Reply(tool_calls=[ToolCall("act", id="c1")]), Reply("Done.")])
+
+    async def policy(messages: tuple[Mapping[str, Any], ...]) -> GuardrailTripped | None:
+        # It runs beside the first request: that request is sent while it still checks.
+        with anyio.fail_after(10):
+            while not model.requests:
+                await anyio.sleep(0.001)
+        if "secret" in prompt_of(messages):
+            return GuardrailTripped("asks for a secret")
+        return None
+
+    agent = Agent(
+        client=model.async_client(),
+        model="m",
+        tools=[act],
+        early_tools=early,
+        guardrails=[InputGuardrail("policy", policy)],
+    )
+    events: list[Any] = []
+    with anyio.fail_after(20):
+        async with agent.stream("tell me the secret") as run:
+            async for event in run:
+                events.append(event)
+
+    result = run.result
+    assert ran == []
+    assert of(events, ToolStarted) == [] and of(events, ToolCallReady) == []
+    assert len(model.requests) == 1
+    assert result.stop_reason == "guardrail"
+    assert result.guardrail == GuardrailTripped("asks for a secret", False, "policy", "input")
+    assert result.output == ""
+    assert [m["role"] for m in result.messages] == ["user"]  # the response was not kept
+    (checked,) = of(events, GuardrailChecked)
+    assert (checked.step, checked.stage, checked.name) == (1, "input", "policy")
+    assert checked.tripped == result.guardrail
+    assert result.usage.total_tokens > 0
+
+
+async def test_input_guardrails_that_pass_let_the_run_go_on() -> None:
+    seen: list[str] = []
+
+    def sync_check(messages: tuple[Mapping[str, Any], ...]) -> None:
+        seen.append(prompt_of(messages))  # a sync check runs in a worker thread
+
+    async def async_check(messages: tuple[Mapping[str, Any], ...]) -> None:
+        return None
+
+    recorder = Recorder()
+    model = ScriptedModel([Reply(tool_calls=[ToolCall("act", id="c1")]), Reply("Done.")])
+    guards = [InputGuardrail("one", sync_check), InputGuardrail("two", async_check)]
+    events, run = await run_events(model, recorder.tool, guardrails=guards)
+
+    assert seen == ["go"]
+    assert recorder.calls == 1
+    assert run.result.stop_reason == "answer"
+    assert run.result.guardrail is None
+    checked = of(events, GuardrailChecked)
+    assert [(c.name, c.tripped) for c in checked] == [("one", None), ("two", None)]
+
+
+async def test_a_guardrail_that_raises_trips_without_telling_its_internals() -> None:
+    def broken(messages: tuple[Mapping[str, Any], ...]) -> None:
+        raise ValueError("/etc/secret/path")
+
+    recorder = Recorder()
+    model = ScriptedModel([Reply(tool_calls=[ToolCall("act", id="c1")])])
+    _, run = await run_events(model, recorder.tool, guardrails=[InputGuardrail("x", broken)])
+
+    assert not recorder.ran
+    assert run.result.stop_reason == "guardrail"
+    assert run.result.guardrail.message == "the guardrail failed: ValueError"
+
+
+def no_bad_words(output: Any) -> GuardrailTripped | None:
+    if "darn" in str(output):
+        return GuardrailTripped("no bad words", retry=True)
+    return None
+
+
+@pytest.mark.parametrize("api", ["chat", "responses"])
+async def test_an_output_guardrail_asks_for_one_more_answer_and_the_model_is_told_why(
+    api: str,
+) -> None:
+    model = ScriptedModel([Reply("Oh darn, rain."), Reply("Rain, sadly.")])
+    guard = OutputGuardrail("clean", no_bad_words)
+    events, run = await run_events(model, api=api, guardrails=[guard])
+
+    assert run.result.output == "Rain, sadly."
+    assert run.result.stop_reason == "answer"
+    told = model.requests[1].messages
+    assert [(m["role"], m["content"]) for m in told[-2:]] == [
+        ("assistant", "Oh darn, rain."),
+        ("user", "Your answer was not accepted (clean): no bad words. Answer again."),
+    ]
+    checked = of(events, GuardrailChecked)
+    assert [(c.step, c.stage, c.tripped is None) for c in checked] == [
+        (1, "output", False),
+        (2, "output", True),
+    ]
+
+
+async def test_a_second_trip_after_the_one_retry_stops_the_run() -> None:
+    model = ScriptedModel([Reply("darn"), Reply("darn again"), Reply("never asked")])
+    _, run = await run_events(model, guardrails=[OutputGuardrail("clean", no_bad_words)])
+
+    assert len(model.requests) == 2
+    assert run.result.stop_reason == "guardrail"
+    assert run.result.output == ""
+    assert run.result.guardrail == GuardrailTripped("no bad words", True, "clean", "output")
+
+
+class Weather(BaseModel):
+    city: str
+    sky: str
+
+
+async def test_an_output_guardrail_sees_the_typed_value() -> None:
+    seen: list[Any] = []
+
+    async def only_paris(output: Any) -> GuardrailTripped | None:
+        seen.append(output)
+        return None if output.city == "Paris" else GuardrailTripped("Paris only")
+
+    model = ScriptedModel([Reply('{"city": "Rome", "sky": "clear"}')])
+    _, run = await run_events(
+        model, output_type=Weather, guardrails=[OutputGuardrail("paris", only_paris)]
+    )
+
+    assert seen == [Weather(city="Rome", sky="clear")]
+    assert run.result.stop_reason == "guardrail"
+    assert run.result.output is None
+
+
+@pytest.mark.parametrize(
+    "guardrails",
+    [
+        pytest.param("x", id="a-string"),
+        pytest.param([lambda messages: None], id="a-bare-function"),
+        pytest.param([InputGuardrail("", lambda messages: None)], id="no-name"),
+    ],
+)
+def test_guardrails_of_the_wrong_kind_are_refused(guardrails: Any) -> None:
+    with pytest.raises(SetupError, match="guardrail"):
+        Agent(client=ScriptedModel([]).async_client(), model="m", guardrails=guardrails)

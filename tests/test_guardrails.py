@@ -68,7 +68,8 @@ async def test_an_input_guardrail_stops_the_run_before_its_tool_starts(early: bo
 
     result = run.result
     assert ran == []
-    assert of(events, ToolStarted) == [] and of(events, ToolCallReady) == []
+    assert of(events, ToolStarted) == []
+    assert of(events, ToolCallReady) == []
     assert len(model.requests) == 1
     assert result.stop_reason == "guardrail"
     assert result.guardrail == GuardrailTripped("asks for a secret", False, "policy", "input")

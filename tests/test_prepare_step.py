@@ -111,10 +111,11 @@ async def test_an_async_prepare_step_sees_each_step_and_the_run_so_far() -> None
 
     model = ScriptedModel([Reply(tool_calls=[ToolCall("a", id="c1")]), Reply("Done.")])
     three = Three()
-    events, run = await run_events(model, *three.tools, prepare_step=shape)
+    events, _run = await run_events(model, *three.tools, prepare_step=shape)
 
     assert [entry[:2] for entry in seen] == [(1, 1), (2, 3)]
-    assert seen[0][2] == 0 and seen[1][2] > 0
+    assert seen[0][2] == 0
+    assert seen[1][2] > 0
     assert seen[0][3] == ("a", "b", "c")
     assert model.requests[0].body["tool_choice"] == "required"
     assert "tool_choice" not in model.requests[1].body

@@ -169,7 +169,8 @@ async def test_a_message_sent_before_a_crash_is_delivered_when_the_session_resum
     assert [message["role"] for message in sent[-3:]] == ["assistant", "tool", "user"]
     assert sent[-1]["content"] == "Hurry."
     assert result.stop_reason == "answer"
-    assert result.state is not None and result.state.queued == []
+    assert result.state is not None
+    assert result.state.queued == []
 
 
 def test_the_queue_round_trips_through_json_and_an_older_state_reads_as_empty() -> None:

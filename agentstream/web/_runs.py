@@ -101,6 +101,8 @@ class LiveRun:
         """The assistant messages that hold what the page cannot send back (`wire_messages`)."""
         self.message_id: str | None = None
         """The run's state as JSON when it ended waiting for approvals, else None."""
+        self.run: AgentRun | None = None
+        """The run being driven, for messages sent to it (`AgentRun.send`)."""
 
     def held_by(self, secret: str | None) -> bool:
         """Whether a client with `secret` may act on this run (any, if it has no holder)."""
@@ -134,6 +136,7 @@ class LiveRun:
         """
         encoder = UIStreamEncoder(message_id or "msg_" + secrets.token_hex(8))
         self.message_id = encoder.message_id
+        self.run = run
         started = time.perf_counter()
         with self._cancel:
             try:

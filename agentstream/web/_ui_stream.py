@@ -83,6 +83,7 @@ _FINISH_REASONS = {
     "content_filter": "content-filter",
     "refusal": "content-filter",
     "approval_required": "tool-calls",  # as the AI SDK ends a step waiting for approvals
+    "guardrail": "content-filter",  # the nearest of the AI SDK's reasons: a check withheld it
 }
 
 

@@ -197,3 +197,18 @@ def test_a_tampered_queue_is_refused(queued: Any) -> None:
     data["queued"] = queued
     with pytest.raises(StateError):
         RunState.from_dict(data)
+
+
+def test_a_sync_run_is_steered_from_its_own_thread() -> None:
+    model = ScriptedModel([Reply(tool_calls=[ToolCall("act", id="c1")]), Reply("Done.")])
+    recorder = Recorder()
+    agent = Agent(client=model.async_client, model="m", tools=[recorder.tool])
+    run = agent.stream_sync("go")
+    with pytest.raises(SetupError, match="under way"):
+        run.send("too early")
+    with run:
+        for event in run:
+            if isinstance(event, ToolStarted):
+                run.send("Also this.")
+    assert model.requests[1].messages[-1] == {"role": "user", "content": "Also this."}
+    assert run.result.output == "Done."

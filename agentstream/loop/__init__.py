@@ -3,5 +3,7 @@
 under way (`_step_state`), sorts and validates calls (`_calls`, `_validate`), settles
 approvals, runs tools (`_execute`, early ones in `_early`), retries and times out, writes
 each step into the state (`_record`), and lets observers watch (`_observe`). `_sync` runs
-it from synchronous code. Imports every room below it, never the `Agent`.
+it from synchronous code. Messages sent to a run (`_steer`), each step's overrides
+(`_step_shape`, `_prepare`) and guardrails (`_guardrails`, `_guards`) join the loop
+through `_hooks`. Imports every room below it, never the `Agent`.
 """

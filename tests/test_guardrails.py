@@ -21,7 +21,7 @@ from agentstream import (
     ToolStarted,
     tool,
 )
-from agentstream.testing import Reply, ScriptedModel, ToolCall
+from agentstream.testing import Fault, Reply, ScriptedModel, ToolCall
 
 from ._helpers import Recorder, of, run_events
 
@@ -78,7 +78,34 @@ async def test_an_input_guardrail_stops_the_run_before_its_tool_starts(early: bo
     (checked,) = of(events, GuardrailChecked)
     assert (checked.step, checked.stage, checked.name) == (1, "input", "policy")
     assert checked.tripped == result.guardrail
-    assert result.usage.total_tokens > 0
+
+
+@pytest.mark.parametrize("api", ["chat", "responses"])
+async def test_a_tripped_input_guardrail_cuts_the_first_response_short(api: str) -> None:
+    # The response stalls for a minute after its first chunk: the run ends long before,
+    # because the guardrail's verdict stops the reading (else `fail_after` fails the test).
+    stalled = Reply(
+        "A long answer that never ends.",
+        tool_calls=[ToolCall("act", id="c1")],
+        fault=Fault(stall_after=1, stall_seconds=60),
+    )
+    model = ScriptedModel([stalled])
+    recorder = Recorder()
+
+    async def refuse(messages: tuple[Mapping[str, Any], ...]) -> GuardrailTripped:
+        with anyio.fail_after(10):
+            while not model.requests:  # tripped while the response streams
+                await anyio.sleep(0.001)
+        return GuardrailTripped("off topic")
+
+    events, run = await run_events(
+        model, recorder.tool, api=api, guardrails=[InputGuardrail("topic", refuse)]
+    )
+    assert run.result.stop_reason == "guardrail"
+    assert run.result.guardrail.message == "off topic"
+    assert not recorder.ran
+    assert of(events, ToolCallReady) == []
+    assert [m["role"] for m in run.result.messages] == ["user"]
 
 
 async def test_input_guardrails_that_pass_let_the_run_go_on() -> None:

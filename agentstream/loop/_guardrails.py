@@ -4,8 +4,9 @@
 An input guardrail sees the conversation the run starts with; it runs while the first
 request streams and its verdict is awaited before any call of that response is sorted
 (and no call starts early meanwhile), so a tripped one stops the run before any tool
-starts. An output guardrail sees the final answer (the text, or the typed value) and
-can stop the run or have the model told why and asked once more. A check that raises
+starts; the first response then stops streaming at once. An output guardrail sees the
+final answer (the text, or the typed value) and can stop the run or have the model told
+why and asked once more. A check that raises
 trips its guardrail: a guard that cannot judge does not let the run through.
 """
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import types
 from collections.abc import AsyncGenerator, Mapping, Sequence
+from contextlib import aclosing
 from typing import Any
 
 import anyio
@@ -22,7 +23,10 @@ __all__ = ["Guards"]
 class Guards:
     """The guardrails of one run: the input checks under way, the verdict that stopped it."""
 
-    __slots__ = ("_done", "_verdicts", "checked", "inputs", "outputs", "retried", "tripped")
+    __slots__ = (
+        "_done", "_reading", "_verdicts", "checked", "cut", "inputs", "outputs", "retried",
+        "tripped",
+    )  # fmt: skip
 
     def __init__(self, guardrails: Sequence[Guardrail], *, fresh: bool) -> None:
         self.inputs = tuple(g for g in guardrails if isinstance(g, InputGuardrail) and fresh)
@@ -34,6 +38,11 @@ class Guards:
         self.tripped: GuardrailTripped | None = None
         self._done: anyio.Event | None = None
         self._verdicts: list[GuardrailTripped | None] = []
+        self._reading: anyio.CancelScope | None = (
+            None  # the wait for the first response's next chunk
+        )
+        self.cut = False
+        """Whether the first response was cut short because an input guardrail tripped."""
 
     def start(self, task_group: TaskGroup, messages: Sequence[Mapping[str, Any]]) -> None:
         """Start the input checks beside the first request (once a run)."""
@@ -56,6 +65,33 @@ class Guards:
                 group.start_soon(one, position)
         self._verdicts = verdicts
         self._done.set()
+        if any(verdicts) and self._reading is not None:
+            self._reading.cancel()  # no need to read the rest of the first response
+
+    async def until_tripped(
+        self, chunks: AsyncGenerator[dict[str, Any], None]
+    ) -> AsyncGenerator[dict[str, Any], None]:
+        """The first response's chunks, until an input guardrail trips (then `cut`).
+
+        The cancel scope covers only the wait for the next chunk, never a `yield`.
+        """
+        async with aclosing(chunks):
+            while not self._tripped_now():
+                with anyio.CancelScope() as scope:
+                    self._reading = scope
+                    try:
+                        chunk = await chunks.__anext__()
+                    except StopAsyncIteration:
+                        return
+                    finally:
+                        self._reading = None
+                if scope.cancelled_caught or self._tripped_now():
+                    break
+                yield chunk
+            self.cut = True
+
+    def _tripped_now(self) -> bool:
+        return self._done is not None and self._done.is_set() and any(self._verdicts)
 
     async def input_verdict(self, step: StepState) -> AsyncGenerator[GuardrailChecked, None]:
         """Wait for the input verdicts; the first that tripped stops the run here."""

@@ -21,6 +21,7 @@ from ..state._guardrail import GuardrailTripped
 from ..state._state import RunState, StopReason
 from ._guards import Guards
 from ._prepare import prepare
+from ._send import Attempt
 from ._steer import announce, deliver
 from ._step_state import StepState
 
@@ -79,6 +80,17 @@ class RunHooks:
             assert self.guards is not None
             assert task_group is not None
             self.guards.start(task_group, state.messages)
+
+    @property
+    def cut(self) -> bool:
+        """Whether the first response was cut short by a tripped input guardrail."""
+        return self.guards is not None and self.guards.cut
+
+    def watch(self, attempt: Attempt) -> Attempt:
+        """The first request's attempt, whose stream stops if an input guardrail trips."""
+        assert self.guards is not None
+        assembler, stream, chunks = attempt
+        return assembler, stream, self.guards.until_tripped(chunks)
 
     async def input_verdict(self, step: StepState) -> AsyncGenerator[Event, None]:
         """The input guardrails' verdicts, awaited; a tripped one sets `step.stop`."""

@@ -123,9 +123,7 @@ class AgentRun(Generic[OutputT]):
         return [dict(message) for message in self._state.messages]
 
     def send(self, text: str) -> str:
-        """Send the run a user message; returns its id. It joins the conversation after
-        this step's tool results, before the next request (a run about to end on an
-        answer takes one more step for it), and is saved with the state until then."""
+        """Send the run a user message, read before its next request (docs/steering.md); its id."""
         return queue_message(self._state, text, self._hooks.news)
 
     async def __aenter__(self) -> AgentRun[OutputT]:
@@ -282,7 +280,8 @@ class AgentRun(Generic[OutputT]):
                                 async with aclosing(starting) as early_events:
                                     async for event in early_events:
                                         yield event
-                        check_complete(assembler, stream)
+                        if not self._hooks.cut:  # (an input guardrail's trip cuts it)
+                            check_complete(assembler, stream)
                     except RunError as exc:
                         if early is not None:
                             if secret is not None:
@@ -366,7 +365,7 @@ class AgentRun(Generic[OutputT]):
         )  # fmt: skip
         if self._config.early_tools:
             step.early = self._early_starts(step, run_deadline)
-        return attempt
+        return attempt if not self._hooks.guarding else self._hooks.watch(attempt)
 
     def _early_starts(self, step: StepState, run_deadline: float) -> EarlyStarts | None:
         """What starts the calls of this attempt early, if any tool may start early."""
@@ -398,9 +397,8 @@ class AgentRun(Generic[OutputT]):
         )
 
     async def _sort_calls(self, step: StepState) -> AsyncGenerator[Event, None]:
-        """Validate each call and check the limits: ready, awaiting approval, or refused
-        (on the first response, once the input guardrails have let the run go on)."""
-        if self._hooks.guarding:
+        """Validate each call and check the limits: ready, awaiting approval, or refused."""
+        if self._hooks.guarding:  # the first response: the input guardrails' verdicts first
             async with aclosing(self._hooks.input_verdict(step)) as verdicts:
                 async for event in verdicts:
                     yield event

@@ -6,8 +6,8 @@ request streams and its verdict is awaited before any call of that response is s
 (and no call starts early meanwhile), so a tripped one stops the run before any tool
 starts; the first response then stops streaming at once. An output guardrail sees the
 final answer (the text, or the typed value) and can stop the run or have the model told
-why and asked once more. A check that raises
-trips its guardrail: a guard that cannot judge does not let the run through.
+why and asked once more. A check that raises trips its guardrail: a guard that cannot
+judge does not let the run through.
 """
 
 from __future__ import annotations

@@ -16,11 +16,14 @@ from agentstream import (
     GuardrailTripped,
     InputGuardrail,
     OutputGuardrail,
+    Session,
     SetupError,
+    StepStarted,
     ToolCallReady,
     ToolStarted,
     tool,
 )
+from agentstream.stores import MemoryStore
 from agentstream.testing import Fault, Reply, ScriptedModel, ToolCall
 
 from ._helpers import Recorder, of, run_events
@@ -106,6 +109,62 @@ async def test_a_tripped_input_guardrail_cuts_the_first_response_short(api: str)
     assert not recorder.ran
     assert of(events, ToolCallReady) == []
     assert [m["role"] for m in run.result.messages] == ["user"]
+
+
+async def test_a_run_left_before_its_input_verdict_is_checked_again_when_resumed() -> None:
+    checks: list[int] = []
+
+    async def slow_then_strict(messages: tuple[Mapping[str, Any], ...]) -> GuardrailTripped:
+        checks.append(len(messages))
+        if len(checks) == 1:
+            await anyio.sleep_forever()  # the first run is left before its verdict
+        return GuardrailTripped("not allowed")
+
+    recorder = Recorder()
+    model = ScriptedModel([Reply(tool_calls=[ToolCall("act", id="c1")])] * 2)
+    agent = Agent(
+        client=model.async_client(),
+        model="m",
+        tools=[recorder.tool],
+        guardrails=[InputGuardrail("strict", slow_then_strict)],
+    )
+    session = Session(MemoryStore(), "s")
+    with anyio.fail_after(20):
+        async with agent.stream("go", session=session) as run:
+            async for event in run:
+                if isinstance(event, StepStarted):
+                    break  # the process dies during the first request
+        result = await agent.resume(session=session)
+
+    assert checks == [1, 1]
+    assert result.stop_reason == "guardrail"
+    assert not recorder.ran
+
+
+async def test_a_run_resumed_after_its_first_step_does_not_check_its_input_again() -> None:
+    checks: list[int] = []
+
+    def count(messages: tuple[Mapping[str, Any], ...]) -> None:
+        checks.append(len(messages))
+
+    @tool(needs_approval=True)
+    def act() -> str:
+        """Act."""
+        return "ok"
+
+    model = ScriptedModel([Reply(tool_calls=[ToolCall("act", id="c1")]), Reply("Done.")])
+    agent = Agent(
+        client=model.async_client(),
+        model="m",
+        tools=[act],
+        guardrails=[InputGuardrail("count", count)],
+    )
+    paused = await agent.run("go")
+    assert paused.stop_reason == "approval_required"
+    assert paused.state is not None
+    result = await agent.resume(paused.state.to_json(), approvals={"c1": True})
+    assert result.output == "Done."
+    assert checks == [1]
 
 
 async def test_input_guardrails_that_pass_let_the_run_go_on() -> None:

@@ -28,9 +28,8 @@ class Guards:
         "tripped",
     )  # fmt: skip
 
-    def __init__(self, guardrails: Sequence[Guardrail], *, fresh: bool) -> None:
-        self.inputs = tuple(g for g in guardrails if isinstance(g, InputGuardrail) and fresh)
-        """The input guardrails still to run (none when a run is resumed: they ran)."""
+    def __init__(self, guardrails: Sequence[Guardrail]) -> None:
+        self.inputs = tuple(g for g in guardrails if isinstance(g, InputGuardrail))
         self.outputs = tuple(g for g in guardrails if isinstance(g, OutputGuardrail))
         self.checked = not self.inputs
         """Whether the input verdicts are in (calls may start, early ones too)."""
@@ -44,10 +43,18 @@ class Guards:
         self.cut = False
         """Whether the first response was cut short because an input guardrail tripped."""
 
-    def start(self, task_group: TaskGroup, messages: Sequence[Mapping[str, Any]]) -> None:
-        """Start the input checks beside the first request (once a run)."""
+    def start(self, task_group: TaskGroup, state: RunState) -> None:
+        """Start the input checks beside the first request (once a run).
+
+        A resumed run whose state has a step (finished, or waiting with its calls) passed
+        them already; one saved before its first step was judged checks them again.
+        """
         if self.checked or self._done is not None:
             return
+        if state.steps or state.pending is not None:
+            self.checked = True
+            return
+        messages = state.messages
         self._done = anyio.Event()
         task_group.start_soon(
             self._check_inputs, tuple(types.MappingProxyType(message) for message in messages)

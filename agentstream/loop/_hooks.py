@@ -40,12 +40,12 @@ class RunHooks:
 
     __slots__ = ("base", "config", "guards", "news")
 
-    def __init__(self, config: RunConfig, *, fresh: bool) -> None:
+    def __init__(self, config: RunConfig) -> None:
         self.base = self.config = config
         """The run's config, and the one of the step under way (`prepare_step`'s copy)."""
         self.news: list[MessageQueued] = []
         """Messages sent (`AgentRun.send`) and not reported yet."""
-        self.guards = Guards(config.guardrails, fresh=fresh) if config.guardrails else None
+        self.guards = Guards(config.guardrails) if config.guardrails else None
 
     @property
     def guarding(self) -> bool:
@@ -79,7 +79,7 @@ class RunHooks:
         if self.guarding:
             assert self.guards is not None
             assert task_group is not None
-            self.guards.start(task_group, state.messages)
+            self.guards.start(task_group, state)
 
     @property
     def cut(self) -> bool:

@@ -97,7 +97,7 @@ class AgentRun(Generic[OutputT]):
         self._approver = start.approver if start.approver is not None else config.approver
         self._session = start.session
         self._claim: str | None = None  # what names this run in its session while it holds it
-        self._hooks = RunHooks(config, fresh=not start.resume)  # steering, guardrails, ...
+        self._hooks = RunHooks(config)  # steering, step overrides, guardrails
         if start.state is not None:
             self._state = start.state
             self._state.first_new = len(self._state.messages)

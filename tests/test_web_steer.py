@@ -5,7 +5,10 @@ messages read back, and the page in a real headless Chromium."""
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import threading
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -18,6 +21,7 @@ from agentstream.web import RunRegistry, create_app
 from agentstream.web._messages import to_openai
 
 from ._web import parse_sse, running_server, ui_chat_body
+from .test_web_ai_sdk import ai_package  # noqa: F401 (a fixture)
 from .test_web_browser import WAIT, ask, browser, page, shot  # noqa: F401 (fixtures)
 
 SECRET = {"x-agentstream-chat-secret": "the-holders-secret"}
@@ -180,3 +184,41 @@ def test_typing_while_a_run_streams_steers_it_and_shows_where_it_was_read(page: 
     told = [(m["role"], m["content"]) for m in held.model.requests[-1].messages]
     assert ("user", "Also Paris.") in told
     assert told.index(("user", "Also Paris.")) < told.index(("user", "Thanks"))
+
+
+STEER_SCRIPT = Path(__file__).with_name("web_ai_sdk_steer.mjs")
+
+
+def test_the_ai_package_keeps_the_steer_part_and_sends_it_back_in_place(
+    ai_package: Path,  # noqa: F811
+) -> None:
+    held = Held()
+    app = create_app(held.agent, registry=RunRegistry(reattach_grace=30))
+    with running_server(app) as url, httpx2.Client(base_url=url, timeout=20) as http:
+        with http.stream("POST", "/api/chat", json=ui_chat_body("go", "node-steer")) as r:
+            for _ in r.iter_lines():
+                if held.started.is_set():
+                    break
+        sent = http.post("/api/chat/node-steer/steer", json={"text": "Also Paris."})
+        held.release.set()
+        http.get("/api/chat/node-steer/stream")  # to its end
+        shutil.copy(STEER_SCRIPT, ai_package / STEER_SCRIPT.name)
+        done = subprocess.run(
+            ["node", STEER_SCRIPT.name, url, "node-steer"],
+            cwd=ai_package, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+    assert sent.status_code == 200
+    assert done.returncode == 0, f"the ai package's reader failed:\n{done.stderr[-3000:]}"
+    read = json.loads(done.stdout)
+    assert read["errors"] == []
+    steers = [part for part in read["replayed"]["parts"] if part["type"] == "data-steer"]
+    assert len(steers) == 1  # updated in place, by its id
+    assert steers[0]["data"] == {"status": "delivered", "text": "Also Paris.", "step": 2}
+    told = [(m["role"], m["content"]) for m in held.model.requests[-1].messages]
+    assert told[-5:] == [
+        ("assistant", None),
+        ("tool", "held"),
+        ("user", "Also Paris."),
+        ("assistant", "You said: Also Paris."),
+        ("user", "Thanks"),
+    ]

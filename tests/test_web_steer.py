@@ -87,6 +87,24 @@ def test_a_message_steers_the_running_chat_and_is_delivered_after_the_tool() -> 
     assert late.status_code == 409
 
 
+def test_a_run_of_the_json_events_api_is_steered_by_its_key() -> None:
+    held = Held()
+    app = create_app(held.agent, registry=RunRegistry(reattach_grace=30))
+    with running_server(app) as url, httpx2.Client(base_url=url, timeout=20) as http:
+        with http.stream("POST", "/api/events", json={"prompt": "go"}) as response:
+            key = response.headers["x-agentstream-run"]
+            for _ in response.iter_lines():
+                if held.started.is_set():
+                    break
+        sent = http.post(f"/api/events/{key}/steer", json={"text": "Also Paris."})
+        held.release.set()
+        rest = http.get(f"/api/events/{key}")
+    assert sent.status_code == 200
+    kinds = [(e["type"], e.get("step")) for e in parts_of(rest.text) if "message" in e["type"]]
+    assert kinds == [("message_queued", 1), ("message_delivered", 2)]
+    assert held.model.requests[1].messages[-1] == {"role": "user", "content": "Also Paris."}
+
+
 @pytest.mark.parametrize(
     ("headers", "body", "status"),
     [

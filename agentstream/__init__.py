@@ -7,7 +7,10 @@ from ._agent import AgentRun as AgentRun
 from ._events import ApprovalRequested as ApprovalRequested
 from ._events import ContextCompacted as ContextCompacted
 from ._events import Event as Event
+from ._events import GuardrailChecked as GuardrailChecked
 from ._events import MaxStepsReached as MaxStepsReached
+from ._events import MessageDelivered as MessageDelivered
+from ._events import MessageQueued as MessageQueued
 from ._events import OutputDelta as OutputDelta
 from ._events import OutputInvalid as OutputInvalid
 from ._events import OutputReady as OutputReady
@@ -19,6 +22,7 @@ from ._events import RunStarted as RunStarted
 from ._events import ServerError as ServerError
 from ._events import StepFinished as StepFinished
 from ._events import StepInterrupted as StepInterrupted
+from ._events import StepPrepared as StepPrepared
 from ._events import StepStarted as StepStarted
 from ._events import StreamEvent as StreamEvent
 from ._events import SubRunEvent as SubRunEvent
@@ -56,16 +60,21 @@ from ._usage import Usage as Usage
 from .context._policy import CharCounter as CharCounter
 from .context._policy import ContextPolicy as ContextPolicy
 from .context._policy import TokenCounter as TokenCounter
+from .loop._guardrails import InputGuardrail as InputGuardrail
+from .loop._guardrails import OutputGuardrail as OutputGuardrail
 from .loop._observe import Observer as Observer
 from .loop._observe import RunObserver as RunObserver
 from .loop._observe import WatchedRun as WatchedRun
 from .loop._retries import Retries as Retries
+from .loop._step_shape import StepContext as StepContext
+from .loop._step_shape import StepOverrides as StepOverrides
 from .loop._sync import SyncRun as SyncRun
 from .loop._timeouts import Timeouts as Timeouts
 from .output._spec import FINAL_TOOL as FINAL_TOOL
 from .output._spec import OutputMode as OutputMode
 from .state._approvals import Approval as Approval
 from .state._approvals import ApprovalRequest as ApprovalRequest
+from .state._guardrail import GuardrailTripped as GuardrailTripped
 from .state._state import PendingCall as PendingCall
 from .state._state import RunState as RunState
 from .state._state import StepInfo as StepInfo
@@ -117,9 +126,15 @@ __all__ = [  # noqa: RUF022
     "Image",
     "MaxStepsReached",
     "MediaRefused",
+    "GuardrailChecked",
+    "GuardrailTripped",
+    "InputGuardrail",
+    "MessageDelivered",
+    "MessageQueued",
     "ModelError",
     "Observer",
     "OutputDelta",
+    "OutputGuardrail",
     "OutputInvalid",
     "OutputMode",
     "OutputReady",
@@ -143,9 +158,12 @@ __all__ = [  # noqa: RUF022
     "SessionBusy",
     "SetupError",
     "StateError",
+    "StepContext",
     "StepFinished",
     "StepInfo",
     "StepInterrupted",
+    "StepOverrides",
+    "StepPrepared",
     "StepStarted",
     "StopReason",
     "Store",

@@ -16,6 +16,7 @@ from typing_extensions import TypeVar
 from ._exceptions import SetupError, StateError
 from ._result import OutputT, RunResult
 from ._settings import Prompt
+from ._settings import check_guardrails as _check_guardrails
 from ._settings import check_request as _check_request
 from ._settings import check_session as _check_session
 from ._settings import check_settings as _check_settings
@@ -25,9 +26,11 @@ from .context._policy import ContextPolicy
 from .context._policy import check_context as _check_context
 from .loop._approval import check_approvals
 from .loop._config import Api, ClientLike, OutputMemory, RunConfig, RunStart
+from .loop._guardrails import Guardrail
 from .loop._observe import Observer
 from .loop._retries import Retries
 from .loop._run import AgentRun
+from .loop._step_shape import PrepareStep
 from .loop._subrun import agent_tool
 from .loop._sync import LoopThread, SyncRun
 from .loop._timeouts import Timeouts
@@ -93,6 +96,12 @@ class Agent(Generic[OutputT]):
     stream cut mid-way is taken up again where it stopped (see docs/responses-api.md).
     `context=ContextPolicy(max_tokens=...)` keeps each request within a token budget
     (see docs/context.md).
+
+    `prepare_step(ctx)` (sync or async) may change one step's request: its model, the
+    tools offered, `tool_choice`, extra instructions (`StepOverrides`). `guardrails`
+    check the input beside the first request and the final answer (`InputGuardrail`,
+    `OutputGuardrail`); a tripped one ends the run with `stop_reason="guardrail"`
+    (see docs/steering.md, also for `AgentRun.send`).
     """
 
     __slots__ = (
@@ -109,6 +118,7 @@ class Agent(Generic[OutputT]):
         "context",
         "early_tools",
         "final_answer",
+        "guardrails",
         "instructions",
         "max_argument_size",
         "max_concurrent_tools",
@@ -123,6 +133,7 @@ class Agent(Generic[OutputT]):
         "output_mode",
         "output_type",
         "partial_arguments",
+        "prepare_step",
         "request",
         "retries",
         "timeouts",
@@ -156,6 +167,8 @@ class Agent(Generic[OutputT]):
         max_concurrent_tools: int | None = None,
         context: ContextPolicy | None = None,
         max_media_size: int | None = 5_000_000,
+        prepare_step: PrepareStep | None = None,
+        guardrails: Iterable[Guardrail] = (),
         **request: Any,
     ) -> None:
         if client is None:
@@ -211,6 +224,8 @@ class Agent(Generic[OutputT]):
             raise SetupError("approver must be a function of an ApprovalRequest")
         self.approver = approver
         self.request: dict[str, Any] = request
+        self.guardrails = _check_guardrails(guardrails, prepare_step)
+        self.prepare_step = prepare_step
         self._sync_loop: LoopThread | None = None  # run_sync's loop, for a client instance
         self._sync_lock = threading.Lock()  # two threads' first run_sync make one loop
 
@@ -252,6 +267,8 @@ class Agent(Generic[OutputT]):
             "max_concurrent_tools": self.max_concurrent_tools,
             "context": self.context,
             "max_media_size": self.max_media_size,
+            "prepare_step": self.prepare_step,
+            "guardrails": self.guardrails,
             **self.request,
         }
         return Agent(**{**settings, **changes})
@@ -303,6 +320,7 @@ class Agent(Generic[OutputT]):
             max_concurrent_tools=self.max_concurrent_tools,
             context=self.context,
             max_media_size=self.max_media_size,
+            prepare_step=self.prepare_step, guardrails=self.guardrails,
         )  # fmt: skip
 
     @overload

@@ -21,6 +21,7 @@ from ._stream_events import TextDelta as TextDelta
 from ._stream_events import ToolCallDelta as ToolCallDelta
 from ._stream_events import ToolCallStarted as ToolCallStarted
 from ._usage import Usage
+from .state._guardrail import GuardrailStage, GuardrailTripped
 
 if TYPE_CHECKING:
     from ._result import RunResult
@@ -30,7 +31,10 @@ __all__ = [
     "ApprovalRequested",
     "ContextCompacted",
     "Event",
+    "GuardrailChecked",
     "MaxStepsReached",
+    "MessageDelivered",
+    "MessageQueued",
     "OutputDelta",
     "OutputInvalid",
     "OutputReady",
@@ -42,6 +46,7 @@ __all__ = [
     "ServerError",
     "StepFinished",
     "StepInterrupted",
+    "StepPrepared",
     "StepStarted",
     "StreamEvent",
     "SubRunEvent",
@@ -412,6 +417,60 @@ class ContextCompacted:
     type: Literal["context_compacted"] = field(default="context_compacted", init=False)
 
 
+@dataclass(frozen=True, slots=True)
+class MessageQueued:
+    """A user message was sent to the run (`AgentRun.send`); it waits for a step boundary.
+
+    Reported at the run's next pause between events it makes (a tool's event, the end of
+    a response, a step's start), not in the middle of a streaming response.
+    """
+
+    id: str
+    text: str
+    step: int
+    """The step under way when it was sent (0 before the first)."""
+    type: Literal["message_queued"] = field(default="message_queued", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageDelivered:
+    """A queued user message joined the conversation, before the request of `step`."""
+
+    step: int
+    """The step whose request is the first to carry it."""
+    id: str
+    text: str
+    position: int
+    """Its index in the run's messages."""
+    type: Literal["message_delivered"] = field(default="message_delivered", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class StepPrepared:
+    """The agent's `prepare_step` changed this step's request (None: the agent's setting)."""
+
+    step: int
+    model: str | None
+    tools: tuple[str, ...] | None
+    """The names of the tools offered in this step."""
+    tool_choice: str | None
+    instructions: str | None
+    """Added after the agent's instructions, for this step's request only."""
+    type: Literal["step_prepared"] = field(default="step_prepared", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class GuardrailChecked:
+    """A guardrail gave its verdict: `tripped` is None when it let the run go on."""
+
+    step: int
+    """The step it watched: 1 for input guardrails, the answer's step for output ones."""
+    stage: GuardrailStage
+    name: str
+    tripped: GuardrailTripped | None
+    type: Literal["guardrail_checked"] = field(default="guardrail_checked", init=False)
+
+
 Event = (
     RunStarted
     | StepStarted
@@ -442,6 +501,10 @@ Event = (
     | SubRunEvent
     | ToolPaused
     | ContextCompacted
+    | MessageQueued
+    | MessageDelivered
+    | StepPrepared
+    | GuardrailChecked
 )
 """Every event a run can report."""
 

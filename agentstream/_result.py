@@ -13,6 +13,7 @@ from .state._state import StepInfo, StopReason
 
 if TYPE_CHECKING:
     from .state._approvals import ApprovalRequest
+    from .state._guardrail import GuardrailTripped
     from .state._state import RunState
 
 __all__ = ["OutputT", "RunResult"]
@@ -44,6 +45,9 @@ class RunResult(Generic[OutputT]):
     """Where the run ended: save `state.to_json()` to resume a paused run elsewhere."""
     approvals: tuple[ApprovalRequest, ...] = ()
     """The calls waiting for a decision when `stop_reason` is `approval_required`."""
+    guardrail: GuardrailTripped | None = None
+    """The verdict that stopped the run when `stop_reason` is `guardrail` (its name,
+    stage and message)."""
 
     def to_messages(self) -> list[dict[str, Any]]:
         """A mutable copy of the conversation, for continuing it in another run."""

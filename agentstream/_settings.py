@@ -14,6 +14,7 @@ import openai
 
 from ._exceptions import SetupError
 from .loop._config import Api
+from .loop._guardrails import Guardrail, InputGuardrail, OutputGuardrail
 from .loop._retries import Retries
 from .loop._timeouts import Timeouts
 from .state._store import Session
@@ -23,6 +24,7 @@ from .wire.responses._stream import check_responses_fields
 
 __all__ = [
     "check_count",
+    "check_guardrails",
     "check_request",
     "check_session",
     "check_settings",
@@ -120,6 +122,25 @@ def check_settings(
         raise SetupError(f"timeouts takes Timeouts(...), not {timeouts!r:.60}")
     if retries is not None and not isinstance(retries, Retries):
         raise SetupError(f"retries takes Retries(max_retries=...), not {retries!r:.60}")
+
+
+def check_guardrails(guardrails: object, prepare_step: object) -> tuple[Guardrail, ...]:
+    """The guardrails as a tuple, refused unless each is an Input- or `OutputGuardrail`
+    with a name and a check; and `prepare_step` must be a function if given."""
+    if prepare_step is not None and not callable(prepare_step):
+        raise SetupError("prepare_step must be a function of a StepContext (sync or async)")
+    if isinstance(guardrails, (str, bytes, Mapping)) or not isinstance(guardrails, Iterable):
+        raise SetupError("guardrails takes a list of InputGuardrail and OutputGuardrail")
+    given = tuple(guardrails)
+    for guard in given:
+        if not isinstance(guard, (InputGuardrail, OutputGuardrail)):
+            raise SetupError(
+                f"a guardrail must be InputGuardrail(name, check) or OutputGuardrail(name, "
+                f"check), not {guard!r:.60}"
+            )
+        if not isinstance(guard.name, str) or not guard.name or not callable(guard.check):
+            raise SetupError("a guardrail needs a name (a non-empty string) and a check function")
+    return given
 
 
 def check_count(name: str, value: object, *, minimum: int) -> None:

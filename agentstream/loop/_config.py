@@ -19,8 +19,10 @@ from ..state._state import RunState
 from ..state._store import Session
 from ..tools._tool import Tool
 from ..tools._toolset import ToolCatalog
+from ._guardrails import Guardrail
 from ._observe import Observer
 from ._retries import Retries
+from ._step_shape import PrepareStep
 from ._timeouts import Timeouts
 
 __all__ = ["Api", "ClientLike", "OutputMemory", "RunConfig", "RunStart"]
@@ -69,6 +71,8 @@ class RunConfig:
     max_concurrent_tools: int | None = None
     context: ContextPolicy | None = None
     max_media_size: int | None = 5_000_000
+    prepare_step: PrepareStep | None = None
+    guardrails: tuple[Guardrail, ...] = ()
 
     @property
     def tools(self) -> dict[str, Tool]:

@@ -49,10 +49,12 @@ from ._early import EarlyStarts
 from ._early_stream import early_chunks
 from ._execute import ToolRun, ToolRunner, run_tools
 from ._held import after_tools
+from ._hooks import RunHooks
 from ._media import media_parts
 from ._observe import RunObserver, observed
 from ._record import add_step, end_step, take_response
 from ._send import Attempt, open_attempt
+from ._steer import queue_message
 from ._step import attempt_failed, check_complete, tool_limit
 from ._step_state import StepState
 from ._typed import TypedRun
@@ -105,6 +107,7 @@ class AgentRun(Generic[OutputT]):
         self._approver = start.approver if start.approver is not None else config.approver
         self._session = start.session
         self._claim: str | None = None  # what names this run in its session while it holds it
+        self._hooks = RunHooks(config)  # steering, step overrides, guardrails
         if start.state is not None:
             self._state = start.state
             self._state.first_new = len(self._state.messages)
@@ -138,6 +141,10 @@ class AgentRun(Generic[OutputT]):
         Raises `CallNotRunning` for an id that is not running or waiting to run.
         """
         self._control.cancel(call_id, reason)
+
+    def send(self, text: str) -> str:
+        """Send the run a user message, read before its next request (docs/steering.md); its id."""
+        return queue_message(self._state, text, self._hooks.news)
 
     async def __aenter__(self) -> AgentRun[OutputT]:
         if self._task_group is not None:
@@ -224,9 +231,11 @@ class AgentRun(Generic[OutputT]):
         assert self._session is not None
         start = self._start
         claim = f"{self.run_id}/{secrets.token_hex(6)}"
+        sent = self._state.queued  # messages sent before the run began
         self._state = await state_of_session(
             self._session, self._state, resume=start.resume, added=start.added, claim=claim
         )
+        self._state.queued.extend(sent)
         self._claim = claim if start.resume else None
         self.run_id = self._state.run_id
 
@@ -254,10 +263,13 @@ class AgentRun(Generic[OutputT]):
         """
         state = self._state
         limits = self._config.timeouts
-        typed = self._typed
+        typed, deps = self._typed, self._start.deps
         run_deadline = started + limits.run if limits.run else math.inf
         while True:
             step = self._begin_step()
+            async for event in self._hooks.before_step(step, state, self._task_group, deps):
+                yield event
+            self._config = self._hooks.config  # this step's (see `prepare_step`)
             if not step.resumed:
                 while True:  # attempts at this step
                     if limits.run and perf_counter() >= run_deadline:
@@ -295,7 +307,8 @@ class AgentRun(Generic[OutputT]):
                                 async with aclosing(starting) as early_events:
                                     async for event in early_events:
                                         yield event
-                        check_complete(assembler, stream)
+                        if not self._hooks.cut:  # (an input guardrail's trip cuts it)
+                            check_complete(assembler, stream)
                     except RunError as exc:
                         if early is not None:
                             if secret is not None:
@@ -335,6 +348,8 @@ class AgentRun(Generic[OutputT]):
     async def _settle(self, step: StepState, run_deadline: float) -> AsyncGenerator[Event, None]:
         """After a whole response: decisions, the tools, the step's record; `step.stop`
         says why the run ends here (`approval_required` while calls wait), or None."""
+        if step.stop is not None:  # an input guardrail stopped the run
+            return
         async for event in self._decide(step):
             yield event
         if step.runnable:
@@ -354,6 +369,10 @@ class AgentRun(Generic[OutputT]):
         step.stop, at_step_limit = self._stop_after(step)
         if at_step_limit:
             yield MaxStepsReached(step.number, self._config.max_steps)
+        if step.stop is not None:  # a message sent meanwhile, or the output guardrails
+            async with aclosing(self._hooks.answered(self._state, step, self._typed)) as more:
+                async for event in more:
+                    yield event
 
     def _begin_step(self) -> StepState:
         """The next step, or the saved step whose calls are not all answered yet.
@@ -377,13 +396,13 @@ class AgentRun(Generic[OutputT]):
         )  # fmt: skip
         if self._config.early_tools:
             step.early = self._early_starts(step, run_deadline)
-        return attempt
+        return attempt if not self._hooks.guarding else self._hooks.watch(attempt)
 
     def _early_starts(self, step: StepState, run_deadline: float) -> EarlyStarts | None:
         """What starts the calls of this attempt early, if any tool may start early."""
         config = self._config
-        if not any(tool.early for tool in config.tools.values()):
-            return None
+        if self._hooks.guarding or not any(tool.early for tool in config.tools.values()):
+            return None  # (no call starts before the input guardrails' verdicts)
         assert self._task_group is not None
         runner = ToolRunner(
             self._task_group, self.run_id, step.number, config.max_result_size, self._watchers,
@@ -410,6 +429,12 @@ class AgentRun(Generic[OutputT]):
 
     async def _sort_calls(self, step: StepState) -> AsyncGenerator[Event, None]:
         """Validate each call and check the limits: ready, awaiting approval, or refused."""
+        if self._hooks.guarding:  # the first response: the input guardrails' verdicts first
+            async with aclosing(self._hooks.input_verdict(step)) as verdicts:
+                async for event in verdicts:
+                    yield event
+            if step.stop is not None:
+                return
         answered = self._typed.answered if self._typed is not None else {}
         sorting = sort_calls(
             self._config, self._state, step, answered, self.run_id, self._start.deps
@@ -460,6 +485,9 @@ class AgentRun(Generic[OutputT]):
             async with aclosing(batch) as tool_events:
                 async for tool_event in tool_events:
                     yield tool_event
+                    if self._hooks.news:  # messages sent while the tools run
+                        for event in self._hooks.announce():
+                            yield event
                     if self._session is not None:
                         if isinstance(tool_event, ToolStarted):
                             if by_id[tool_event.id].status == "running":
@@ -519,7 +547,7 @@ class AgentRun(Generic[OutputT]):
         )  # fmt: skip
         self._result = RunResult(
             run_id=self.run_id,
-            output=output,
+            output=self._hooks.output(output, stop, typed is not None),
             messages=tuple(state.messages),
             new_messages=tuple(state.messages[state.first_new :]),
             stop_reason=stop,
@@ -529,6 +557,7 @@ class AgentRun(Generic[OutputT]):
             refusal=None if paused else assistant.get("refusal"),
             state=state,
             approvals=awaiting(step, self._config) if paused else (),
+            guardrail=self._hooks.tripped,
         )
         return self._result
 

@@ -16,6 +16,7 @@ from ..wire.chat._stream import ModelStream, event_limit
 from ..wire.responses._assemble import ResponsesAssembler
 from ..wire.responses._request import chat_messages, responses_params
 from ..wire.responses._stream import ResponsesStream, background_events
+from ._prepare import chat_overrides, responses_overrides
 from ._step import within_limits
 from ._step_state import StepState
 
@@ -72,6 +73,7 @@ def open_attempt(
             extra_step=final_only,
             definitions=config.catalog.definitions() if config.tools else [],
             chain=config.chain_responses, background=config.background,
+            **responses_overrides(step.overrides),
         )  # fmt: skip
         if typed is not None:
             typed.request(params, params.get("tools", []), final_only)
@@ -83,6 +85,8 @@ def open_attempt(
             step=step.number, partial_arguments=partial, max_argument_size=most
         )
         params = chat_params(config, request, state, final_only, typed, view)
+        if step.overrides is not None:  # this step's own, from `prepare_step`
+            chat_overrides(params, step.overrides, final_only)
         stream = ModelStream(client, params, **options)
     if source is None:
         source = stream.chunks()

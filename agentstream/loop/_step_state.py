@@ -12,6 +12,7 @@ from ..state._state import PendingCall, StepInfo, StopReason
 from ..wire._message import AssembledMessage, AssembledResponse
 from ..wire.responses._output import AssembledResponsesOutput
 from ._execute import ToolRun
+from ._step_shape import StepOverrides
 
 if TYPE_CHECKING:
     from ._early import EarlyStarts, ReuseKey
@@ -54,6 +55,8 @@ class StepState:
     """The calls of the attempt under way that started early (with `early_tools`)."""
     reusable: dict[ReuseKey, ToolRun] = field(default_factory=dict)
     """Results of idempotent early calls from broken attempts, for a retry to reuse."""
+    overrides: StepOverrides | None = None
+    """This step's own request settings, from the agent's `prepare_step`."""
 
     @property
     def attempt(self) -> int:

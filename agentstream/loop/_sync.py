@@ -27,6 +27,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._events import Event
+from .._exceptions import SetupError
 from .._result import RunResult
 
 if TYPE_CHECKING:
@@ -116,6 +117,7 @@ class SyncRun:
         self._task: Future[None] | None = None
         self._result: RunResult | None = None
         self._closed = False
+        self._run: AgentRun[Any] | None = None  # the run in the loop's thread, once open
 
     @property
     def result(self) -> RunResult:
@@ -123,6 +125,14 @@ class SyncRun:
         if self._result is None:
             raise RuntimeError("the run has not finished")
         return self._result
+
+    def send(self, text: str) -> str:
+        """Send the run a user message (see `AgentRun.send`); returns its id."""
+        run, portal = self._run, self._portal
+        if run is None or portal is None or self._closed:
+            raise SetupError("send() needs the run under way: call it while iterating its events")
+        message_id: str = portal.call(run.send, text)  # in the run's own thread
+        return message_id
 
     def __enter__(self) -> SyncRun:
         self._start()
@@ -190,6 +200,7 @@ class SyncRun:
     async def _produce(self, send: MemoryObjectSendStream[Event]) -> None:
         async with send:
             async with self._open_run() as run:
+                self._run = run
                 async for event in run:
                     await send.send(event)
             self._result = run.result

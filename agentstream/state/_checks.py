@@ -60,6 +60,7 @@ def parse_state(data: Any, version: int) -> dict[str, Any]:
         raise StateError("the run state's stop_reason must be a string or null")
     fields["stop_reason"] = stop
     fields["pending"] = _pending(data.get("pending"), fields["step"])
+    fields["queued"] = _queued(data.get("queued", []))  # absent from states saved before it
     return fields
 
 
@@ -143,6 +144,20 @@ def _pending(value: Any, step: int) -> dict[str, Any] | None:
         "info": info,
         **names,
     }
+
+
+def _queued(value: Any) -> list[dict[str, Any]]:
+    queued = []
+    for message in _list(value, "queued messages"):
+        if (
+            not isinstance(message, Mapping)
+            or set(message) != {"id", "text", "step"}
+            or not isinstance(message["id"], str)
+            or not isinstance(message["text"], str)
+        ):
+            raise StateError("a queued message must be an object with an id, a text and a step")
+        queued.append({**message, "step": _count(message["step"], "queued message's step")})
+    return queued
 
 
 def _pending_call(call: Any) -> dict[str, Any]:

@@ -43,6 +43,7 @@ StopReason = Literal[
     "content_filter",
     "refusal",
     "approval_required",
+    "guardrail",
 ]
 """Why a run ended normally.
 
@@ -54,7 +55,8 @@ StopReason = Literal[
 - `content_filter`: the server withheld the response;
 - `refusal`: the model refused;
 - `approval_required`: the run paused: calls wait for a person's approval (see
-  `RunResult.approvals`); `Agent.resume` continues it.
+  `RunResult.approvals`); `Agent.resume` continues it;
+- `guardrail`: a guardrail stopped the run (see `RunResult.guardrail`).
 """
 
 
@@ -179,6 +181,9 @@ class RunState:
     """The step in progress, if its calls are not all answered."""
     stop_reason: str | None = None
     """Why the run stopped, once it has (`approval_required` while paused)."""
+    queued: list[dict[str, Any]] = field(default_factory=list)
+    """User messages sent to the run (`AgentRun.send`) and not delivered yet, in order:
+    each `{"id", "text", "step"}` (`step`: the step under way when it was sent)."""
     used_ids: set[str] = field(default_factory=set, repr=False, compare=False)
     """Every tool call id in the conversation: a repeated one is replaced."""
 
@@ -211,6 +216,7 @@ class RunState:
             "final_only": self.final_only,
             "pending": None if self.pending is None else self.pending.to_dict(),
             "stop_reason": self.stop_reason,
+            "queued": self.queued,
         }
 
     def to_json(self) -> str:

@@ -16,6 +16,9 @@ Routes (all under the app's mount point):
 - `POST /api/chat/{id}/cancel`, `POST /api/events/{key}/cancel`: `{"toolCallId": id,
   "reason": text or null}` cancels one tool call (`AgentRun.cancel_call`); the run goes
   on. 204, or 409 when no such call is running or waiting.
+- `POST /api/chat/{id}/steer`, `POST /api/events/{key}/steer`: `{"text": ...}`, a user
+  message for the run in progress (`AgentRun.send`), delivered at its next step
+  boundary; answers `{"id": message id}`, or 409 when the run has ended or paused.
 
 Every request first passes `_guard.Guard` (allowed `Host`, same `Origin`, JSON bodies,
 the token). A client may send `x-agentstream-chat-secret` with a chat's first request:
@@ -39,7 +42,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from agentstream import Agent, AgentRun, AgentStreamError, CallNotRunning, RunState, Store
+from agentstream import (
+    Agent,
+    AgentRun,
+    AgentStreamError,
+    CallNotRunning,
+    RunState,
+    SetupError,
+    Store,
+)
 
 from ._checkpoints import Checkpoints, Paused
 from ._guard import Guard, valid_key
@@ -119,6 +130,8 @@ def create_app(
         Route("/api/events/{key}/stop", api.stop, methods=["POST"]),
         Route("/api/chat/{key}/cancel", api.cancel_call, methods=["POST"]),
         Route("/api/events/{key}/cancel", api.cancel_call, methods=["POST"]),
+        Route("/api/chat/{key}/steer", api.steer, methods=["POST"]),
+        Route("/api/events/{key}/steer", api.steer, methods=["POST"]),
     ]
     handlers: dict[Any, Callable[[Request, Exception], Any]] = {
         _BadRequest: _bad_request,
@@ -277,6 +290,23 @@ class _Api:
         except CallNotRunning:
             return JSONResponse({"error": "no such tool call is running"}, status_code=409)
         return Response(status_code=204)
+
+    async def steer(self, request: Request) -> Response:
+        """A user message for the run in progress, delivered at its next step boundary."""
+        body = await _json_body(request, self.max_body_size)
+        text = body.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise _BadRequest(400, "send the message as {'text': '...'}")
+        live = self._held(request)
+        if live is None:
+            return JSONResponse({"error": "no such run"}, status_code=404)
+        if live.run is None or live.finished:
+            raise _BadRequest(409, "this run is not in progress: send a new message instead")
+        try:
+            message_id = live.run.send(text)
+        except SetupError:
+            raise _BadRequest(409, "this run has ended or paused: send a new message") from None
+        return JSONResponse({"id": message_id})
 
     def _held(self, request: Request) -> LiveRun | None:
         """The run named in the path; `NotHolder` if the client does not hold it."""

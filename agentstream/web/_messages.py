@@ -109,17 +109,30 @@ def _assistant(parts: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     for step in steps:
         calls = [part for part in step if _is_tool(part)]
         text = _text(step)
-        if not text and not calls:
-            continue
-        message: dict[str, Any] = {"role": "assistant", "content": text or None}
-        if calls:
-            message["tool_calls"] = [_call(part) for part in calls]
-        out.append(message)
-        out.extend(
-            {"role": "tool", "tool_call_id": str(part["toolCallId"]), "content": _output(part)}
-            for part in calls
-        )
+        if text or calls:
+            message: dict[str, Any] = {"role": "assistant", "content": text or None}
+            if calls:
+                message["tool_calls"] = [_call(part) for part in calls]
+            out.append(message)
+            out.extend(
+                {"role": "tool", "tool_call_id": str(part["toolCallId"]), "content": _output(part)}
+                for part in calls
+            )
+        # A message sent during this step joined the conversation after its results.
+        out.extend({"role": "user", "content": said} for said in _steered(step))
     return out
+
+
+def _steered(step: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The texts of the messages sent to the run during a step and delivered after it."""
+    texts = []
+    for part in step:
+        data = part.get("data") if part.get("type") == "data-steer" else None
+        if isinstance(data, Mapping) and data.get("status") == "delivered":
+            text = data.get("text")
+            if isinstance(text, str) and text:
+                texts.append(text)
+    return texts
 
 
 def _is_tool(part: Mapping[str, Any]) -> bool:

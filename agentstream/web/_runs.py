@@ -101,7 +101,8 @@ class LiveRun:
         """The assistant messages that hold what the page cannot send back (`wire_messages`)."""
         self.message_id: str | None = None
         """The run's state as JSON when it ended waiting for approvals, else None."""
-        self._run: AgentRun | None = None  # while `drive` reads it: for `cancel_call`
+        self.run: AgentRun | None = None
+        """The run being driven, for `AgentRun.send` and `AgentRun.cancel_call`."""
         self._encoder: UIStreamEncoder | None = None
 
     def held_by(self, secret: str | None) -> bool:
@@ -125,7 +126,7 @@ class LiveRun:
     def cancel_call(self, call_id: str, reason: str | None) -> None:
         """Cancel one tool call of the run (by its UI or its run id); `CallNotRunning`
         if the run has ended or holds no such call running or waiting."""
-        run, encoder = self._run, self._encoder
+        run, encoder = self.run, self._encoder
         if run is None or encoder is None or self.finished:
             raise CallNotRunning("the run has ended")
         run.cancel_call(encoder.call_ids.get(call_id, call_id), reason)
@@ -144,7 +145,7 @@ class LiveRun:
         """
         encoder = UIStreamEncoder(message_id or "msg_" + secrets.token_hex(8))
         self.message_id = encoder.message_id
-        self._run, self._encoder = run, encoder
+        self.run, self._encoder = run, encoder
         started = time.perf_counter()
         with self._cancel:
             try:

@@ -25,8 +25,11 @@ from agentstream import (
     ContextCompacted,
     Event,
     File,
+    GuardrailChecked,
     Image,
     MaxStepsReached,
+    MessageDelivered,
+    MessageQueued,
     OutputDelta,
     OutputInvalid,
     OutputReady,
@@ -38,6 +41,7 @@ from agentstream import (
     ServerError,
     StepFinished,
     StepInterrupted,
+    StepPrepared,
     StepStarted,
     SubRunEvent,
     TextDelta,
@@ -86,6 +90,7 @@ _FINISH_REASONS = {
     "content_filter": "content-filter",
     "refusal": "content-filter",
     "approval_required": "tool-calls",  # as the AI SDK ends a step waiting for approvals
+    "guardrail": "content-filter",  # the nearest of the AI SDK's reasons: a check withheld it
 }
 
 
@@ -180,6 +185,16 @@ class UIStreamEncoder:
                 return [{"type": "finish", "finishReason": reason, "messageMetadata": meta}]
             case SubRunEvent() | ToolPaused():
                 return [self._nested(event, t)]
+            case MessageQueued() | MessageDelivered():
+                return [*self._close_text(), _steer_part(event)]
+            case StepPrepared(step=step, model=model, tools=tools, tool_choice=choice):
+                shaped = {"model": model, "tools": tools, "toolChoice": choice}
+                return [_timing("step_prepared", t, step=step, **shaped)]
+            case GuardrailChecked(step=step, stage=stage, name=name, tripped=tripped):
+                said = None if tripped is None else tripped.message
+                return [
+                    _timing("guardrail_checked", t, step=step, stage=stage, name=name, tripped=said)
+                ]
             case RunFailed(error=error):
                 self.finished = True
                 return [
@@ -409,6 +424,18 @@ class UIStreamEncoder:
             _timing("step_finished", t, **metrics),
             {"type": "message-metadata", "messageMetadata": {"steps": list(self._steps)}},
         ]
+
+
+def _steer_part(event: MessageQueued | MessageDelivered) -> Chunk:
+    """A message sent to the run, as one `data-steer` part updated in place: queued, then
+    delivered before the request of `step`."""
+    delivered = isinstance(event, MessageDelivered)
+    data = {
+        "status": "delivered" if delivered else "queued",
+        "text": event.text,
+        "step": event.step,
+    }
+    return {"type": "data-steer", "id": f"steer-{event.id}", "data": data}
 
 
 def _timing(kind: str, t: float, **data: Any) -> Chunk:

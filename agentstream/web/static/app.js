@@ -48,7 +48,9 @@ function setStatus(text) { $("status").textContent = text; }
 
 function setRunning(running) {
   $("stop").disabled = !running;
-  $("send").disabled = running;
+  // While a run streams, what is typed steers it (delivered at its next step boundary).
+  $("send").textContent = running ? "Steer" : "Send";
+  $("send").title = running ? "Send this to the running agent; it reads it before its next step" : "";
 }
 
 // ---- Markdown: an answer's text as DOM built with createElement/textContent ----------
@@ -637,6 +639,7 @@ class Renderer {
       case "finish-step": break;
       case "data-agentstream": this.timing(chunk.data); break;
       case "data-tool-media": this.toolMedia(chunk.data); break;
+      case "data-steer": this.steer(chunk); break;
       case "message-metadata": this.message.metadata = chunk.messageMetadata; break;
       case "error": this.box.append(el("div", "error", chunk.errorText)); break;
       case "abort":
@@ -743,6 +746,33 @@ class Renderer {
     const after = tool.lastMedia || tool.result; // in the order the tool returned them
     tool.card.insertBefore(node, after.nextSibling);
     tool.lastMedia = node;
+  }
+
+  // A message sent to the running agent: queued where it was typed, then moved to where
+  // the agent read it (before the next step) and labelled with that step.
+  steer(chunk) {
+    this.steers = this.steers || {};
+    let shown = this.steers[chunk.id];
+    if (!shown) {
+      const node = el("div", "steer");
+      const state = el("span", "state", "");
+      node.append(el("div", "role", "you, during the run"), el("div", "text", chunk.data.text), state);
+      const part = { type: "data-steer", id: chunk.id, data: chunk.data };
+      this.message.parts.push(part);
+      shown = this.steers[chunk.id] = { node, state, part };
+    } else if (shown.part.data.status === "delivered") {
+      return; // a late echo of its queuing
+    }
+    shown.part.data = chunk.data;
+    if (chunk.data.status === "delivered") {
+      this.box.append(shown.node); // the next step's box comes after it
+      this.step = null;
+      shown.state.textContent = "read before step " + chunk.data.step;
+      shown.node.classList.add("delivered");
+    } else {
+      this.stepBox().append(shown.node);
+      shown.state.textContent = "queued: the agent reads it after this step";
+    }
   }
 
   toolState(tool, cls, text) {
@@ -1090,10 +1120,30 @@ window.addEventListener("pagehide", () => {
 $("composer").addEventListener("submit", (event) => {
   event.preventDefault();
   const text = $("prompt").value.trim();
-  if (!text || current) return;
+  if (!text || (current && current.stopping)) return;
   $("prompt").value = "";
-  send(text);
+  if (current) steer(text);
+  else send(text);
 });
+
+// Typing while a run streams steers it: the server queues the message for its next step.
+async function steer(text) {
+  const shown = current.renderer;
+  const url = "api/chat/" + encodeURIComponent(chatId) + "/steer";
+  const response = await fetch(url, {
+    method: "POST",
+    headers: headers({ "content-type": "application/json" }),
+    body: JSON.stringify({ text }),
+  }).catch(() => null);
+  const body = response ? await response.json().catch(() => ({})) : {};
+  if (!response || !response.ok) {
+    shown.box.append(el("div", "error", "not sent: " + (body.error || "the server could not be reached")));
+    return;
+  }
+  // Shown at once: the run reports it queued only at its next event (a running tool may
+  // take long); its stream then says where the agent read it.
+  shown.steer({ type: "data-steer", id: "steer-" + body.id, data: { status: "queued", text, step: null } });
+}
 $("prompt").addEventListener("keydown", (event) => {
   if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
     event.preventDefault();

@@ -135,6 +135,8 @@ def responses_params(
     extra_step: bool,
     chain: bool,
     background: bool,
+    tool_choice: Any = None,
+    more_instructions: str | None = None,
 ) -> dict[str, Any]:
     """The body of one Responses API request of a run: instructions, input, tools.
 
@@ -142,9 +144,15 @@ def responses_params(
     (the agent's `chain_responses`), `previous_response_id` and only the new items.
     `definitions` are the Chat Completions tool definitions, reshaped here.
     `extra_step`: the step after a limit, which may only answer (`tool_choice: none`).
+    `tool_choice` and `more_instructions`: one step's own (see `Agent(prepare_step=...)`):
+    the choice in the Responses shape, and text added after the instructions.
     """
     instructions, items, previous = responses_input(messages, chain=chain)
     params: dict[str, Any] = {**request, "model": model, "input": items, "stream": True}
+    if more_instructions:
+        instructions = (
+            f"{instructions}\n\n{more_instructions}" if instructions else more_instructions
+        )
     if instructions is not None:
         params["instructions"] = instructions
     if previous is not None:
@@ -162,4 +170,6 @@ def responses_params(
         params["tools"] = responses_tools(definitions)
         if extra_step:
             params["tool_choice"] = "none"
+        elif tool_choice is not None:
+            params["tool_choice"] = tool_choice
     return params

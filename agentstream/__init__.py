@@ -6,6 +6,7 @@ from ._agent import Agent as Agent
 from ._agent import AgentRun as AgentRun
 from ._events import ApprovalRequested as ApprovalRequested
 from ._events import Event as Event
+from ._events import FallbackUsed as FallbackUsed
 from ._events import MaxStepsReached as MaxStepsReached
 from ._events import OutputDelta as OutputDelta
 from ._events import OutputInvalid as OutputInvalid
@@ -31,6 +32,7 @@ from ._events import ToolCancelled as ToolCancelled
 from ._events import ToolFinished as ToolFinished
 from ._events import ToolProgress as ToolProgress
 from ._events import ToolStarted as ToolStarted
+from ._events import UsageLimitReached as UsageLimitReached
 from ._events import event_to_dict as event_to_dict
 from ._exceptions import AgentStreamError as AgentStreamError
 from ._exceptions import ErrorBudgetExceeded as ErrorBudgetExceeded
@@ -47,9 +49,14 @@ from ._exceptions import ToolDefinitionError as ToolDefinitionError
 from ._exceptions import ToolError as ToolError
 from ._result import RunResult as RunResult
 from ._usage import Usage as Usage
+from .loop._fallback import CircuitBreaker as CircuitBreaker
+from .loop._fallback import Fallback as Fallback
+from .loop._limits import UsageLimits as UsageLimits
 from .loop._observe import Observer as Observer
 from .loop._observe import RunObserver as RunObserver
 from .loop._observe import WatchedRun as WatchedRun
+from .loop._prices import Prices as Prices
+from .loop._prices import PriceTable as PriceTable
 from .loop._retries import Retries as Retries
 from .loop._sync import SyncRun as SyncRun
 from .loop._timeouts import Timeouts as Timeouts
@@ -95,9 +102,12 @@ __all__ = [  # noqa: RUF022
     "AssembledResponse",
     "AssembledResponsesOutput",
     "AssembledToolCall",
+    "CircuitBreaker",
     "ErrorBudgetExceeded",
     "Event",
     "FINAL_TOOL",
+    "Fallback",
+    "FallbackUsed",
     "MaxStepsReached",
     "ModelError",
     "Observer",
@@ -106,6 +116,8 @@ __all__ = [  # noqa: RUF022
     "OutputMode",
     "OutputReady",
     "PendingCall",
+    "PriceTable",
+    "Prices",
     "ReasoningDelta",
     "RefusalDelta",
     "ResponseFailure",
@@ -156,6 +168,8 @@ __all__ = [  # noqa: RUF022
     "ToolStarted",
     "Toolset",
     "Usage",
+    "UsageLimitReached",
+    "UsageLimits",
     "WatchedRun",
     "event_to_dict",
     "tool",

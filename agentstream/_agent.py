@@ -16,6 +16,7 @@ from typing_extensions import TypeVar
 from ._exceptions import SetupError, StateError
 from ._result import OutputT, RunResult
 from ._settings import Prompt
+from ._settings import check_limits as _check_limits
 from ._settings import check_request as _check_request
 from ._settings import check_session as _check_session
 from ._settings import check_settings as _check_settings
@@ -23,7 +24,10 @@ from ._settings import client_from_environment as _client_from_environment
 from ._settings import conversation as _conversation
 from .loop._approval import check_approvals
 from .loop._config import Api, ClientLike, OutputMemory, RunConfig, RunStart
+from .loop._fallback import CircuitBreaker, FallbackLike, fallbacks
+from .loop._limits import UsageLimits
 from .loop._observe import Observer
+from .loop._prices import PricesLike, price_table
 from .loop._retries import Retries
 from .loop._run import AgentRun
 from .loop._sync import LoopThread, SyncRun
@@ -91,15 +95,19 @@ class Agent(Generic[OutputT]):
         "_client",
         "_output_memory",
         "_output_spec",
+        "_price_table",
         "_sync_lock",
         "_sync_loop",
         "api",
         "approver",
         "background",
+        "breaker",
         "chain_responses",
         "early_tools",
+        "fallback",
         "final_answer",
         "instructions",
+        "limits",
         "max_argument_size",
         "max_invalid_calls",
         "max_result_size",
@@ -111,6 +119,7 @@ class Agent(Generic[OutputT]):
         "output_mode",
         "output_type",
         "partial_arguments",
+        "prices",
         "request",
         "retries",
         "timeouts",
@@ -141,6 +150,10 @@ class Agent(Generic[OutputT]):
         api: Api = "chat",
         chain_responses: bool = False,
         background: bool = False,
+        limits: UsageLimits | None = None,
+        prices: PricesLike | None = None,
+        fallback: Iterable[FallbackLike] | FallbackLike = (),
+        breaker: CircuitBreaker | None = None,
         **request: Any,
     ) -> None:
         if client is None:
@@ -191,8 +204,31 @@ class Agent(Generic[OutputT]):
             raise SetupError("approver must be a function of an ApprovalRequest")
         self.approver = approver
         self.request: dict[str, Any] = request
+        self._spending(limits, prices, fallback, breaker)
         self._sync_loop: LoopThread | None = None  # run_sync's loop, for a client instance
         self._sync_lock = threading.Lock()  # two threads' first run_sync make one loop
+
+    def _spending(
+        self,
+        limits: UsageLimits | None,
+        prices: PricesLike | None,
+        fallback: Iterable[FallbackLike] | FallbackLike,
+        breaker: CircuitBreaker | None,
+    ) -> None:
+        """Usage limits, prices and fallback models (see docs/limits-and-fallback.md)."""
+        self._price_table = price_table(prices)
+        _check_limits(limits, self._price_table)
+        self.limits = limits
+        self.prices = prices
+        self.fallback = fallbacks(fallback)
+        if self.fallback and self.chain_responses:
+            raise SetupError(
+                "fallback models cannot chain responses: each server knows only its own "
+                "(leave chain_responses off)"
+            )
+        if breaker is not None and not isinstance(breaker, CircuitBreaker):
+            raise SetupError(f"breaker takes CircuitBreaker(...), not {breaker!r:.60}")
+        self.breaker = breaker if breaker is not None else CircuitBreaker()
 
     def __repr__(self) -> str:
         return f"Agent(model={self.model!r}, tools={list(self.tools)!r})"
@@ -229,6 +265,10 @@ class Agent(Generic[OutputT]):
             "api": self.api,
             "chain_responses": self.chain_responses,
             "background": self.background,
+            "limits": self.limits,
+            "prices": self.prices,
+            "fallback": self.fallback,
+            "breaker": self.breaker,
             **self.request,
         }
         return Agent(**{**settings, **changes})
@@ -253,6 +293,8 @@ class Agent(Generic[OutputT]):
             timeouts=self.timeouts, retries=self.retries, approver=self.approver,
             observers=self.observers, chain_responses=self.chain_responses,
             background=self.background, output_memory=self._output_memory,
+            limits=self.limits, prices=self._price_table, fallback=self.fallback,
+            breaker=self.breaker,
         )  # fmt: skip
 
     @overload
@@ -273,6 +315,7 @@ class Agent(Generic[OutputT]):
         session: Session | None = None,
         approver: Approver | None = None,
         deps: Any = None,
+        limits: UsageLimits | None = None,
         **request: Any,
     ) -> AgentRun[Any]:
         """Start a run whose events you iterate: `async with agent.stream(p) as run:`.
@@ -284,16 +327,19 @@ class Agent(Generic[OutputT]):
         on calls that need approval (else the agent's; with neither the run pauses).
         `deps` is handed to the tools as `ctx.deps` (a `ToolContext[YourDeps]`
         parameter): the user a request is for, a connection; it is not saved.
+        `limits` replaces the agent's usage limits for this run.
         Keyword arguments override the agent's request fields for this run.
         """
         _check_request(request, self.api)
         _check_session(session)
+        _check_limits(limits, self._price_table)
         start = RunStart(
             messages=_conversation(prompt, self.instructions),
             added=_conversation(prompt, None),
             session=session,
             approver=approver,
             deps=deps,
+            limits=limits,
         )
         config = self._config()
         return AgentRun(config, start, request, self._typed(config, output_type, request))
@@ -313,8 +359,8 @@ class Agent(Generic[OutputT]):
     async def run(self, prompt: Prompt, *, output_type: Any = None, **options: Any) -> Any:
         """Run to the end (or to a pause for approval) and return the result.
 
-        Takes what `stream` takes (`output_type`, `session`, `approver`, `deps`, request
-        fields).
+        Takes what `stream` takes (`output_type`, `session`, `approver`, `deps`,
+        `limits`, request fields).
         """
         async with self.stream(prompt, output_type=output_type, **options) as run:
             async for _ in run:
@@ -338,6 +384,7 @@ class Agent(Generic[OutputT]):
         approvals: Mapping[str, bool | Approval] | None = None,
         approver: Approver | None = None,
         deps: Any = None,
+        limits: UsageLimits | None = None,
         **request: Any,
     ) -> AgentRun[OutputT]:
         """Continue a paused or interrupted run, streaming its events.
@@ -345,10 +392,12 @@ class Agent(Generic[OutputT]):
         Give the saved `state` (a `RunState` or its JSON), or the `session` that holds
         it. `approvals` decides calls waiting for approval, by call id (`True`, `False`
         or `Approval.deny("reason")`); calls left undecided go to the approver, or keep
-        the run paused. `deps` is not saved with a run: give it again here.
+        the run paused. `deps` is not saved with a run: give it again here, and
+        `limits` too if the run had its own (they count what the whole run used).
         """
         _check_request(request, self.api)
         _check_session(session)
+        _check_limits(limits, self._price_table)
         decided = check_approvals(approvals)
         if (state is None) == (session is None):
             raise SetupError("resume takes a saved state or a session, one of the two")
@@ -362,7 +411,7 @@ class Agent(Generic[OutputT]):
             loaded.stop_reason = None
         start = RunStart(
             state=loaded, session=session, resume=True, approvals=decided, approver=approver,
-            deps=deps,
+            deps=deps, limits=limits,
         )  # fmt: skip
         config = self._config()
         return AgentRun(config, start, request, self._typed(config, None, request))
@@ -393,7 +442,7 @@ class Agent(Generic[OutputT]):
         the caller at most; leaving the block early cancels it. With a client instance,
         the runs share the loop of `run_sync` (see there).
         """
-        _check_request({k: v for k, v in request.items() if k != "deps"})
+        _check_request({k: v for k, v in request.items() if k not in ("deps", "limits")})
         portal = self._loop(backend).portal() if self._instance_client() else None
         return SyncRun(functools.partial(self.stream, prompt, **request), backend, portal)
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ApprovalRequested",
     "Event",
+    "FallbackUsed",
     "MaxStepsReached",
     "OutputDelta",
     "OutputInvalid",
@@ -46,6 +47,7 @@ __all__ = [
     "ToolFinished",
     "ToolProgress",
     "ToolStarted",
+    "UsageLimitReached",
     "event_to_dict",
 ]
 
@@ -374,6 +376,10 @@ class StepFinished:
     """The id the server gave the response, if it sent one."""
     response_model: str | None = None
     """The model that answered, as the server named it (it may differ from the one asked)."""
+    cost: float | None = None
+    """The response's cost in USD, when the agent has prices for its model."""
+    model: str | None = None
+    """The model asked for this response, when the agent has fallback models."""
     type: Literal["step_finished"] = field(default="step_finished", init=False)
 
 
@@ -402,6 +408,36 @@ class RunFailed:
     type: Literal["run_failed"] = field(default="run_failed", init=False)
 
 
+@dataclass(frozen=True, slots=True)
+class UsageLimitReached:
+    """A usage limit stops the run: before a request that would pass it (then not sent),
+    or after a response that passed it (its tool calls then do not run)."""
+
+    step: int
+    """The step whose response passed the limit, or the last step before the request."""
+    limit: str
+    """Which limit: a field of `UsageLimits` (`input_tokens`, `cost`, ...)."""
+    value: float
+    """What the run would use (estimated, before a request) or has used."""
+    maximum: float
+    """The limit."""
+    type: Literal["usage_limit_reached"] = field(default="usage_limit_reached", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class FallbackUsed:
+    """A model gave up on a step before showing anything of it; the next model answers it."""
+
+    step: int
+    failed_model: str
+    """The model that failed the step (after its retries)."""
+    model: str
+    """The model that answers the step now."""
+    error: BaseException
+    """Why the failed model gave up."""
+    type: Literal["fallback_used"] = field(default="fallback_used", init=False)
+
+
 Event = (
     RunStarted
     | StepStarted
@@ -428,6 +464,8 @@ Event = (
     | MaxStepsReached
     | RunFinished
     | RunFailed
+    | UsageLimitReached
+    | FallbackUsed
 )
 """Every event a run can report."""
 

@@ -44,6 +44,10 @@ class RunResult(Generic[OutputT]):
     """Where the run ended: save `state.to_json()` to resume a paused run elsewhere."""
     approvals: tuple[ApprovalRequest, ...] = ()
     """The calls waiting for a decision when `stop_reason` is `approval_required`."""
+    cost: float | None = None
+    """What the run's responses cost in USD, when the agent has prices (None otherwise)."""
+    usage_limit: str | None = None
+    """The usage limit that stopped the run (`stop_reason` is then `usage_limit`)."""
 
     def to_messages(self) -> list[dict[str, Any]]:
         """A mutable copy of the conversation, for continuing it in another run."""

@@ -14,6 +14,8 @@ import openai
 
 from ._exceptions import SetupError
 from .loop._config import Api
+from .loop._limits import UsageLimits
+from .loop._prices import PriceTable
 from .loop._retries import Retries
 from .loop._timeouts import Timeouts
 from .state._store import Session
@@ -23,6 +25,7 @@ from .wire.responses._stream import check_responses_fields
 
 __all__ = [
     "check_count",
+    "check_limits",
     "check_request",
     "check_session",
     "check_settings",
@@ -65,6 +68,9 @@ _FOREIGN_NAMES: dict[str, str] = {
     "handoffs": "agentstream has no handoffs; call another agent from a tool",
     "verbose": "iterate agent.stream(...) for events, or use python -m agentstream",
     "llm": "use client=AsyncOpenAI(...) and model='...'",
+    "usage_limits": "use limits=UsageLimits(...)",
+    "fallback_models": "use fallback=['other-model', (other_client, 'model'), ...]",
+    "fallbacks": "use fallback=['other-model', (other_client, 'model'), ...]",
 }
 
 
@@ -119,6 +125,19 @@ def check_settings(
         raise SetupError(f"timeouts takes Timeouts(...), not {timeouts!r:.60}")
     if retries is not None and not isinstance(retries, Retries):
         raise SetupError(f"retries takes Retries(max_retries=...), not {retries!r:.60}")
+
+
+def check_limits(limits: object, prices: PriceTable | None) -> None:
+    """Refuse usage limits of the wrong kind, and a cost limit with nothing to price by."""
+    if limits is None:
+        return
+    if not isinstance(limits, UsageLimits):
+        raise SetupError(f"limits takes UsageLimits(...), not {limits!r:.60}")
+    if limits.cost is not None and prices is None:
+        raise SetupError(
+            "a cost limit needs prices: Agent(prices=Prices(input=..., output=...)), a "
+            "mapping of model names to Prices, or agentstream.prices.GenaiPrices()"
+        )
 
 
 def check_count(name: str, value: object, *, minimum: int) -> None:

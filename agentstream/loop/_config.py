@@ -18,7 +18,10 @@ from ..state._state import RunState
 from ..state._store import Session
 from ..tools._tool import Tool
 from ..tools._toolset import ToolCatalog
+from ._fallback import CircuitBreaker, Fallback
+from ._limits import UsageLimits
 from ._observe import Observer
+from ._prices import PriceTable
 from ._retries import Retries
 from ._timeouts import Timeouts
 
@@ -65,6 +68,10 @@ class RunConfig:
     chain_responses: bool
     background: bool
     output_memory: OutputMemory
+    limits: UsageLimits | None = None
+    prices: PriceTable | None = None
+    fallback: tuple[Fallback, ...] = ()
+    breaker: CircuitBreaker | None = None
 
     @property
     def tools(self) -> dict[str, Tool]:
@@ -87,3 +94,5 @@ class RunStart:
     approver: Approver | None = None
     deps: Any = None
     """What the tools read as `ctx.deps` (never saved with the state)."""
+    limits: UsageLimits | None = None
+    """This run's usage limits, in place of the agent's."""

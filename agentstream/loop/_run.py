@@ -36,6 +36,7 @@ from ..state._store import state_of_session
 from ..wire.chat._assemble import StreamAssembler
 from ..wire.responses._assemble import ResponsesAssembler
 from ._approval import check_decisions, decide
+from ._budget import Budget
 from ._calls import (
     awaiting,
     resumed_step,
@@ -47,7 +48,9 @@ from ._early_stream import early_chunks
 from ._execute import ToolRun, ToolRunner, run_tools
 from ._observe import RunObserver, observed
 from ._record import add_step, end_step, take_response
+from ._route import Route
 from ._send import Attempt, open_attempt
+from ._spending import fall_back, masking, result_fields, spending, spent
 from ._step import attempt_failed, check_complete, tool_limit
 from ._step_state import StepState
 from ._typed import TypedRun
@@ -95,6 +98,8 @@ class AgentRun(Generic[OutputT]):
         self._approver = start.approver if start.approver is not None else config.approver
         self._session = start.session
         self._claim: str | None = None  # what names this run in its session while it holds it
+        self._budget: Budget | None = None  # with usage limits or prices (see `_spending`)
+        self._route: Route | None = None  # with fallback models
         if start.state is not None:
             self._state = start.state
             self._state.first_new = len(self._state.messages)
@@ -183,6 +188,7 @@ class AgentRun(Generic[OutputT]):
                 await self._load_session()
             yield RunStarted(self.run_id, config.model, tuple(config.tools))
             self._secret = secret = secret_of(client.api_key)
+            self._budget, self._route = spending(config, self._start, self._state, client)
             async with aclosing(self._steps(client, started, secret)) as steps:
                 async for event in steps:
                     yield event
@@ -237,6 +243,10 @@ class AgentRun(Generic[OutputT]):
         typed = self._typed
         run_deadline = started + limits.run if limits.run else math.inf
         while True:
+            if self._budget and (reached := self._budget.before_request(state, self._config)):
+                yield reached  # the request is not sent
+                yield RunFinished(await self._finish(StepState(0), "usage_limit", started))
+                return
             step = self._begin_step()
             if not step.resumed:
                 while True:  # attempts at this step
@@ -281,6 +291,9 @@ class AgentRun(Generic[OutputT]):
                             step, assembler, exc, run_deadline
                         )
                         yield interrupted
+                        if delay is None and (fell := fall_back(self._route, step, exc)):
+                            yield fell
+                            continue  # the next model answers the step
                         if delay is None:
                             if len(step.failures) > 1:
                                 raise RetriesExhausted(tuple(step.failures)) from exc
@@ -290,6 +303,8 @@ class AgentRun(Generic[OutputT]):
                     else:
                         break
                 take_response(self._state, step, assembler)
+                for event in spent(self._budget, self._route, state, step):
+                    yield event
                 for event in self._typed_calls(step, watch):
                     yield event
                 async for event in self._sort_calls(step):
@@ -340,10 +355,15 @@ class AgentRun(Generic[OutputT]):
 
     def _send(self, step: StepState, client: openai.AsyncOpenAI, run_deadline: float) -> Attempt:
         """Send one attempt at `step` (see `open_attempt`); ready its early starts."""
+        config = self._config
+        if self._route is not None:  # the model whose turn it is, on its client
+            config, client = self._route.attempt(step)
         attempt = open_attempt(
-            self._config, self._state, step, client, self._request, self.run_id, run_deadline,
+            config, self._state, step, client, self._request, self.run_id, run_deadline,
             self._typed,
         )  # fmt: skip
+        if self._route is not None:  # its client's key masked, as the loop masks the agent's
+            attempt = self._route.masked(attempt, self._secret)
         if self._config.early_tools:
             step.early = self._early_starts(step, run_deadline)
         return attempt
@@ -373,8 +393,9 @@ class AgentRun(Generic[OutputT]):
         self._rng = self._rng or random.Random()  # made at the first retry: seeding costs
         retries = self._config.retries
         left = self._state.retries_left(retries.budget)
+        secret, tried = masking(self._route, self._secret)
         return attempt_failed(
-            step, assembler, exc, retries, left, self._rng, run_deadline, self._secret
+            step, assembler, exc, retries, left, self._rng, run_deadline, secret, tried
         )
 
     async def _sort_calls(self, step: StepState) -> AsyncGenerator[Event, None]:
@@ -493,6 +514,7 @@ class AgentRun(Generic[OutputT]):
             refusal=None if paused else assistant.get("refusal"),
             state=state,
             approvals=awaiting(step, self._config) if paused else (),
+            **result_fields(self._budget),
         )
         return self._result
 

@@ -23,6 +23,7 @@ from typing import Any
 from agentstream import (
     ApprovalRequested,
     Event,
+    FallbackUsed,
     MaxStepsReached,
     OutputDelta,
     OutputInvalid,
@@ -48,6 +49,7 @@ from agentstream import (
     ToolProgress,
     ToolStarted,
     Usage,
+    UsageLimitReached,
     event_to_dict,
 )
 
@@ -152,6 +154,12 @@ class UIStreamEncoder:
                 return self._step_finished(event, t)
             case MaxStepsReached(max_steps=max_steps):
                 return [_timing("max_steps_reached", t, maxSteps=max_steps)]
+            case UsageLimitReached(limit=limit, value=value, maximum=maximum):
+                return [
+                    _timing("usage_limit_reached", t, limit=limit, value=value, maximum=maximum)
+                ]
+            case FallbackUsed(step=step, model=model, failed_model=failed):
+                return [_timing("fallback_used", t, step=step, model=model, failedModel=failed)]
             case OutputDelta() | OutputReady() | OutputInvalid():
                 return [self._output(event)]
             case RunFinished(result=result):

@@ -74,7 +74,13 @@ def test_missing_extra_names_the_install_line(module: str, hidden: set[str], ext
 
 @pytest.mark.parametrize(
     "module",
-    ["agentstream.web", "agentstream.otel", "agentstream.dbos", "agentstream.mcp", "agentstream.prices"],
+    [
+        "agentstream.web",
+        "agentstream.otel",
+        "agentstream.dbos",
+        "agentstream.mcp",
+        "agentstream.prices",
+    ],
 )
 def test_with_the_extra_it_imports(module: str) -> None:
     done = import_without(module, {"a_package_nobody_has"})

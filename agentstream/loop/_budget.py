@@ -36,8 +36,9 @@ class Budget:
         self._model = model  # the agent's; a step answered by a fallback names its own
         self._limits = limits if limits is not None and limits.any_set else None
         self._prices = prices
-        # Cost so far: a resumed run starts from its saved steps'.
-        self.cost = sum(info.cost for info in state.steps if info.cost is not None)
+        # Cost so far: a resumed run starts from its saved steps' (the pending one's too).
+        saved = [*state.steps, *([state.pending.info] if state.pending is not None else [])]
+        self.cost = sum(info.cost for info in saved if info.cost is not None)
         self.reached: LimitName | None = None
         """The limit that stopped the run, once one has."""
         # (messages covered, tokens): the last response's input and output tokens cover

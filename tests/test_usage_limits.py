@@ -223,7 +223,8 @@ async def test_no_cost_without_prices(api: str) -> None:
     assert all(info.cost is None and info.model is None for info in result.steps)
     saved = result.state.to_dict()
     assert all(set(step) == set(saved["steps"][0]) for step in saved["steps"])
-    assert "cost" not in saved["steps"][0] and "model" not in saved["steps"][0]
+    assert "cost" not in saved["steps"][0]
+    assert "model" not in saved["steps"][0]
 
 
 async def test_a_model_without_a_price_has_no_cost_and_fails_a_cost_limit() -> None:
@@ -231,7 +232,8 @@ async def test_a_model_without_a_price_has_no_cost_and_fails_a_cost_limit() -> N
     prices = {"another": Prices(input=1, output=1)}
     agent = Agent(client=model.async_client(), model="m", prices=prices)
     result = await agent.run("go")
-    assert result.cost == 0 and result.steps[0].cost is None
+    assert result.cost == 0
+    assert result.steps[0].cost is None
 
     limited = agent.replace(limits=UsageLimits(cost=1.0))
     with pytest.raises(SetupError, match="no price for model 'm'"):
@@ -260,12 +262,12 @@ def test_a_cost_limit_needs_prices() -> None:
             ),
             "UsageLimits",
             id="dict",
-        ),  # fmt: skip
+        ),
         pytest.param(
             lambda: Agent(client=ScriptedModel([]).async_client(), model="m", prices={"m": 1.0}),
             "Prices",
             id="bad-prices",
-        ),  # fmt: skip
+        ),
     ],
 )
 def test_wrong_limits_and_prices_are_refused(make: Any, message: str) -> None:

@@ -9,7 +9,7 @@ connection to a local port nobody listens on.
 from __future__ import annotations
 
 import socket
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import openai
@@ -38,6 +38,7 @@ from ._helpers import Recorder, of
 
 pytestmark = pytest.mark.anyio
 
+Wire = Literal["chat", "responses"]
 WIRES = [pytest.param("chat", id="chat"), pytest.param("responses", id="responses")]
 FAST = Retries(backoff=0.001, max_backoff=0.002)
 
@@ -58,7 +59,8 @@ def by_model(replies: dict[str, Any]) -> ScriptedModel:
 
     def answer(request: ModelRequest) -> Reply:
         reply = replies[request.model or ""]
-        return reply(request) if callable(reply) else reply
+        answer: Reply = reply(request) if callable(reply) else reply
+        return answer
 
     return ScriptedModel(answer)
 
@@ -77,7 +79,7 @@ def models_asked(model: ScriptedModel) -> list[str | None]:
 
 
 @pytest.mark.parametrize("api", WIRES)
-async def test_a_503_storm_on_the_first_model_is_answered_by_the_second(api: str) -> None:
+async def test_a_503_storm_on_the_first_model_is_answered_by_the_second(api: Wire) -> None:
     recorder = Recorder()
     storm = Reply(fault=Fault(status=503))
     second = iter([Reply(tool_calls=[ToolCall("act")]), Reply("all well from b")])
@@ -111,7 +113,7 @@ async def test_a_503_storm_on_the_first_model_is_answered_by_the_second(api: str
 
 
 @pytest.mark.parametrize(("api", "drop_after"), [("chat", 3), ("responses", 7)])
-async def test_a_step_that_showed_text_does_not_fall_back(api: str, drop_after: int) -> None:
+async def test_a_step_that_showed_text_does_not_fall_back(api: Wire, drop_after: int) -> None:
     cut = Reply("partial answer that breaks", fault=Fault(drop_after=drop_after))
     model = by_model({"a": cut, "b": Reply("never")})
     agent = Agent(client=model.async_client(), model="a", fallback=["b"], api=api, retries=FAST)
@@ -126,7 +128,7 @@ async def test_a_step_that_showed_text_does_not_fall_back(api: str, drop_after: 
 
 
 @pytest.mark.parametrize("api", WIRES)
-async def test_a_long_429_wait_falls_back_at_once(api: str) -> None:
+async def test_a_long_429_wait_falls_back_at_once(api: Wire) -> None:
     model = by_model({"a": Reply(fault=Fault(status=429, retry_after=600)), "b": Reply("b here")})
     agent = Agent(client=model.async_client(), model="a", fallback="b", api=api, retries=FAST)
     events, result = await run_events(agent)
@@ -138,7 +140,7 @@ async def test_a_long_429_wait_falls_back_at_once(api: str) -> None:
 
 @pytest.mark.parametrize("api", WIRES)
 @pytest.mark.parametrize("status", [400, 401, 404, 422])
-async def test_a_request_refused_as_wrong_does_not_fall_back(api: str, status: int) -> None:
+async def test_a_request_refused_as_wrong_does_not_fall_back(api: Wire, status: int) -> None:
     model = by_model({"a": Reply(fault=Fault(status=status)), "b": Reply("never")})
     agent = Agent(client=model.async_client(), model="a", fallback=["b"], api=api, retries=FAST)
     with pytest.raises(ModelError) as info:
@@ -155,7 +157,7 @@ def refused_port() -> int:
 
 
 @pytest.mark.parametrize("api", WIRES)
-async def test_a_connection_that_cannot_be_made_falls_back_to_another_client(api: str) -> None:
+async def test_a_connection_that_cannot_be_made_falls_back_to_another_client(api: Wire) -> None:
     dead = openai.AsyncOpenAI(
         api_key="dead-key", base_url=f"http://127.0.0.1:{refused_port()}/v1", max_retries=0
     )
@@ -175,7 +177,7 @@ async def test_a_connection_that_cannot_be_made_falls_back_to_another_client(api
 
 
 @pytest.mark.parametrize("api", WIRES)
-async def test_a_model_past_its_first_chunk_limit_falls_back(api: str) -> None:
+async def test_a_model_past_its_first_chunk_limit_falls_back(api: Wire) -> None:
     slow = Reply("late", fault=Fault(stall_after=0, stall_seconds=30))
     model = by_model({"a": slow, "b": Reply("on time")})
     agent = Agent(
@@ -189,7 +191,7 @@ async def test_a_model_past_its_first_chunk_limit_falls_back(api: str) -> None:
 
 
 @pytest.mark.parametrize("api", WIRES)
-async def test_when_every_model_fails_the_run_fails(api: str) -> None:
+async def test_when_every_model_fails_the_run_fails(api: Wire) -> None:
     storm = Reply(fault=Fault(status=500))
     model = by_model({"a": storm, "b": storm, "c": storm})
     agent = Agent(
@@ -203,7 +205,7 @@ async def test_when_every_model_fails_the_run_fails(api: str) -> None:
 
 
 @pytest.mark.parametrize("api", WIRES)
-async def test_the_circuit_breaker_skips_the_dead_model_on_the_next_run(api: str) -> None:
+async def test_the_circuit_breaker_skips_the_dead_model_on_the_next_run(api: Wire) -> None:
     clock = Clock()
     healthy = {"a": False}
 
@@ -288,7 +290,7 @@ async def test_no_fallback_no_model_field() -> None:
             {"fallback": ["b"], "api": "responses", "chain_responses": True},
             "cannot chain",
             id="chained",
-        ),  # fmt: skip
+        ),
         pytest.param({"breaker": object()}, "CircuitBreaker", id="bad-breaker"),
     ],
 )

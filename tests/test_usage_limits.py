@@ -6,7 +6,7 @@ with the usage each response reports given in its `Reply`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import pytest
@@ -29,6 +29,7 @@ from ._helpers import Recorder, of
 
 pytestmark = pytest.mark.anyio
 
+Wire = Literal["chat", "responses"]
 WIRES = [pytest.param("chat", id="chat"), pytest.param("responses", id="responses")]
 
 
@@ -49,7 +50,7 @@ def acting(prompts: list[int], calls: int = 1) -> list[Reply]:
     return [*steps, Reply("the end", usage=usage(100))]
 
 
-async def run_events(model: ScriptedModel, api: str, *tools: Any, **options: Any) -> Any:
+async def run_events(model: ScriptedModel, api: Wire, *tools: Any, **options: Any) -> Any:
     agent = Agent(client=model.async_client(), model="m", tools=tools, api=api, **options)
     events: list[Any] = []
     with anyio.fail_after(20):
@@ -61,6 +62,7 @@ async def run_events(model: ScriptedModel, api: str, *tools: Any, **options: Any
 
 def assert_consistent(result: Any) -> None:
     """Every tool call of the conversation has its result (a state check refuses otherwise)."""
+    assert result.state is not None
     RunState.from_json(result.state.to_json())
     asked = [c["id"] for m in result.messages if m["role"] == "assistant"
              for c in m.get("tool_calls") or []]  # fmt: skip
@@ -119,7 +121,7 @@ LIMIT_CASES = [
 @pytest.mark.parametrize("api", WIRES)
 @pytest.mark.parametrize(("limits", "prompts", "calls", "requests", "ran", "reached"), LIMIT_CASES)
 async def test_each_limit_stops_the_run_at_the_right_step(
-    api: str,
+    api: Wire,
     limits: UsageLimits,
     prompts: list[int],
     calls: int,
@@ -156,7 +158,7 @@ LIMIT_NAMES = ("requests", "input_tokens", "output_tokens", "total_tokens", "too
 
 
 @pytest.mark.parametrize("api", WIRES)
-async def test_an_answer_past_a_limit_is_still_the_answer(api: str) -> None:
+async def test_an_answer_past_a_limit_is_still_the_answer(api: Wire) -> None:
     model = ScriptedModel([Reply("all done", usage=usage(5000, 500))])
     events, result = await run_events(model, api, limits=UsageLimits(total_tokens=5000))
 
@@ -165,7 +167,7 @@ async def test_an_answer_past_a_limit_is_still_the_answer(api: str) -> None:
 
 
 @pytest.mark.parametrize("api", WIRES)
-async def test_the_first_request_is_not_sent_if_its_input_alone_passes_the_limit(api: str) -> None:
+async def test_the_first_request_is_not_sent_if_its_input_alone_passes_the_limit(api: Wire) -> None:
     model = ScriptedModel([Reply("never")])
     agent = Agent(client=model.async_client(), model="m", api=api)
     result = await agent.run("word " * 400, limits=UsageLimits(input_tokens=100))
@@ -180,7 +182,7 @@ async def test_the_first_request_is_not_sent_if_its_input_alone_passes_the_limit
 
 
 @pytest.mark.parametrize("api", WIRES)
-async def test_a_runs_limits_replace_the_agents(api: str) -> None:
+async def test_a_runs_limits_replace_the_agents(api: Wire) -> None:
     recorder = Recorder()
     model = ScriptedModel(acting([100, 100]))
     agent = Agent(
@@ -193,7 +195,7 @@ async def test_a_runs_limits_replace_the_agents(api: str) -> None:
 
 
 @pytest.mark.parametrize("api", WIRES)
-async def test_cost_comes_from_the_given_prices_per_step(api: str) -> None:
+async def test_cost_comes_from_the_given_prices_per_step(api: Wire) -> None:
     recorder = Recorder()
     model = ScriptedModel(
         [
@@ -213,7 +215,7 @@ async def test_cost_comes_from_the_given_prices_per_step(api: str) -> None:
 
 
 @pytest.mark.parametrize("api", WIRES)
-async def test_no_cost_without_prices(api: str) -> None:
+async def test_no_cost_without_prices(api: Wire) -> None:
     recorder = Recorder()
     model = ScriptedModel(acting([1000]))
     events, result = await run_events(model, api, recorder.tool, limits=UsageLimits(requests=9))
@@ -256,23 +258,24 @@ def test_a_cost_limit_needs_prices() -> None:
         pytest.param(lambda: UsageLimits(tool_calls=1.5), "tool_calls", id="not-int"),  # type: ignore[arg-type]
         pytest.param(lambda: UsageLimits(cost=float("nan")), "cost", id="nan-cost"),
         pytest.param(lambda: Prices(input=-1, output=0), "input", id="negative-price"),
-        pytest.param(
-            lambda: Agent(
-                client=ScriptedModel([]).async_client(), model="m", limits={"requests": 1}
-            ),
-            "UsageLimits",
-            id="dict",
-        ),
-        pytest.param(
-            lambda: Agent(client=ScriptedModel([]).async_client(), model="m", prices={"m": 1.0}),
-            "Prices",
-            id="bad-prices",
-        ),
     ],
 )
 def test_wrong_limits_and_prices_are_refused(make: Any, message: str) -> None:
     with pytest.raises(SetupError, match=message):
         make()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        pytest.param({"limits": {"requests": 1}}, "UsageLimits", id="limits-dict"),
+        pytest.param({"prices": {"m": 1.0}}, "Prices", id="price-not-prices"),
+        pytest.param({"prices": 1.0}, "prices takes", id="prices-number"),
+    ],
+)
+def test_an_agent_refuses_wrong_limits_and_prices(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(SetupError, match=message):
+        Agent(client=ScriptedModel([]).async_client(), model="m", **options)
 
 
 async def test_a_price_table_prices_by_model_name() -> None:
@@ -307,6 +310,7 @@ async def test_a_resumed_run_counts_the_cost_and_usage_before_its_pause() -> Non
     agent = Agent(client=model.async_client(), model="m", tools=[pay], prices=Prices(1, 1))
     paused = await agent.run("go")
     assert paused.stop_reason == "approval_required"
+    assert paused.state is not None
     saved = paused.state.to_json()
 
     [request] = paused.approvals
@@ -329,6 +333,8 @@ def test_genai_prices_prices_known_models() -> None:
         genai_prices.Usage(input_tokens=10_000, output_tokens=1_000), "gpt-4o-mini",
         provider_id="openai",
     )  # fmt: skip
-    assert table.cost("gpt-4o-mini", spent) == pytest.approx(float(expected.total_price))
-    assert table.cost("gpt-4o-mini", spent) > 0
+    cost = table.cost("gpt-4o-mini", spent)
+    assert cost == pytest.approx(float(expected.total_price))
+    assert cost is not None
+    assert cost > 0
     assert table.cost("no-such-model-anywhere", spent) is None

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncGenerator
-from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,10 +10,9 @@ import openai
 
 from .._events import FallbackUsed
 from .._exceptions import RunError
-from .._redact import redact, secret_of
+from .._redact import secret_of
 from ._config import RunConfig
 from ._fallback import CircuitBreaker, Fallback, falls_back
-from ._send import Attempt
 from ._step_state import StepState
 
 __all__ = ["Route"]
@@ -80,15 +77,6 @@ class Route:
         step.model = model.config.model
         return model.config, model.client
 
-    def masked(self, attempt: Attempt, secret: str | None) -> Attempt:
-        """`attempt` with its client's key masked in error payloads, if it is not the
-        agent's (which the loop masks itself)."""
-        own = self.current.secret
-        if own is None or own == secret:
-            return attempt
-        assembler, stream, chunks = attempt
-        return assembler, stream, _redacted(chunks, own)
-
     def fall_back(self, step: StepState, error: RunError) -> FallbackUsed | None:
         """After the current model gave up on `step`: the event of the next model taking
         over, or None (the step fails) if none may.
@@ -118,13 +106,3 @@ class Route:
     def answered(self) -> None:
         """The current model answered its step."""
         self._breaker.answered(self.current.key)
-
-
-async def _redacted(
-    chunks: AsyncGenerator[dict[str, Any], None], secret: str
-) -> AsyncGenerator[dict[str, Any], None]:
-    """`chunks` with the fallback client's key masked in error payloads, as the loop
-    masks the agent client's."""
-    async with aclosing(chunks):
-        async for chunk in chunks:
-            yield redact(chunk, secret) if "error" in chunk else chunk

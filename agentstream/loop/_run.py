@@ -362,8 +362,6 @@ class AgentRun(Generic[OutputT]):
             config, self._state, step, client, self._request, self.run_id, run_deadline,
             self._typed,
         )  # fmt: skip
-        if self._route is not None:  # its client's key masked, as the loop masks the agent's
-            attempt = self._route.masked(attempt, self._secret)
         if self._config.early_tools:
             step.early = self._early_starts(step, run_deadline)
         return attempt

@@ -284,6 +284,7 @@ async def test_no_fallback_no_model_field() -> None:
     ("options", "message"),
     [
         pytest.param({"fallback": [3]}, "fallback holds", id="not-a-model"),
+        pytest.param({"fallback": 3}, "list of models", id="not-a-list"),
         pytest.param({"fallback": [""]}, "needs a name", id="empty-name"),
         pytest.param({"fallback": [("x", "b")]}, "AsyncOpenAI instance", id="bad-pair"),
         pytest.param(

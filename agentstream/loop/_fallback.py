@@ -43,6 +43,8 @@ def fallbacks(given: Iterable[FallbackLike] | FallbackLike) -> tuple[Fallback, .
     """`given` as `Fallback`s; raises `SetupError` for anything else."""
     if isinstance(given, (str, Fallback)) or _is_pair(given):
         given = [given]  # type: ignore[list-item]  # one fallback, given alone
+    if not isinstance(given, Iterable):
+        raise SetupError(f"fallback takes a list of models, not {given!r:.60}")
     chain: list[Fallback] = []
     for item in given:
         if isinstance(item, Fallback):

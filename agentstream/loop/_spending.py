@@ -6,7 +6,7 @@ models; the loop calls these with None otherwise, which costs one test per step.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable
 from typing import Any
 
 import openai
@@ -38,12 +38,14 @@ def spending(
 
 def spent(
     budget: Budget | None, route: Route | None, state: RunState, step: StepState
-) -> Iterator[Event]:
-    """A whole response: its model answered; its cost, and the limits it may pass."""
+) -> Iterable[Event]:
+    """A whole response: its model answered; its cost, and the limits it may pass.
+
+    A plain function (no generator made) when the run has neither: a step pays a call.
+    """
     if route is not None:
         route.answered()
-    if budget is not None:
-        yield from budget.after_response(state, step)
+    return () if budget is None else budget.after_response(state, step)
 
 
 def fall_back(route: Route | None, step: StepState, error: RunError) -> FallbackUsed | None:

@@ -7,6 +7,7 @@ from ._agent import AgentRun as AgentRun
 from ._events import ApprovalRequested as ApprovalRequested
 from ._events import ContextCompacted as ContextCompacted
 from ._events import Event as Event
+from ._events import FallbackUsed as FallbackUsed
 from ._events import GuardrailChecked as GuardrailChecked
 from ._events import MaxStepsReached as MaxStepsReached
 from ._events import MessageDelivered as MessageDelivered
@@ -39,6 +40,7 @@ from ._events import ToolPaused as ToolPaused
 from ._events import ToolProgress as ToolProgress
 from ._events import ToolQueued as ToolQueued
 from ._events import ToolStarted as ToolStarted
+from ._events import UsageLimitReached as UsageLimitReached
 from ._events import event_to_dict as event_to_dict
 from ._exceptions import AgentStreamError as AgentStreamError
 from ._exceptions import CallNotRunning as CallNotRunning
@@ -60,11 +62,16 @@ from ._usage import Usage as Usage
 from .context._policy import CharCounter as CharCounter
 from .context._policy import ContextPolicy as ContextPolicy
 from .context._policy import TokenCounter as TokenCounter
+from .loop._fallback import CircuitBreaker as CircuitBreaker
+from .loop._fallback import Fallback as Fallback
 from .loop._guardrails import InputGuardrail as InputGuardrail
 from .loop._guardrails import OutputGuardrail as OutputGuardrail
+from .loop._limits import UsageLimits as UsageLimits
 from .loop._observe import Observer as Observer
 from .loop._observe import RunObserver as RunObserver
 from .loop._observe import WatchedRun as WatchedRun
+from .loop._prices import Prices as Prices
+from .loop._prices import PriceTable as PriceTable
 from .loop._retries import Retries as Retries
 from .loop._step_shape import StepContext as StepContext
 from .loop._step_shape import StepOverrides as StepOverrides
@@ -124,6 +131,9 @@ __all__ = [  # noqa: RUF022
     "FINAL_TOOL",
     "File",
     "Image",
+    "CircuitBreaker",
+    "Fallback",
+    "FallbackUsed",
     "MaxStepsReached",
     "MediaRefused",
     "GuardrailChecked",
@@ -139,6 +149,8 @@ __all__ = [  # noqa: RUF022
     "OutputMode",
     "OutputReady",
     "PendingCall",
+    "PriceTable",
+    "Prices",
     "ReasoningDelta",
     "RefusalDelta",
     "ResponseFailure",
@@ -196,6 +208,8 @@ __all__ = [  # noqa: RUF022
     "ToolStarted",
     "Toolset",
     "Usage",
+    "UsageLimitReached",
+    "UsageLimits",
     "WatchedRun",
     "event_to_dict",
     "tool",

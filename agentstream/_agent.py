@@ -17,6 +17,7 @@ from ._exceptions import SetupError, StateError
 from ._result import OutputT, RunResult
 from ._settings import Prompt
 from ._settings import check_guardrails as _check_guardrails
+from ._settings import check_limits as _check_limits
 from ._settings import check_request as _check_request
 from ._settings import check_session as _check_session
 from ._settings import check_settings as _check_settings
@@ -26,8 +27,11 @@ from .context._policy import ContextPolicy
 from .context._policy import check_context as _check_context
 from .loop._approval import check_approvals
 from .loop._config import Api, ClientLike, OutputMemory, RunConfig, RunStart
+from .loop._fallback import CircuitBreaker, FallbackLike, fallbacks
 from .loop._guardrails import Guardrail
+from .loop._limits import UsageLimits
 from .loop._observe import Observer
+from .loop._prices import PricesLike, price_table
 from .loop._retries import Retries
 from .loop._run import AgentRun
 from .loop._step_shape import PrepareStep
@@ -109,17 +113,21 @@ class Agent(Generic[OutputT]):
         "_client",
         "_output_memory",
         "_output_spec",
+        "_price_table",
         "_sync_lock",
         "_sync_loop",
         "api",
         "approver",
         "background",
+        "breaker",
         "chain_responses",
         "context",
         "early_tools",
+        "fallback",
         "final_answer",
         "guardrails",
         "instructions",
+        "limits",
         "max_argument_size",
         "max_concurrent_tools",
         "max_invalid_calls",
@@ -134,6 +142,7 @@ class Agent(Generic[OutputT]):
         "output_type",
         "partial_arguments",
         "prepare_step",
+        "prices",
         "request",
         "retries",
         "timeouts",
@@ -169,6 +178,10 @@ class Agent(Generic[OutputT]):
         max_media_size: int | None = 5_000_000,
         prepare_step: PrepareStep | None = None,
         guardrails: Iterable[Guardrail] = (),
+        limits: UsageLimits | None = None,
+        prices: PricesLike | None = None,
+        fallback: Iterable[FallbackLike] | FallbackLike = (),
+        breaker: CircuitBreaker | None = None,
         **request: Any,
     ) -> None:
         if client is None:
@@ -226,8 +239,31 @@ class Agent(Generic[OutputT]):
         self.request: dict[str, Any] = request
         self.guardrails = _check_guardrails(guardrails, prepare_step)
         self.prepare_step = prepare_step
+        self._spending(limits, prices, fallback, breaker)
         self._sync_loop: LoopThread | None = None  # run_sync's loop, for a client instance
         self._sync_lock = threading.Lock()  # two threads' first run_sync make one loop
+
+    def _spending(
+        self,
+        limits: UsageLimits | None,
+        prices: PricesLike | None,
+        fallback: Iterable[FallbackLike] | FallbackLike,
+        breaker: CircuitBreaker | None,
+    ) -> None:
+        """Usage limits, prices and fallback models (see docs/limits-and-fallback.md)."""
+        self._price_table = price_table(prices)
+        _check_limits(limits, self._price_table)
+        self.limits = limits
+        self.prices = prices
+        self.fallback = fallbacks(fallback)
+        if self.fallback and self.chain_responses:
+            raise SetupError(
+                "fallback models cannot chain responses: each server knows only its own "
+                "(leave chain_responses off)"
+            )
+        if breaker is not None and not isinstance(breaker, CircuitBreaker):
+            raise SetupError(f"breaker takes CircuitBreaker(...), not {breaker!r:.60}")
+        self.breaker = breaker if breaker is not None else CircuitBreaker()
 
     def __repr__(self) -> str:
         return f"Agent(model={self.model!r}, tools={list(self.tools)!r})"
@@ -269,6 +305,10 @@ class Agent(Generic[OutputT]):
             "max_media_size": self.max_media_size,
             "prepare_step": self.prepare_step,
             "guardrails": self.guardrails,
+            "limits": self.limits,
+            "prices": self.prices,
+            "fallback": self.fallback,
+            "breaker": self.breaker,
             **self.request,
         }
         return Agent(**{**settings, **changes})
@@ -321,6 +361,8 @@ class Agent(Generic[OutputT]):
             context=self.context,
             max_media_size=self.max_media_size,
             prepare_step=self.prepare_step, guardrails=self.guardrails,
+            limits=self.limits, prices=self._price_table, fallback=self.fallback,
+            breaker=self.breaker,
         )  # fmt: skip
 
     @overload
@@ -341,6 +383,7 @@ class Agent(Generic[OutputT]):
         session: Session | None = None,
         approver: Approver | None = None,
         deps: Any = None,
+        limits: UsageLimits | None = None,
         **request: Any,
     ) -> AgentRun[Any]:
         """Start a run whose events you iterate: `async with agent.stream(p) as run:`.
@@ -352,16 +395,19 @@ class Agent(Generic[OutputT]):
         on calls that need approval (else the agent's; with neither the run pauses).
         `deps` is handed to the tools as `ctx.deps` (a `ToolContext[YourDeps]`
         parameter): the user a request is for, a connection; it is not saved.
+        `limits` replaces the agent's usage limits for this run.
         Keyword arguments override the agent's request fields for this run.
         """
         _check_request(request, self.api)
         _check_session(session)
+        _check_limits(limits, self._price_table)
         start = RunStart(
             messages=_conversation(prompt, self.instructions),
             added=_conversation(prompt, None),
             session=session,
             approver=approver,
             deps=deps,
+            limits=limits,
         )
         config = self._config()
         return AgentRun(config, start, request, self._typed(config, output_type, request))
@@ -381,8 +427,8 @@ class Agent(Generic[OutputT]):
     async def run(self, prompt: Prompt, *, output_type: Any = None, **options: Any) -> Any:
         """Run to the end (or to a pause for approval) and return the result.
 
-        Takes what `stream` takes (`output_type`, `session`, `approver`, `deps`, request
-        fields).
+        Takes what `stream` takes (`output_type`, `session`, `approver`, `deps`,
+        `limits`, request fields).
         """
         async with self.stream(prompt, output_type=output_type, **options) as run:
             async for _ in run:
@@ -406,6 +452,7 @@ class Agent(Generic[OutputT]):
         approvals: Mapping[str, bool | Approval] | None = None,
         approver: Approver | None = None,
         deps: Any = None,
+        limits: UsageLimits | None = None,
         **request: Any,
     ) -> AgentRun[OutputT]:
         """Continue a paused or interrupted run, streaming its events.
@@ -413,10 +460,12 @@ class Agent(Generic[OutputT]):
         Give the saved `state` (a `RunState` or its JSON), or the `session` that holds
         it. `approvals` decides calls waiting for approval, by call id (`True`, `False`
         or `Approval.deny("reason")`); calls left undecided go to the approver, or keep
-        the run paused. `deps` is not saved with a run: give it again here.
+        the run paused. `deps` is not saved with a run: give it again here, and
+        `limits` too if the run had its own (they count what the whole run used).
         """
         _check_request(request, self.api)
         _check_session(session)
+        _check_limits(limits, self._price_table)
         decided = check_approvals(approvals)
         if (state is None) == (session is None):
             raise SetupError("resume takes a saved state or a session, one of the two")
@@ -430,7 +479,7 @@ class Agent(Generic[OutputT]):
             loaded.stop_reason = None
         start = RunStart(
             state=loaded, session=session, resume=True, approvals=decided, approver=approver,
-            deps=deps,
+            deps=deps, limits=limits,
         )  # fmt: skip
         config = self._config()
         return AgentRun(config, start, request, self._typed(config, None, request))
@@ -461,7 +510,7 @@ class Agent(Generic[OutputT]):
         the caller at most; leaving the block early cancels it. With a client instance,
         the runs share the loop of `run_sync` (see there).
         """
-        _check_request({k: v for k, v in request.items() if k != "deps"})
+        _check_request({k: v for k, v in request.items() if k not in ("deps", "limits")})
         portal = self._loop(backend).portal() if self._instance_client() else None
         return SyncRun(functools.partial(self.stream, prompt, **request), backend, portal)
 

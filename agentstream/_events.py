@@ -31,6 +31,7 @@ __all__ = [
     "ApprovalRequested",
     "ContextCompacted",
     "Event",
+    "FallbackUsed",
     "GuardrailChecked",
     "MaxStepsReached",
     "MessageDelivered",
@@ -63,6 +64,7 @@ __all__ = [
     "ToolProgress",
     "ToolQueued",
     "ToolStarted",
+    "UsageLimitReached",
     "event_to_dict",
 ]
 
@@ -314,6 +316,10 @@ class StepFinished:
     """The id the server gave the response, if it sent one."""
     response_model: str | None = None
     """The model that answered, as the server named it (it may differ from the one asked)."""
+    cost: float | None = None
+    """The response's cost in USD, when the agent has prices for its model."""
+    model: str | None = None
+    """The model asked for this response, when the agent has fallback models."""
     type: Literal["step_finished"] = field(default="step_finished", init=False)
 
 
@@ -471,6 +477,36 @@ class GuardrailChecked:
     type: Literal["guardrail_checked"] = field(default="guardrail_checked", init=False)
 
 
+@dataclass(frozen=True, slots=True)
+class UsageLimitReached:
+    """A usage limit stops the run: before a request that would pass it (then not sent),
+    or after a response that passed it (its tool calls then do not run)."""
+
+    step: int
+    """The step whose response passed the limit, or the last step before the request."""
+    limit: str
+    """Which limit: a field of `UsageLimits` (`input_tokens`, `cost`, ...)."""
+    value: float
+    """What the run would use (estimated, before a request) or has used."""
+    maximum: float
+    """The limit."""
+    type: Literal["usage_limit_reached"] = field(default="usage_limit_reached", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class FallbackUsed:
+    """A model gave up on a step before showing anything of it; the next model answers it."""
+
+    step: int
+    failed_model: str
+    """The model that failed the step (after its retries)."""
+    model: str
+    """The model that answers the step now."""
+    error: BaseException
+    """Why the failed model gave up."""
+    type: Literal["fallback_used"] = field(default="fallback_used", init=False)
+
+
 Event = (
     RunStarted
     | StepStarted
@@ -505,6 +541,8 @@ Event = (
     | MessageDelivered
     | StepPrepared
     | GuardrailChecked
+    | UsageLimitReached
+    | FallbackUsed
 )
 """Every event a run can report."""
 

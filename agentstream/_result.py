@@ -48,6 +48,10 @@ class RunResult(Generic[OutputT]):
     guardrail: GuardrailTripped | None = None
     """The verdict that stopped the run when `stop_reason` is `guardrail` (its name,
     stage and message)."""
+    cost: float | None = None
+    """What the run's responses cost in USD, when the agent has prices (None otherwise)."""
+    usage_limit: str | None = None
+    """The usage limit that stopped the run (`stop_reason` is then `usage_limit`)."""
 
     def to_messages(self) -> list[dict[str, Any]]:
         """A mutable copy of the conversation, for continuing it in another run."""

@@ -15,6 +15,8 @@ import openai
 from ._exceptions import SetupError
 from .loop._config import Api
 from .loop._guardrails import Guardrail, InputGuardrail, OutputGuardrail
+from .loop._limits import UsageLimits
+from .loop._prices import PriceTable
 from .loop._retries import Retries
 from .loop._timeouts import Timeouts
 from .state._store import Session
@@ -25,6 +27,7 @@ from .wire.responses._stream import check_responses_fields
 __all__ = [
     "check_count",
     "check_guardrails",
+    "check_limits",
     "check_request",
     "check_session",
     "check_settings",
@@ -68,6 +71,9 @@ _FOREIGN_NAMES: dict[str, str] = {
     "handoffs": "agentstream has no handoffs; call another agent from a tool",
     "verbose": "iterate agent.stream(...) for events, or use python -m agentstream",
     "llm": "use client=AsyncOpenAI(...) and model='...'",
+    "usage_limits": "use limits=UsageLimits(...)",
+    "fallback_models": "use fallback=['other-model', (other_client, 'model'), ...]",
+    "fallbacks": "use fallback=['other-model', (other_client, 'model'), ...]",
 }
 
 
@@ -141,6 +147,19 @@ def check_guardrails(guardrails: object, prepare_step: object) -> tuple[Guardrai
         if not isinstance(guard.name, str) or not guard.name or not callable(guard.check):
             raise SetupError("a guardrail needs a name (a non-empty string) and a check function")
     return given
+
+
+def check_limits(limits: object, prices: PriceTable | None) -> None:
+    """Refuse usage limits of the wrong kind, and a cost limit with nothing to price by."""
+    if limits is None:
+        return
+    if not isinstance(limits, UsageLimits):
+        raise SetupError(f"limits takes UsageLimits(...), not {limits!r:.60}")
+    if limits.cost is not None and prices is None:
+        raise SetupError(
+            "a cost limit needs prices: Agent(prices=Prices(input=..., output=...)), a "
+            "mapping of model names to Prices, or agentstream.prices.GenaiPrices()"
+        )
 
 
 def check_count(name: str, value: object, *, minimum: int) -> None:

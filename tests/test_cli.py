@@ -22,7 +22,9 @@ import pytest
 
 from agentstream import (
     Event,
+    FallbackUsed,
     MaxStepsReached,
+    ModelError,
     ReasoningDelta,
     RefusalDelta,
     RunFinished,
@@ -42,6 +44,7 @@ from agentstream import (
     ToolFinished,
     ToolStarted,
     Usage,
+    UsageLimitReached,
 )
 from agentstream.cli import main
 from agentstream.cli._demo import connect
@@ -575,6 +578,27 @@ def test_renderer_says_a_step_was_interrupted(retry_in: float | None, then: str)
         f"step interrupted: {broken}; its output above is withdrawn; {then}",
         "It is sunny.",
     ]
+
+
+def test_renderer_says_a_model_fell_back_and_a_usage_limit_stopped_the_run() -> None:
+    down = ModelError("the server failed: HTTP 503", status_code=503)
+    step = StepInfo(1, "tool_calls", None, 0.1, 0.2, None, 1, 0.0, model="small", cost=0.001)
+    result = RunResult(
+        "run_1", "", (), (), "usage_limit", Usage(), (step, step), 1.0, cost=0.0025,
+        usage_limit="cost",
+    )  # fmt: skip
+    events: list[tuple[float, Event]] = [
+        (0.0, FallbackUsed(1, "big", "small", down)),
+        (0.5, UsageLimitReached(2, "cost", 0.003, 0.0025)),
+        (0.6, RunFinished(result)),
+    ]
+    lines = _render(events, terminal=False).splitlines()
+    assert lines[:3] == [
+        "big gave up on this step; small answers it",
+        "usage limit cost: 0.003 > 0.0025",
+        "stopped: usage_limit",
+    ]
+    assert "$0.0025" in lines[3]
 
 
 def test_renderer_terminal_redraws_in_place() -> None:

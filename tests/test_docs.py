@@ -32,7 +32,7 @@ _NOT_RUN = "Not run: "
 _LANGUAGES = {"python", "text", "console", "sh", "json", "jsx", "html", "toml", "yaml"}
 MAX_NOT_RUN = 3
 # The integrations and kits with a reference page of their own, docs/reference/NAME.md.
-REFERENCE_PAGES = ["dbos", "mcp", "otel", "stores", "testing", "web"]
+REFERENCE_PAGES = ["dbos", "mcp", "otel", "prices", "stores", "testing", "web"]
 
 
 @dataclass(frozen=True)

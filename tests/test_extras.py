@@ -60,6 +60,7 @@ def import_without(module: str, hidden: set[str]) -> subprocess.CompletedProcess
         pytest.param("agentstream.otel", {"opentelemetry"}, "otel", id="otel"),
         pytest.param("agentstream.dbos", {"dbos"}, "dbos", id="dbos"),
         pytest.param("agentstream.mcp", {"mcp"}, "mcp", id="mcp"),
+        pytest.param("agentstream.prices", {"genai_prices"}, "prices", id="prices"),
     ],
 )
 def test_missing_extra_names_the_install_line(module: str, hidden: set[str], extra: str) -> None:
@@ -72,7 +73,14 @@ def test_missing_extra_names_the_install_line(module: str, hidden: set[str], ext
 
 
 @pytest.mark.parametrize(
-    "module", ["agentstream.web", "agentstream.otel", "agentstream.dbos", "agentstream.mcp"]
+    "module",
+    [
+        "agentstream.web",
+        "agentstream.otel",
+        "agentstream.dbos",
+        "agentstream.mcp",
+        "agentstream.prices",
+    ],
 )
 def test_with_the_extra_it_imports(module: str) -> None:
     done = import_without(module, {"a_package_nobody_has"})

@@ -24,16 +24,18 @@ from opentelemetry.trace import SpanKind, StatusCode
 from agentstream import (
     Agent,
     Image,
+    Prices,
     Retries,
     StepFinished,
     Timeouts,
     ToolContext,
     ToolError,
     ToolStarted,
+    UsageLimits,
     tool,
 )
 from agentstream.otel import Tracing
-from agentstream.testing import Fault, Reply, ScriptedModel, ToolCall
+from agentstream.testing import Fault, ModelRequest, Reply, ScriptedModel, ToolCall
 
 pytestmark = pytest.mark.anyio
 
@@ -585,3 +587,53 @@ async def test_images_in_results_are_named_not_copied(traces: Traces) -> None:
     }
     recorded = json.dumps([dict(span.attributes or {}) for span in traces.spans])
     assert base64.b64encode(data).decode()[:40] not in recorded
+
+
+async def test_a_fallback_its_cost_and_a_usage_limit_are_in_the_traces(traces: Traces) -> None:
+    def answer(request: ModelRequest) -> Reply:
+        if request.model == "a":
+            return Reply(fault=Fault(status=503))
+        spent = {"prompt_tokens": 1000, "completion_tokens": 0, "total_tokens": 1000}
+        return Reply(tool_calls=[ToolCall("ping")], usage=spent)
+
+    @tool
+    def ping() -> str:
+        """Ping."""
+        return "pong"
+
+    model = ScriptedModel(answer)
+    agent = Agent(
+        client=model.async_client(), model="a", tools=[ping], fallback=["b"],
+        retries=Retries(max_retries=0), observers=[traces.tracing()],
+        prices={"a": Prices(input=1, output=1), "b": Prices(input=2, output=2)},
+        limits=UsageLimits(requests=1),
+    )  # fmt: skip
+    await run_agent(agent)
+
+    failed, answered = traces.named("chat")
+    assert failed.name == "chat a"
+    assert failed.status.status_code == StatusCode.ERROR
+    assert answered.name == "chat b"
+    assert attrs(answered)["gen_ai.request.model"] == "b"
+    assert attrs(answered)["agentstream.fallback"] is True
+    assert attrs(answered)["agentstream.cost_usd"] == pytest.approx(0.002)
+    assert "agentstream.fallback" not in attrs(failed)
+    run = attrs(traces.one("invoke_agent"))
+    assert run["agentstream.cost_usd"] == pytest.approx(0.002)
+    assert (run["agentstream.stop_reason"], run["agentstream.usage_limit"]) == (
+        "usage_limit",
+        "requests",
+    )
+
+
+async def test_a_run_without_prices_or_fallbacks_has_none_of_their_attributes(
+    traces: Traces,
+) -> None:
+    model = ScriptedModel([Reply("hi")])
+    await run_agent(Agent(client=model.async_client(), model="m", observers=[traces.tracing()]))
+    for span in traces.spans:
+        assert not {
+            "agentstream.cost_usd",
+            "agentstream.fallback",
+            "agentstream.usage_limit",
+        } & set(attrs(span))

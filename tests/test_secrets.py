@@ -16,6 +16,7 @@ import pytest
 
 from agentstream import (
     Agent,
+    FallbackUsed,
     ModelError,
     Retries,
     RetriesExhausted,
@@ -25,7 +26,7 @@ from agentstream import (
     event_to_dict,
     tool,
 )
-from agentstream.testing import Fault, Reply, ScriptedModel, ToolCall
+from agentstream.testing import Fault, ModelRequest, Reply, ScriptedModel, ToolCall
 
 pytestmark = pytest.mark.anyio
 
@@ -118,3 +119,27 @@ async def test_a_tool_exception_reaches_the_model_short_and_the_program_whole() 
     frames = traceback.extract_tb(finished.error.__traceback__)
     assert [frame.name for frame in frames][-1] == "inner"  # the whole trace, for the program
     assert "Traceback" not in json.dumps(run.result.messages)
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        pytest.param(Fault(status=500, message=ECHO), id="http-error"),
+        pytest.param(Fault(error_after=1, message=ECHO), id="stream-error"),
+    ],
+)
+async def test_a_fallback_clients_key_is_masked_too(failure: Fault) -> None:
+    def answer(request: ModelRequest) -> Reply:
+        return Reply(fault=Fault(status=503)) if request.model == "a" else Reply("b", fault=failure)
+
+    model = ScriptedModel(answer)
+    agent = Agent(
+        client=model.async_client(), model="a", retries=Retries(max_retries=0),
+        fallback=[(model.async_client(api_key=KEY), "b")],
+    )  # fmt: skip
+    events, error, run = await run_to_end(agent)
+
+    assert isinstance(error, RetriesExhausted)
+    assert [e.model for e in events if isinstance(e, FallbackUsed)] == ["b"]
+    assert "***" in str(error)
+    assert KEY not in everything_shown(events, error, agent, run)

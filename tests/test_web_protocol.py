@@ -147,6 +147,30 @@ async def test_an_interrupted_step_is_reset_and_a_failed_run_says_why(
     assert "bad request" in error["errorText"]
 
 
+async def test_a_fallback_and_a_usage_limit_reach_the_ui_stream(anyio_backend: object) -> None:
+    from agentstream import UsageLimits
+
+    def answer(request: Any) -> Reply:
+        if request.model == "big":
+            return Reply(fault=Fault(status=503))
+        return Reply(tool_calls=[ToolCall("get_weather", {"location": "Paris"})])
+
+    model = ScriptedModel(answer)
+    agent = Agent(
+        client=model.async_client(), model="big", fallback=["small"], tools=[get_weather],
+        retries=Retries(max_retries=0), limits=UsageLimits(requests=1),
+    )  # fmt: skip
+    chunks = encode(await run_events(agent, "weather?"))
+    check_protocol(chunks)
+    data = [c["data"] for c in chunks if c["type"] == "data-agentstream"]
+    [used] = [d for d in data if d["kind"] == "fallback_used"]
+    assert (used["model"], used["failedModel"]) == ("small", "big")
+    assert "503" not in json.dumps(used)  # the error stays on the server
+    [limit] = [d for d in data if d["kind"] == "usage_limit_reached"]
+    assert (limit["limit"], limit["value"], limit["maximum"]) == ("requests", 2, 1)
+    assert chunks[-1]["messageMetadata"]["stopReason"] == "usage_limit"
+
+
 def test_the_encoder_stops_cleanly() -> None:
     encoder = UIStreamEncoder("m")
     from agentstream import RunStarted, StepStarted, TextDelta

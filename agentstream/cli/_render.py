@@ -23,6 +23,7 @@ from pydantic_core import to_json
 from .._events import (
     ApprovalRequested,
     Event,
+    FallbackUsed,
     MaxStepsReached,
     OutputInvalid,
     OutputReady,
@@ -43,6 +44,7 @@ from .._events import (
     ToolFinished,
     ToolProgress,
     ToolStarted,
+    UsageLimitReached,
     event_to_dict,
 )
 from .._usage import Usage
@@ -236,6 +238,10 @@ class Renderer:
                 self._line([(f"invalid output: {error.translate(_ONE_LINE)}", "warn")])
             case MaxStepsReached(max_steps=limit):
                 self._line([(f"reached the step limit ({limit} steps)", "warn")])
+            case UsageLimitReached(limit=limit, value=value, maximum=maximum):
+                self._line([(f"usage limit {limit}: {value:g} > {maximum:g}", "warn")])
+            case FallbackUsed(failed_model=failed, model=model):
+                self._line([(f"{failed} gave up on this step; {model} answers it", "warn")])
             case RunFinished(result=result):
                 if result.stop_reason == "approval_required":
                     names = ", ".join(request.tool for request in result.approvals)
@@ -244,6 +250,8 @@ class Renderer:
                     self._line([(f"stopped: {result.stop_reason}", "warn")])
                 if len(result.steps) > 1:
                     totals = [f"{len(result.steps)} steps", f"{result.duration:.2f}s"]
+                    if result.cost is not None:
+                        totals.append(f"${result.cost:.4f}")
                     self._note(
                         "total: " + self._glyph["sep"].join([*totals, _tokens(result.usage)])
                     )

@@ -19,8 +19,11 @@ from ..state._state import RunState
 from ..state._store import Session
 from ..tools._tool import Tool
 from ..tools._toolset import ToolCatalog
+from ._fallback import CircuitBreaker, Fallback
 from ._guardrails import Guardrail
+from ._limits import UsageLimits
 from ._observe import Observer
+from ._prices import PriceTable
 from ._retries import Retries
 from ._step_shape import PrepareStep
 from ._timeouts import Timeouts
@@ -73,6 +76,10 @@ class RunConfig:
     max_media_size: int | None = 5_000_000
     prepare_step: PrepareStep | None = None
     guardrails: tuple[Guardrail, ...] = ()
+    limits: UsageLimits | None = None
+    prices: PriceTable | None = None
+    fallback: tuple[Fallback, ...] = ()
+    breaker: CircuitBreaker | None = None
 
     @property
     def tools(self) -> dict[str, Tool]:
@@ -95,3 +102,5 @@ class RunStart:
     approver: Approver | None = None
     deps: Any = None
     """What the tools read as `ctx.deps` (never saved with the state)."""
+    limits: UsageLimits | None = None
+    """This run's usage limits, in place of the agent's."""

@@ -69,6 +69,8 @@ def end_step(state: RunState, step: StepState) -> StepFinished:
         info.tokens_per_second,
         step.response_id,
         step.response_model,
+        info.cost,
+        info.model,
     )
 
 

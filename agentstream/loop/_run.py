@@ -37,6 +37,7 @@ from ..state._store import state_of_session
 from ..wire.chat._assemble import StreamAssembler
 from ..wire.responses._assemble import ResponsesAssembler
 from ._approval import check_decisions, decide
+from ._budget import Budget
 from ._calls import (
     awaiting,
     resumed_step,
@@ -53,7 +54,9 @@ from ._hooks import RunHooks
 from ._media import media_parts
 from ._observe import RunObserver, observed
 from ._record import add_step, end_step, take_response
+from ._route import Route
 from ._send import Attempt, open_attempt
+from ._spending import fall_back, masking, result_fields, spending, spent
 from ._steer import queue_message
 from ._step import attempt_failed, check_complete, tool_limit
 from ._step_state import StepState
@@ -108,6 +111,8 @@ class AgentRun(Generic[OutputT]):
         self._session = start.session
         self._claim: str | None = None  # what names this run in its session while it holds it
         self._hooks = RunHooks(config)  # steering, step overrides, guardrails
+        self._budget: Budget | None = None  # with usage limits or prices (see `_spending`)
+        self._route: Route | None = None  # with fallback models
         if start.state is not None:
             self._state = start.state
             self._state.first_new = len(self._state.messages)
@@ -210,6 +215,7 @@ class AgentRun(Generic[OutputT]):
                 await self._load_session()
             yield RunStarted(self.run_id, config.model, tuple(config.tools))
             self._secret = secret = secret_of(client.api_key)
+            self._budget, self._route = spending(config, self._start, self._state, client)
             async with aclosing(self._steps(client, started, secret)) as steps:
                 async for event in steps:
                     yield event
@@ -266,6 +272,10 @@ class AgentRun(Generic[OutputT]):
         typed, deps = self._typed, self._start.deps
         run_deadline = started + limits.run if limits.run else math.inf
         while True:
+            if self._budget and (reached := self._budget.before_request(state, self._config)):
+                yield reached  # the request is not sent
+                yield RunFinished(await self._finish(StepState(0), "usage_limit", started))
+                return
             step = self._begin_step()
             async for event in self._hooks.before_step(step, state, self._task_group, deps):
                 yield event
@@ -324,6 +334,9 @@ class AgentRun(Generic[OutputT]):
                             # Too long for the server: compact harder and try once more.
                             delay, interrupted = 0.0, dataclasses.replace(interrupted, retry_in=0.0)
                         yield interrupted
+                        if delay is None and (fell := fall_back(self._route, step, exc)):
+                            yield fell
+                            continue  # the next model answers the step
                         if delay is None:
                             if len(step.failures) > 1:
                                 raise RetriesExhausted(tuple(step.failures)) from exc
@@ -333,6 +346,8 @@ class AgentRun(Generic[OutputT]):
                     else:
                         break
                 take_response(self._state, step, assembler)
+                for event in spent(self._budget, self._route, state, step):
+                    yield event
                 for event in self._typed_calls(step, watch):
                     yield event
                 async for event in self._sort_calls(step):
@@ -389,9 +404,12 @@ class AgentRun(Generic[OutputT]):
 
     def _send(self, step: StepState, client: openai.AsyncOpenAI, run_deadline: float) -> Attempt:
         """Send one attempt at `step` (see `open_attempt`); ready its early starts."""
+        config = self._config
+        if self._route is not None:  # the model whose turn it is, on its client
+            config, client = self._route.attempt(step)
         view = self._context.view if self._context is not None else None
         attempt = open_attempt(
-            self._config, self._state, step, client, self._request, self.run_id, run_deadline,
+            config, self._state, step, client, self._request, self.run_id, run_deadline,
             self._typed, view,
         )  # fmt: skip
         if self._config.early_tools:
@@ -423,8 +441,9 @@ class AgentRun(Generic[OutputT]):
         self._rng = self._rng or random.Random()  # made at the first retry: seeding costs
         retries = self._config.retries
         left = self._state.retries_left(retries.budget)
+        secret, tried = masking(self._route, self._secret)
         return attempt_failed(
-            step, assembler, exc, retries, left, self._rng, run_deadline, self._secret
+            step, assembler, exc, retries, left, self._rng, run_deadline, secret, tried
         )
 
     async def _sort_calls(self, step: StepState) -> AsyncGenerator[Event, None]:
@@ -558,6 +577,7 @@ class AgentRun(Generic[OutputT]):
             state=state,
             approvals=awaiting(step, self._config) if paused else (),
             guardrail=self._hooks.tripped,
+            **result_fields(self._budget),
         )
         return self._result
 

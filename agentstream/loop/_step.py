@@ -127,17 +127,19 @@ def attempt_failed(
     rng: random.Random,
     run_deadline: float,
     secret: str | None,
+    tried: int = 0,
 ) -> tuple[float | None, StepInterrupted]:
     """Record a broken attempt: the wait before the next one (`None`: give up), and the
     event that withdraws what it streamed.
 
     Nothing of a broken attempt is kept or run: the step starts over from the last
-    consistent conversation, or the run fails.
+    consistent conversation, or the run fails. `tried`: failed attempts of the step
+    before its current model took over, whose retries count from there.
     """
     if secret is not None:
         redact_error(exc, secret)
     step.failures.append(exc)
-    delay = retries.delay(exc, len(step.failures), rng) if retries_left else None
+    delay = retries.delay(exc, len(step.failures) - tried, rng) if retries_left else None
     if delay is not None and perf_counter() + delay >= run_deadline:
         delay = None
     partial = assembler.finish().message

@@ -57,6 +57,10 @@ class StepState:
     """Results of idempotent early calls from broken attempts, for a retry to reuse."""
     overrides: StepOverrides | None = None
     """This step's own request settings, from the agent's `prepare_step`."""
+    model: str | None = None
+    """The model asked for the attempt under way, when the agent has fallback models."""
+    cost: float | None = None
+    """The response's cost in USD, when the run has prices."""
 
     @property
     def attempt(self) -> int:
@@ -70,7 +74,7 @@ class StepState:
         ttft, duration, rate = timings(self.sent, self.first_token, self.finished, self.usage)
         return StepInfo(
             self.number, self.finish_reason, self.usage, ttft, duration, rate,
-            len(self.calls), self.tool_time, self.attempt,
+            len(self.calls), self.tool_time, self.attempt, self.model, self.cost,
         )  # fmt: skip
 
 

@@ -15,6 +15,7 @@ NOT_RUN: dict[StopReason, str] = {
     "content_filter": "not run: the server's content filter withheld the response",
     "max_steps": "not run: the run reached its step limit",
     "max_tool_calls": "not run: the run reached its limit of tool calls",
+    "usage_limit": "not run: the run reached a usage limit",
 }
 
 

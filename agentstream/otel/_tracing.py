@@ -221,6 +221,10 @@ class _RunSpans:
         chat = self._chat
         if chat is not None:
             _response_attributes(chat, event)
+            if event.model is not None and event.model != self._model:
+                chat.set_attribute(attr.REQUEST_MODEL, event.model)  # a fallback answered
+                chat.set_attribute(attr.FALLBACK, True)
+                chat.update_name(f"{attr.CHAT} {event.model}")
             if self._content:
                 chat.set_attribute(
                     attr.OUTPUT_MESSAGES, output_messages(event.message, event.finish_reason)
@@ -241,6 +245,10 @@ class _RunSpans:
                 attr.STEPS: len(result.steps),
             }
         )
+        if result.cost is not None:
+            span.set_attribute(attr.COST, result.cost)
+        if result.usage_limit is not None:
+            span.set_attribute(attr.USAGE_LIMIT, result.usage_limit)
         span.end()
         self._run_span = None
 
@@ -326,6 +334,8 @@ def _response_attributes(span: Span, event: StepFinished) -> None:
         attributes[attr.TIME_TO_FIRST_CHUNK] = event.time_to_first_token
     if event.tokens_per_second is not None:
         attributes[attr.TOKENS_PER_SECOND] = event.tokens_per_second
+    if event.cost is not None:
+        attributes[attr.COST] = event.cost
     span.set_attributes(attributes)
 
 

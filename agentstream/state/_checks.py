@@ -30,6 +30,7 @@ _STEP: dict[str, type | tuple[type, ...]] = {
     "tool_time": (float, int),
     "attempts": int,
 }
+_STEP_OPTIONAL: dict[str, type | tuple[type, ...]] = {"model": str, "cost": (float, int)}
 
 
 def parse_state(data: Any, version: int) -> dict[str, Any]:
@@ -232,9 +233,14 @@ def _is_decision(value: Any) -> bool:
 
 
 def _step(value: Any) -> dict[str, Any]:
-    if not isinstance(value, Mapping) or set(value) != set(_STEP):
+    if (
+        not isinstance(value, Mapping)
+        or not set(_STEP) <= set(value) <= _STEP.keys() | _STEP_OPTIONAL.keys()
+    ):
         raise StateError("a step of the run state does not have the fields of StepInfo")
-    for key, kind in _STEP.items():
+    for key, kind in (_STEP | _STEP_OPTIONAL).items():
+        if key not in value:
+            continue
         if not isinstance(value[key], kind) or isinstance(value[key], bool):
             raise StateError(f"a step of the run state has a wrong {key!r}")
     info = dict(value)

@@ -44,6 +44,7 @@ StopReason = Literal[
     "refusal",
     "approval_required",
     "guardrail",
+    "usage_limit",
 ]
 """Why a run ended normally.
 
@@ -57,6 +58,7 @@ StopReason = Literal[
 - `approval_required`: the run paused: calls wait for a person's approval (see
   `RunResult.approvals`); `Agent.resume` continues it;
 - `guardrail`: a guardrail stopped the run (see `RunResult.guardrail`).
+- `usage_limit`: a usage limit was reached (`RunResult.usage_limit` says which).
 """
 
 
@@ -75,6 +77,10 @@ class StepInfo:
     """Wall time spent running this step's tools, in seconds."""
     attempts: int = 1
     """Requests made for this step: 1, plus one per retry after a failed attempt."""
+    model: str | None = None
+    """The model asked for the response, when the agent has fallback models."""
+    cost: float | None = None
+    """The response's cost in USD, when the agent has prices for its model."""
 
 
 CallStatus = Literal["ready", "awaiting_approval", "running", "finished", "denied"]
@@ -299,6 +305,9 @@ def _step_dict(info: StepInfo) -> dict[str, Any]:
         "tool_calls": info.tool_calls,
         "tool_time": info.tool_time,
         "attempts": info.attempts,
+        # Only when set, so the state of a run without fallbacks or prices is unchanged.
+        **({"model": info.model} if info.model is not None else {}),
+        **({"cost": info.cost} if info.cost is not None else {}),
     }
 
 

@@ -24,6 +24,7 @@ from agentstream import (
     ApprovalRequested,
     ContextCompacted,
     Event,
+    FallbackUsed,
     File,
     GuardrailChecked,
     Image,
@@ -58,6 +59,7 @@ from agentstream import (
     ToolQueued,
     ToolStarted,
     Usage,
+    UsageLimitReached,
     event_to_dict,
 )
 
@@ -170,6 +172,12 @@ class UIStreamEncoder:
             case ContextCompacted():
                 figures = {"dropped": event.dropped, "shortened": event.shortened}
                 return [_timing("context_compacted", t, step=event.step, **figures)]
+            case UsageLimitReached(limit=limit, value=value, maximum=maximum):
+                return [
+                    _timing("usage_limit_reached", t, limit=limit, value=value, maximum=maximum)
+                ]
+            case FallbackUsed(step=step, model=model, failed_model=failed):
+                return [_timing("fallback_used", t, step=step, model=model, failedModel=failed)]
             case OutputDelta() | OutputReady() | OutputInvalid():
                 return [self._output(event)]
             case RunFinished(result=result):

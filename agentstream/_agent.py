@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import threading
 import types
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, get_args, overload
 
-import anyio
-import openai
 from typing_extensions import TypeVar
 
 from ._exceptions import SetupError, StateError
@@ -21,6 +17,7 @@ from ._settings import check_limits as _check_limits
 from ._settings import check_request as _check_request
 from ._settings import check_session as _check_session
 from ._settings import check_settings as _check_settings
+from ._settings import check_watchers as _check_watchers
 from ._settings import client_from_environment as _client_from_environment
 from ._settings import conversation as _conversation
 from .context._policy import ContextPolicy
@@ -36,7 +33,7 @@ from .loop._retries import Retries
 from .loop._run import AgentRun
 from .loop._step_shape import PrepareStep
 from .loop._subrun import agent_tool
-from .loop._sync import LoopThread, SyncRun
+from .loop._sync import SyncHome, SyncRun, refuse_in_event_loop
 from .loop._timeouts import Timeouts
 from .loop._typed import TypedRun
 from .output._spec import OutputMode, OutputSpec, output_spec
@@ -49,6 +46,16 @@ from .tools._toolset import ToolCatalog, Toolset
 __all__ = ["Agent", "AgentRun", "RunStart"]
 
 _MODES = get_args(OutputMode)
+
+# `Agent`'s keyword arguments kept under their own name (`replace` copies them).
+_SETTINGS = (
+    "model", "instructions", "max_steps", "final_answer", "max_invalid_calls",
+    "max_tool_calls", "max_tool_calls_per_step", "max_argument_size", "max_result_size",
+    "partial_arguments", "early_tools", "timeouts", "retries", "approver", "output_type",
+    "output_mode", "observers", "api", "chain_responses", "background",
+    "max_concurrent_tools", "context", "max_media_size", "prepare_step", "guardrails",
+    "limits", "prices", "fallback", "breaker",
+)  # fmt: skip
 
 T = TypeVar("T")
 
@@ -114,8 +121,7 @@ class Agent(Generic[OutputT]):
         "_output_memory",
         "_output_spec",
         "_price_table",
-        "_sync_lock",
-        "_sync_loop",
+        "_sync",
         "api",
         "approver",
         "background",
@@ -229,19 +235,13 @@ class Agent(Generic[OutputT]):
         self.max_concurrent_tools = max_concurrent_tools
         self.timeouts = timeouts or Timeouts()
         self.retries = retries or Retries()
-        self.observers: tuple[Observer, ...] = tuple(observers)
-        for observer in self.observers:
-            if not callable(getattr(observer, "observe", None)):
-                raise SetupError(f"an observer needs an observe(run) method: {observer!r:.80}")
-        if approver is not None and not callable(approver):
-            raise SetupError("approver must be a function of an ApprovalRequest")
+        self.observers: tuple[Observer, ...] = _check_watchers(observers, approver)
         self.approver = approver
         self.request: dict[str, Any] = request
         self.guardrails = _check_guardrails(guardrails, prepare_step)
         self.prepare_step = prepare_step
         self._spending(limits, prices, fallback, breaker)
-        self._sync_loop: LoopThread | None = None  # run_sync's loop, for a client instance
-        self._sync_lock = threading.Lock()  # two threads' first run_sync make one loop
+        self._sync = SyncHome(client)  # where run_sync and stream_sync run
 
     def _spending(
         self,
@@ -278,39 +278,10 @@ class Agent(Generic[OutputT]):
 
         `tools` replaces the whole list; request fields given here replace the agent's.
         """
-        settings: dict[str, Any] = {
-            "client": self._client,
-            "model": self.model,
-            "tools": [*self._catalog.plain.values(), *self._catalog.toolsets],
-            "instructions": self.instructions,
-            "max_steps": self.max_steps,
-            "final_answer": self.final_answer,
-            "max_invalid_calls": self.max_invalid_calls,
-            "max_tool_calls": self.max_tool_calls,
-            "max_tool_calls_per_step": self.max_tool_calls_per_step,
-            "max_argument_size": self.max_argument_size,
-            "max_result_size": self.max_result_size,
-            "partial_arguments": self.partial_arguments,
-            "timeouts": self.timeouts,
-            "retries": self.retries,
-            "approver": self.approver,
-            "output_type": self.output_type,
-            "output_mode": self.output_mode,
-            "observers": self.observers,
-            "api": self.api,
-            "chain_responses": self.chain_responses,
-            "background": self.background,
-            "max_concurrent_tools": self.max_concurrent_tools,
-            "context": self.context,
-            "max_media_size": self.max_media_size,
-            "prepare_step": self.prepare_step,
-            "guardrails": self.guardrails,
-            "limits": self.limits,
-            "prices": self.prices,
-            "fallback": self.fallback,
-            "breaker": self.breaker,
-            **self.request,
-        }
+        settings: dict[str, Any] = {name: getattr(self, name) for name in _SETTINGS}
+        settings["client"] = self._client
+        settings["tools"] = [*self._catalog.plain.values(), *self._catalog.toolsets]
+        settings.update(self.request)
         return Agent(**{**settings, **changes})
 
     def as_tool(
@@ -511,7 +482,7 @@ class Agent(Generic[OutputT]):
         the runs share the loop of `run_sync` (see there).
         """
         _check_request({k: v for k, v in request.items() if k not in ("deps", "limits")})
-        portal = self._loop(backend).portal() if self._instance_client() else None
+        portal = self._sync.portal(backend)
         return SyncRun(functools.partial(self.stream, prompt, **request), backend, portal)
 
     @overload
@@ -536,38 +507,16 @@ class Agent(Generic[OutputT]):
         thread (so the instance's connections stay usable and are reused); with a client
         factory, each call starts and ends its own loop and client. Ctrl-C stops the run.
         """
-        if _in_event_loop():
-            raise SetupError(
-                "run_sync() cannot run inside a running event loop (a notebook, an async "
-                "function): use `await agent.run(...)` there"
-            )
+        refuse_in_event_loop()
         run = functools.partial(self.run, prompt, output_type=output_type, **options)
-        if self._instance_client():
-            return self._loop(backend).call(run)
-        return anyio.run(run, backend=backend)
+        return self._sync.call(run, backend)
 
     def close_sync(self) -> None:
         """Close the client instance's connections kept open by `run_sync` / `stream_sync`.
 
         Optional (the process's end closes them too); the agent stays usable.
         """
-        if self._sync_loop is not None and isinstance(self._client, openai.AsyncOpenAI):
-            self._sync_loop.call(self._client.close)
-
-    def _instance_client(self) -> bool:
-        return isinstance(self._client, openai.AsyncOpenAI)
-
-    def _loop(self, backend: str) -> LoopThread:
-        """The loop of this agent's sync calls with a client instance, made at first use."""
-        with self._sync_lock:
-            if self._sync_loop is None:
-                self._sync_loop = LoopThread(backend)
-        if self._sync_loop.backend != backend:
-            raise SetupError(
-                f"this agent's sync runs use the {self._sync_loop.backend} loop its client "
-                f"instance is bound to, not {backend}: give a client factory to mix them"
-            )
-        return self._sync_loop
+        self._sync.close()
 
 
 def _output_spec(output_type: Any, request: Mapping[str, Any]) -> OutputSpec | None:
@@ -579,17 +528,3 @@ def _output_spec(output_type: Any, request: Mapping[str, Any]) -> OutputSpec | N
     if isinstance(text, Mapping) and "format" in text:
         raise SetupError("give either output_type or text={'format': ...}, not both")
     return output_type if isinstance(output_type, OutputSpec) else output_spec(output_type)
-
-
-def _in_event_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
-        return True
-    try:
-        anyio.get_current_task()
-    except Exception:  # anyio.NoEventLoopError
-        return False
-    return True

@@ -31,6 +31,7 @@ __all__ = [
     "check_request",
     "check_session",
     "check_settings",
+    "check_watchers",
     "client_from_environment",
     "conversation",
 ]
@@ -203,3 +204,14 @@ def conversation(prompt: Prompt, instructions: str | None) -> list[dict[str, Any
 
 def _items(value: Any) -> tuple[Any, ...]:
     return tuple(value) if isinstance(value, (list, tuple)) else ()
+
+
+def check_watchers(observers: Iterable[Any], approver: object) -> tuple[Any, ...]:
+    """The observers as a tuple, each with an `observe(run)`; the approver a function."""
+    given = tuple(observers)
+    for observer in given:
+        if not callable(getattr(observer, "observe", None)):
+            raise SetupError(f"an observer needs an observe(run) method: {observer!r:.80}")
+    if approver is not None and not callable(approver):
+        raise SetupError("approver must be a function of an ApprovalRequest")
+    return given

@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 from time import perf_counter
+from typing import Any
 
 from .._events import StepFinished
-from ..state._state import RunState
+from .._result import RunResult
+from ..state._state import PendingCall, RunState, StopReason
 from ..wire.chat._assemble import StreamAssembler
 from ..wire.responses._assemble import ResponsesAssembler
 from ..wire.responses._output import AssembledResponsesOutput
 from ..wire.responses._request import CARRIED, carried
-from ._calls import assistant_message
-from ._media import tool_content
+from ._calls import assistant_message, awaiting
+from ._config import RunConfig
+from ._execute import ToolRun
+from ._held import after_tools
+from ._hooks import RunHooks
+from ._media import media_parts, tool_content
 from ._step import with_fresh_ids
 from ._step_state import StepState
+from ._typed import TypedRun
 
-__all__ = ["add_step", "end_step", "take_response"]
+__all__ = ["add_step", "answer_calls", "end_step", "run_result", "take_response"]
+
+_CANCELLED = "cancelled: the run was stopped before this call finished"
 
 
 def take_response(
@@ -82,3 +91,56 @@ def add_step(state: RunState, step: StepState) -> None:
         for call in step.calls
     )
     state.pending = None
+
+
+def answer_calls(
+    state: RunState, step: StepState, runnable: list[ToolRun], by_id: dict[str, PendingCall]
+) -> None:
+    """Every call of a batch answered, also when the run was left or cancelled mid-way,
+    so the conversation stays consistent and can be continued."""
+    for run in runnable:
+        call = by_id[run.id]
+        call.status = "finished"
+        call.output = run.output if run.finished else _CANCELLED
+        if run.media and run.finished and call.media is None:
+            call.media = media_parts(run.media)
+    after_tools(state, step, runnable)  # agent tools: usage, paused inner runs
+    if not all(run.finished for run in runnable) and not any(
+        call.status == "awaiting_approval" for call in step.calls
+    ):
+        add_step(state, step)
+
+
+def run_result(
+    state: RunState,
+    step: StepState,
+    stop: StopReason,
+    started: float,
+    config: RunConfig,
+    typed: TypedRun | None,
+    hooks: RunHooks,
+    spending: dict[str, Any],
+) -> RunResult[Any]:
+    """What the run returns, as it ends after `step` (or pauses, calls pending)."""
+    assistant = step.assistant
+    paused = state.pending is not None
+    output: Any = (
+        typed.value if typed is not None
+        else "" if paused
+        else assistant.get("content") or ""
+    )  # fmt: skip
+    return RunResult(
+        run_id=state.run_id,
+        output=hooks.output(output, stop, typed is not None),
+        messages=tuple(state.messages),
+        new_messages=tuple(state.messages[state.first_new :]),
+        stop_reason=stop,
+        usage=state.usage,
+        steps=tuple(state.steps),
+        duration=perf_counter() - started,
+        refusal=None if paused else assistant.get("refusal"),
+        state=state,
+        approvals=awaiting(step, config) if paused else (),
+        guardrail=hooks.tripped,
+        **spending,
+    )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
+import functools
 import math
 import random
 import secrets
@@ -23,23 +23,18 @@ from .._events import (
     RunFailed,
     RunFinished,
     RunStarted,
-    StepInterrupted,
     StepStarted,
-    ToolFinished,
-    ToolStarted,
 )
 from .._exceptions import RetriesExhausted, RunError, RunTimeout, SetupError
 from .._redact import redact, redact_error, secret_of
 from .._result import OutputT, RunResult
 from ..output._watch import OutputWatch
 from ..state._state import RunState, StopReason
-from ..state._store import state_of_session
 from ..wire.chat._assemble import StreamAssembler
 from ..wire.responses._assemble import ResponsesAssembler
 from ._approval import check_decisions, decide
 from ._budget import Budget
 from ._calls import (
-    awaiting,
     resumed_step,
     sort_calls,
     stop_after,
@@ -48,14 +43,13 @@ from ._cancel import CallControl
 from ._context import ContextKeeper, server_fields
 from ._early import EarlyStarts
 from ._early_stream import early_chunks
-from ._execute import ToolRun, ToolRunner, run_tools
-from ._held import after_tools
+from ._execute import ToolRunner, run_tools
 from ._hooks import RunHooks
-from ._media import media_parts
 from ._observe import RunObserver, observed
-from ._record import add_step, end_step, take_response
+from ._record import answer_calls, end_step, run_result, take_response
 from ._route import Route
 from ._send import Attempt, open_attempt
+from ._session import SessionKeeper, worth_saving
 from ._spending import fall_back, masking, result_fields, spending, spent
 from ._steer import queue_message
 from ._step import attempt_failed, check_complete, tool_limit
@@ -66,8 +60,6 @@ if TYPE_CHECKING:
     from ._config import RunConfig, RunStart
 
 __all__ = ["AgentRun"]
-
-_CANCELLED = "cancelled: the run was stopped before this call finished"
 
 # The block owns the run: leaving it closes the HTTP stream and cancels running tools.
 _USE_ASYNC_WITH = (
@@ -108,8 +100,7 @@ class AgentRun(Generic[OutputT]):
         self._control = CallControl(config.max_concurrent_tools)  # cancel_call, the cap
         self._start = start
         self._approver = start.approver if start.approver is not None else config.approver
-        self._session = start.session
-        self._claim: str | None = None  # what names this run in its session while it holds it
+        self._keeper = SessionKeeper(start.session) if start.session is not None else None
         self._hooks = RunHooks(config)  # steering, step overrides, guardrails
         self._budget: Budget | None = None  # with usage limits or prices (see `_spending`)
         self._route: Route | None = None  # with fallback models
@@ -211,8 +202,12 @@ class AgentRun(Generic[OutputT]):
         given = config.client
         client = given if isinstance(given, openai.AsyncOpenAI) else given()
         try:
-            if self._session is not None:
-                await self._load_session()
+            if self._keeper is not None:
+                start = self._start
+                self._state = await self._keeper.load(
+                    self._state, resume=start.resume, added=start.added
+                )
+                self.run_id = self._state.run_id
             yield RunStarted(self.run_id, config.model, tuple(config.tools))
             self._secret = secret = secret_of(client.api_key)
             self._budget, self._route = spending(config, self._start, self._state, client)
@@ -223,38 +218,19 @@ class AgentRun(Generic[OutputT]):
             yield RunFailed(exc)
             raise
         finally:
-            if self._claim is not None and self._result is None:
+            keeper = self._keeper
+            if keeper is not None and keeper.claim is not None and self._result is None:
                 with anyio.CancelScope(shield=True):  # failed or left: free the session
-                    await self._release()
+                    await keeper.release()
             if self._runner is not None:
                 self._runner.close()  # the early calls' relay, if the run is left mid-step
             if client is not given:
                 with anyio.CancelScope(shield=True):
                     await client.close()
 
-    async def _load_session(self) -> None:
-        """Take up the session's conversation (or its unfinished run, to resume it)."""
-        assert self._session is not None
-        start = self._start
-        claim = f"{self.run_id}/{secrets.token_hex(6)}"
-        sent = self._state.queued  # messages sent before the run began
-        self._state = await state_of_session(
-            self._session, self._state, resume=start.resume, added=start.added, claim=claim
-        )
-        self._state.queued.extend(sent)
-        self._claim = claim if start.resume else None
-        self.run_id = self._state.run_id
-
-    async def _release(self) -> None:
-        assert self._session is not None
-        with contextlib.suppress(Exception):  # the run's own error is what the caller sees
-            await self._session.release(self._claim)
-
     async def _checkpoint(self) -> None:
-        if self._session is not None:
-            state = self._state
-            held = self._claim if state.stop_reason is None else None
-            await self._session.save(state, claim=held)
+        if self._keeper is not None:
+            await self._keeper.save(self._state)
 
     async def _steps(
         self, client: openai.AsyncOpenAI, started: float, secret: str | None
@@ -320,24 +296,12 @@ class AgentRun(Generic[OutputT]):
                         if not self._hooks.cut:  # (an input guardrail's trip cuts it)
                             check_complete(assembler, stream)
                     except RunError as exc:
-                        if early is not None:
-                            if secret is not None:
-                                redact_error(exc, secret)  # before its text is copied
-                            for event in early.abandon(f"the attempt at this step failed: {exc}"):
-                                yield event
-                        if typed is not None and typed.fall_back(exc):
-                            continue  # refused `response_format`: ask again, by the final tool
-                        delay, interrupted = self._attempt_failed(
-                            step, assembler, exc, run_deadline
-                        )
-                        if self._context is not None and self._context.refused(exc, step.number):
-                            # Too long for the server: compact harder and try once more.
-                            delay, interrupted = 0.0, dataclasses.replace(interrupted, retry_in=0.0)
-                        yield interrupted
-                        if delay is None and (fell := fall_back(self._route, step, exc)):
-                            yield fell
-                            continue  # the next model answers the step
+                        told, delay = self._after_failure(step, assembler, exc, run_deadline)
+                        for event in told:
+                            yield event
                         if delay is None:
+                            continue  # asked again at once (another form, another model)
+                        if delay < 0:  # no retry left
                             if len(step.failures) > 1:
                                 raise RetriesExhausted(tuple(step.failures)) from exc
                             raise
@@ -345,13 +309,9 @@ class AgentRun(Generic[OutputT]):
                         await anyio.sleep(delay)
                     else:
                         break
-                take_response(self._state, step, assembler)
-                for event in spent(self._budget, self._route, state, step):
-                    yield event
-                for event in self._typed_calls(step, watch):
-                    yield event
-                async for event in self._sort_calls(step):
-                    yield event
+                async with aclosing(self._take(step, assembler, watch)) as taking:
+                    async for event in taking:
+                        yield event
             async with aclosing(self._settle(step, run_deadline)) as settling:
                 async for event in settling:
                     yield event
@@ -381,7 +341,7 @@ class AgentRun(Generic[OutputT]):
         yield end_step(self._state, step)
         if self._typed is not None:
             self._typed.add_feedback(self._state)
-        step.stop, at_step_limit = self._stop_after(step)
+        step.stop, at_step_limit = stop_after(self._config, self._state, step, self._typed)
         if at_step_limit:
             yield MaxStepsReached(step.number, self._config.max_steps)
         if step.stop is not None:  # a message sent meanwhile, or the output guardrails
@@ -430,21 +390,54 @@ class AgentRun(Generic[OutputT]):
         timeout = tool_limit(config.timeouts, run_deadline)
         return EarlyStarts(config, self._state, step.number, runner, timeout, step.reusable)
 
-    def _attempt_failed(
+    def _after_failure(
         self,
         step: StepState,
         assembler: StreamAssembler | ResponsesAssembler,
         exc: RunError,
         run_deadline: float,
-    ) -> tuple[float | None, StepInterrupted]:
-        """Record a broken attempt (see `attempt_failed`)."""
+    ) -> tuple[list[Event], float | None]:
+        """A broken attempt at `step`: the events to report, and when to try again:
+        after a delay in seconds (a retry), None (at once, not counted as a retry: by the
+        final tool after a refused `response_format`, or on a fallback model), or -1
+        (never: the error ends the run once the events are out)."""
+        events: list[Event] = []
+        if step.early is not None:
+            if self._secret is not None:
+                redact_error(exc, self._secret)  # before its text is copied
+            events.extend(step.early.abandon(f"the attempt at this step failed: {exc}"))
+        if self._typed is not None and self._typed.fall_back(exc):
+            return events, None
         self._rng = self._rng or random.Random()  # made at the first retry: seeding costs
         retries = self._config.retries
         left = self._state.retries_left(retries.budget)
         secret, tried = masking(self._route, self._secret)
-        return attempt_failed(
+        delay, interrupted = attempt_failed(
             step, assembler, exc, retries, left, self._rng, run_deadline, secret, tried
         )
+        if self._context is not None and self._context.refused(exc, step.number):
+            # Too long for the server: compact harder and try once more.
+            delay, interrupted = 0.0, dataclasses.replace(interrupted, retry_in=0.0)
+        events.append(interrupted)
+        if delay is None and (fell := fall_back(self._route, step, exc)):
+            events.append(fell)
+            return events, None
+        return events, -1.0 if delay is None else delay
+
+    async def _take(
+        self,
+        step: StepState,
+        assembler: StreamAssembler | ResponsesAssembler,
+        watch: OutputWatch | None,
+    ) -> AsyncGenerator[Event, None]:
+        """A whole response: keep it, price it, judge its typed answer, sort its calls."""
+        take_response(self._state, step, assembler)
+        for event in spent(self._budget, self._route, self._state, step):
+            yield event
+        for event in self._typed_calls(step, watch):
+            yield event
+        async for event in self._sort_calls(step):
+            yield event
 
     async def _sort_calls(self, step: StepState) -> AsyncGenerator[Event, None]:
         """Validate each call and check the limits: ready, awaiting approval, or refused."""
@@ -490,7 +483,8 @@ class AgentRun(Generic[OutputT]):
         by_id = {call.id: call for call in step.calls}
         context = (*state.messages, step.assistant)
         timeout = tool_limit(config.timeouts, run_deadline)
-        starting = None if self._session is None else self._starting
+        keeper = self._keeper
+        starting = None if keeper is None else functools.partial(keeper.starting, state)
         batch = (
             step.early.run(runnable, context, timeout, starting)
             if step.early is not None
@@ -507,78 +501,23 @@ class AgentRun(Generic[OutputT]):
                     if self._hooks.news:  # messages sent while the tools run
                         for event in self._hooks.announce():
                             yield event
-                    if self._session is not None:
-                        if isinstance(tool_event, ToolStarted):
-                            if by_id[tool_event.id].status == "running":
-                                continue  # saved before it started
-                            by_id[tool_event.id].status = "running"  # it started early
-                        elif isinstance(tool_event, ToolFinished):
-                            call = by_id[tool_event.id]
-                            call.status, call.output = "finished", tool_event.output
-                            call.media = media_parts(tool_event.media) or None
-                        else:
-                            continue  # progress is not worth a checkpoint
-                        await self._checkpoint()
+                    if keeper is not None and worth_saving(tool_event, by_id):
+                        await keeper.save(state)
         finally:
             # Also when the run is left or cancelled mid-way: every call gets an answer,
             # so the conversation stays consistent and can be continued.
-            for run in runnable:
-                call = by_id[run.id]
-                call.status = "finished"
-                call.output = run.output if run.finished else _CANCELLED
-                if run.media and run.finished and call.media is None:
-                    call.media = media_parts(run.media)
-            after_tools(state, step, runnable)  # agent tools: usage, paused inner runs
-            if not all(run.finished for run in runnable) and not any(
-                call.status == "awaiting_approval" for call in step.calls
-            ):
-                add_step(self._state, step)
+            answer_calls(state, step, runnable, by_id)
         step.tool_time = perf_counter() - started
-
-    async def _starting(self, batch: list[ToolRun]) -> None:
-        """Save that these calls are running before they start: after a crash, a call
-        that may have had effects is never taken for one that never ran."""
-        pending = self._state.pending
-        assert pending is not None
-        starting = {run.id for run in batch}
-        for call in pending.calls:
-            if call.id in starting:
-                call.status = "running"
-        await self._checkpoint()
-
-    def _stop_after(self, step: StepState) -> tuple[StopReason | None, bool]:
-        """Why the run ends after `step`, if it does (see `stop_after`)."""
-        return stop_after(self._config, self._state, step, self._typed)
 
     async def _finish(
         self, step: StepState, stop: StopReason, started: float
     ) -> RunResult[OutputT]:
-        state = self._state
-        state.stop_reason = stop
+        self._state.stop_reason = stop
         await self._checkpoint()
-        assistant = step.assistant
-        paused = state.pending is not None
-        typed = self._typed
-        output: Any = (
-            typed.value if typed is not None
-            else "" if paused
-            else assistant.get("content") or ""
+        self._result = run_result(
+            self._state, step, stop, started, self._config, self._typed, self._hooks,
+            result_fields(self._budget),
         )  # fmt: skip
-        self._result = RunResult(
-            run_id=self.run_id,
-            output=self._hooks.output(output, stop, typed is not None),
-            messages=tuple(state.messages),
-            new_messages=tuple(state.messages[state.first_new :]),
-            stop_reason=stop,
-            usage=state.usage,
-            steps=tuple(state.steps),
-            duration=perf_counter() - started,
-            refusal=None if paused else assistant.get("refusal"),
-            state=state,
-            approvals=awaiting(step, self._config) if paused else (),
-            guardrail=self._hooks.tripped,
-            **result_fields(self._budget),
-        )
         return self._result
 
     # --- typed output (see `_typed`): phases of their own, skipped without an output type

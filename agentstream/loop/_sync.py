@@ -15,6 +15,7 @@ Keeping the loop alive keeps the instance usable as given, and its connections r
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import Future
@@ -23,6 +24,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
+import openai
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
@@ -33,7 +35,7 @@ from .._result import RunResult
 if TYPE_CHECKING:
     from ._run import AgentRun
 
-__all__ = ["LoopThread", "SyncRun"]
+__all__ = ["LoopThread", "SyncHome", "SyncRun", "refuse_in_event_loop"]
 
 T = TypeVar("T")
 
@@ -204,3 +206,61 @@ class SyncRun:
                 async for event in run:
                     await send.send(event)
             self._result = run.result
+
+
+class SyncHome:
+    """Where an agent's sync runs happen: with a client instance, one event loop kept in a
+    daemon thread (made at first use), since the instance's connections belong to the
+    loop that opened them; with a client factory, a loop of its own for each run."""
+
+    __slots__ = ("_client", "_lock", "_loop")
+
+    def __init__(self, client: object) -> None:
+        self._client = client
+        self._loop: LoopThread | None = None
+        self._lock = threading.Lock()  # two threads' first run_sync make one loop
+
+    def portal(self, backend: str) -> BlockingPortal | None:
+        """The shared loop's portal for a client instance; None for a client factory."""
+        return self._home(backend).portal() if self._shared else None
+
+    def call(self, func: Callable[[], Awaitable[T]], backend: str) -> T:
+        """`func()` to its end, on the shared loop or on a loop of its own."""
+        if self._shared:
+            return self._home(backend).call(func)
+        return anyio.run(func, backend=backend)
+
+    def close(self) -> None:
+        """Close the client instance's connections kept open on the shared loop."""
+        if self._loop is not None and isinstance(self._client, openai.AsyncOpenAI):
+            self._loop.call(self._client.close)
+
+    @property
+    def _shared(self) -> bool:
+        return isinstance(self._client, openai.AsyncOpenAI)
+
+    def _home(self, backend: str) -> LoopThread:
+        with self._lock:
+            if self._loop is None:
+                self._loop = LoopThread(backend)
+        if self._loop.backend != backend:
+            raise SetupError(
+                f"this agent's sync runs use the {self._loop.backend} loop its client "
+                f"instance is bound to, not {backend}: give a client factory to mix them"
+            )
+        return self._loop
+
+
+def refuse_in_event_loop() -> None:
+    """`SetupError` when called inside a running event loop (a notebook, an async function)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        try:
+            anyio.get_current_task()
+        except Exception:  # anyio.NoEventLoopError: no loop here, as it should be
+            return
+    raise SetupError(
+        "run_sync() cannot run inside a running event loop (a notebook, an async "
+        "function): use `await agent.run(...)` there"
+    )

@@ -39,5 +39,7 @@ except ModuleNotFoundError as _missing:
 from ._agent import APPROVAL_TOPIC as APPROVAL_TOPIC
 from ._agent import DurableAgent as DurableAgent
 from ._agent import DurableResult as DurableResult
+from ._codec import RecordedError as RecordedError
+from ._log import EventLog as EventLog
 
-__all__ = ["APPROVAL_TOPIC", "DurableAgent", "DurableResult"]
+__all__ = ["APPROVAL_TOPIC", "DurableAgent", "DurableResult", "EventLog", "RecordedError"]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,13 +14,18 @@ from dbos import DBOS, Queue, WorkflowHandleAsync
 
 from agentstream import (
     Agent,
+    AgentStreamError,
     Approval,
     ApprovalRequest,
+    Event,
+    RunFailed,
     RunResult,
     SetupError,
     Tool,
     ToolContext,
 )
+
+from ._log import EventLog, Recorder
 
 __all__ = ["APPROVAL_TOPIC", "DurableAgent", "DurableResult"]
 
@@ -50,6 +56,11 @@ class DurableAgent:
     needs approval publishes its request as the workflow event `APPROVAL_TOPIC + id`
     and waits, durably, up to `approval_timeout` seconds for `approve(...)`.
 
+    With `events_url` (the DBOS system database's URL, SQLite or Postgres), every
+    event of a run is written to its event log as the run goes: `stream` starts a run
+    and yields its events, `events` attaches to any run by workflow id, from any
+    process, from the start or after the last sequence number a reader saw.
+
     The request step sends over the network, or through `transport` (an
     `httpx2.AsyncBaseTransport`) for a model served in-process: with the offline or a
     scripted model of `agentstream.testing`, give `transport=model.async_transport()`.
@@ -62,6 +73,7 @@ class DurableAgent:
         name: str,
         approval_timeout: float = _WEEK,
         transport: httpx2.AsyncBaseTransport | None = None,
+        events_url: str | None = None,
     ) -> None:
         if not isinstance(agent, Agent):
             raise SetupError("DurableAgent takes an agentstream.Agent")
@@ -75,6 +87,8 @@ class DurableAgent:
         self.agent = agent
         self.approval_timeout = approval_timeout
         self._tools = dict(agent.tools)
+        self.log = EventLog(events_url) if events_url is not None else None
+        """Where the runs' events are written and read (None: the runs keep no events)."""
 
         # DBOS registers plain functions (by name), not bound methods.
         async def model_request(
@@ -124,6 +138,38 @@ class DurableAgent:
         with SetWorkflowID(workflow_id):
             return await queue.enqueue_async(self.workflow, prompt)
 
+    async def stream(
+        self, prompt: str, *, workflow_id: str | None = None
+    ) -> AsyncGenerator[tuple[int, Event], None]:
+        """Start a run as a workflow and yield its `(seq, event)` pairs to its end.
+
+        With the id of a workflow that exists already, its events (DBOS starts no
+        second run under one id). Leaving the loop early stops the reading, not the run.
+        """
+        log = self._need_log()
+        handle = await self.start(prompt, workflow_id=workflow_id)
+        async with aclosing(log.read(handle.workflow_id)) as reading:
+            async for item in reading:
+                yield item
+
+    async def events(
+        self, workflow_id: str, *, after: int = -1
+    ) -> AsyncGenerator[tuple[int, Event], None]:
+        """The `(seq, event)` pairs of run `workflow_id` after seq `after`, to its end.
+
+        From any process whose DurableAgent has the same `events_url`: from the start
+        (`after=-1`) or after the last seq a reader saw; it waits for the events still
+        to come, and ends after `RunFinished` or `RunFailed`.
+        """
+        async with aclosing(self._need_log().read(workflow_id, after=after)) as reading:
+            async for item in reading:
+                yield item
+
+    def _need_log(self) -> EventLog:
+        if self.log is None:
+            raise SetupError("this DurableAgent keeps no events: give it events_url=...")
+        return self.log
+
     @staticmethod
     async def approve(
         workflow_id: str, call_id: str, approved: bool = True, reason: str | None = None
@@ -148,8 +194,22 @@ class DurableAgent:
             tools=[tool.with_handler(self._tool_handler(tool)) for tool in self._tools.values()],
             approver=self._approver if self.agent.approver is None else self.agent.approver,
         )
-        result = await agent.run(prompt)
-        return _durable(result)
+        if self.log is None:
+            return _durable(await agent.run(prompt))
+        workflow_id = DBOS.workflow_id
+        assert workflow_id is not None  # inside a workflow
+        recorder = Recorder(self.log, workflow_id)
+        try:
+            async with agent.stream(prompt) as run:
+                async for event in run:
+                    await recorder.add(event)
+        except AgentStreamError as error:
+            if not recorder.ended:  # the run ends in its log, whatever ended it
+                await recorder.add(RunFailed(error))
+            raise
+        finally:
+            await recorder.flush()
+        return _durable(run.result)
 
     def _client(self) -> openai.AsyncOpenAI:
         """A client like the agent's whose requests go through the request step."""

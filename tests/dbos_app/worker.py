@@ -60,7 +60,8 @@ DBOS(
     }
 )
 client = openai.AsyncOpenAI(api_key="k", base_url=f"http://127.0.0.1:{PORT}/v1", max_retries=0)
-durable = DurableAgent(Agent(client=client, model="m", tools=[record, slow]), name="tester")
+agent = Agent(client=client, model="m", tools=[record, slow])
+durable = DurableAgent(agent, name="tester", events_url=DB_URL)  # every run keeps its events
 
 
 async def main() -> None:

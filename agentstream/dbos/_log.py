@@ -1,0 +1,230 @@
+"""The event log of durable runs: one ordered, numbered stream of events per workflow.
+
+The rows live in the table `agentstream_events` of the DBOS system database (SQLite or
+Postgres), keyed by (workflow id, seq). The workflow writes them as it goes; when DBOS
+recovers a workflow, the replay makes the same events in the same order (each model
+response and tool result comes from the record), so the same sequence numbers: a row
+that is already there is left as it is (insert-or-ignore), and the log neither loses
+nor repeats an event across a crash. Readers poll the table, from any process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import AsyncGenerator, Sequence
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from agentstream import (
+    Event,
+    OutputDelta,
+    ReasoningDelta,
+    RefusalDelta,
+    RunFailed,
+    RunFinished,
+    SetupError,
+    TextDelta,
+    ToolCallDelta,
+    ToolProgress,
+)
+
+from ._codec import decode, encode
+
+__all__ = ["EventLog", "Recorder"]
+
+_TABLE = "agentstream_events"
+_BATCH = 500  # rows a reader takes per query
+_PENDING = 256  # deltas a writer holds before it writes them anyway
+
+
+class EventLog:
+    """The events of durable runs, in the database at `url` (a DBOS system database URL).
+
+    `read(workflow_id)` yields `(seq, event)` pairs from any process: seq counts from 0
+    in the run's order; `after=N` starts after seq N (what a client last saw). The
+    reading ends with the run's `RunFinished` or `RunFailed`.
+    """
+
+    def __init__(self, url: str, *, poll: float = 0.1) -> None:
+        if not isinstance(url, str) or not url.startswith(("sqlite:", "postgres")):
+            raise SetupError("the event log needs a sqlite:/// or postgresql:// database URL")
+        self.url = url
+        self.poll = poll
+        self._engine: sa.Engine | None = None
+        self._lock = threading.Lock()
+        metadata = sa.MetaData()
+        self._table = sa.Table(
+            _TABLE,
+            metadata,
+            sa.Column("workflow_id", sa.String(256), primary_key=True),
+            sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+            sa.Column("event", sa.Text, nullable=False),
+        )
+        self._metadata = metadata
+
+    # --- the database (sync: called in worker threads) ---------------------------------
+
+    def _db(self) -> sa.Engine:
+        with self._lock:
+            if self._engine is None:
+                self._engine = _engine(self.url)
+                try:
+                    self._metadata.create_all(self._engine, checkfirst=True)
+                except sa.exc.DBAPIError:
+                    # Another process made the table in the same instant: fine if it is there.
+                    if not sa.inspect(self._engine).has_table(_TABLE):
+                        raise
+            return self._engine
+
+    def write_rows(self, workflow_id: str, rows: Sequence[tuple[int, str]]) -> None:
+        """Insert rows that are not there yet (a replay's rows are already there)."""
+        if not rows:
+            return
+        engine = self._db()
+        dialect = sqlite if engine.dialect.name == "sqlite" else postgresql
+        statement = dialect.insert(self._table).on_conflict_do_nothing()
+        with engine.begin() as connection:
+            connection.execute(
+                statement,
+                [{"workflow_id": workflow_id, "seq": seq, "event": text} for seq, text in rows],
+            )
+
+    def read_rows(self, workflow_id: str, after: int, limit: int = _BATCH) -> list[Any]:
+        """Rows after seq `after`, in order, as far as they run without a gap."""
+        table = self._table
+        query = (
+            sa.select(table.c.seq, table.c.event)
+            .where(table.c.workflow_id == workflow_id, table.c.seq > after)
+            .order_by(table.c.seq)
+            .limit(limit)
+        )
+        with self._db().connect() as connection:
+            found = connection.execute(query).all()
+        rows: list[Any] = []
+        for row in found:
+            if row[0] != after + 1 + len(rows):
+                break  # never hand out a row past one not visible yet
+            rows.append(row)
+        return rows
+
+    def close(self) -> None:
+        """Close the database connections."""
+        with self._lock:
+            if self._engine is not None:
+                self._engine.dispose()
+                self._engine = None
+
+    # --- reading -----------------------------------------------------------------------
+
+    async def read(
+        self, workflow_id: str, *, after: int = -1
+    ) -> AsyncGenerator[tuple[int, Event], None]:
+        """The run's `(seq, event)` pairs after seq `after`, waiting for new ones, to the end."""
+        while True:
+            rows = await anyio.to_thread.run_sync(self.read_rows, workflow_id, after)
+            for seq, text in rows:
+                event = decode(text)
+                after = seq
+                yield seq, event
+                if isinstance(event, (RunFinished, RunFailed)):
+                    return
+            if not rows:
+                await anyio.sleep(self.poll)
+
+
+def _engine(url: str) -> sa.Engine:
+    parsed = sa.make_url(url)
+    if parsed.drivername.startswith("sqlite"):
+        # DBOS writes to the same file: wait for its locks rather than fail at once.
+        return sa.create_engine(parsed, connect_args={"timeout": 30})
+    if parsed.drivername in ("postgres", "postgresql"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return sa.create_engine(parsed, pool_pre_ping=True, pool_size=2, max_overflow=8)
+
+
+class Recorder:
+    """Numbers a run's events and writes them to the log, coalescing the deltas.
+
+    Consecutive deltas of one text, reasoning, refusal or call are stored as one (a
+    reader sees the same text, in fewer pieces); they are written with the next other
+    event. `ToolProgress` is left out: it depends on timing, and would shift the
+    numbers that a replay must give again.
+    """
+
+    def __init__(self, log: EventLog, workflow_id: str) -> None:
+        self._log = log
+        self._workflow_id = workflow_id
+        # Each pending event with the pieces of text merged into it so far (joined
+        # once, when written: concatenating piece by piece would be quadratic).
+        self._pending: list[tuple[Event, list[str]]] = []
+        self._pieces = 0
+        self._seq = 0
+        self.ended = False
+
+    async def add(self, event: Event) -> None:
+        """Take one event of the run; write what is pending unless it is a delta."""
+        if isinstance(event, ToolProgress):
+            return
+        if isinstance(event, (RunFinished, RunFailed)):
+            self.ended = True
+        if self._pending and _same_piece(self._pending[-1][0], event):
+            pieces = self._pending[-1][1]
+            pieces.append(_piece(event))
+            if isinstance(event, (ToolCallDelta, OutputDelta)):  # the latest parse wins
+                self._pending[-1] = (event, pieces)
+        else:
+            self._pending.append((event, [_piece(event)]))
+        self._pieces += 1
+        if not isinstance(event, _DELTAS) or self._pieces >= _PENDING:
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Write the pending events."""
+        if not self._pending:
+            return
+        events = [_joined(event, pieces) for event, pieces in self._pending]
+        rows = [(self._seq + n, encode(event)) for n, event in enumerate(events)]
+        self._seq += len(rows)
+        self._pending = []
+        self._pieces = 0
+        await anyio.to_thread.run_sync(self._log.write_rows, self._workflow_id, rows)
+
+
+_DELTAS = (TextDelta, ReasoningDelta, RefusalDelta, ToolCallDelta, OutputDelta)
+
+
+def _same_piece(last: Event, event: Event) -> bool:
+    """Whether `event` continues `last` (the same text, reasoning, refusal or call)."""
+    if type(last) is not type(event) or not isinstance(event, _DELTAS):
+        return False
+    if isinstance(event, OutputDelta):
+        assert isinstance(last, OutputDelta)
+        return last.step == event.step
+    assert isinstance(last, (TextDelta, ReasoningDelta, RefusalDelta, ToolCallDelta))
+    if (last.step, last.choice) != (event.step, event.choice):
+        return False
+    return not isinstance(event, ToolCallDelta) or getattr(last, "index", None) == event.index
+
+
+def _piece(event: Event) -> str:
+    if isinstance(event, (TextDelta, ReasoningDelta, RefusalDelta)):
+        return event.text
+    if isinstance(event, ToolCallDelta):
+        return event.delta
+    return ""
+
+
+def _joined(event: Event, pieces: list[str]) -> Event:
+    """`event` carrying all its merged pieces (the last event of a run of deltas)."""
+    if len(pieces) == 1:
+        return event
+    if isinstance(event, (TextDelta, ReasoningDelta, RefusalDelta)):
+        return type(event)(event.step, event.choice, "".join(pieces))
+    if isinstance(event, ToolCallDelta):
+        return dataclasses.replace(event, delta="".join(pieces))
+    return event  # an OutputDelta: the latest parse holds all the earlier ones did

@@ -8,6 +8,8 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
+import anyio.to_thread
 import httpx2
 import openai
 from dbos import DBOS, Queue, WorkflowHandleAsync
@@ -99,7 +101,7 @@ class DurableAgent:
         async def tool_call(name: str, arguments: dict[str, Any], context: ToolContext) -> Any:
             return await self._tools[name].invoke(arguments, context)
 
-        async def run(prompt: str) -> DurableResult:
+        async def run(prompt: str | list[dict[str, Any]]) -> DurableResult:
             return await self._run(prompt)
 
         self._request_step = DBOS.step(name=f"{name}.model_request")(model_request)
@@ -117,7 +119,7 @@ class DurableAgent:
         return result
 
     async def start(
-        self, prompt: str, *, workflow_id: str | None = None
+        self, prompt: str | list[dict[str, Any]], *, workflow_id: str | None = None
     ) -> WorkflowHandleAsync[DurableResult]:
         """Start a run as a workflow in this process; its handle."""
         from dbos import SetWorkflowID
@@ -128,7 +130,7 @@ class DurableAgent:
             return await DBOS.start_workflow_async(self.workflow, prompt)
 
     async def enqueue(
-        self, queue: Queue, prompt: str, *, workflow_id: str | None = None
+        self, queue: Queue, prompt: str | list[dict[str, Any]], *, workflow_id: str | None = None
     ) -> WorkflowHandleAsync[DurableResult]:
         """Put a run on a DBOS queue, for whichever worker process takes it."""
         from dbos import SetWorkflowID
@@ -161,9 +163,32 @@ class DurableAgent:
         (`after=-1`) or after the last seq a reader saw; it waits for the events still
         to come, and ends after `RunFinished` or `RunFailed`.
         """
-        async with aclosing(self._need_log().read(workflow_id, after=after)) as reading:
+        log = self._need_log()
+        async with aclosing(log.read(workflow_id, after=after, ended=_ended)) as reading:
             async for item in reading:
                 yield item
+
+    async def start_chat(self, chat_id: str, messages: list[dict[str, Any]]) -> str:
+        """Start the run of a chat's turn on `messages` (OpenAI message dicts); its id.
+
+        The workflow id is made of the name, the chat id and the turn's length, so that
+        the same turn sent again finds its run instead of starting a second one. The
+        run becomes the chat's latest (`chat_run`). For `agentstream.web`'s durable mode.
+        """
+        log = self._need_log()
+        workflow_id = f"{self.name}:{chat_id}:{len(messages)}"
+        await self.start(messages, workflow_id=workflow_id)
+        await anyio.to_thread.run_sync(log.set_chat_run, chat_id, workflow_id)
+        return workflow_id
+
+    async def chat_run(self, chat_id: str) -> str | None:
+        """The workflow id of the chat's latest run, if it has one."""
+        return await anyio.to_thread.run_sync(self._need_log().chat_run, chat_id)
+
+    @staticmethod
+    async def cancel(workflow_id: str) -> None:
+        """Cancel run `workflow_id` (from any process); its readers end."""
+        await DBOS.cancel_workflow_async(workflow_id)
 
     def _need_log(self) -> EventLog:
         if self.log is None:
@@ -188,7 +213,7 @@ class DurableAgent:
 
     # --- the workflow --------------------------------------------------------------------
 
-    async def _run(self, prompt: str) -> DurableResult:
+    async def _run(self, prompt: str | list[dict[str, Any]]) -> DurableResult:
         agent = self.agent.replace(
             client=self._client,
             tools=[tool.with_handler(self._tool_handler(tool)) for tool in self._tools.values()],
@@ -239,6 +264,18 @@ class DurableAgent:
         if not isinstance(message, dict):
             return Approval.deny("no decision arrived in time")
         return Approval(bool(message.get("approved")), message.get("reason"))
+
+
+_ENDED = frozenset({"SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"})
+
+
+async def _ended(workflow_id: str) -> bool:
+    """Whether the workflow has ended (a cancelled one writes no RunFinished)."""
+    try:
+        status = await DBOS.get_workflow_status_async(workflow_id)
+    except Exception:  # DBOS not launched in this process: rely on the events alone
+        return False
+    return status is not None and status.status in _ENDED
 
 
 def _check_reachable(agent: Agent) -> None:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import AsyncGenerator, Sequence
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from typing import Any
 
 import anyio
@@ -38,6 +39,8 @@ from ._codec import decode, encode
 __all__ = ["EventLog", "Recorder"]
 
 _TABLE = "agentstream_events"
+_CHATS = "agentstream_chats"  # a chat's latest run, for clients that come back by chat id
+_ENDED = 1.0  # seconds between looks at whether a silent run has ended
 _BATCH = 500  # rows a reader takes per query
 _PENDING = 256  # deltas a writer holds before it writes them anyway
 
@@ -65,6 +68,12 @@ class EventLog:
             sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
             sa.Column("event", sa.Text, nullable=False),
         )
+        self._chats = sa.Table(
+            _CHATS,
+            metadata,
+            sa.Column("chat_id", sa.String(256), primary_key=True),
+            sa.Column("workflow_id", sa.String(512), nullable=False),
+        )
         self._metadata = metadata
 
     # --- the database (sync: called in worker threads) ---------------------------------
@@ -77,7 +86,8 @@ class EventLog:
                     self._metadata.create_all(self._engine, checkfirst=True)
                 except sa.exc.DBAPIError:
                     # Another process made the table in the same instant: fine if it is there.
-                    if not sa.inspect(self._engine).has_table(_TABLE):
+                    inspector = sa.inspect(self._engine)
+                    if not (inspector.has_table(_TABLE) and inspector.has_table(_CHATS)):
                         raise
             return self._engine
 
@@ -112,6 +122,24 @@ class EventLog:
             rows.append(row)
         return rows
 
+    def set_chat_run(self, chat_id: str, workflow_id: str) -> None:
+        """Make `workflow_id` the chat's latest run."""
+        engine = self._db()
+        dialect = sqlite if engine.dialect.name == "sqlite" else postgresql
+        statement = dialect.insert(self._chats).values(chat_id=chat_id, workflow_id=workflow_id)
+        statement = statement.on_conflict_do_update(
+            index_elements=["chat_id"], set_={"workflow_id": workflow_id}
+        )
+        with engine.begin() as connection:
+            connection.execute(statement)
+
+    def chat_run(self, chat_id: str) -> str | None:
+        """The chat's latest run, if it has one."""
+        query = sa.select(self._chats.c.workflow_id).where(self._chats.c.chat_id == chat_id)
+        with self._db().connect() as connection:
+            found: str | None = connection.execute(query).scalar()
+        return found
+
     def close(self) -> None:
         """Close the database connections."""
         with self._lock:
@@ -122,9 +150,19 @@ class EventLog:
     # --- reading -----------------------------------------------------------------------
 
     async def read(
-        self, workflow_id: str, *, after: int = -1
+        self,
+        workflow_id: str,
+        *,
+        after: int = -1,
+        ended: Callable[[str], Awaitable[bool]] | None = None,
     ) -> AsyncGenerator[tuple[int, Event], None]:
-        """The run's `(seq, event)` pairs after seq `after`, waiting for new ones, to the end."""
+        """The run's `(seq, event)` pairs after seq `after`, waiting for new ones, to the end.
+
+        The end is its `RunFinished` or `RunFailed`; or, with `ended` (a check of the
+        workflow's status), the last event of a run that ended without one (cancelled).
+        """
+        looked = time.monotonic()
+        last_look = False
         while True:
             rows = await anyio.to_thread.run_sync(self.read_rows, workflow_id, after)
             for seq, text in rows:
@@ -133,8 +171,15 @@ class EventLog:
                 yield seq, event
                 if isinstance(event, (RunFinished, RunFailed)):
                     return
-            if not rows:
-                await anyio.sleep(self.poll)
+            if rows:
+                continue
+            if last_look:
+                return
+            if ended is not None and time.monotonic() - looked >= _ENDED:
+                looked = time.monotonic()
+                last_look = await ended(workflow_id)  # then one more read, for its last rows
+                continue
+            await anyio.sleep(self.poll)
 
 
 def _engine(url: str) -> sa.Engine:

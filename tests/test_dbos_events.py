@@ -17,10 +17,18 @@ import pytest
 
 pytest.importorskip("dbos", reason="the dbos extra is not installed (pip install -e '.[dbos]')")
 
-from agentstream import Event, RunFinished, TextDelta, ToolFinished, ToolStarted
+from agentstream import (
+    Event,
+    RunFinished,
+    StepInterrupted,
+    StepStarted,
+    TextDelta,
+    ToolFinished,
+    ToolStarted,
+)
 from agentstream.dbos import EventLog
 from agentstream.dbos._codec import encode
-from agentstream.testing import ScriptedModel, serve
+from agentstream.testing import Fault, ModelRequest, Reply, ScriptedModel, ToolCall, serve
 
 from .test_dbos import Model, kill, lines, postgres, spawn, wait_for
 
@@ -154,3 +162,70 @@ def test_a_log_refuses_a_url_it_cannot_use() -> None:
 
     with pytest.raises(SetupError):
         EventLog("mysql://x")
+
+
+ANSWER = "the long answer, streamed in many small pieces, " * 4
+
+
+class StallingModel:
+    """One tool call, then an answer whose first asking stalls mid-stream (a slow model)."""
+
+    def __init__(self) -> None:
+        self.asked: Counter[int] = Counter()
+
+    def __call__(self, request: ModelRequest) -> Reply:
+        step = sum(1 for m in request.messages if m["role"] == "assistant") + 1
+        self.asked[step] += 1
+        if step == 1:
+            return Reply(tool_calls=[ToolCall("record", {"topic": "job-1"}, id="r-1")])
+        if self.asked[step] == 1:
+            return Reply(ANSWER, piece_size=3, fault=Fault(stall_after=6, stall_seconds=120))
+        return Reply(ANSWER, piece_size=3)
+
+
+async def test_a_model_step_cut_by_a_kill_is_shown_withdrawn(tmp_path: Path) -> None:
+    ledger, db = tmp_path / "ledger", f"sqlite:///{tmp_path / 'dbos.sqlite'}"
+    log = EventLog(db)
+    model = StallingModel()
+    live: Seen = []
+    async with anyio.create_task_group() as group:
+        port = await group.start(serve, ScriptedModel(model))
+        first = spawn(db, port, ledger, "worker-1", "run", "job-1", sleep=0)
+        group.start_soon(read, log, "job-1", live)
+        try:
+            # The answer's first pieces are in the log while its request still streams.
+            await wait_for(
+                lambda: '"step":2' in str(live) and "text_delta" in str(live), 90, "text"
+            )
+        finally:
+            kill(first)
+        again = spawn(db, port, ledger, "worker-1", "recover", sleep=0)
+        try:
+            await wait_for(lambda: bool(live) and "run_finished" in live[-1][1], 90, "the end")
+        finally:
+            kill(again)
+        group.cancel_scope.cancel()
+    late: Seen = []
+    await read(log, "job-1", late)
+    log.close()
+    check_whole(live)
+    assert late == live
+    seen = events(live)
+    cut = next(n for n, e in enumerate(seen) if isinstance(e, StepInterrupted))
+    shown = "".join(e.text for e in seen[:cut] if isinstance(e, TextDelta) and e.step == 2)
+    interrupted = seen[cut]
+    assert isinstance(interrupted, StepInterrupted)
+    assert interrupted.step == 2
+    assert 0 < len(shown) < len(ANSWER)
+    assert interrupted.retracted_text == shown  # exactly what was shown is withdrawn
+    again_started = seen[cut + 1]
+    assert isinstance(again_started, StepStarted)
+    assert (again_started.step, again_started.attempt) == (2, 2)
+    after = "".join(e.text for e in seen[cut:] if isinstance(e, TextDelta))
+    assert after == ANSWER
+    result = seen[-1]
+    assert isinstance(result, RunFinished)
+    assert result.result.output == ANSWER
+    assert model.asked[1] == 1  # the finished model step was not asked again
+    assert model.asked[2] == 2  # the cut one was
+    assert Counter(lines(ledger))["end record job-1"] == 1

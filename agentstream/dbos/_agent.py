@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
 from contextlib import aclosing
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +28,9 @@ from agentstream import (
     ToolContext,
 )
 
-from ._log import EventLog, Recorder
+from ._live import LiveWriter, is_live_request
+from ._log import EventLog
+from ._record import Recorder
 
 __all__ = ["APPROVAL_TOPIC", "DurableAgent", "DurableResult"]
 
@@ -35,6 +38,8 @@ APPROVAL_TOPIC = "agentstream.approval:"
 """Messages deciding call `ID` are sent on topic `APPROVAL_TOPIC + ID`."""
 
 _WEEK = 7 * 24 * 3600.0
+# The recorder of the run in this task: its request steps write their pieces live.
+_RECORDER: ContextVar[Recorder | None] = ContextVar("agentstream_dbos_recorder", default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,9 +99,16 @@ class DurableAgent:
 
         # DBOS registers plain functions (by name), not bound methods.
         async def model_request(
-            method: str, url: str, headers: list[tuple[str, str]], body: bytes
-        ) -> tuple[int, list[tuple[str, str]], bytes]:
-            return await _send(method, url, headers, body, transport)
+            method: str,
+            url: str,
+            headers: list[tuple[str, str]],
+            body: bytes,
+            live: tuple[str, int, int, int] | None = None,
+        ) -> tuple[int, list[tuple[str, str]], bytes, int]:
+            writer = None
+            if live is not None and self.log is not None and is_live_request(method, url, body):
+                writer = LiveWriter(self.log, *live)
+            return await _send(method, url, headers, body, transport, writer)
 
         async def tool_call(name: str, arguments: dict[str, Any], context: ToolContext) -> Any:
             return await self._tools[name].invoke(arguments, context)
@@ -224,6 +236,7 @@ class DurableAgent:
         workflow_id = DBOS.workflow_id
         assert workflow_id is not None  # inside a workflow
         recorder = Recorder(self.log, workflow_id)
+        token = _RECORDER.set(recorder)  # for the request steps of this run
         try:
             async with agent.stream(prompt) as run:
                 async for event in run:
@@ -233,6 +246,7 @@ class DurableAgent:
                 await recorder.add(RunFailed(error))
             raise
         finally:
+            _RECORDER.reset(token)
             await recorder.flush()
         return _durable(run.result)
 
@@ -301,12 +315,34 @@ async def _send(
     headers: list[tuple[str, str]],
     body: bytes,
     transport: httpx2.AsyncBaseTransport | None = None,
-) -> tuple[int, list[tuple[str, str]], bytes]:
-    """The request step: send it, read the whole response, return it for the record."""
+    writer: LiveWriter | None = None,
+) -> tuple[int, list[tuple[str, str]], bytes, int]:
+    """The request step: send it, read the whole response, return it for the record.
+
+    With `writer`, the response's pieces also go to the event log as they arrive; the
+    last item is how many rows that wrote (-1 without a writer).
+    """
     http = httpx2.AsyncClient(transport=transport, timeout=httpx2.Timeout(600.0))
     try:
-        response = await http.request(method, url, headers=headers, content=body)
-        return response.status_code, list(response.headers.items()), response.content
+        if writer is None:
+            response = await http.request(method, url, headers=headers, content=body)
+            return response.status_code, list(response.headers.items()), response.content, -1
+        await writer.begin()
+        content = bytearray()
+        request = http.build_request(method, url, headers=headers, content=body)
+        response = await http.send(request, stream=True)
+        try:
+            async with anyio.create_task_group() as group:
+                group.start_soon(writer.keep_writing)
+                async for piece in response.aiter_bytes():
+                    content += piece
+                    if response.status_code == 200:
+                        writer.feed(piece)
+                group.cancel_scope.cancel()
+            await writer.finish()
+        finally:
+            await response.aclose()
+        return response.status_code, list(response.headers.items()), bytes(content), writer.rows
     finally:
         if transport is None:  # a given transport is the caller's: closing it is theirs
             await http.aclose()
@@ -315,18 +351,19 @@ async def _send(
 class _StepTransport(httpx2.AsyncBaseTransport):
     """Sends each request through the DBOS request step; replays its recorded response."""
 
-    def __init__(
-        self,
-        step: Callable[..., Awaitable[tuple[int, list[tuple[str, str]], bytes]]],
-    ) -> None:
+    def __init__(self, step: Callable[..., Awaitable[tuple[Any, ...]]]) -> None:
         self._step = step
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         body = await request.aread()
         headers = [(k, v) for k, v in request.headers.items() if k.lower() != "content-length"]
-        status, response_headers, content = await self._step(
-            request.method, str(request.url), headers, body
+        recorder = _RECORDER.get()
+        live = await recorder.live_start() if recorder is not None else None
+        status, response_headers, content, *rest = await self._step(
+            request.method, str(request.url), headers, body, live
         )
+        if recorder is not None:  # a record made before live pieces has no count: -1
+            recorder.streamed(rest[0] if rest else -1)
         kept = [
             (k, v)
             for k, v in response_headers

@@ -10,7 +10,6 @@ nor repeats an event across a crash. Readers poll the table, from any process.
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
@@ -21,28 +20,16 @@ import anyio.to_thread
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from agentstream import (
-    Event,
-    OutputDelta,
-    ReasoningDelta,
-    RefusalDelta,
-    RunFailed,
-    RunFinished,
-    SetupError,
-    TextDelta,
-    ToolCallDelta,
-    ToolProgress,
-)
+from agentstream import Event, RunFailed, RunFinished, SetupError
 
-from ._codec import decode, encode
+from ._codec import decode
 
-__all__ = ["EventLog", "Recorder"]
+__all__ = ["EventLog"]
 
 _TABLE = "agentstream_events"
 _CHATS = "agentstream_chats"  # a chat's latest run, for clients that come back by chat id
 _ENDED = 1.0  # seconds between looks at whether a silent run has ended
 _BATCH = 500  # rows a reader takes per query
-_PENDING = 256  # deltas a writer holds before it writes them anyway
 
 
 class EventLog:
@@ -190,86 +177,3 @@ def _engine(url: str) -> sa.Engine:
     if parsed.drivername in ("postgres", "postgresql"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     return sa.create_engine(parsed, pool_pre_ping=True, pool_size=2, max_overflow=8)
-
-
-class Recorder:
-    """Numbers a run's events and writes them to the log, coalescing the deltas.
-
-    Consecutive deltas of one text, reasoning, refusal or call are stored as one (a
-    reader sees the same text, in fewer pieces); they are written with the next other
-    event. `ToolProgress` is left out: it depends on timing, and would shift the
-    numbers that a replay must give again.
-    """
-
-    def __init__(self, log: EventLog, workflow_id: str) -> None:
-        self._log = log
-        self._workflow_id = workflow_id
-        # Each pending event with the pieces of text merged into it so far (joined
-        # once, when written: concatenating piece by piece would be quadratic).
-        self._pending: list[tuple[Event, list[str]]] = []
-        self._pieces = 0
-        self._seq = 0
-        self.ended = False
-
-    async def add(self, event: Event) -> None:
-        """Take one event of the run; write what is pending unless it is a delta."""
-        if isinstance(event, ToolProgress):
-            return
-        if isinstance(event, (RunFinished, RunFailed)):
-            self.ended = True
-        if self._pending and _same_piece(self._pending[-1][0], event):
-            pieces = self._pending[-1][1]
-            pieces.append(_piece(event))
-            if isinstance(event, (ToolCallDelta, OutputDelta)):  # the latest parse wins
-                self._pending[-1] = (event, pieces)
-        else:
-            self._pending.append((event, [_piece(event)]))
-        self._pieces += 1
-        if not isinstance(event, _DELTAS) or self._pieces >= _PENDING:
-            await self.flush()
-
-    async def flush(self) -> None:
-        """Write the pending events."""
-        if not self._pending:
-            return
-        events = [_joined(event, pieces) for event, pieces in self._pending]
-        rows = [(self._seq + n, encode(event)) for n, event in enumerate(events)]
-        self._seq += len(rows)
-        self._pending = []
-        self._pieces = 0
-        await anyio.to_thread.run_sync(self._log.write_rows, self._workflow_id, rows)
-
-
-_DELTAS = (TextDelta, ReasoningDelta, RefusalDelta, ToolCallDelta, OutputDelta)
-
-
-def _same_piece(last: Event, event: Event) -> bool:
-    """Whether `event` continues `last` (the same text, reasoning, refusal or call)."""
-    if type(last) is not type(event) or not isinstance(event, _DELTAS):
-        return False
-    if isinstance(event, OutputDelta):
-        assert isinstance(last, OutputDelta)
-        return last.step == event.step
-    assert isinstance(last, (TextDelta, ReasoningDelta, RefusalDelta, ToolCallDelta))
-    if (last.step, last.choice) != (event.step, event.choice):
-        return False
-    return not isinstance(event, ToolCallDelta) or getattr(last, "index", None) == event.index
-
-
-def _piece(event: Event) -> str:
-    if isinstance(event, (TextDelta, ReasoningDelta, RefusalDelta)):
-        return event.text
-    if isinstance(event, ToolCallDelta):
-        return event.delta
-    return ""
-
-
-def _joined(event: Event, pieces: list[str]) -> Event:
-    """`event` carrying all its merged pieces (the last event of a run of deltas)."""
-    if len(pieces) == 1:
-        return event
-    if isinstance(event, (TextDelta, ReasoningDelta, RefusalDelta)):
-        return type(event)(event.step, event.choice, "".join(pieces))
-    if isinstance(event, ToolCallDelta):
-        return dataclasses.replace(event, delta="".join(pieces))
-    return event  # an OutputDelta: the latest parse holds all the earlier ones did

@@ -54,7 +54,11 @@ __all__ = ["RecordedError", "decode", "encode"]
 
 
 class RecordedError(RunError):
-    """An error as a durable run's event log kept it: `kind` names its original type."""
+    """An error as a durable run's event log kept it: `kind` names its original type.
+
+    Each one read back is of a subclass named after that type (a `ValueError` a tool
+    raised comes back as a `RecordedError` whose class is named `ValueError`).
+    """
 
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
@@ -103,7 +107,7 @@ def _field(name: str, annotation: str, value: Any) -> Any:
     if name == "error" and isinstance(value, dict):
         return _error(value)
     if name == "usage":
-        return Usage.from_dict(value)
+        return _usage(value)
     if name == "result":
         return _result(value)
     if annotation.startswith("tuple[") and isinstance(value, list):
@@ -111,8 +115,28 @@ def _field(name: str, annotation: str, value: Any) -> Any:
     return value
 
 
+def _usage(data: dict[str, Any]) -> Usage:
+    """A `Usage` from its own fields (not the wire's `usage` object, which `from_dict` reads)."""
+    names = [f.name for f in dataclasses.fields(Usage)]
+    return Usage(**{name: int(data.get(name) or 0) for name in names})
+
+
 def _error(data: dict[str, Any]) -> RecordedError:
-    return RecordedError(str(data.get("type", "Exception")), str(data.get("message", "")))
+    kind, message = str(data.get("type", "Exception")), str(data.get("message", ""))
+    return _error_class(kind)(kind, message)
+
+
+_KINDS: dict[str, type[RecordedError]] = {}
+
+
+def _error_class(kind: str) -> type[RecordedError]:
+    """A `RecordedError` subclass named `kind`, so that what shows an error's type name
+    (the web's events, `error_text`) shows the original one, as a live run would."""
+    if not kind.isidentifier() or len(_KINDS) >= 512:
+        return RecordedError
+    if kind not in _KINDS:
+        _KINDS[kind] = type(kind, (RecordedError,), {"__module__": __name__})
+    return _KINDS[kind]
 
 
 def _result(data: dict[str, Any]) -> RunResult[Any]:
@@ -127,7 +151,7 @@ def _result(data: dict[str, Any]) -> RunResult[Any]:
         messages=tuple(data.get("messages", [])),
         new_messages=tuple(data.get("new_messages", [])),
         stop_reason=data["stop_reason"],
-        usage=Usage.from_dict(data.get("usage") or {}),
+        usage=_usage(data.get("usage") or {}),
         steps=steps,
         duration=data.get("duration", 0.0),
         refusal=data.get("refusal"),

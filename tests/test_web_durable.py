@@ -64,6 +64,7 @@ def ledger_lines(ledger: Path) -> list[str]:
     return ledger.read_text().splitlines() if ledger.exists() else []
 
 
+HOLDER = {"x-agentstream-chat-secret": "the client's own secret"}
 CHAT = {"id": "chat-1", "messages": [{"id": "u1", "role": "user", "parts": [
     {"type": "text", "text": "job-1"}]}]}  # fmt: skip
 
@@ -82,7 +83,7 @@ async def test_web_durable_server_killed_mid_tool_and_started_again(tmp_path: Pa
             await up(base)
             async with (
                 httpx2.AsyncClient(timeout=60) as http,
-                http.stream("POST", base + "/api/chat", json=CHAT) as response,
+                http.stream("POST", base + "/api/chat", json=CHAT, headers=HOLDER) as response,
             ):
                 assert response.status_code == 200
                 buffer = ""
@@ -105,15 +106,16 @@ async def test_web_durable_server_killed_mid_tool_and_started_again(tmp_path: Pa
         try:
             await up(base)
             async with httpx2.AsyncClient(timeout=120) as http:
-                last = str(first_ids[-1])
-                rest = await http.get(base + "/api/events/chat-1", headers={"last-event-id": last})
-                ui = await http.get(
-                    base + "/api/chat/chat-1/stream", headers={"last-event-id": last}
-                )
-                whole = await http.get(base + "/api/events/chat-1")
+                last = {"last-event-id": str(first_ids[-1]), **HOLDER}
+                stranger = await http.get(base + "/api/events/chat-1")  # without the secret
+                rest = await http.get(base + "/api/events/chat-1", headers=last)
+                ui = await http.get(base + "/api/chat/chat-1/stream", headers=last)
+                whole = await http.get(base + "/api/events/chat-1", headers=HOLDER)
         finally:
             kill(again)
         group.cancel_scope.cancel()
+    assert stranger.status_code == 403  # the chat is held by the client that started it
+    assert "Traceback" not in stranger.text
     assert rest.status_code == 200
     frames = [f for f in parse_sse(rest.text) if f.data is not None]
     ids = [f.id for f in frames]

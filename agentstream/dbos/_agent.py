@@ -180,21 +180,24 @@ class DurableAgent:
             async for item in reading:
                 yield item
 
-    async def start_chat(self, chat_id: str, messages: list[dict[str, Any]]) -> str:
+    async def start_chat(
+        self, chat_id: str, messages: list[dict[str, Any]], holder: str | None = None
+    ) -> str:
         """Start the run of a chat's turn on `messages` (OpenAI message dicts); its id.
 
         The workflow id is made of the name, the chat id and the turn's length, so that
         the same turn sent again finds its run instead of starting a second one. The
-        run becomes the chat's latest (`chat_run`). For `agentstream.web`'s durable mode.
+        run becomes the chat's latest (`chat_run`), kept with `holder`, an opaque string
+        (`agentstream.web` keeps a digest of the client's chat secret there).
         """
         log = self._need_log()
         workflow_id = f"{self.name}:{chat_id}:{len(messages)}"
         await self.start(messages, workflow_id=workflow_id)
-        await anyio.to_thread.run_sync(log.set_chat_run, chat_id, workflow_id)
+        await anyio.to_thread.run_sync(log.set_chat_run, chat_id, workflow_id, holder)
         return workflow_id
 
-    async def chat_run(self, chat_id: str) -> str | None:
-        """The workflow id of the chat's latest run, if it has one."""
+    async def chat_run(self, chat_id: str) -> tuple[str, str | None] | None:
+        """The workflow id of the chat's latest run and its holder, if it has one."""
         return await anyio.to_thread.run_sync(self._need_log().chat_run, chat_id)
 
     @staticmethod

@@ -60,6 +60,7 @@ class EventLog:
             metadata,
             sa.Column("chat_id", sa.String(256), primary_key=True),
             sa.Column("workflow_id", sa.String(512), nullable=False),
+            sa.Column("holder", sa.String(128), nullable=True),
         )
         self._metadata = metadata
 
@@ -109,23 +110,25 @@ class EventLog:
             rows.append(row)
         return rows
 
-    def set_chat_run(self, chat_id: str, workflow_id: str) -> None:
-        """Make `workflow_id` the chat's latest run."""
+    def set_chat_run(self, chat_id: str, workflow_id: str, holder: str | None = None) -> None:
+        """Make `workflow_id` the chat's latest run; `holder` is kept with it, as given."""
         engine = self._db()
         dialect = sqlite if engine.dialect.name == "sqlite" else postgresql
-        statement = dialect.insert(self._chats).values(chat_id=chat_id, workflow_id=workflow_id)
+        values = {"chat_id": chat_id, "workflow_id": workflow_id, "holder": holder}
+        statement = dialect.insert(self._chats).values(**values)
         statement = statement.on_conflict_do_update(
-            index_elements=["chat_id"], set_={"workflow_id": workflow_id}
+            index_elements=["chat_id"], set_={"workflow_id": workflow_id, "holder": holder}
         )
         with engine.begin() as connection:
             connection.execute(statement)
 
-    def chat_run(self, chat_id: str) -> str | None:
-        """The chat's latest run, if it has one."""
-        query = sa.select(self._chats.c.workflow_id).where(self._chats.c.chat_id == chat_id)
+    def chat_run(self, chat_id: str) -> tuple[str, str | None] | None:
+        """The chat's latest run and its holder, if it has one."""
+        chats = self._chats
+        query = sa.select(chats.c.workflow_id, chats.c.holder).where(chats.c.chat_id == chat_id)
         with self._db().connect() as connection:
-            found: str | None = connection.execute(query).scalar()
-        return found
+            row = connection.execute(query).first()
+        return None if row is None else (row[0], row[1])
 
     def close(self) -> None:
         """Close the database connections."""

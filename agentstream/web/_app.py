@@ -40,7 +40,7 @@ from starlette.types import Message, Receive, Scope, Send
 from agentstream import Agent, AgentRun, AgentStreamError, RunState, Store
 
 from ._checkpoints import Checkpoints, Paused
-from ._durable import DurableRuns, DurableStream
+from ._durable import DurableRuns, DurableStream, held_by, holder_of
 from ._guard import Guard, valid_key
 from ._messages import MessageError, approvals_of, last_assistant_id, restore_wire, to_openai
 from ._runs import Frame, LiveRun, NotHolder, RegistryFull, RunRegistry
@@ -181,7 +181,7 @@ class _Api:
             messages = restore_wire(messages, await self.checkpoints.wire(chat_id))
         decisions = approvals_of(ui_messages)
         if self.durable is not None:
-            return await self._durable_chat(self.durable, chat_id, messages, decisions)
+            return await self._durable_chat(self.durable, chat_id, messages, decisions, secret)
         message_id = None
         if decisions:
             paused = await self._paused(chat_id, decisions)
@@ -207,13 +207,25 @@ class _Api:
         chat_id: str | None,
         messages: list[dict[str, Any]],
         decisions: Mapping[str, object],
+        secret: str | None,
     ) -> Response:
         if decisions:
             raise _BadRequest(409, "approvals from the page are not available on durable runs")
         chat_id = chat_id or "chat_" + secrets.token_hex(8)
-        run_id = await durable.start_chat(chat_id, messages)
+        await self._durable_held(durable, chat_id, secret)
+        run_id = await durable.start_chat(chat_id, messages, holder_of(secret))
         headers = {"x-agentstream-run": chat_id}
         return DurableStream(durable, run_id, "ui", -1, self.keep_alive, headers)
+
+    async def _durable_held(self, durable: DurableRuns, key: str, secret: str | None) -> str | None:
+        """The run of chat `key`, if it has one; `NotHolder` if the client does not hold it."""
+        found = await durable.chat_run(key) if valid_key(key) else None
+        if found is None:
+            return None
+        run_id, holder = found
+        if not held_by(holder, secret):
+            raise NotHolder("this chat's run was started by another client")
+        return run_id
 
     async def _paused(self, chat_id: str | None, decisions: Mapping[str, object]) -> Paused:
         """The chat's paused run, which must be waiting for each decided call."""
@@ -255,7 +267,7 @@ class _Api:
             raise _BadRequest(400, "send a 'prompt' text or a list of OpenAI 'messages'")
         if self.durable is not None:
             chat_id = "run_" + secrets.token_hex(8)
-            run_id = await self.durable.start_chat(chat_id, messages)
+            run_id = await self.durable.start_chat(chat_id, messages, holder_of(_secret(request)))
             headers = {"x-agentstream-run": chat_id}
             return DurableStream(self.durable, run_id, "events", -1, self.keep_alive, headers)
         run = self.start(messages, await self.deps_of(request))
@@ -276,8 +288,7 @@ class _Api:
     async def _durable_reattach(
         self, durable: DurableRuns, request: Request, kind: str
     ) -> Response:
-        key = request.path_params["key"]
-        run_id = await durable.chat_run(key) if valid_key(key) else None
+        run_id = await self._durable_held(durable, request.path_params["key"], _secret(request))
         if run_id is None:
             return Response(status_code=204)
         after = _last_event_id(request.headers.get("last-event-id"))
@@ -293,7 +304,7 @@ class _Api:
     async def stop(self, request: Request) -> Response:
         if self.durable is not None:
             key = request.path_params["key"]
-            run_id = await self.durable.chat_run(key) if valid_key(key) else None
+            run_id = await self._durable_held(self.durable, key, _secret(request))
             if run_id is None:
                 return JSONResponse({"error": "no such run"}, status_code=404)
             await self.durable.cancel(run_id)

@@ -14,6 +14,7 @@ ids are the same on every reader.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import math
 import time
 from collections.abc import AsyncGenerator
@@ -29,7 +30,7 @@ from agentstream import Event
 from ._runs import safe_event_dict
 from ._ui_stream import UI_STREAM_HEADERS, UIStreamEncoder, chunk_of
 
-__all__ = ["DurableRuns", "DurableStream"]
+__all__ = ["DurableRuns", "DurableStream", "held_by", "holder_of"]
 
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
@@ -37,12 +38,17 @@ _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 class DurableRuns(Protocol):
     """What the app needs of a durable engine (`agentstream.dbos.DurableAgent` fits)."""
 
-    async def start_chat(self, chat_id: str, messages: list[dict[str, Any]], /) -> str:
-        """Start the chat's run on `messages` (or find it, if the same turn started); its id."""
+    async def start_chat(
+        self, chat_id: str, messages: list[dict[str, Any]], holder: str | None, /
+    ) -> str:
+        """Start the chat's run on `messages`, kept with `holder`; the run's id.
+
+        The same turn sent again finds its run rather than starting a second one.
+        """
         ...
 
-    async def chat_run(self, chat_id: str, /) -> str | None:
-        """The id of the chat's latest run, if it has one."""
+    async def chat_run(self, chat_id: str, /) -> tuple[str, str | None] | None:
+        """The id of the chat's latest run and its holder, if it has one."""
         ...
 
     def events(self, run_id: str, *, after: int = -1) -> AsyncGenerator[tuple[int, Event], None]:
@@ -52,6 +58,19 @@ class DurableRuns(Protocol):
     async def cancel(self, run_id: str, /) -> None:
         """Stop the run."""
         ...
+
+
+def holder_of(secret: str | None) -> str | None:
+    """What is kept of a client's chat secret: a digest, never the secret."""
+    return None if not secret else hashlib.sha256(secret.encode("utf-8", "replace")).hexdigest()
+
+
+def held_by(holder: str | None, secret: str | None) -> bool:
+    """Whether a client with `secret` may act on a run kept with `holder` (any, if none)."""
+    if holder is None:
+        return True
+    given = holder_of(secret)
+    return given is not None and hmac.compare_digest(given, holder)
 
 
 def message_id_of(run_id: str) -> str:

@@ -7,6 +7,7 @@ here when missing) for two workers sharing a queue of 50 runs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -70,15 +71,19 @@ def spawn(
     sleep: float,
     at_once: int = 4,
     more_env: dict[str, str] | None = None,
+    log: Path | None = None,
 ) -> Any:
+    """A worker process; its stderr goes to `log` if given (a pipe nobody reads could fill)."""
     env = {
         **os.environ, "TOOL_SLEEP": str(sleep), "PYTHONPATH": str(ROOT),
         "WORKER_CONCURRENCY": str(at_once), **(more_env or {}),
     }  # fmt: skip
-    return subprocess.Popen(
-        [sys.executable, str(WORKER), db, str(port), str(ledger), executor, *action],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+    with log.open("ab") if log is not None else contextlib.nullcontext() as errors:
+        return subprocess.Popen(
+            [sys.executable, str(WORKER), db, str(port), str(ledger), executor, *action],
+            env=env, stdout=subprocess.DEVNULL,
+            stderr=errors if errors is not None else subprocess.PIPE,
+        )  # fmt: skip
 
 
 def lines(ledger: Path) -> list[str]:

@@ -36,6 +36,7 @@ __all__ = ["postgres"]  # the fixture, used by name
 pytestmark = pytest.mark.anyio
 
 RUNS = int(os.environ.get("CHAOS_RUNS", "100"))
+SQLITE_RUNS = 20
 WORKERS = 3
 AT_ONCE = 12  # runs each worker takes at a time
 TOOL_SLEEP = 1.5  # seconds of the slow tool
@@ -76,7 +77,8 @@ class Client:
     seen: list[tuple[int, str]] = field(default_factory=list)
     finished_at: dict[int, float] = field(default_factory=dict)  # step -> first seen done
     tool_done_at: dict[str, float] = field(default_factory=dict)  # tool -> first seen done
-    reattach: list[float] = field(default_factory=list)
+    reattach: list[float] = field(default_factory=list)  # to the next event
+    catch_up: list[float] = field(default_factory=list)  # to the first of those waiting
     output: str | None = None
 
 
@@ -85,12 +87,18 @@ async def follow(log: EventLog, client: Client) -> None:
     rng = random.Random(client.run)
     after = -1
     while True:
+        waiting = after >= 0 and bool(
+            await anyio.to_thread.run_sync(log.read_rows, client.run, after, 1)
+        )
         asked = time.monotonic()
         first = True
         async with aclosing(log.read(client.run, after=after)) as reading:
             async for seq, event in reading:
                 if first and after >= 0:
-                    client.reattach.append(time.monotonic() - asked)
+                    took = time.monotonic() - asked
+                    client.reattach.append(took)
+                    if waiting:  # events were waiting for it: the time to catch up
+                        client.catch_up.append(took)
                 first = False
                 client.seen.append((seq, event.type))
                 after = seq
@@ -128,11 +136,31 @@ def percentile(values: list[float], share: float) -> float:
 async def test_chaos_three_workers_one_killed_every_few_seconds(
     postgres: str, tmp_path: Path
 ) -> None:
+    await chaos(postgres, tmp_path, runs=RUNS, workers=WORKERS, kill_every=KILL_EVERY)
+
+
+async def test_chaos_on_sqlite_one_worker_killed_and_restarted(tmp_path: Path) -> None:
+    """The same, smaller, on SQLite: one worker process, killed and started again."""
+    # The one worker must get past its start (seconds here) between kills: fewer, later.
+    db = f"sqlite:///{tmp_path / 'dbos.sqlite'}"
+    await chaos(db, tmp_path, runs=SQLITE_RUNS, workers=1, kill_every=6.0, max_kills=3)
+
+
+async def chaos(
+    postgres: str,
+    tmp_path: Path,
+    *,
+    runs: int,
+    workers: int,
+    kill_every: float,
+    max_kills: int = 1_000,
+) -> None:
+    """Run `runs` runs over `workers` workers with kills, and check what every client saw."""
     ledger = tmp_path / "ledger"
     model = TimedModel()
     log = EventLog(postgres, poll=0.25)
-    clients = [Client(f"run-{n}") for n in range(RUNS)]
-    names = [f"worker-{n}" for n in range(WORKERS)]
+    clients = [Client(f"run-{n}") for n in range(runs)]
+    names = [f"worker-{n}" for n in range(workers)]
     kills = 0
     async with anyio.create_task_group() as group:
         port = await group.start(serve, ScriptedModel(model))
@@ -140,13 +168,13 @@ async def test_chaos_three_workers_one_killed_every_few_seconds(
         def start(name: str, enqueue: int) -> Any:
             return spawn(
                 postgres, port, ledger, name, "serve", str(enqueue), sleep=TOOL_SLEEP,
-                at_once=AT_ONCE, more_env={"LEDGER_TIMES": "1"},
+                at_once=AT_ONCE, more_env={"LEDGER_TIMES": "1"}, log=tmp_path / f"{name}.log",
             )  # fmt: skip
 
-        workers = {names[0]: start(names[0], RUNS)}
-        await wait_for(lambda: f"enqueued {RUNS}" in lines(ledger), 120, "the runs enqueued")
+        processes = {names[0]: start(names[0], runs)}
+        await wait_for(lambda: f"enqueued {runs}" in lines(ledger), 120, "the runs enqueued")
         for name in names[1:]:
-            workers[name] = start(name, 0)
+            processes[name] = start(name, 0)
         began = time.monotonic()
         try:
             async with anyio.create_task_group() as readers:
@@ -156,11 +184,11 @@ async def test_chaos_three_workers_one_killed_every_few_seconds(
                 async def chaos() -> None:
                     nonlocal kills
                     rng = random.Random(7)
-                    while True:
-                        await anyio.sleep(KILL_EVERY)
+                    while kills < max_kills:
+                        await anyio.sleep(kill_every)
                         name = rng.choice(names)
-                        kill(workers[name])
-                        workers[name] = start(name, 0)  # DBOS recovers its runs at launch
+                        kill(processes[name])
+                        processes[name] = start(name, 0)  # DBOS recovers its runs at launch
                         kills += 1
 
                 group.start_soon(chaos)
@@ -168,15 +196,19 @@ async def test_chaos_three_workers_one_killed_every_few_seconds(
                     await wait_for(lambda: all(c.output for c in clients), 170, "every run")
             took = time.monotonic() - began
         finally:
-            for process in workers.values():
+            for process in processes.values():
                 kill(process)
         group.cancel_scope.cancel()
     log.close()
     reattach = [t for c in clients for t in c.reattach]
+    catch_up = [t for c in clients for t in c.catch_up]
     print(
-        f"\nchaos: {RUNS} runs, {WORKERS} workers, {kills} kills, {took:.1f} s, "
-        f"{RUNS / took:.2f} runs/s; {len(reattach)} reattaches, p50 "
-        f"{percentile(reattach, 0.5) * 1000:.0f} ms, p99 {percentile(reattach, 0.99) * 1000:.0f} ms"
+        f"\nchaos ({postgres.split(':')[0]}): {runs} runs, {workers} workers, {kills} kills, "
+        f"{took:.1f} s, {runs / took:.2f} runs/s; {len(reattach)} reattaches: to the next "
+        f"event p50 {percentile(reattach, 0.5) * 1000:.0f} ms, p99 "
+        f"{percentile(reattach, 0.99) * 1000:.0f} ms; {len(catch_up)} with events waiting: "
+        f"p50 {percentile(catch_up, 0.5) * 1000:.0f} ms, "
+        f"p99 {percentile(catch_up, 0.99) * 1000:.0f} ms"
     )
     assert kills >= 1
     for client in clients:
@@ -199,7 +231,7 @@ async def test_chaos_three_workers_one_killed_every_few_seconds(
             # No tool started again once a client had seen it finished (recorded).
             assert at <= by_run[run].tool_done_at[tool], f"{tool} of {run} ran again"
     ends = Counter(what for what, _, _ in ran if what.startswith("end "))
-    for n in range(RUNS):
+    for n in range(runs):
         assert ends[f"end record run-{n}"] >= 1
         assert ends[f"end slow run-{n}"] >= 1
         again += ends[f"end record run-{n}"] + ends[f"end slow run-{n}"] - 2

@@ -25,7 +25,7 @@ import pytest
 pytest.importorskip("dbos", reason="the dbos extra is not installed (pip install -e '.[dbos]')")
 pytest.importorskip("starlette", reason="the web extra is not installed")
 
-from agentstream.testing import ScriptedModel, serve
+from agentstream.testing import ModelRequest, Reply, ScriptedModel, ToolCall, serve
 
 from ._web import parse_sse
 from .test_dbos import Model, _free_port, kill, wait_for
@@ -140,3 +140,68 @@ async def test_web_durable_server_killed_mid_tool_and_started_again(tmp_path: Pa
     assert seen["end slow job-1"] == 1
     assert model.asked[("job-1", 1)] == 1  # the finished model step was not asked again
     assert model.asked[("job-1", 2)] == 1
+
+
+class BookingModel:
+    """Each run: `book` on its prompt (a call that needs approval), then an answer."""
+
+    def __init__(self) -> None:
+        self.asked: Counter[tuple[str, int]] = Counter()
+
+    def __call__(self, request: ModelRequest) -> Reply:
+        prompt = next(m["content"] for m in request.messages if m["role"] == "user")
+        step = sum(1 for m in request.messages if m["role"] == "assistant") + 1
+        self.asked[(prompt, step)] += 1
+        if step == 1:
+            return Reply(tool_calls=[ToolCall("book", {"topic": prompt}, id=f"b-{prompt}")])
+        return Reply(f"done {prompt}")
+
+
+def chunks_of(text: str) -> list[dict[str, Any]]:
+    return [f.json() for f in parse_sse(text) if f.data not in (None, "[DONE]")]
+
+
+async def test_web_durable_approval_decided_after_a_restart(tmp_path: Path) -> None:
+    db, ledger = tmp_path / "runs.db", tmp_path / "ledger"
+    model = BookingModel()
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    body = {"id": "chat-b", "messages": [{"id": "u1", "role": "user", "parts": [
+        {"type": "text", "text": "book-1"}]}]}  # fmt: skip
+    async with anyio.create_task_group() as group:
+        model_port = await group.start(serve, ScriptedModel(model))
+        server = start_server(db, model_port, port, ledger, sleep=0)
+        try:
+            await up(base)
+            async with httpx2.AsyncClient(timeout=60) as http:
+                first = chunks_of((await http.post(base + "/api/chat", json=body)).text)
+        finally:
+            kill(server)  # the run waits for the decision, durably
+        before = ledger_lines(ledger)
+        again = start_server(db, model_port, port, ledger, sleep=0)
+        try:
+            await up(base)
+            [request] = [c for c in first if c["type"] == "tool-approval-request"]
+            part = {
+                "type": "tool-book", "toolCallId": request["toolCallId"],
+                "state": "approval-responded", "input": {"topic": "book-1"},
+                "approval": {"id": request["approvalId"], "approved": True},
+            }  # fmt: skip
+            paused = {"id": first[0]["messageId"], "role": "assistant", "parts": [part]}
+            decided = {**body, "messages": [*body["messages"], paused]}
+            async with httpx2.AsyncClient(timeout=60) as http:
+                then = chunks_of((await http.post(base + "/api/chat", json=decided)).text)
+        finally:
+            kill(again)
+        group.cancel_scope.cancel()
+    assert first[-1] == {"type": "finish", "finishReason": "tool-calls"}  # waiting
+    assert before == []  # the tool did not run before the decision
+    assert then[0] == {"type": "start", "messageId": first[0]["messageId"]}  # same message
+    assert not any(c["type"] == "tool-approval-request" for c in then)  # only what follows
+    [output] = [c for c in then if c["type"] == "tool-output-available"]
+    assert output["output"] == "booked book-1"
+    assert "".join(c["delta"] for c in then if c["type"] == "text-delta") == "done book-1"
+    assert then[-1]["type"] == "finish"
+    assert then[-1]["finishReason"] == "stop"
+    assert Counter(ledger_lines(ledger))["end book book-1"] == 1
+    assert model.asked[("book-1", 1)] == 1  # not asked again after the restart

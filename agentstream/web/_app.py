@@ -37,7 +37,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from agentstream import Agent, AgentRun, AgentStreamError, RunState, Store
+from agentstream import Agent, AgentRun, AgentStreamError, Approval, RunState, Store
 
 from ._checkpoints import Checkpoints, Paused
 from ._durable import DurableRuns, DurableStream, held_by, holder_of
@@ -210,7 +210,15 @@ class _Api:
         secret: str | None,
     ) -> Response:
         if decisions:
-            raise _BadRequest(409, "approvals from the page are not available on durable runs")
+            run_id = None if chat_id is None else await self._durable_held(durable, chat_id, secret)
+            if run_id is None:
+                raise _BadRequest(409, "this chat has no run waiting for approval")
+            for call_id, decision in decisions.items():
+                approval = decision if isinstance(decision, Approval) else Approval(bool(decision))
+                await durable.approve(run_id, call_id, approval.approved, approval.reason)
+            headers = {"x-agentstream-run": chat_id or ""}
+            resume = frozenset(decisions)
+            return DurableStream(durable, run_id, "ui", -1, self.keep_alive, headers, resume)
         chat_id = chat_id or "chat_" + secrets.token_hex(8)
         await self._durable_held(durable, chat_id, secret)
         run_id = await durable.start_chat(chat_id, messages, holder_of(secret))

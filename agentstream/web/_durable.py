@@ -25,7 +25,7 @@ import anyio
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from agentstream import Event
+from agentstream import ApprovalRequested, Event, ToolCallApproved, ToolCallDenied
 
 from ._runs import safe_event_dict
 from ._ui_stream import UI_STREAM_HEADERS, UIStreamEncoder, chunk_of
@@ -33,6 +33,7 @@ from ._ui_stream import UI_STREAM_HEADERS, UIStreamEncoder, chunk_of
 __all__ = ["DurableRuns", "DurableStream", "held_by", "holder_of"]
 
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+_PAUSE = 0.5  # seconds without an event after approval requests: the run waits for them
 
 
 class DurableRuns(Protocol):
@@ -53,6 +54,12 @@ class DurableRuns(Protocol):
 
     def events(self, run_id: str, *, after: int = -1) -> AsyncGenerator[tuple[int, Event], None]:
         """The run's `(seq, event)` pairs after seq `after`, to its end."""
+        ...
+
+    async def approve(
+        self, run_id: str, call_id: str, approved: bool, reason: str | None, /
+    ) -> None:
+        """Decide call `call_id`, which run `run_id` waits for."""
         ...
 
     async def cancel(self, run_id: str, /) -> None:
@@ -79,7 +86,12 @@ def message_id_of(run_id: str) -> str:
 
 
 class DurableStream(Response):
-    """A durable run's frames after `after`, until it ends or the client goes."""
+    """A durable run's frames after `after`, until it ends or the client goes.
+
+    A UI stream also ends when the run waits for approvals (as a paused run's does,
+    with `finish` for `tool-calls`); with `resume`, the ids of calls just decided, it
+    streams what follows their requests, into the same message.
+    """
 
     def __init__(
         self,
@@ -89,9 +101,12 @@ class DurableStream(Response):
         after: int,
         keep_alive: float,
         extra: dict[str, str] | None = None,
+        resume: frozenset[str] = frozenset(),
     ) -> None:
         self.runs, self.run_id, self.kind = runs, run_id, kind
         self.after, self.keep_alive = after, keep_alive
+        self.resume = resume
+        self._waiting: set[str] = set()  # calls asked for approval and not decided yet
         self.status_code = 200
         self.background = None
         base = UI_STREAM_HEADERS if kind == "ui" else _SSE_HEADERS
@@ -125,13 +140,21 @@ class DurableStream(Response):
         async with anyio.create_task_group() as group, receive:
             group.start_soon(produce)
             while True:
-                with anyio.move_on_after(self.keep_alive) as waited:
+                pausing = self.kind == "ui" and bool(self._waiting)
+                with anyio.move_on_after(_PAUSE if pausing else self.keep_alive) as waited:
                     try:
                         frame = await receive.receive()
                     except anyio.EndOfStream:
                         return
                     if frame is not None:
                         yield frame
+                if waited.cancelled_caught and pausing and self._waiting:
+                    # The run waits for a person: the page shows the requests and
+                    # sends the decisions as a new request, which streams the rest.
+                    paused = {"type": "finish", "finishReason": "tool-calls"}
+                    yield _frame(chunk_of(paused), None) + b"data: [DONE]\n\n"
+                    group.cancel_scope.cancel()
+                    return
                 if waited.cancelled_caught:
                     yield b": keep-alive\n\n"
 
@@ -140,6 +163,7 @@ class DurableStream(Response):
         started = time.perf_counter()
         # A UI stream reads from the start: its encoder needs every event.
         after = -1 if encoder is not None else self.after
+        hidden = set(self.resume) if encoder is not None else set()
         async with aclosing(self.runs.events(self.run_id, after=after)) as events:
             async for seq, event in events:
                 if encoder is None:
@@ -147,6 +171,14 @@ class DurableStream(Response):
                         yield _frame(chunk_of(safe_event_dict(event)), seq)
                     continue
                 chunks = encoder.feed(event, time.perf_counter() - started)
+                self._track(event)
+                if hidden:  # before the requests just decided: the client has it all
+                    if isinstance(event, ApprovalRequested):
+                        hidden.discard(event.id)
+                    if not hidden:
+                        start = {"type": "start", "messageId": encoder.message_id}
+                        yield _frame(chunk_of(start), seq)
+                    continue
                 if seq <= self.after:
                     continue
                 for n, chunk in enumerate(chunks):
@@ -159,6 +191,13 @@ class DurableStream(Response):
                 yield _frame(chunk_of(chunk), None)
         if encoder is not None:
             yield b"data: [DONE]\n\n"
+
+    def _track(self, event: Event) -> None:
+        """Keep the set of calls waiting for a decision up to date."""
+        if isinstance(event, ApprovalRequested) and event.id not in self.resume:
+            self._waiting.add(event.id)  # (one just decided is not waited for)
+        elif isinstance(event, (ToolCallApproved, ToolCallDenied)):
+            self._waiting.discard(event.id)
 
 
 def _frame(data: str, seq: int | None) -> bytes:

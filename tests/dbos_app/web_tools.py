@@ -35,3 +35,11 @@ def slow(topic: str) -> str:
     time.sleep(float(os.environ.get("TOOL_SLEEP", "0")))
     _note(f"end slow {topic}")
     return f"worked on {topic}"
+
+
+@tool(needs_approval=True)
+def book(topic: str) -> str:
+    """Book something (a person approves it first)."""
+    _note(f"start book {topic}")
+    _note(f"end book {topic}")
+    return f"booked {topic}"

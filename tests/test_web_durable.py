@@ -205,3 +205,35 @@ async def test_web_durable_approval_decided_after_a_restart(tmp_path: Path) -> N
     assert then[-1]["finishReason"] == "stop"
     assert Counter(ledger_lines(ledger))["end book book-1"] == 1
     assert model.asked[("book-1", 1)] == 1  # not asked again after the restart
+
+
+async def test_web_durable_stop_cancels_the_workflow_and_ends_its_readers(tmp_path: Path) -> None:
+    db, ledger = tmp_path / "runs.db", tmp_path / "ledger"
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    body = {**CHAT, "id": "chat-s"}
+    async with anyio.create_task_group() as group:
+        model_port = await group.start(serve, ScriptedModel(Model()))
+        server = start_server(db, model_port, port, ledger, sleep=120)
+        try:
+            await up(base)
+            async with httpx2.AsyncClient(timeout=60) as http:
+                async with http.stream("POST", base + "/api/chat", json=body) as response:
+                    async for _ in response.aiter_text():
+                        if "start slow job-1" in ledger_lines(ledger):
+                            break
+                await wait_for(lambda: "start slow job-1" in ledger_lines(ledger), 60, "slow")
+                stopped = await http.post(base + "/api/chat/chat-s/stop", json={})
+                events = await http.get(base + "/api/events/chat-s")
+                ui = await http.get(base + "/api/chat/chat-s/stream")
+                unknown = await http.post(base + "/api/chat/nothing-here/stop", json={})
+        finally:
+            kill(server)
+        group.cancel_scope.cancel()
+    assert stopped.status_code == 204
+    kinds = [f.json()["type"] for f in parse_sse(events.text) if f.data is not None]
+    assert "tool_started" in kinds
+    assert "run_finished" not in kinds  # it ended cancelled, and its readers with it
+    parts = chunks_of(ui.text)
+    assert parts[-1]["type"] == "abort"
+    assert unknown.status_code == 404

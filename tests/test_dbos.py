@@ -7,6 +7,7 @@ here when missing) for two workers sharing a queue of 50 runs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -62,16 +63,27 @@ class Model:
 
 
 def spawn(
-    db: str, port: int, ledger: Path, executor: str, *action: str, sleep: float, at_once: int = 4
+    db: str,
+    port: int,
+    ledger: Path,
+    executor: str,
+    *action: str,
+    sleep: float,
+    at_once: int = 4,
+    more_env: dict[str, str] | None = None,
+    log: Path | None = None,
 ) -> Any:
+    """A worker process; its stderr goes to `log` if given (a pipe nobody reads could fill)."""
     env = {
         **os.environ, "TOOL_SLEEP": str(sleep), "PYTHONPATH": str(ROOT),
-        "WORKER_CONCURRENCY": str(at_once),
+        "WORKER_CONCURRENCY": str(at_once), **(more_env or {}),
     }  # fmt: skip
-    return subprocess.Popen(
-        [sys.executable, str(WORKER), db, str(port), str(ledger), executor, *action],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+    with log.open("ab") if log is not None else contextlib.nullcontext() as errors:
+        return subprocess.Popen(
+            [sys.executable, str(WORKER), db, str(port), str(ledger), executor, *action],
+            env=env, stdout=subprocess.DEVNULL,
+            stderr=errors if errors is not None else subprocess.PIPE,
+        )  # fmt: skip
 
 
 def lines(ledger: Path) -> list[str]:
@@ -178,7 +190,7 @@ def postgres() -> Iterator[str]:
     pg(str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust")
     pg(
         str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(home / "log"), "-w", "-o",
-        f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1", "start",
+        f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c max_connections=300", "start",
     )  # fmt: skip
     try:
         pg(str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "agents")

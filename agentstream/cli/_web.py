@@ -23,6 +23,7 @@ from ..loop._retries import Retries
 from ..stores import SQLiteStore
 from ._args import Parser, port, positive, seconds
 from ._demo import connect, listen
+from ._durable import database_url, durable_agent
 from ._toolflags import add_tool_flags, mcp_servers, tools_of
 
 __all__ = ["main"]
@@ -55,6 +56,16 @@ def _parser() -> Parser:
     parser.add_argument(
         "--session", metavar="FILE",
         help="keep runs paused for approval in this SQLite file (they survive a restart)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--durable", metavar="URL",
+        help="run each chat as a durable DBOS workflow in this SQLite file or Postgres URL; "
+        "clients reattach after a reload or a restart (needs the dbos extra)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--worker", default="web", metavar="NAME",
+        help="with --durable: this server's name among those sharing the database (default: "
+        "web); a restarted server recovers the runs of its name",
     )  # fmt: skip
     parser.add_argument("--model", help="model name (see OPENAI_MODEL)")
     parser.add_argument("--base-url", metavar="URL", help="see OPENAI_BASE_URL")
@@ -119,8 +130,14 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     )  # fmt: skip
     model = connection.model
     servers = mcp_servers(args)
+    client, transport = connection.client_factory(), None
+    if args.durable and connection.offline:  # a DBOS step reaches it through its transport
+        from ..testing import offline_model
+
+        offline = offline_model(ttft=max(args.ttft, 0.0), tokens_per_second=args.tps or None)
+        client, transport = offline.async_client, offline.async_transport()
     agent = Agent(
-        client=connection.client_factory(),
+        client=client,
         model=model,
         tools=[*tools_of(args, demo_tools), *servers],
         instructions=args.system,
@@ -135,10 +152,15 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     bound = sock.getsockname()[1]
     print(f"agentstream web: http://{shown}:{bound}{suffix} (model {model})", file=sys.stderr)
     store = SQLiteStore(args.session) if args.session else None
+    durable, contexts = None, list(servers)
+    if args.durable:
+        url = database_url(args.durable)
+        durable, launched = durable_agent(agent, url, args.worker, transport)
+        contexts.append(launched)
     with sock:
         serve(
             agent, host=args.host, port=bound, token=token, store=store,
             allowed_hosts=args.allow_host, allowed_origins=args.allow_origin,
-            sockets=[sock], contexts=servers,
+            sockets=[sock], contexts=contexts, durable=durable,
         )  # fmt: skip
     return 0

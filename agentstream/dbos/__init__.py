@@ -17,7 +17,10 @@ on: every model request and tool call that had finished is replayed from the dat
 there. A tool call that was running when the process died runs again (a DBOS step is
 at least once), so tools with effects should be idempotent or check for themselves.
 Approvals are durable waits (`DurableAgent.approve`, from any process); runs spread over
-worker processes through a DBOS queue (`DurableAgent.enqueue`). The package imports only
+worker processes through a DBOS queue (`DurableAgent.enqueue`). With `events_url`, every
+event of a run goes to an event log in the same database: `DurableAgent.stream` and
+`DurableAgent.events` (or `EventLog.read`, from any process) yield `(seq, event)`, live
+or late, from the start or after a seq. The package imports only
 the public core; the core never imports it.
 """
 
@@ -39,5 +42,7 @@ except ModuleNotFoundError as _missing:
 from ._agent import APPROVAL_TOPIC as APPROVAL_TOPIC
 from ._agent import DurableAgent as DurableAgent
 from ._agent import DurableResult as DurableResult
+from ._codec import RecordedError as RecordedError
+from ._log import EventLog as EventLog
 
-__all__ = ["APPROVAL_TOPIC", "DurableAgent", "DurableResult"]
+__all__ = ["APPROVAL_TOPIC", "DurableAgent", "DurableResult", "EventLog", "RecordedError"]

@@ -3,23 +3,34 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
+from contextlib import aclosing
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
+import anyio.to_thread
 import httpx2
 import openai
 from dbos import DBOS, Queue, WorkflowHandleAsync
 
 from agentstream import (
     Agent,
+    AgentStreamError,
     Approval,
     ApprovalRequest,
+    Event,
+    RunFailed,
     RunResult,
     SetupError,
     Tool,
     ToolContext,
 )
+
+from ._live import LiveWriter, is_live_request
+from ._log import EventLog
+from ._record import Recorder
 
 __all__ = ["APPROVAL_TOPIC", "DurableAgent", "DurableResult"]
 
@@ -27,6 +38,8 @@ APPROVAL_TOPIC = "agentstream.approval:"
 """Messages deciding call `ID` are sent on topic `APPROVAL_TOPIC + ID`."""
 
 _WEEK = 7 * 24 * 3600.0
+# The recorder of the run in this task: its request steps write their pieces live.
+_RECORDER: ContextVar[Recorder | None] = ContextVar("agentstream_dbos_recorder", default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +63,11 @@ class DurableAgent:
     needs approval publishes its request as the workflow event `APPROVAL_TOPIC + id`
     and waits, durably, up to `approval_timeout` seconds for `approve(...)`.
 
+    With `events_url` (the DBOS system database's URL, SQLite or Postgres), every
+    event of a run is written to its event log as the run goes: `stream` starts a run
+    and yields its events, `events` attaches to any run by workflow id, from any
+    process, from the start or after the last sequence number a reader saw.
+
     The request step sends over the network, or through `transport` (an
     `httpx2.AsyncBaseTransport`) for a model served in-process: with the offline or a
     scripted model of `agentstream.testing`, give `transport=model.async_transport()`.
@@ -62,6 +80,7 @@ class DurableAgent:
         name: str,
         approval_timeout: float = _WEEK,
         transport: httpx2.AsyncBaseTransport | None = None,
+        events_url: str | None = None,
     ) -> None:
         if not isinstance(agent, Agent):
             raise SetupError("DurableAgent takes an agentstream.Agent")
@@ -75,17 +94,26 @@ class DurableAgent:
         self.agent = agent
         self.approval_timeout = approval_timeout
         self._tools = dict(agent.tools)
+        self.log = EventLog(events_url) if events_url is not None else None
+        """Where the runs' events are written and read (None: the runs keep no events)."""
 
         # DBOS registers plain functions (by name), not bound methods.
         async def model_request(
-            method: str, url: str, headers: list[tuple[str, str]], body: bytes
-        ) -> tuple[int, list[tuple[str, str]], bytes]:
-            return await _send(method, url, headers, body, transport)
+            method: str,
+            url: str,
+            headers: list[tuple[str, str]],
+            body: bytes,
+            live: tuple[str, int, int, int] | None = None,
+        ) -> tuple[int, list[tuple[str, str]], bytes, int]:
+            writer = None
+            if live is not None and self.log is not None and is_live_request(method, url, body):
+                writer = LiveWriter(self.log, *live)
+            return await _send(method, url, headers, body, transport, writer)
 
         async def tool_call(name: str, arguments: dict[str, Any], context: ToolContext) -> Any:
             return await self._tools[name].invoke(arguments, context)
 
-        async def run(prompt: str) -> DurableResult:
+        async def run(prompt: str | list[dict[str, Any]]) -> DurableResult:
             return await self._run(prompt)
 
         self._request_step = DBOS.step(name=f"{name}.model_request")(model_request)
@@ -103,7 +131,7 @@ class DurableAgent:
         return result
 
     async def start(
-        self, prompt: str, *, workflow_id: str | None = None
+        self, prompt: str | list[dict[str, Any]], *, workflow_id: str | None = None
     ) -> WorkflowHandleAsync[DurableResult]:
         """Start a run as a workflow in this process; its handle."""
         from dbos import SetWorkflowID
@@ -114,7 +142,7 @@ class DurableAgent:
             return await DBOS.start_workflow_async(self.workflow, prompt)
 
     async def enqueue(
-        self, queue: Queue, prompt: str, *, workflow_id: str | None = None
+        self, queue: Queue, prompt: str | list[dict[str, Any]], *, workflow_id: str | None = None
     ) -> WorkflowHandleAsync[DurableResult]:
         """Put a run on a DBOS queue, for whichever worker process takes it."""
         from dbos import SetWorkflowID
@@ -123,6 +151,64 @@ class DurableAgent:
             return await queue.enqueue_async(self.workflow, prompt)
         with SetWorkflowID(workflow_id):
             return await queue.enqueue_async(self.workflow, prompt)
+
+    async def stream(
+        self, prompt: str, *, workflow_id: str | None = None
+    ) -> AsyncGenerator[tuple[int, Event], None]:
+        """Start a run as a workflow and yield its `(seq, event)` pairs to its end.
+
+        With the id of a workflow that exists already, its events (DBOS starts no
+        second run under one id). Leaving the loop early stops the reading, not the run.
+        """
+        log = self._need_log()
+        handle = await self.start(prompt, workflow_id=workflow_id)
+        async with aclosing(log.read(handle.workflow_id)) as reading:
+            async for item in reading:
+                yield item
+
+    async def events(
+        self, workflow_id: str, *, after: int = -1
+    ) -> AsyncGenerator[tuple[int, Event], None]:
+        """The `(seq, event)` pairs of run `workflow_id` after seq `after`, to its end.
+
+        From any process whose DurableAgent has the same `events_url`: from the start
+        (`after=-1`) or after the last seq a reader saw; it waits for the events still
+        to come, and ends after `RunFinished` or `RunFailed`.
+        """
+        log = self._need_log()
+        async with aclosing(log.read(workflow_id, after=after, ended=_ended)) as reading:
+            async for item in reading:
+                yield item
+
+    async def start_chat(
+        self, chat_id: str, messages: list[dict[str, Any]], holder: str | None = None
+    ) -> str:
+        """Start the run of a chat's turn on `messages` (OpenAI message dicts); its id.
+
+        The workflow id is made of the name, the chat id and the turn's length, so that
+        the same turn sent again finds its run instead of starting a second one. The
+        run becomes the chat's latest (`chat_run`), kept with `holder`, an opaque string
+        (`agentstream.web` keeps a digest of the client's chat secret there).
+        """
+        log = self._need_log()
+        workflow_id = f"{self.name}:{chat_id}:{len(messages)}"
+        await self.start(messages, workflow_id=workflow_id)
+        await anyio.to_thread.run_sync(log.set_chat_run, chat_id, workflow_id, holder)
+        return workflow_id
+
+    async def chat_run(self, chat_id: str) -> tuple[str, str | None] | None:
+        """The workflow id of the chat's latest run and its holder, if it has one."""
+        return await anyio.to_thread.run_sync(self._need_log().chat_run, chat_id)
+
+    @staticmethod
+    async def cancel(workflow_id: str) -> None:
+        """Cancel run `workflow_id` (from any process); its readers end."""
+        await DBOS.cancel_workflow_async(workflow_id)
+
+    def _need_log(self) -> EventLog:
+        if self.log is None:
+            raise SetupError("this DurableAgent keeps no events: give it events_url=...")
+        return self.log
 
     @staticmethod
     async def approve(
@@ -142,14 +228,30 @@ class DurableAgent:
 
     # --- the workflow --------------------------------------------------------------------
 
-    async def _run(self, prompt: str) -> DurableResult:
+    async def _run(self, prompt: str | list[dict[str, Any]]) -> DurableResult:
         agent = self.agent.replace(
             client=self._client,
             tools=[tool.with_handler(self._tool_handler(tool)) for tool in self._tools.values()],
             approver=self._approver if self.agent.approver is None else self.agent.approver,
         )
-        result = await agent.run(prompt)
-        return _durable(result)
+        if self.log is None:
+            return _durable(await agent.run(prompt))
+        workflow_id = DBOS.workflow_id
+        assert workflow_id is not None  # inside a workflow
+        recorder = Recorder(self.log, workflow_id)
+        token = _RECORDER.set(recorder)  # for the request steps of this run
+        try:
+            async with agent.stream(prompt) as run:
+                async for event in run:
+                    await recorder.add(event)
+        except AgentStreamError as error:
+            if not recorder.ended:  # the run ends in its log, whatever ended it
+                await recorder.add(RunFailed(error))
+            raise
+        finally:
+            _RECORDER.reset(token)
+            await recorder.flush()
+        return _durable(run.result)
 
     def _client(self) -> openai.AsyncOpenAI:
         """A client like the agent's whose requests go through the request step."""
@@ -181,6 +283,18 @@ class DurableAgent:
         return Approval(bool(message.get("approved")), message.get("reason"))
 
 
+_ENDED = frozenset({"SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"})
+
+
+async def _ended(workflow_id: str) -> bool:
+    """Whether the workflow has ended (a cancelled one writes no RunFinished)."""
+    try:
+        status = await DBOS.get_workflow_status_async(workflow_id)
+    except Exception:  # DBOS not launched in this process: rely on the events alone
+        return False
+    return status is not None and status.status in _ENDED
+
+
 def _check_reachable(agent: Agent) -> None:
     """Refuse at once a model the request step could not reach over the network."""
     given = agent.client
@@ -204,12 +318,34 @@ async def _send(
     headers: list[tuple[str, str]],
     body: bytes,
     transport: httpx2.AsyncBaseTransport | None = None,
-) -> tuple[int, list[tuple[str, str]], bytes]:
-    """The request step: send it, read the whole response, return it for the record."""
+    writer: LiveWriter | None = None,
+) -> tuple[int, list[tuple[str, str]], bytes, int]:
+    """The request step: send it, read the whole response, return it for the record.
+
+    With `writer`, the response's pieces also go to the event log as they arrive; the
+    last item is how many rows that wrote (-1 without a writer).
+    """
     http = httpx2.AsyncClient(transport=transport, timeout=httpx2.Timeout(600.0))
     try:
-        response = await http.request(method, url, headers=headers, content=body)
-        return response.status_code, list(response.headers.items()), response.content
+        if writer is None:
+            response = await http.request(method, url, headers=headers, content=body)
+            return response.status_code, list(response.headers.items()), response.content, -1
+        await writer.begin()
+        content = bytearray()
+        request = http.build_request(method, url, headers=headers, content=body)
+        response = await http.send(request, stream=True)
+        try:
+            async with anyio.create_task_group() as group:
+                group.start_soon(writer.keep_writing)
+                async for piece in response.aiter_bytes():
+                    content += piece
+                    if response.status_code == 200:
+                        writer.feed(piece)
+                group.cancel_scope.cancel()
+            await writer.finish()
+        finally:
+            await response.aclose()
+        return response.status_code, list(response.headers.items()), bytes(content), writer.rows
     finally:
         if transport is None:  # a given transport is the caller's: closing it is theirs
             await http.aclose()
@@ -218,18 +354,19 @@ async def _send(
 class _StepTransport(httpx2.AsyncBaseTransport):
     """Sends each request through the DBOS request step; replays its recorded response."""
 
-    def __init__(
-        self,
-        step: Callable[..., Awaitable[tuple[int, list[tuple[str, str]], bytes]]],
-    ) -> None:
+    def __init__(self, step: Callable[..., Awaitable[tuple[Any, ...]]]) -> None:
         self._step = step
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         body = await request.aread()
         headers = [(k, v) for k, v in request.headers.items() if k.lower() != "content-length"]
-        status, response_headers, content = await self._step(
-            request.method, str(request.url), headers, body
+        recorder = _RECORDER.get()
+        live = await recorder.live_start() if recorder is not None else None
+        status, response_headers, content, *rest = await self._step(
+            request.method, str(request.url), headers, body, live
         )
+        if recorder is not None:  # a record made before live pieces has no count: -1
+            recorder.streamed(rest[0] if rest else -1)
         kept = [
             (k, v)
             for k, v in response_headers

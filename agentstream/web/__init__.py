@@ -31,6 +31,7 @@ except ModuleNotFoundError as _missing:
     ) from None
 
 from ._app import create_app as create_app
+from ._durable import DurableRuns as DurableRuns
 from ._guard import LOOPBACK_HOSTS as LOOPBACK_HOSTS
 from ._messages import MessageError as MessageError
 from ._messages import approvals_of as approvals_of
@@ -50,6 +51,7 @@ from ._ui_stream import error_text as error_text
 
 # Plain sorted order, as the package's other `__all__` (a test checks it), not isort's.
 __all__ = [  # noqa: RUF022
+    "DurableRuns",
     "LOOPBACK_HOSTS",
     "LiveRun",
     "MessageError",

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import secrets
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
 from importlib import resources
@@ -46,6 +47,7 @@ from agentstream import (
     Agent,
     AgentRun,
     AgentStreamError,
+    Approval,
     CallNotRunning,
     RunState,
     SetupError,
@@ -53,6 +55,7 @@ from agentstream import (
 )
 
 from ._checkpoints import Checkpoints, Paused
+from ._durable import DurableRuns, DurableStream, held_by, holder_of
 from ._guard import Guard, valid_key
 from ._messages import MessageError, approvals_of, last_assistant_id, restore_wire, to_openai
 from ._runs import Frame, LiveRun, NotHolder, RegistryFull, RunRegistry
@@ -93,6 +96,7 @@ def create_app(
     keep_finished: float = 120.0,
     max_finished: int = 20,
     deps: Callable[[Request], Any] | None = None,
+    durable: DurableRuns | None = None,
 ) -> Starlette:
     """A Starlette app that runs `agent` for each chat request (mount it in FastAPI as is).
 
@@ -104,6 +108,8 @@ def create_app(
     paused for approval is also kept there under its chat id, so that the decisions can
     arrive after a restart. `deps(request)` (sync or async) makes each run's `deps`,
     which its tools read as `ctx.deps`: the user the request is for, say.
+    With `durable` (an `agentstream.dbos.DurableAgent` with an event log), each chat's
+    run is a durable workflow and every reader follows its event log: see `_durable`.
 
     Only the loopback `Host` names (any port) and those in `allowed_hosts` are answered
     (`"*"` for any), and browsers only from the app's own origin or
@@ -118,6 +124,7 @@ def create_app(
     )
     api = _Api(agent, runs, max_body_size, keep_alive, Checkpoints(runs, store))
     api.deps = deps
+    api.durable = durable
     routes = [
         Route("/", _page_file),
         Route("/static/{name}", _page_file),
@@ -163,6 +170,7 @@ class _Api:
         self.max_body_size = max_body_size
         self.keep_alive = keep_alive
         self.deps: Callable[[Request], Any] | None = None
+        self.durable: DurableRuns | None = None
 
     def make_agent(self) -> Agent:
         return self.agent if isinstance(self.agent, Agent) else self.agent()
@@ -193,6 +201,8 @@ class _Api:
             # UI messages hold no reasoning fields nor signatures: the server kept them.
             messages = restore_wire(messages, await self.checkpoints.wire(chat_id))
         decisions = approvals_of(ui_messages)
+        if self.durable is not None:
+            return await self._durable_chat(self.durable, chat_id, messages, decisions, secret)
         message_id = None
         if decisions:
             paused = await self._paused(chat_id, decisions)
@@ -211,6 +221,40 @@ class _Api:
         headers = {"x-agentstream-run": live.key}
         save = self._saver(chat_id)
         return _RunStream(live, run, "ui", self.keep_alive, headers, message_id, save, self.runs)
+
+    async def _durable_chat(
+        self,
+        durable: DurableRuns,
+        chat_id: str | None,
+        messages: list[dict[str, Any]],
+        decisions: Mapping[str, object],
+        secret: str | None,
+    ) -> Response:
+        if decisions:
+            run_id = None if chat_id is None else await self._durable_held(durable, chat_id, secret)
+            if run_id is None:
+                raise _BadRequest(409, "this chat has no run waiting for approval")
+            for call_id, decision in decisions.items():
+                approval = decision if isinstance(decision, Approval) else Approval(bool(decision))
+                await durable.approve(run_id, call_id, approval.approved, approval.reason)
+            headers = {"x-agentstream-run": chat_id or ""}
+            resume = frozenset(decisions)
+            return DurableStream(durable, run_id, "ui", -1, self.keep_alive, headers, resume)
+        chat_id = chat_id or "chat_" + secrets.token_hex(8)
+        await self._durable_held(durable, chat_id, secret)
+        run_id = await durable.start_chat(chat_id, messages, holder_of(secret))
+        headers = {"x-agentstream-run": chat_id}
+        return DurableStream(durable, run_id, "ui", -1, self.keep_alive, headers)
+
+    async def _durable_held(self, durable: DurableRuns, key: str, secret: str | None) -> str | None:
+        """The run of chat `key`, if it has one; `NotHolder` if the client does not hold it."""
+        found = await durable.chat_run(key) if valid_key(key) else None
+        if found is None:
+            return None
+        run_id, holder = found
+        if not held_by(holder, secret):
+            raise NotHolder("this chat's run was started by another client")
+        return run_id
 
     async def _paused(self, chat_id: str | None, decisions: Mapping[str, object]) -> Paused:
         """The chat's paused run, which must be waiting for each decided call."""
@@ -250,16 +294,34 @@ class _Api:
             messages = body["messages"]
         else:
             raise _BadRequest(400, "send a 'prompt' text or a list of OpenAI 'messages'")
+        if self.durable is not None:
+            chat_id = "run_" + secrets.token_hex(8)
+            run_id = await self.durable.start_chat(chat_id, messages, holder_of(_secret(request)))
+            headers = {"x-agentstream-run": chat_id}
+            return DurableStream(self.durable, run_id, "events", -1, self.keep_alive, headers)
         run = self.start(messages, await self.deps_of(request))
         live = self.runs.add(run.run_id, _secret(request))
         headers = {"x-agentstream-run": live.key}
         return _RunStream(live, run, "events", self.keep_alive, headers, runs=self.runs)
 
     async def reattach_ui(self, request: Request) -> Response:
+        if self.durable is not None:
+            return await self._durable_reattach(self.durable, request, "ui")
         return self._reattach(request, "ui")
 
     async def reattach_events(self, request: Request) -> Response:
+        if self.durable is not None:
+            return await self._durable_reattach(self.durable, request, "events")
         return self._reattach(request, "events")
+
+    async def _durable_reattach(
+        self, durable: DurableRuns, request: Request, kind: str
+    ) -> Response:
+        run_id = await self._durable_held(durable, request.path_params["key"], _secret(request))
+        if run_id is None:
+            return Response(status_code=204)
+        after = _last_event_id(request.headers.get("last-event-id"))
+        return DurableStream(durable, run_id, kind, after, self.keep_alive)
 
     def _reattach(self, request: Request, kind: str) -> Response:
         live = self._held(request)
@@ -269,6 +331,13 @@ class _Api:
         return _Follow(live, kind, after, self.keep_alive)
 
     async def stop(self, request: Request) -> Response:
+        if self.durable is not None:
+            key = request.path_params["key"]
+            run_id = await self._durable_held(self.durable, key, _secret(request))
+            if run_id is None:
+                return JSONResponse({"error": "no such run"}, status_code=404)
+            await self.durable.cancel(run_id)
+            return Response(status_code=204)
         live = self._held(request)
         if live is None:
             return JSONResponse({"error": "no such run"}, status_code=404)

@@ -19,6 +19,7 @@ import anyio
 from agentstream import Agent, Store, Tool, ToolContext, tool
 
 from ._app import create_app
+from ._durable import DurableRuns
 
 __all__ = ["demo_tools", "is_loopback", "serve"]
 
@@ -86,6 +87,7 @@ def serve(
     log_level: str = "warning",
     sockets: Sequence[socket.socket] | None = None,
     contexts: Sequence[AbstractAsyncContextManager[Any]] = (),
+    durable: DurableRuns | None = None,
 ) -> None:
     """Serve the page and the API for `agent` with uvicorn until interrupted.
 
@@ -95,7 +97,8 @@ def serve(
     printed once on stderr. A request head must arrive within `header_timeout` seconds;
     at most `max_connections` connections are open at once. `sockets`, already
     listening, are served instead of binding `host:port`; `contexts` (MCP servers the
-    agent's tools come from) are entered around serving.
+    agent's tools come from) are entered around serving. With `durable` (a
+    `DurableAgent` with an event log), every run is a durable workflow.
     """
     import uvicorn
 
@@ -109,8 +112,9 @@ def serve(
             token = secrets.token_urlsafe(24)
             print(f"agentstream web: API token (generated): {token}", file=sys.stderr)
     app = create_app(
-        agent, token=token, store=store, allowed_hosts=hosts, allowed_origins=allowed_origins
-    )
+        agent, token=token, store=store, allowed_hosts=hosts, allowed_origins=allowed_origins,
+        durable=durable,
+    )  # fmt: skip
     config = uvicorn.Config(
         app,
         host=host,

@@ -6,7 +6,8 @@ ACTION is `run WORKFLOW_ID` (start one run and wait for it), `recover` (launch, 
 recovers this executor's pending runs, and wait for them), or `serve N` (register the
 queue, and with N > 0 enqueue runs `run-0` ... `run-N-1` first; then work the queue
 until killed). Tools write to LEDGER: `start NAME RUN` before their work, `end NAME
-RUN` after it. `TOOL_SLEEP` seconds of work per call (default 0).
+RUN` after it. `TOOL_SLEEP` seconds of work per call (default 0); with `LEDGER_TIMES` set, each line
+ends with ` @T`, T the time on the machine's monotonic clock.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ REST = sys.argv[6:]
 
 
 def note(line: str) -> None:
+    if os.environ.get("LEDGER_TIMES"):  # when, on the machine's monotonic clock
+        line = f"{line} @{time.monotonic():.6f}"
     with Path(LEDGER).open("a") as ledger:
         ledger.write(line + "\n")
         ledger.flush()
@@ -60,7 +63,8 @@ DBOS(
     }
 )
 client = openai.AsyncOpenAI(api_key="k", base_url=f"http://127.0.0.1:{PORT}/v1", max_retries=0)
-durable = DurableAgent(Agent(client=client, model="m", tools=[record, slow]), name="tester")
+agent = Agent(client=client, model="m", tools=[record, slow])
+durable = DurableAgent(agent, name="tester", events_url=DB_URL)  # every run keeps its events
 
 
 async def main() -> None:
@@ -76,6 +80,8 @@ async def main() -> None:
         queue = await DBOS.register_queue_async("agents", worker_concurrency=concurrency)
         for number in range(int(REST[0])):
             await durable.enqueue(queue, f"run-{number}", workflow_id=f"run-{number}")
+        if int(REST[0]):
+            note(f"enqueued {REST[0]} {EXECUTOR}")
         while True:
             await asyncio.sleep(1)
 

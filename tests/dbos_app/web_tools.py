@@ -1,0 +1,45 @@
+"""Tools for the durable web server of tests/test_web_durable.py (`--tools` loads them).
+
+Each writes `start NAME TOPIC` before its work and `end NAME TOPIC` after it to the file
+named by `LEDGER`; `slow` works `TOOL_SLEEP` seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from agentstream import tool
+
+
+def _note(line: str) -> None:
+    with Path(os.environ["LEDGER"]).open("a") as ledger:
+        ledger.write(line + "\n")
+        ledger.flush()
+        os.fsync(ledger.fileno())
+
+
+@tool
+def record(topic: str) -> str:
+    """Record a topic."""
+    _note(f"start record {topic}")
+    _note(f"end record {topic}")
+    return f"recorded {topic}"
+
+
+@tool
+def slow(topic: str) -> str:
+    """Slow work on a topic."""
+    _note(f"start slow {topic}")
+    time.sleep(float(os.environ.get("TOOL_SLEEP", "0")))
+    _note(f"end slow {topic}")
+    return f"worked on {topic}"
+
+
+@tool(needs_approval=True)
+def book(topic: str) -> str:
+    """Book something (a person approves it first)."""
+    _note(f"start book {topic}")
+    _note(f"end book {topic}")
+    return f"booked {topic}"

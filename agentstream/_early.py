@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
-from contextlib import aclosing
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -186,20 +185,16 @@ class EarlyStarts:
         self.calls.clear()
         return events
 
-    async def run(
+    def run(
         self,
         calls: list[ToolRun],
         context: tuple[Mapping[str, Any], ...],
         timeout: float | None,
         before_batch: Callable[[list[ToolRun]], Awaitable[None]] | None = None,
     ) -> AsyncGenerator[Event, None]:
-        """Run the rest of the step's calls; relay every call's events until all end."""
-        try:
-            async with aclosing(self.runner.run(calls, context, timeout, before_batch)) as events:
-                async for event in events:
-                    yield event
-        finally:
-            self.runner.close()
+        """Run the rest of the step's calls and yield every call's events until all end
+        (the runner's own generator, which closes the runner when it ends)."""
+        return self.runner.run(calls, context, timeout, before_batch)
 
     def _withdraw(self, call: ToolRun, reason: str) -> ToolCancelled:
         if call.scope is not None and not call.finished:

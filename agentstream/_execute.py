@@ -182,36 +182,40 @@ class ToolRunner:
         timeout: float | None,
         before_batch: Callable[[list[ToolRun]], Awaitable[None]] | None = None,
     ) -> AsyncGenerator[Event, None]:
-        """Run the calls not started yet and yield every call's events until all end.
+        """Run the calls not started yet and yield every call's events until all end;
+        then close the runner (see `close`), also when left before.
 
         Consecutive concurrent calls run together; a call whose tool opted out of
         concurrency runs alone, after every call started before it has ended.
         `before_batch` is awaited with the calls of each batch just before they start
         (the run saves that they are running).
         """
-        for call in calls:  # an early call may have ended, and crashed, before this
-            if call.finished:
-                _raise_crash(call)
-        batches: list[list[ToolRun]] = []
-        for call in calls:
-            if call.tool.concurrent and batches and batches[-1][0].tool.concurrent:
-                batches[-1].append(call)
-            else:
-                batches.append([call])
-        for batch in batches:
-            if not batch[0].tool.concurrent:
-                running = [c for c in self._calls if not c.finished and not c.cancelled]
-                async with aclosing(self._wait(running)) as events:
+        try:
+            for call in calls:  # an early call may have ended, and crashed, before this
+                if call.finished:
+                    _raise_crash(call)
+            batches: list[list[ToolRun]] = []
+            for call in calls:
+                if call.tool.concurrent and batches and batches[-1][0].tool.concurrent:
+                    batches[-1].append(call)
+                else:
+                    batches.append([call])
+            for batch in batches:
+                if not batch[0].tool.concurrent:
+                    running = [c for c in self._calls if not c.finished and not c.cancelled]
+                    async with aclosing(self._wait(running)) as events:
+                        async for event in events:
+                            yield event
+                starting = [call for call in batch if not call.started]
+                if before_batch is not None and starting:
+                    await before_batch(starting)
+                for call in starting:
+                    self.start(call, context, timeout)
+                async with aclosing(self._wait(batch)) as events:
                     async for event in events:
                         yield event
-            starting = [call for call in batch if not call.started]
-            if before_batch is not None and starting:
-                await before_batch(starting)
-            for call in starting:
-                self.start(call, context, timeout)
-            async with aclosing(self._wait(batch)) as events:
-                async for event in events:
-                    yield event
+        finally:
+            self.close()
 
     def close(self) -> None:
         """Stop relaying: events of tools still running (abandoned threads) are dropped."""
@@ -228,15 +232,22 @@ class ToolRunner:
                     yield event
                     self._check(event)
                 arrived = self.ready()
-            if all(call.finished for call in calls):
+            # Loops, not generators: these run at each wait, and a generator costs a
+            # call per item.
+            for call in calls:
+                if not call.finished:
+                    break
+            else:
                 return
-            threads = any(
-                c.progress is not None and c.progress.threaded and not c.finished
-                and not c.cancelled
-                for c in self._calls
-            )  # fmt: skip
+            threads = False
+            for c in self._calls:
+                if c.progress is not None and c.progress.threaded and not c.finished:
+                    threads = threads or not c.cancelled
             events: list[Event] = []
-            with anyio.move_on_after(_POLL if threads else math.inf):
+            if threads:  # come back to poll the tools in worker threads
+                with anyio.move_on_after(_POLL):
+                    self._translate(await self._receive.receive(), events)
+            else:  # without a scope: it costs as much as relaying the events
                 self._translate(await self._receive.receive(), events)
             for event in events:
                 yield event
@@ -271,7 +282,7 @@ class ToolRunner:
             )
 
 
-async def run_tools(
+def run_tools(
     task_group: TaskGroup,
     calls: list[ToolRun],
     run_id: str,
@@ -287,15 +298,12 @@ async def run_tools(
 
     The tools belong to the run's task group, so they are cancelled when the run is
     left; this generator only relays their events to the consumer's task. Each call
-    runs inside the `tool_call` context of every watcher (the run's observers).
+    runs inside the `tool_call` context of every watcher (the run's observers). Iterate
+    it at once: the runner it makes is closed when the generator ends.
     """
     runner = ToolRunner(task_group, run_id, step, max_result_size, watchers, deps)
-    try:
-        async with aclosing(runner.run(calls, context, timeout, before_batch)) as events:
-            async for event in events:
-                yield event
-    finally:
-        runner.close()
+    # The runner's own generator, not one relaying it: a hop per event less.
+    return runner.run(calls, context, timeout, before_batch)
 
 
 async def _run_one(

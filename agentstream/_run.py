@@ -291,16 +291,20 @@ class AgentRun(Generic[OutputT]):
                     else:
                         break
                 self._take_response(step, assembler)
-                for event in self._typed_calls(step, watch):
-                    yield event
-                async for event in self._sort_calls(step):
-                    yield event
+                if typed is not None:
+                    for event in self._typed_calls(step, watch):
+                        yield event
+                if step.early is not None or (step.message and step.message.tool_calls):
+                    async with aclosing(self._sort_calls(step)) as sorting:
+                        async for event in sorting:
+                            yield event
             async with aclosing(self._settle(step, run_deadline)) as settling:
                 async for event in settling:
                     yield event
             if step.stop is not None:
                 break
-            await self._checkpoint()
+            if self._session is not None:
+                await self._checkpoint()
         yield RunFinished(await self._finish(step, step.stop, started))
 
     async def _early_chunks(
@@ -333,8 +337,11 @@ class AgentRun(Generic[OutputT]):
     async def _settle(self, step: StepState, run_deadline: float) -> AsyncGenerator[Event, None]:
         """After a whole response: decisions, the tools, the step's record; `step.stop`
         says why the run ends here (`approval_required` while calls wait), or None."""
-        async for event in self._decide(step):
-            yield event
+        if step.resumed is not None or any(c.status == "awaiting_approval" for c in step.calls):
+            async for event in self._decide(step):
+                yield event
+        elif step.calls and self._session is not None:
+            await self._checkpoint()  # as `_decide` does, which has nothing to decide here
         if step.runnable:
             async with aclosing(self._run_calls(step, run_deadline)) as tool_events:
                 async for event in tool_events:
@@ -344,8 +351,9 @@ class AgentRun(Generic[OutputT]):
         if any(call.status == "awaiting_approval" for call in step.calls):
             step.stop = "approval_required"
             return
-        for event in self._typed_answer(step):
-            yield event
+        if self._typed is not None:
+            for event in self._typed_answer(step):
+                yield event
         yield self._end_step(step)
         if self._typed is not None:
             self._typed.add_feedback(self._state)
@@ -439,15 +447,10 @@ class AgentRun(Generic[OutputT]):
         if extra:
             step.assistant[CARRIED] = extra
 
-    async def _sort_calls(self, step: StepState) -> AsyncGenerator[Event, None]:
+    def _sort_calls(self, step: StepState) -> AsyncGenerator[Event, None]:
         """Validate each call and check the limits: ready, awaiting approval, or refused."""
         answered = self._typed.answered if self._typed is not None else {}
-        sorting = sort_calls(
-            self._agent, self._state, step, answered, self.run_id, self._start.deps
-        )
-        async with aclosing(sorting) as events:
-            async for event in events:
-                yield event
+        return sort_calls(self._agent, self._state, step, answered, self.run_id, self._start.deps)
 
     async def _decide(self, step: StepState) -> AsyncGenerator[Event, None]:
         """Settle the calls awaiting approval (see `decide`); then save the step's state,

@@ -231,9 +231,8 @@ async def _loopback(options: BenchOptions, server: ChildServer) -> dict[str, Any
         if "scale" in options.sections:
             result["scale"] = await _scale(options, server, clients, probe.chunks)
         if "speed" in options.sections:
-            policy = workload_policy(options.workload)
             result["speed"] = await speed_section(
-                server.base_url, policy, options.runs, options.repetitions,
+                server.base_url, options.workload, options.runs, options.repetitions,
                 options.startup_counts, options.startup_profile_count, options.backend,
                 options.say,
             )  # fmt: skip

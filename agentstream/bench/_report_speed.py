@@ -32,6 +32,11 @@ def speed_lines(result: Mapping[str, Any]) -> list[str]:
         f"Idle memory side by side ({idle['count']} at once, tracemalloc): an agent run "
         f"{idle['agent_bytes'] / 1024:.1f} KB, an openai create(stream=True) stream "
         f"{idle['sdk_bytes'] / 1024:.1f} KB: {idle['agent_over_sdk']:.2f}x"
+        + (
+            f" ({idle['agent_failed']} runs and {idle['sdk_failed']} streams failed)"
+            if idle["agent_failed"] or idle["sdk_failed"]
+            else ""
+        )
     )
     if result.get("targets"):
         lines += ["", *_targets(result["targets"])]
@@ -75,8 +80,8 @@ def _startup(startup: Mapping[str, Any]) -> list[str]:
     ]
     header = ["idle", "reader", "started", "wall s", "CPU s", "CPU ms/run", "RSS KB/run"]
     lines = [
-        "Start-up of idle runs at once (started: the answer's headers arrived; RSS: growth "
-        "of this process once all wait)",
+        "Start-up of idle runs at once, each count in a fresh process (started: the answer's "
+        "headers arrived; RSS: growth of that process once all wait)",
         *_table(header, rows),
     ]
     row = startup["profile"]

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ._costs import cost_samples
+from ._serve import Workload, workload_policy
 from ._startup import idle_side_by_side, startup_curve
 
 __all__ = ["speed_section", "targets"]
@@ -31,7 +32,7 @@ def _median(samples: Sequence[float]) -> float:
 
 async def speed_section(
     base_url: str,
-    policy: Any,
+    workload: Workload,
     runs: int,
     repetitions: int,
     counts: list[int],
@@ -41,7 +42,7 @@ async def speed_section(
 ) -> dict[str, Any]:
     """Costs per chunk, the start-up curve and idle memory side by side."""
     say("speed: what timeouts and observers cost")
-    costs = await cost_samples(base_url, policy, runs, repetitions)
+    costs = await cost_samples(base_url, workload_policy(workload), runs, repetitions)
     for wire in costs.values():
         samples = wire["us_per_chunk"]
         wire["ratios"] = {
@@ -55,9 +56,9 @@ async def speed_section(
             a / b for a, b in zip(samples["bare"], samples["agent"], strict=True)
         ]
     say(f"speed: start-up of {', '.join(map(str, counts))} idle runs")
-    startup = await startup_curve(base_url, policy, counts, profile_count, backend)
+    startup = await startup_curve(workload, counts, profile_count, backend)
     say("speed: idle memory side by side")
-    idle = await idle_side_by_side(base_url, policy, counts[0])
+    idle = await idle_side_by_side(workload, counts[0], backend)
     return {"costs": costs, "startup": startup, "idle": idle}
 
 

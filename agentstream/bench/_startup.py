@@ -11,8 +11,9 @@ count, each reader:
   connection pools), as `agent.replace(client=...)` allows.
 
 Started means the answer's headers have arrived (an httpx2 response hook counts them).
-Each count of each reader starts in a fresh child process (memory a process has freed
-stays in its RSS, and would flatter whatever runs next). Figures: wall and CPU seconds
+Each count of each reader starts in a fresh child process, against a server of its own
+(memory a process has freed stays in its RSS and would flatter whatever runs next; a
+server keeps a stalled answer's connection until the stall ends). Figures: wall and CPU seconds
 until every one has started, and the growth of the child's resident memory per run
 once they all wait. The connection pool of one client looks at each of its connections
 whenever a request joins or leaves it, so starting N requests on one pool costs in
@@ -23,6 +24,7 @@ profile (in a run of its own, as profiling slows it) of agent runs on one client
 from __future__ import annotations
 
 import cProfile
+import dataclasses
 import json
 import os
 import pstats
@@ -40,6 +42,7 @@ import openai
 from .._agent import Agent
 from ..testing._faults import FAULT_HEADER
 from ._clients import _PROMPT, _rss, lookup, request_bodies
+from ._serve import Workload, child_server, workload_policy
 
 __all__ = ["SPREAD", "idle_side_by_side", "startup_curve"]
 
@@ -175,65 +178,92 @@ def _pool_share(profiler: cProfile.Profile) -> float:
     return pool / total if total else 0.0
 
 
+async def _in_child(workload: Workload, *argv: str) -> dict[str, Any]:
+    """Run `_child` with `argv` in a fresh process; its JSON answer."""
+    command = [sys.executable, "-m", __name__, *argv]
+    spec = json.dumps(dataclasses.asdict(workload)).encode()
+    done = await anyio.run_process(command, input=spec, check=False)
+    if done.returncode:
+        tail = done.stderr.decode(errors="replace")[-2000:]
+        raise RuntimeError(f"{' '.join(argv)} failed in its child process:\n{tail}")
+    answer: dict[str, Any] = json.loads(done.stdout)
+    return answer
+
+
 async def startup_curve(
-    base_url: str, policy: Any, counts: list[int], profile_count: int, backend: str
+    workload: Workload, counts: list[int], profile_count: int, backend: str
 ) -> dict[str, Any]:
     """Start-up of idle runs and idle SDK streams at each count (see the module)."""
-    body = json.dumps((await request_bodies(policy))[0]).encode()
-
-    async def child(kind: str, count: int, profile: bool) -> dict[str, Any]:
-        command = [sys.executable, "-m", __name__, base_url, kind, str(count), backend]
-        done = await anyio.run_process(
-            [*command, "profile"] if profile else command, input=body, check=False
-        )
-        if done.returncode:
-            tail = done.stderr.decode(errors="replace")[-2000:]
-            raise RuntimeError(f"starting {count} idle {kind} runs failed:\n{tail}")
-        row: dict[str, Any] = json.loads(done.stdout)
-        return row
-
     rows = []
     for count in counts:
         for kind in ("sdk", "agent", f"agent, {SPREAD} clients"):
-            rows.append(await child(kind, count, profile=False))
-    profiled = await child("agent", profile_count, profile=True)
+            rows.append(await _in_child(workload, "start", kind, str(count), backend))
+    profiled = await _in_child(workload, "start", "agent", str(profile_count), backend, "profile")
     return {"spread_clients": SPREAD, "rows": rows, "profile": profiled}
 
 
-async def idle_side_by_side(base_url: str, policy: Any, count: int) -> dict[str, Any]:
+async def idle_side_by_side(workload: Workload, count: int, backend: str) -> dict[str, Any]:
     """Bytes per idle run and per idle SDK stream, traced alike (tracemalloc)."""
-    body = (await request_bodies(policy))[0]
-    result: dict[str, Any] = {"count": count}
-    for kind in ("sdk", "agent"):
-        started = _Started()
-        clients = [_client(base_url, started)]
-        reader = started.guard(_idle_reader(kind, clients, body))
+    return await _in_child(workload, "idle", str(count), backend)
+
+
+async def _hold(
+    base_url: str, kind: str, count: int, body: dict[str, Any], trace: bool
+) -> tuple[float, int]:
+    """Start `count` idle readers of `kind` and let them wait: traced bytes per reader
+    (with `trace`), and how many failed."""
+    started = _Started()
+    client = _client(base_url, started)
+    reader = started.guard(_idle_reader(kind, [client], body))
+    if trace:
         tracemalloc.start()
-        try:
-            base = tracemalloc.get_traced_memory()[0]
-            async with anyio.create_task_group() as tasks:
-                for number in range(count):
-                    tasks.start_soon(reader, number)
-                deadline = perf_counter() + _WAIT
-                while started.settled < count and perf_counter() < deadline:
-                    await anyio.sleep(0.02)
-                await anyio.sleep(0.5)
-                result[f"{kind}_bytes"] = (tracemalloc.get_traced_memory()[0] - base) / count
-                tasks.cancel_scope.cancel()
-        finally:
-            tracemalloc.stop()
-            await clients[0].close()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        async with anyio.create_task_group() as tasks:
+            for number in range(count):
+                tasks.start_soon(reader, number)
+            deadline = perf_counter() + _WAIT
+            while started.settled < count and perf_counter() < deadline:
+                await anyio.sleep(0.02)
+            await anyio.sleep(0.5)
+            held = (tracemalloc.get_traced_memory()[0] - base) / count
+            tasks.cancel_scope.cancel()
+    finally:
+        tracemalloc.stop()
+        await client.close()
+    return held, started.failed
+
+
+async def _traced(base_url: str, count: int, body: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = {"count": count}
+    for kind in ("sdk", "agent"):  # first without tracing: what is made once (caches,
+        await _hold(base_url, kind, 10, body, trace=False)  # lazy imports) is not per run
+    for kind in ("sdk", "agent"):
+        held, failed = await _hold(base_url, kind, count, body, trace=True)
+        result[f"{kind}_bytes"], result[f"{kind}_failed"] = held, failed
     result["agent_over_sdk"] = result["agent_bytes"] / result["sdk_bytes"]
     return result
 
 
 def _child(argv: list[str]) -> None:
-    """In a child process: start one count of one reader, print its row as JSON."""
-    base_url, kind, count, backend = argv[:4]
-    body = json.loads(sys.stdin.buffer.read())
-    profile = argv[4:] == ["profile"]
-    row = anyio.run(_start, base_url, kind, int(count), body, profile, backend=backend)
-    sys.stdout.write(json.dumps(row))
+    """In a child process, with a server of its own: one measurement, printed as JSON.
+
+    `start KIND COUNT BACKEND [profile]` or `idle COUNT BACKEND`; the workload comes as
+    JSON on the standard input.
+    """
+    workload = Workload(**json.loads(sys.stdin.buffer.read()))
+    backend = argv[-1] if argv[0] == "idle" else argv[3]
+    body = anyio.run(request_bodies, workload_policy(workload), backend=backend)[0]
+    with child_server(workload) as server:
+        if argv[0] == "idle":
+            answer = anyio.run(_traced, server.base_url, int(argv[1]), body, backend=backend)
+        else:
+            kind, count = argv[1:3]
+            profile = argv[4:] == ["profile"]
+            answer = anyio.run(
+                _start, server.base_url, kind, int(count), body, profile, backend=backend
+            )
+    sys.stdout.write(json.dumps(answer))
 
 
 if __name__ == "__main__":

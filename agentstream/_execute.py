@@ -7,7 +7,6 @@ import functools
 import math
 import threading
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
-from contextlib import aclosing
 from dataclasses import dataclass
 from time import perf_counter
 from typing import Any
@@ -203,17 +202,19 @@ class ToolRunner:
             for batch in batches:
                 if not batch[0].tool.concurrent:
                     running = [c for c in self._calls if not c.finished and not c.cancelled]
-                    async with aclosing(self._wait(running)) as events:
-                        async for event in events:
+                    while (events := await self._arrived(running)) is not None:
+                        for event in events:
                             yield event
+                            self._check(event)
                 starting = [call for call in batch if not call.started]
                 if before_batch is not None and starting:
                     await before_batch(starting)
                 for call in starting:
                     self.start(call, context, timeout)
-                async with aclosing(self._wait(batch)) as events:
-                    async for event in events:
+                while (events := await self._arrived(batch)) is not None:
+                    for event in events:
                         yield event
+                        self._check(event)
         finally:
             self.close()
 
@@ -222,36 +223,33 @@ class ToolRunner:
         self._send.close()
         self._receive.close()
 
-    async def _wait(self, calls: list[ToolRun]) -> AsyncGenerator[Event, None]:
-        while True:
-            # Loop until nothing is waiting: while a slow consumer holds one `yield`, the
-            # calls may finish and report their ends; those must be relayed, not dropped.
-            arrived = self.ready()
-            while arrived:
-                for event in arrived:
-                    yield event
-                    self._check(event)
-                arrived = self.ready()
-            # Loops, not generators: these run at each wait, and a generator costs a
-            # call per item.
-            for call in calls:
-                if not call.finished:
-                    break
-            else:
-                return
-            threads = False
-            for c in self._calls:
-                if c.progress is not None and c.progress.threaded and not c.finished:
-                    threads = threads or not c.cancelled
-            events: list[Event] = []
-            if threads:  # come back to poll the tools in worker threads
-                with anyio.move_on_after(_POLL):
-                    self._translate(await self._receive.receive(), events)
-            else:  # without a scope: it costs as much as relaying the events
+    async def _arrived(self, calls: list[ToolRun]) -> list[Event] | None:
+        """The events that have arrived, waiting for one if none has; None once `calls`
+        have all ended and every event is out.
+
+        A coroutine called in a loop rather than a generator: no hop per event. The
+        loop calls it again after each batch, so ends reported while a slow consumer
+        held an event are relayed, not dropped.
+        """
+        arrived = self.ready()
+        if arrived:
+            return arrived
+        for call in calls:  # loops, not generators: a generator costs a call per item
+            if not call.finished:
+                break
+        else:
+            return None
+        threads = False
+        for c in self._calls:
+            if c.progress is not None and c.progress.threaded and not c.finished:
+                threads = threads or not c.cancelled
+        events: list[Event] = []
+        if threads:  # come back to poll the tools in worker threads
+            with anyio.move_on_after(_POLL):
                 self._translate(await self._receive.receive(), events)
-            for event in events:
-                yield event
-                self._check(event)
+        else:  # without a scope: it costs as much as relaying the events
+            self._translate(await self._receive.receive(), events)
+        return events
 
     def _check(self, event: Event) -> None:
         """Raise what a tool raised that must end the run, once its end is relayed."""

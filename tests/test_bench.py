@@ -28,7 +28,9 @@ def stats(node: Any) -> Iterator[Mapping[str, float]]:
 def test_quick_bench_reports_every_section(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "--quick", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert {"meta", "assembly", "output", "e2e", "scale", "tools"} <= set(result)
+    assert {"meta", "assembly", "output", "e2e", "scale", "tools", "speed", "targets"} <= set(
+        result
+    )
 
     output = result["output"]["rows"]
     assert [row["answer_bytes"] for row in output] == [1024]
@@ -60,9 +62,43 @@ def test_quick_bench_reports_every_section(capsys: pytest.CaptureFixture[str]) -
     may_be_zero = {id(s) for s in _differences(result)}
     assert all(s["min"] > 0 for s in summaries if id(s) not in may_be_zero)
 
+    check_speed(result)
+
     text = render(result)
-    for title in ("Assembly alone", "Typed output", "End to end", "Scale", "Parallel I/O-bound"):
+    titles = (
+        "Assembly alone", "Typed output", "End to end", "Scale", "Parallel I/O-bound",
+        "What a run's options cost", "Start-up of idle runs", "Targets of issue 25",
+    )  # fmt: skip
+    for title in titles:
         assert title in text
+
+
+def check_speed(result: Mapping[str, Any]) -> None:
+    """The speed section measured every reader, count and target it names."""
+    speed = result["speed"]
+    for wire in ("chat", "responses"):
+        costs = speed["costs"][wire]
+        assert costs["chunks_per_run"] > 0
+        assert set(costs["us_per_chunk"]) == {"bare", "agent", "timeouts", "observers"}
+        assert all(v > 0 for values in costs["us_per_chunk"].values() for v in values)
+        assert set(costs["ratios"]) == {
+            "timeouts_over_agent", "observers_over_agent", "bare_over_agent"
+        }  # fmt: skip
+    rows = speed["startup"]["rows"]
+    assert [(row["count"], row["reader"]) for row in rows] == [
+        (count, reader)
+        for count in (50, 100, 200)
+        for reader in ("sdk", "agent", "agent, 10 clients")
+    ]
+    assert all(row["started"] == row["count"] and row["cpu_seconds"] > 0 for row in rows)
+    assert 0 < speed["startup"]["profile"]["pool_share"] < 1
+    idle = speed["idle"]
+    assert idle["agent_bytes"] > 0
+    assert idle["sdk_bytes"] > 0
+    assert idle["agent_over_sdk"] == idle["agent_bytes"] / idle["sdk_bytes"]
+    names = [row["target"] for row in result["targets"]]
+    assert len(set(names)) == len(names) == 8
+    assert all(isinstance(row["met"], bool) for row in result["targets"])
 
 
 def _differences(result: Mapping[str, Any]) -> list[Mapping[str, float]]:
@@ -86,7 +122,7 @@ def test_bench_on_trio_prints_a_table(capsys: pytest.CaptureFixture[str]) -> Non
 
 def test_unknown_section_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        main(["bench", "--only", "speed"])
+        main(["bench", "--only", "warp"])
     assert exit_info.value.code == 2
     assert "choose among" in capsys.readouterr().err
 

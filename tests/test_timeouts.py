@@ -8,7 +8,15 @@ from typing import Any
 import anyio
 import pytest
 
-from agentstream import Agent, RunTimeout, Timeouts, ToolFinished, ToolStarted, tool
+from agentstream import (
+    Agent,
+    RunTimeout,
+    TextDelta,
+    Timeouts,
+    ToolFinished,
+    ToolStarted,
+    tool,
+)
 from agentstream.testing import Fault, Reply, ScriptedModel, ToolCall
 
 from ._helpers import NO_RETRIES, Recorder
@@ -62,6 +70,49 @@ async def test_idle_limit_allows_a_slow_but_steady_stream() -> None:
     agent = Agent(client=model.async_client(), model="m", timeouts=Timeouts(idle=1.0))
     _, run = await run_events(agent)
     assert run.result.output == "one two three four"
+
+
+async def test_each_chunk_resets_the_idle_limit_but_not_the_step_limit() -> None:
+    # Eight chunks 0.25 s apart: the stream lasts past both limits, each gap within idle.
+    steady = ScriptedModel([Reply("a b c d e f g h")], tokens_per_second=4)
+    agent = Agent(client=steady.async_client(), model="m", timeouts=Timeouts(idle=1.0))
+    _, run = await run_events(agent)
+    assert run.result.output == "a b c d e f g h"
+
+    steady = ScriptedModel([Reply("a b c d e f g h")], tokens_per_second=4)
+    agent = Agent(
+        client=steady.async_client(), model="m", timeouts=Timeouts(idle=1.0, step=1.0),
+        retries=NO_RETRIES,
+    )  # fmt: skip
+    with pytest.raises(RunTimeout) as info:
+        await run_events(agent)
+    assert info.value.limit == "step"
+
+
+async def test_first_chunk_limit_applies_to_the_first_chunk_only() -> None:
+    # A quick first chunk, then gaps longer than `first_chunk` but within `idle`.
+    model = ScriptedModel([Reply("a b c d")], tokens_per_second=2.5)
+    agent = Agent(
+        client=model.async_client(), model="m", timeouts=Timeouts(first_chunk=0.2, idle=2.0)
+    )
+    _, run = await run_events(agent)
+    assert run.result.output == "a b c d"
+
+
+async def test_a_stream_left_mid_way_leaves_the_callers_scopes_intact() -> None:
+    # The limits' cancel scopes never stay open across an event handed to the caller,
+    # so a scope the caller opens around the loop and leaves early closes cleanly.
+    model = ScriptedModel([Reply("a b c d e f")])
+    agent = Agent(client=model.async_client(), model="m", timeouts=Timeouts(idle=5.0, step=9.0))
+    async with agent.stream("go") as run:
+        with anyio.move_on_after(10):
+            async for event in run:
+                if isinstance(event, TextDelta):
+                    break
+        async with anyio.create_task_group():
+            await anyio.sleep(0)
+    with pytest.raises(RuntimeError, match="not finished"):
+        _ = run.result
 
 
 @pytest.mark.parametrize("kind", ["async", "sync"])

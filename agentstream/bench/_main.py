@@ -9,6 +9,9 @@ Four sections, each repeated and summarised as median, min and max:
 - output: a typed answer's partial value kept up as it streams (`_output`).
 - early: tools started as soon as their call is complete, against after the response
   (`_early`).
+- speed: what time limits and observers cost per chunk on both wires, the start-up of
+  thousands of idle runs beside idle SDK streams, and the targets of issue 25 as
+  ratios (`_speed`).
 
 The model is served from a child process (`_serve`) whose CPU time is reported,
 so that a busy server cannot pass for a slow client.
@@ -38,10 +41,11 @@ from ._early import early_section
 from ._output import time_output
 from ._responses import ResponsesClients, responses_bodies
 from ._serve import ChildServer, Workload, child_server, cpu_now, workload_policy
+from ._speed import speed_section, targets
 
 __all__ = ["SECTIONS", "BenchOptions", "run_bench"]
 
-SECTIONS = ("assembly", "output", "e2e", "scale", "tools", "early")
+SECTIONS = ("assembly", "output", "e2e", "scale", "tools", "early", "speed")
 _KB = 1024
 
 
@@ -90,6 +94,16 @@ class BenchOptions:
         return [1, 4] if self.quick else [1, 10, 100, 500]
 
     @property
+    def startup_counts(self) -> list[int]:
+        """Idle runs started at once, for the start-up curve of the speed section."""
+        return [50, 100, 200] if self.quick else [1000, 5000, 10000]
+
+    @property
+    def startup_profile_count(self) -> int:
+        """Idle runs started under the profiler (which slows them) to find the pool's share."""
+        return 200 if self.quick else 5000
+
+    @property
     def workload(self) -> Workload:
         if self.quick:
             return Workload(intro_words=10, calls=2, argument_size=128, answer_words=20)
@@ -128,9 +142,11 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
     if "early" in options.sections:
         reps = options.reps if options.reps is not None else (2 if options.quick else 20)
         result["early"] = anyio.run(early_section, reps, backend=options.backend)
-    if {"e2e", "scale"} & set(options.sections):
+    if {"e2e", "scale", "speed"} & set(options.sections):
         with child_server(options.workload) as server:
             result.update(anyio.run(_loopback, options, server, backend=options.backend))
+    if "speed" in options.sections:
+        result["targets"] = targets(result)
     return result
 
 
@@ -214,6 +230,12 @@ async def _loopback(options: BenchOptions, server: ChildServer) -> dict[str, Any
             result["e2e_responses"] = await _e2e_responses(options, server)
         if "scale" in options.sections:
             result["scale"] = await _scale(options, server, clients, probe.chunks)
+        if "speed" in options.sections:
+            result["speed"] = await speed_section(
+                server.base_url, options.workload, options.runs, options.repetitions,
+                options.startup_counts, options.startup_profile_count, options.backend,
+                options.say,
+            )  # fmt: skip
         return result
     finally:
         await clients.aclose()

@@ -53,6 +53,10 @@ def render(result: Mapping[str, Any]) -> str:
         lines += ["", *_tools(result["tools"])]
     if "early" in result:
         lines += ["", *_early(result["early"])]
+    if "speed" in result:
+        from ._report_speed import speed_lines  # which uses this module's tables
+
+        lines += ["", *speed_lines(result)]
     return "\n".join(lines) + "\n"
 
 

@@ -45,29 +45,35 @@ async def within_limits(
 ) -> AsyncGenerator[dict[str, Any], None]:
     """`chunks`, failing with `RunTimeout` when the next one takes too long.
 
-    Each wait is bounded by the tightest limit left: to the first chunk or between
-    chunks, and what remains of the step and of the run. The cancel scope covers only
-    the wait, never a `yield`.
+    The stream has one deadline: the nearest of the step's and the run's ends, which
+    stay put, and of the wait allowed for the next chunk (`first_chunk`, then `idle`),
+    which moves on with each chunk. A cancel scope bounds each wait and never spans a
+    `yield`: one left open across a `yield` would be the consumer's, cancelling its own
+    awaits and breaking the nesting of the scopes it opens and closes between chunks.
     """
+    # Deadlines in the event loop's clock, so that each wait's scope takes one as it is.
+    shift = anyio.current_time() - perf_counter()
+    fixed, fixed_limit, fixed_seconds = math.inf, "", 0.0
+    if limits.run:
+        fixed, fixed_limit, fixed_seconds = run_deadline + shift, "run", limits.run
+    if limits.step and step_deadline + shift < fixed:
+        fixed, fixed_limit, fixed_seconds = step_deadline + shift, "step", limits.step
+    gap, gap_limit = limits.first_chunk, "first_chunk"
     async with aclosing(chunks):
-        received = False
         while True:
-            now = perf_counter()
-            gap = limits.idle if received else limits.first_chunk
-            waits = [(gap, "idle" if received else "first_chunk", gap)] if gap else []
-            if limits.step:
-                waits.append((step_deadline - now, "step", limits.step))
-            if limits.run:
-                waits.append((run_deadline - now, "run", limits.run))
-            wait, limit, seconds = min(waits) if waits else (math.inf, "", 0.0)
-            with anyio.move_on_after(max(wait, 0.0)) as scope:
+            deadline, limit, seconds = fixed, fixed_limit, fixed_seconds
+            if gap:
+                moving = perf_counter() + shift + gap
+                if moving <= deadline:
+                    deadline, limit, seconds = moving, gap_limit, gap
+            with anyio.CancelScope(deadline=deadline) as scope:
                 try:
                     chunk = await chunks.__anext__()
                 except StopAsyncIteration:
                     return
             if scope.cancelled_caught:
                 raise RunTimeout(limit, seconds)
-            received = True
+            gap, gap_limit = limits.idle, "idle"
             yield chunk
 
 

@@ -38,7 +38,10 @@ def chat_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
     The same list when no message carries it (the common case costs one scan).
     """
-    if not any(CARRIED in message for message in messages):
+    for message in messages:  # a loop: a generator costs a call per message
+        if CARRIED in message:
+            break
+    else:
         return messages
     return [
         {key: value for key, value in message.items() if key != CARRIED}

@@ -1,0 +1,193 @@
+"""A cost budget: the Python calls a run makes, counted by a profiler hook, never timed.
+
+A fixed scripted workload runs through the real `openai` client and the real SSE bytes
+of the scripted model, on each wire, with and without time limits. A hook counts each
+Python frame entered or resumed on behalf of the consuming task (frames whose stack
+holds `_consume`), leaving out the scripted model's own code (`agentstream.testing`,
+which renders and paces the answer) and the event loop's. From three workloads come:
+
+- per run: a tool step, then a 20-word answer;
+- per step: that run less the answer alone (a request, its stream, a tool);
+- per chunk: a 120-word answer less a 20-word one, over the 100 text chunks between.
+
+Budgets are at or below the counts of the code of 6e6ddda for the same workload (see
+`OLD`); the Responses API came later, so its budgets are today's counts. Timings stay
+in `python -m agentstream bench`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from types import CodeType, FrameType
+from typing import Any
+
+import pytest
+
+import agentstream.testing
+from agentstream import Agent, Timeouts, tool
+from agentstream.testing import Reply, ScriptedModel, ToolCall
+
+pytestmark = pytest.mark.anyio
+
+_SCAFFOLDING = os.path.dirname(agentstream.testing.__file__) + os.sep
+_REPEATS = 5
+"""Runs of each workload, after one that warms caches; the fewest calls count.
+
+trio runs ready tasks in a random order, so the consumer finds a tool's result ready
+or waits for it (some 50 to 90 calls more); asyncio's counts do not vary.
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Costs:
+    """Python calls per run, per step and per text chunk."""
+
+    run: int
+    step: int
+    chunk: float
+
+    def over(self, budget: Costs) -> list[str]:
+        """What exceeds `budget`, with both figures."""
+        return [
+            f"{name}: {getattr(self, name)} calls > budget {getattr(budget, name)}"
+            for name in ("run", "step", "chunk")
+            if getattr(self, name) > getattr(budget, name)
+        ]
+
+
+class CallCounter:
+    """A `sys.setprofile` hook counting the calls made on behalf of one coroutine."""
+
+    def __init__(self, root: CodeType, left_out: str) -> None:
+        self.root = root
+        self.left_out = left_out
+        self.calls = 0
+
+    def __call__(self, frame: FrameType, event: str, arg: Any) -> None:
+        if event != "call":  # a Python frame entered, or a generator resumed
+            return
+        seen: FrameType | None = frame
+        rooted = False
+        while seen is not None:
+            code = seen.f_code
+            if code.co_filename.startswith(self.left_out):
+                return
+            if code is self.root:
+                rooted = True
+            seen = seen.f_back
+        if rooted:
+            self.calls += 1
+
+
+@tool
+async def act(n: int) -> str:
+    """Act on n."""
+    return f"done {n}"
+
+
+async def _consume(agent: Agent) -> None:
+    async with agent.stream("go") as run:
+        async for _ in run:
+            pass
+
+
+def _answer(words: int) -> Reply:
+    return Reply(" ".join(f"w{i}" for i in range(words)))
+
+
+async def calls_of(script: list[Reply], api: str, timeouts: Timeouts | None) -> int:
+    """The fewest calls of `_REPEATS` runs of `script`, after a first that warms caches."""
+    counts = []
+    options: dict[str, Any] = {"api": api} if api != "chat" else {}
+    for _ in range(_REPEATS + 1):
+        model = ScriptedModel(script)
+        client = model.async_client()
+        agent = Agent(client=client, model="m", tools=[act], timeouts=timeouts, **options)
+        counter = CallCounter(_consume.__code__, _SCAFFOLDING)
+        before = sys.getprofile()
+        sys.setprofile(counter)
+        try:
+            await _consume(agent)
+        finally:
+            sys.setprofile(before)
+        await client.close()
+        counts.append(counter.calls)
+    return min(counts[1:])
+
+
+async def measure(api: str, timeouts: Timeouts | None) -> Costs:
+    """The costs of the fixed workload on `api`."""
+    tool_step = Reply(tool_calls=[ToolCall("act", {"n": 1})])
+    run = await calls_of([tool_step, _answer(20)], api, timeouts)
+    short = await calls_of([_answer(20)], api, timeouts)
+    long = await calls_of([_answer(120)], api, timeouts)
+    return Costs(run=run, step=run - short, chunk=(long - short) / 100)
+
+
+# Far-off limits: they bound every wait but never end one.
+LIMITS = Timeouts(first_chunk=60, idle=60, step=600, run=3600)
+
+OLD = {
+    ("chat", "asyncio", False): Costs(run=2410, step=1038, chunk=20.0),
+    ("chat", "asyncio", True): Costs(run=3506, step=1288, chunk=55.0),
+    ("chat", "trio", False): Costs(run=2537, step=1076, chunk=20.0),
+    ("chat", "trio", True): Costs(run=4378, step=1494, chunk=79.0),
+}
+"""The counts of the code of 6e6ddda (`git worktree add /tmp/old 6e6ddda`, this file
+run there by pytest), Python 3.11, 2026-12-05. Keyed by (wire, backend, time limits).
+
+Counted inside pytest's anyio runner: on trio a cancel scope costs more under more
+scopes, so the same code counts a few calls more per chunk there than in a script."""
+
+_SLACK = 50
+"""Calls allowed above trio's fewest, per run and per step (see `_REPEATS`)."""
+
+BUDGETS = {
+    ("chat", "asyncio", False): Costs(run=2683, step=1204, chunk=20.0),
+    ("chat", "asyncio", True): Costs(run=3668, step=1433, chunk=51.0),
+    ("chat", "trio", False): Costs(run=2842 + _SLACK, step=1273 + _SLACK, chunk=20.0),
+    ("chat", "trio", True): Costs(run=4575 + _SLACK, step=1671 + _SLACK, chunk=75.0),
+    ("responses", "asyncio", False): Costs(run=2938, step=1276, chunk=22.0),
+    ("responses", "asyncio", True): Costs(run=4136, step=1565, chunk=53.0),
+    ("responses", "trio", False): Costs(run=3047 + _SLACK, step=1320 + _SLACK, chunk=22.0),
+    ("responses", "trio", True): Costs(run=5163 + _SLACK, step=1827 + _SLACK, chunk=77.0),
+}
+"""Today's counts: a change that adds calls fails here; one that saves some lowers them.
+
+Counted on 2026-12-05 after steering, limits, context policies, fallbacks, agents as
+tools and images joined the loop. Per chunk every budget is at or below `OLD`. Per run
+and per step Chat Completions is above it (by some 270 and 165 calls without limits):
+the phases of the loop and each feature's per-step check cost calls at every step.
+`test_at_or_below_6e6ddda` says so until they are cut back.
+"""
+
+
+@pytest.mark.parametrize("api", ["chat", "responses"])
+@pytest.mark.parametrize("limits", [False, True], ids=["no-timeouts", "timeouts"])
+async def test_calls_stay_within_budget(api: str, limits: bool, anyio_backend_name: str) -> None:
+    costs = await measure(api, LIMITS if limits else None)
+    budget = BUDGETS[(api, anyio_backend_name, limits)]
+    over = costs.over(budget)
+    assert not over, f"{api}, {anyio_backend_name}, timeouts={limits}: " + "; ".join(over)
+
+
+@pytest.mark.xfail(
+    strict=True, reason="per run and per step the loop still makes more calls than 6e6ddda"
+)
+@pytest.mark.parametrize("limits", [False, True], ids=["no-timeouts", "timeouts"])
+async def test_at_or_below_6e6ddda(limits: bool, anyio_backend_name: str) -> None:
+    # When this passes, lower `BUDGETS` to the new counts and drop the mark.
+    costs = await measure("chat", LIMITS if limits else None)
+    over = costs.over(OLD[("chat", anyio_backend_name, limits)])
+    assert not over, "; ".join(over)
+
+
+async def test_the_count_sees_work_per_chunk() -> None:
+    # Time limits add a cancel scope to each wait for a chunk: the count must see it,
+    # or a budget could never fail.
+    plain = await measure("chat", None)
+    bounded = await measure("chat", LIMITS)
+    assert bounded.chunk > plain.chunk + 5
+    assert plain.chunk > 5

@@ -63,6 +63,16 @@ def parse_sse(text: str) -> list[Frame]:
     return frames
 
 
+def ui_text(body: str) -> str:
+    """The text a UI message stream shows: its text deltas joined (read live, a part
+    comes in pieces; replayed after it settled, in one)."""
+    return "".join(
+        frame.json()["delta"]
+        for frame in parse_sse(body)
+        if frame.data and frame.data.startswith('{"type":"text-delta"')
+    )
+
+
 def ui_chat_body(text: str, chat_id: str = "chat-1") -> dict[str, Any]:
     """What `useChat` posts for a first user message."""
     message = {"id": "u1", "role": "user", "parts": [{"type": "text", "text": text}]}

@@ -116,10 +116,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         return 2
     try:
         from ..web import demo_tools, serve
-    except ImportError as exc:
-        raise SetupError(
-            f"web needs the web extra: pip install 'agentstream[web]' ({exc})"
-        ) from None
+    except ImportError:
+        raise SetupError("web needs the web extra: pip install 'agentstream[web]'") from None
     token = args.token or env.get("AGENTSTREAM_WEB_TOKEN") or None
     if token is None and not _is_loopback(args.host):
         token = secrets.token_urlsafe(24)  # shown once, in the address printed below

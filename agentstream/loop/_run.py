@@ -97,7 +97,7 @@ class AgentRun(Generic[OutputT]):
         self._rng: random.Random | None = None  # made at the first retry: seeding costs
         self._watchers: tuple[RunObserver, ...] = ()  # the agent's observers of this run
         self._runner: ToolRunner | None = None  # the last relay of early calls
-        self._control = CallControl(config.max_concurrent_tools)  # cancel_call, the cap
+        self._control = CallControl(start.max_concurrent_tools or config.max_concurrent_tools)
         self._start = start
         self._approver = start.approver if start.approver is not None else config.approver
         self._keeper = SessionKeeper(start.session) if start.session is not None else None

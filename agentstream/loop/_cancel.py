@@ -12,6 +12,7 @@ from typing import Protocol
 
 import anyio
 
+from .._events import MessageQueued
 from .._exceptions import CallNotRunning, SetupError
 
 __all__ = ["CallControl", "Cancellable", "Slots", "cancelled_output"]
@@ -21,6 +22,8 @@ class Cancellable(Protocol):
     """What holds a call that may be cancelled (a step's `ToolRunner`)."""
 
     def cancel(self, call_id: str, reason: str | None) -> None: ...
+
+    def nudge(self, news: list[MessageQueued]) -> None: ...
 
 
 def cancelled_output(reason: str | None) -> str:
@@ -100,6 +103,13 @@ class CallControl:
         self.live: dict[str, Cancellable] = {}
         """The runner of each call that was handed to one and whose step is not over."""
         self.slots = Slots(max_concurrent_tools) if max_concurrent_tools is not None else None
+
+    def nudge(self, news: list[MessageQueued]) -> None:
+        """Messages were sent while calls run: their runner reports them now, rather
+        than with the next event of a call (which may be long in coming)."""
+        runner = next(iter(self.live.values()), None)
+        if runner is not None:
+            runner.nudge(news)
 
     def cancel(self, call_id: str, reason: str | None) -> None:
         """Cancel one call (see `AgentRun.cancel_call`)."""

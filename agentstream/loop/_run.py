@@ -140,7 +140,7 @@ class AgentRun(Generic[OutputT]):
 
     def send(self, text: str) -> str:
         """Send the run a user message, read before its next request (docs/steering.md); its id."""
-        return queue_message(self._state, text, self._hooks.news)
+        return queue_message(self._state, text, self._hooks.news, self._control.nudge)
 
     async def __aenter__(self) -> AgentRun[OutputT]:
         if self._task_group is not None:

@@ -302,7 +302,8 @@ class Agent(Generic[OutputT]):
         docs/agents-as-tools.md). `name` defaults to "agent".
         """
         return agent_tool(
-            self.stream, self.resume_stream, name="agent" if name is None else name,
+            self.stream, self.resume_stream, lambda: self.approver,
+            name="agent" if name is None else name,
             description=(
                 "Hand a task to another agent and get its final answer."
                 if description is None else description

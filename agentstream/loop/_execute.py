@@ -40,7 +40,7 @@ from ._failures import (
     only_cancellation,
     tool_error_text,
 )
-from ._nest import SubRunPause, inner_usage, nest
+from ._nest import SubRunPause, nest, step_usage
 from ._observe import RunObserver, observing_tool
 from ._steer import announce
 
@@ -201,7 +201,7 @@ class ToolRunner:
             _report(self._send, ToolQueued(self._step, call.index, call.id, call.tool.name))
         limits = _Limits(timeout, self._max_result_size, self._max_media_size)
         self._task_group.start_soon(
-            functools.partial(_run_one, deps=self._deps, slots=slots),
+            functools.partial(_run_one, deps=self._deps, slots=slots, control=self._control),
             call, self._run_id, self._step, context, limits, self._send, self._watchers,
         )  # fmt: skip
 
@@ -391,6 +391,7 @@ async def _run_one(
     *,
     deps: Any = None,
     slots: Slots | None = None,
+    control: CallControl | None = None,
 ) -> None:
     assert call.scope is not None
     try:
@@ -406,7 +407,7 @@ async def _run_one(
             relay = functools.partial(_relay, send, step, call)
             call.context = ctx = ToolContext(
                 run_id, call.id, tool.name, step, context, call.early, report, deps, relay,
-                call.resume,
+                call.resume, control.approver if control is not None else None,
             )  # fmt: skip
             if watchers:
                 with observing_tool(watchers, started) as observed:
@@ -443,13 +444,14 @@ def _cancelled(step: int, call: ToolRun) -> tuple[ToolCancelled, ToolFinished]:
     )
 
 
-def _relay(send: MemoryObjectSendStream[_Item], step: int, call: ToolRun, event: Event) -> None:
-    """Send on an event of the agent run inside `call` (an agent tool), wrapped."""
-    nested = nest(step, call.index, call.id, call.tool.name, event)
-    usage = inner_usage(nested)
+def _relay(send: MemoryObjectSendStream[_Item], step: int, call: ToolRun, event: Any) -> None:
+    """Send on an event of the agent run inside `call` (an agent tool), wrapped; a
+    `Usage` is what a cancelled inner run used unreported: counted, not sent."""
+    usage = event if isinstance(event, Usage) else step_usage(event)
     if usage is not None:
         call.usage = usage if call.usage is None else call.usage + usage
-    _report(send, nested)
+    if not isinstance(event, Usage):
+        _report(send, nest(step, call.index, call.id, call.tool.name, event))
 
 
 async def _invoke(call: ToolRun, ctx: ToolContext, limits: _Limits, step: int) -> ToolFinished:

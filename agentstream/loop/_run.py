@@ -97,9 +97,9 @@ class AgentRun(Generic[OutputT]):
         self._rng: random.Random | None = None  # made at the first retry: seeding costs
         self._watchers: tuple[RunObserver, ...] = ()  # the agent's observers of this run
         self._runner: ToolRunner | None = None  # the last relay of early calls
-        self._control = CallControl(start.max_concurrent_tools or config.max_concurrent_tools)
+        self._control = CallControl(config, start)  # cancel_call, the cap, nested approvals
         self._start = start
-        self._approver = start.approver if start.approver is not None else config.approver
+        self._approver = self._control.approver  # the run's, else the agent's
         self._keeper = SessionKeeper(start.session) if start.session is not None else None
         self._hooks = RunHooks(config)  # steering, step overrides, guardrails
         self._budget: Budget | None = None  # with usage limits or prices (see `_spending`)

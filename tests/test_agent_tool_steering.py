@@ -202,7 +202,7 @@ async def test_cancel_call_on_the_agent_call_cancels_the_inner_run_and_the_outer
     assert finished.id == "o1"
     # The model is told, and the outer run goes on to its answer.
     told = outer_model.requests[1].messages[-1]
-    assert told["role"] == "tool" and told["tool_call_id"] == "o1"
+    assert (told["role"], told["tool_call_id"]) == ("tool", "o1")
     assert "Cancelled by the user" in told["content"]
     assert "found it elsewhere" in told["content"]
     assert result.stop_reason == "answer"

@@ -230,6 +230,7 @@ class LiveRun:
 
 _UI_PIECES = {"text-delta": "delta", "reasoning-delta": "delta"}
 _UI_ENDS = {"text-end", "reasoning-end"}
+_INNER_TEXT = ("data", "event", "text")
 _EVENT_PIECES = {"text_delta": "text", "reasoning_delta": "text", "refusal_delta": "text"}
 _STEP_ENDS = {"step_finished", "step_interrupted", "run_finished", "run_failed", "run_stopped"}
 
@@ -243,6 +244,8 @@ def _keep_ui(replay: Replay, chunk: Mapping[str, Any]) -> None:
         replay.add_piece(f"call:{chunk.get('toolCallId')}", chunk, "inputTextDelta")
     elif kind == "data-agentstream" and chunk["data"].get("kind") == "tool_progress":
         replay.add(chunk_of(chunk), coalesce=f"progress:{chunk['data'].get('toolCallId')}")
+    elif kind == "data-agentstream" and "part" in chunk["data"]:  # an agent's inner text
+        replay.add_piece(f"sub:{chunk['data']['part']}", chunk, _INNER_TEXT)
     else:
         replay.add(chunk_of(chunk))
         if kind in _UI_ENDS:
@@ -251,6 +254,8 @@ def _keep_ui(replay: Replay, chunk: Mapping[str, Any]) -> None:
             replay.settle(f"call:{chunk.get('toolCallId')}")
         elif kind in ("reset-step", "finish-step", "finish", "abort"):
             replay.settle_all()
+        elif kind == "data-subrun":  # a stretch of inner text whole: its pieces joined
+            replay.settle(f"sub:{chunk.get('id')}")
 
 
 def _keep_event(replay: Replay, event: Mapping[str, Any]) -> None:

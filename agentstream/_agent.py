@@ -14,7 +14,6 @@ from ._result import OutputT, RunResult
 from ._settings import RUN_OPTIONS as _RUN_OPTIONS
 from ._settings import Prompt
 from ._settings import check_guardrails as _check_guardrails
-from ._settings import check_limits as _check_limits
 from ._settings import check_request as _check_request
 from ._settings import check_run_options as _check_run_options
 from ._settings import check_session as _check_session
@@ -254,7 +253,7 @@ class Agent(Generic[OutputT]):
     ) -> None:
         """Usage limits, prices and fallback models (see docs/limits-and-fallback.md)."""
         self._price_table = price_table(prices)
-        _check_limits(limits, self._price_table)
+        _check_run_options(limits, self._price_table, None)
         self.limits = limits
         self.prices = prices
         self.fallback = fallbacks(fallback)
@@ -297,9 +296,9 @@ class Agent(Generic[OutputT]):
 
         Its result is the run's final output (the text, or the typed output as JSON).
         Inside another run, the inner run's events reach the outer stream as
-        `SubRunEvent`s, its usage joins the outer usage, leaving or cancelling the outer
-        run cancels it, and a call of it waiting for approval pauses the outer run (see
-        docs/agents-as-tools.md). `name` defaults to "agent".
+        `SubRunEvent`s, its usage joins the outer usage, cancelling the outer run or the
+        call cancels it, and an inner call needing approval goes to the outer approver,
+        else pauses the outer run (docs/agents-as-tools.md). `name` defaults to "agent".
         """
         return agent_tool(
             self.stream, self.resume_stream, lambda: self.approver,

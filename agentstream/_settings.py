@@ -170,7 +170,7 @@ RUN_OPTIONS = ("deps", "limits", "max_concurrent_tools")
 
 
 def check_run_options(limits: object, prices: PriceTable | None, max_concurrent: object) -> None:
-    """Refuse a run's own usage limits or tool cap of the wrong kind."""
+    """Refuse usage limits or a per-run tool cap of the wrong kind."""
     check_limits(limits, prices)
     if max_concurrent is not None:
         check_count("max_concurrent_tools", max_concurrent, minimum=1)

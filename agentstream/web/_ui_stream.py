@@ -10,7 +10,8 @@ more `case` there.
 Besides the protocol's parts, the encoder sends transient `data-agentstream` parts
 (`{"kind": ..., "t": seconds since the run started, ...}`) at the edges of each step and
 tool, which the bundled page draws as its timeline. Clients that do not know them drop
-them: transient data parts are never added to the message.
+them: transient data parts are never added to the message. An agent tool's inner run
+also becomes `data-subrun` parts, kept in the message (see `_nested`).
 """
 
 from __future__ import annotations

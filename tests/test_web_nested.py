@@ -128,6 +128,27 @@ def test_a_reader_that_reattaches_gets_the_inner_text_once_joined_and_whole() ->
     assert len(models[2].requests) == 2  # replayed, not run again
 
 
+def test_the_json_events_replay_joins_the_inner_text_too() -> None:
+    boss, _ = three_levels(lookup)
+    with running_server(create_app(boss)) as url, httpx2.Client(base_url=url, timeout=20) as http:
+        live = http.post("/api/events", json={"prompt": "go"})
+        again = http.get(f"/api/events/{live.headers['x-agentstream-run']}")
+
+    def inner_texts(body: str) -> list[tuple[str, str]]:
+        events = [f.json() for f in parse_sse(body) if f.data]
+        return [
+            ("/".join(e["call_ids"]), e["event"]["text"]) for e in events
+            if e["type"] == "sub_run_event" and e["event"]["type"] == "text_delta"
+        ]  # fmt: skip
+
+    pieces, joined = inner_texts(live.text), inner_texts(again.text)
+    assert len(pieces) > len(joined)
+    assert joined == [
+        ("b1", "Asking research."), ("b1/f1", HOSTILE), ("b1/f1", "X is 42."),
+        ("b1", "Research says 42."),
+    ]  # fmt: skip
+
+
 def test_the_ai_package_keeps_the_nested_parts_and_sends_them_back(ai_package: Path) -> None:
     boss, models = three_levels(lookup, answers=2)
     with running_server(create_app(boss)) as url:

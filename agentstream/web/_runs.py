@@ -266,6 +266,10 @@ def _keep_event(replay: Replay, event: Mapping[str, Any]) -> None:
         replay.add_piece(part, event, _EVENT_PIECES[kind])
     elif kind == "tool_call_delta":
         replay.add_piece(f"call:{event.get('step')}:{event.get('index')}", event, "delta")
+    elif kind == "sub_run_event" and event["event"].get("type") in _EVENT_PIECES:
+        inner = event["event"]  # an agent tool's inner text: joined as the outer step ends
+        part = f"sub:{'/'.join(event['call_ids'])}:{inner['type']}:{inner.get('step')}"
+        replay.add_piece(part, event, ("event", "text"))
     elif kind == "tool_progress":
         replay.add(chunk_of(event), coalesce=f"progress:{event.get('id')}")
     else:

@@ -8,9 +8,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx2
 
-from agentstream import Agent, tool
+from agentstream import Agent, SubRunEvent, ToolStarted, tool
 from agentstream.testing import Reply, ScriptedModel, ToolCall
 from agentstream.web import RunRegistry, UIStreamEncoder, create_app
 from agentstream.web._nested import OUTPUT_LIMIT, TEXT_LIMIT
@@ -101,6 +102,37 @@ async def test_the_inner_runs_become_bounded_nested_parts(anyio_backend: object)
     pieces = [d for d in live if d["event"]["type"] == "text_delta"]
     stretch = next(p["id"] for p in nested if p["data"].get("parent") == "b1/f1")  # 2 down
     assert "".join(d["event"]["text"] for d in pieces if d["part"] == stretch) == long_text
+
+
+async def test_an_agent_call_cancelled_marks_its_inner_calls_cancelled(
+    anyio_backend: object,
+) -> None:
+    @tool
+    async def lookup(q: str) -> str:
+        """Look something up, forever."""
+        await anyio.sleep_forever()
+        return "never"
+
+    boss, _ = three_levels(lookup)
+    encoder = UIStreamEncoder("m")
+    parts: list[dict[str, Any]] = []
+    with anyio.fail_after(20):
+        async with boss.stream("go") as run:
+            async for event in run:
+                parts.extend(encoder.feed(event))
+                inner = event.event if isinstance(event, SubRunEvent) else None
+                if isinstance(inner, ToolStarted) and inner.name == "lookup":
+                    run.cancel_call("b1", "enough")
+    cards: dict[str, str] = {}
+    for part in parts:
+        if part["type"] == "data-subrun" and part["data"]["kind"] == "tool":
+            cards[part["data"]["key"]] = part["data"]["state"]  # as a client keeps them
+    assert cards == {"b1/f1": "cancelled", "b1/f1/r1": "cancelled"}
+    kinds = [p["type"] for p in parts]
+    assert kinds.index("data-tool-cancelled") > max(
+        i for i, p in enumerate(parts) if p["type"] == "data-subrun"
+    )
+    assert run.result.output == "The answer is 42."
 
 
 def test_a_reader_that_reattaches_gets_the_inner_text_once_joined_and_whole() -> None:

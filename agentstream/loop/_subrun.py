@@ -27,7 +27,6 @@ Start = Callable[..., AgentRun[Any]]
 """`Agent.stream` or `Agent.resume_stream` of the agent inside."""
 
 _INPUT = "input"
-_NONE = Usage()
 
 
 def agent_tool(
@@ -64,12 +63,13 @@ def agent_tool(
         try:
             async with run:
                 async for event in run:
-                    reported += step_usage(event) or _NONE
+                    if (usage := step_usage(event)) is not None:
+                        reported += usage
                     if relay is not None:
                         relay(event)
             ended = True
         finally:
-            if not ended and relay is not None:  # cancelled: what it used, unreported
+            if not ended and relay is not None:  # cancelled or failed: used, unreported
                 relay(unreported(run.state.usage, reported))
         result = run.result
         if result.stop_reason == "approval_required" and result.state is not None:

@@ -74,15 +74,27 @@ class _Stretch:
     pieces: list[str] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class _Card:
+    """What the page shows of one inner call."""
+
+    top: str
+    parent: str
+    name: str
+    input: str = ""
+    state: str = ""
+
+
 class NestedParts:
     """The parts the inner runs of a message's agent calls become (see the module)."""
 
-    __slots__ = ("_cards", "_count", "_message_id", "_open")
+    __slots__ = ("_cards", "_count", "_going", "_message_id", "_open")
 
     def __init__(self, message_id: str) -> None:
         self._message_id = message_id
         self._open: dict[str, _Stretch] = {}  # container -> its text streaming now
-        self._cards: dict[str, tuple[str, str, str]] = {}  # key -> (name, input, state)
+        self._cards: dict[str, _Card] = {}  # every inner call's card, by key
+        self._going: dict[str, dict[str, None]] = {}  # top call -> its cards still going
         self._count = 0
 
     def feed(self, event: SubRunEvent, top: str, t: float) -> list[Chunk]:
@@ -107,13 +119,19 @@ class NestedParts:
             chunks.append(self._card(inner, top, parent))
         return chunks
 
-    def end(self, top: str) -> list[Chunk]:
-        """The agent call `top` has ended (or paused): its text still open, settled."""
-        if not self._open:
+    def end(self, top: str, *, stopped: bool = False) -> list[Chunk]:
+        """The agent call `top` has ended (or paused): its text still open, settled;
+        if `stopped` (it ended), its inner calls still going marked cancelled (a call
+        cancelled with its run reports no end of its own)."""
+        if not self._open and not self._going:
             return []
         chunks: list[Chunk] = []
         for container in [key for key, open in self._open.items() if open.top == top]:
             chunks.extend(self._close(container))
+        for key in self._going.pop(top, {}) if stopped else ():
+            card = self._cards[key]
+            card.state = "cancelled"
+            chunks.append(self._part(key, card, None))
         return chunks
 
     def _stretch(self, parent: str, top: str, text: str) -> str:
@@ -135,22 +153,32 @@ class NestedParts:
 
     def _card(self, inner: Event, top: str, parent: str) -> Chunk:
         """An inner call's card as it stands now, under one id for all its updates."""
-        call_id: str = getattr(inner, "id", "")
-        key = f"{parent}/{call_id}"
-        name, shown, was = self._cards.get(key, (getattr(inner, "name", ""), "", ""))
+        key = f"{parent}/{getattr(inner, 'id', '')}"
+        card = self._cards.get(key)
+        if card is None:
+            card = self._cards[key] = _Card(top, parent, getattr(inner, "name", ""))
         arguments = getattr(inner, "arguments", None)
         if arguments is not None:
-            shown = _cut(json.dumps(arguments, ensure_ascii=False, default=str), INPUT_LIMIT)
-        state = _STATES.get(type(inner), "done")
-        if isinstance(inner, ToolFinished):  # a cancelled call is answered: it stays so
-            state = was if was == "cancelled" else "done" if inner.ok else "failed"
-        self._cards[key] = (name, shown, state)
+            card.input = _cut(json.dumps(arguments, ensure_ascii=False, default=str), INPUT_LIMIT)
+        if not isinstance(inner, ToolFinished):
+            card.state = _STATES[type(inner)]
+        elif card.state != "cancelled":  # a cancelled call is answered: it stays so
+            card.state = "done" if inner.ok else "failed"
+        going = self._going.setdefault(top, {})
+        if card.state in ("queued", "running"):
+            going[key] = None
+        else:
+            going.pop(key, None)
+        said = inner.output if isinstance(inner, (ToolFinished, ToolCallDenied)) else None
+        return self._part(key, card, said)
+
+    def _part(self, key: str, card: _Card, output: str | None) -> Chunk:
         data: dict[str, Any] = {
-            "kind": "tool", "toolCallId": top, "parent": parent, "key": key, "name": name,
-            "input": shown, "state": state,
+            "kind": "tool", "toolCallId": card.top, "parent": card.parent, "key": key,
+            "name": card.name, "input": card.input, "state": card.state,
         }  # fmt: skip
-        if isinstance(inner, (ToolFinished, ToolCallDenied)):
-            data["output"] = _cut(inner.output, OUTPUT_LIMIT)
+        if output is not None:
+            data["output"] = _cut(output, OUTPUT_LIMIT)
         return {"type": "data-subrun", "id": f"sub-{self._message_id}-{key}", "data": data}
 
 

@@ -381,7 +381,7 @@ class UIStreamEncoder:
         timing = _timing("tool_cancelled", t, step=event.step, toolCallId=call)
         data = {"toolCallId": call, "reason": event.reason}
         cancelled = {"type": "data-tool-cancelled", "id": f"cancel-{call}", "data": data}
-        return [*self._subruns.end(call), timing, cancelled]
+        return [*self._subruns.end(call, stopped=True), timing, cancelled]
 
     def _tool_finished(self, event: ToolFinished, t: float) -> list[Chunk]:
         call = self._tool_id(event.step, event.index, event.id)
@@ -389,7 +389,7 @@ class UIStreamEncoder:
             "tool_finished", t, step=event.step, toolCallId=call, ok=event.ok,
             duration=event.duration,
         )  # fmt: skip
-        inner = self._subruns.end(call)  # an agent call: its inner text still open
+        inner = self._subruns.end(call, stopped=True)  # an agent call: what is still open
         if event.error is not None:
             # The output is what the model is told, and it says what went wrong.
             failed = {"type": "tool-output-error", "toolCallId": call, "errorText": event.output}

@@ -11,10 +11,11 @@ from typing_extensions import TypeVar
 
 from ._exceptions import SetupError, StateError
 from ._result import OutputT, RunResult
+from ._settings import RUN_OPTIONS as _RUN_OPTIONS
 from ._settings import Prompt
 from ._settings import check_guardrails as _check_guardrails
-from ._settings import check_limits as _check_limits
 from ._settings import check_request as _check_request
+from ._settings import check_run_options as _check_run_options
 from ._settings import check_session as _check_session
 from ._settings import check_settings as _check_settings
 from ._settings import check_watchers as _check_watchers
@@ -252,7 +253,7 @@ class Agent(Generic[OutputT]):
     ) -> None:
         """Usage limits, prices and fallback models (see docs/limits-and-fallback.md)."""
         self._price_table = price_table(prices)
-        _check_limits(limits, self._price_table)
+        _check_run_options(limits, self._price_table, None)
         self.limits = limits
         self.prices = prices
         self.fallback = fallbacks(fallback)
@@ -295,12 +296,13 @@ class Agent(Generic[OutputT]):
 
         Its result is the run's final output (the text, or the typed output as JSON).
         Inside another run, the inner run's events reach the outer stream as
-        `SubRunEvent`s, its usage joins the outer usage, leaving or cancelling the outer
-        run cancels it, and a call of it waiting for approval pauses the outer run (see
-        docs/agents-as-tools.md). `name` defaults to "agent".
+        `SubRunEvent`s, its usage joins the outer usage, cancelling the outer run or the
+        call cancels it, and an inner call needing approval goes to the outer approver,
+        else pauses the outer run (docs/agents-as-tools.md). `name` defaults to "agent".
         """
         return agent_tool(
-            self.stream, self.resume_stream, name="agent" if name is None else name,
+            self.stream, self.resume_stream, lambda: self.approver,
+            name="agent" if name is None else name,
             description=(
                 "Hand a task to another agent and get its final answer."
                 if description is None else description
@@ -355,6 +357,7 @@ class Agent(Generic[OutputT]):
         approver: Approver | None = None,
         deps: Any = None,
         limits: UsageLimits | None = None,
+        max_concurrent_tools: int | None = None,
         **request: Any,
     ) -> AgentRun[Any]:
         """Start a run whose events you iterate: `async with agent.stream(p) as run:`.
@@ -366,20 +369,17 @@ class Agent(Generic[OutputT]):
         on calls that need approval (else the agent's; with neither the run pauses).
         `deps` is handed to the tools as `ctx.deps` (a `ToolContext[YourDeps]`
         parameter): the user a request is for, a connection; it is not saved.
-        `limits` replaces the agent's usage limits for this run.
+        `limits` and `max_concurrent_tools` replace the agent's for this run.
         Keyword arguments override the agent's request fields for this run.
         """
         _check_request(request, self.api)
         _check_session(session)
-        _check_limits(limits, self._price_table)
+        _check_run_options(limits, self._price_table, max_concurrent_tools)
         start = RunStart(
-            messages=_conversation(prompt, self.instructions),
-            added=_conversation(prompt, None),
-            session=session,
-            approver=approver,
-            deps=deps,
-            limits=limits,
-        )
+            messages=_conversation(prompt, self.instructions), added=_conversation(prompt, None),
+            session=session, approver=approver, deps=deps, limits=limits,
+            max_concurrent_tools=max_concurrent_tools,
+        )  # fmt: skip
         config = self._config()
         return AgentRun(config, start, request, self._typed(config, output_type, request))
 
@@ -424,6 +424,7 @@ class Agent(Generic[OutputT]):
         approver: Approver | None = None,
         deps: Any = None,
         limits: UsageLimits | None = None,
+        max_concurrent_tools: int | None = None,
         **request: Any,
     ) -> AgentRun[OutputT]:
         """Continue a paused or interrupted run, streaming its events.
@@ -436,7 +437,7 @@ class Agent(Generic[OutputT]):
         """
         _check_request(request, self.api)
         _check_session(session)
-        _check_limits(limits, self._price_table)
+        _check_run_options(limits, self._price_table, max_concurrent_tools)
         decided = check_approvals(approvals)
         if (state is None) == (session is None):
             raise SetupError("resume takes a saved state or a session, one of the two")
@@ -450,7 +451,7 @@ class Agent(Generic[OutputT]):
             loaded.stop_reason = None
         start = RunStart(
             state=loaded, session=session, resume=True, approvals=decided, approver=approver,
-            deps=deps, limits=limits,
+            deps=deps, limits=limits, max_concurrent_tools=max_concurrent_tools,
         )  # fmt: skip
         config = self._config()
         return AgentRun(config, start, request, self._typed(config, None, request))
@@ -481,7 +482,7 @@ class Agent(Generic[OutputT]):
         the caller at most; leaving the block early cancels it. With a client instance,
         the runs share the loop of `run_sync` (see there).
         """
-        _check_request({k: v for k, v in request.items() if k not in ("deps", "limits")})
+        _check_request({k: v for k, v in request.items() if k not in _RUN_OPTIONS})
         portal = self._sync.portal(backend)
         return SyncRun(functools.partial(self.stream, prompt, **request), backend, portal)
 

@@ -25,10 +25,12 @@ from .wire.chat._stream import check_fields
 from .wire.responses._stream import check_responses_fields
 
 __all__ = [
+    "RUN_OPTIONS",
     "check_count",
     "check_guardrails",
     "check_limits",
     "check_request",
+    "check_run_options",
     "check_session",
     "check_settings",
     "check_watchers",
@@ -161,6 +163,17 @@ def check_limits(limits: object, prices: PriceTable | None) -> None:
             "a cost limit needs prices: Agent(prices=Prices(input=..., output=...)), a "
             "mapping of model names to Prices, or agentstream.prices.GenaiPrices()"
         )
+
+
+RUN_OPTIONS = ("deps", "limits", "max_concurrent_tools")
+"""What `stream` takes per run besides request fields (`stream_sync` passes them on)."""
+
+
+def check_run_options(limits: object, prices: PriceTable | None, max_concurrent: object) -> None:
+    """Refuse usage limits or a per-run tool cap of the wrong kind."""
+    check_limits(limits, prices)
+    if max_concurrent is not None:
+        check_count("max_concurrent_tools", max_concurrent, minimum=1)
 
 
 def check_count(name: str, value: object, *, minimum: int) -> None:

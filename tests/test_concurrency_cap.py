@@ -16,6 +16,7 @@ import pytest
 
 from agentstream import (
     Agent,
+    RunState,
     SetupError,
     ToolFinished,
     ToolQueued,
@@ -213,3 +214,81 @@ async def test_a_woken_call_cancelled_before_it_resumed_passes_its_slot_on() -> 
     slots.give_back("b")  # ...and cancelled before its task resumed: `c` goes next
     with anyio.fail_after(5):
         await slots.take("c")
+
+
+async def test_a_run_caps_its_calls_when_the_agent_has_no_cap() -> None:
+    gauge = Gauge()
+    model = five_calls("slow")
+    agent = Agent(client=model.async_client(), model="m", tools=gauge.tools)
+    with anyio.fail_after(30):
+        async with agent.stream("go", max_concurrent_tools=2) as run:
+            events = [event async for event in run]
+    assert gauge.peak == 2
+    assert [event.id for event in of(events, ToolQueued)] == ["c2", "c3", "c4"]
+    assert all(gauge.done_before[n] >= n - 1 for n in range(2, 5))
+    assert run.result.output == "All done."
+    # The agent itself keeps no cap: its next run runs the five calls together.
+    again = Gauge(pause=0.05)
+    model = five_calls("slow")
+    await agent.replace(client=model.async_client(), tools=again.tools).run("go")
+    assert again.peak == 5
+
+
+async def test_a_run_lifts_the_agents_cap_for_itself() -> None:
+    gauge = Gauge(pause=0.05)
+    model = five_calls("slow")
+    agent = Agent(client=model.async_client(), model="m", tools=gauge.tools, max_concurrent_tools=2)
+    with anyio.fail_after(30):
+        result = await agent.run("go", max_concurrent_tools=5)
+    assert gauge.peak == 5  # all five at once, where the agent would run two
+    assert result.output == "All done."
+    # and tightens it the other way: one at a time, in call order
+    narrow = Gauge()
+    model = five_calls("slow")
+    agent = agent.replace(client=model.async_client(), tools=narrow.tools)
+    async with agent.stream("go", max_concurrent_tools=1) as run:
+        events = [event async for event in run]
+    assert narrow.peak == 1
+    assert [event.id for event in of(events, ToolQueued)] == ["c1", "c2", "c3", "c4"]
+    assert [narrow.done_before[n] for n in range(5)] == [0, 1, 2, 3, 4]
+
+
+async def test_a_resumed_run_takes_its_own_cap() -> None:
+    running, peak = 0, 0
+
+    @tool(needs_approval=True)
+    async def guarded(n: int) -> str:
+        """Work a while, once a person agrees."""
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await anyio.sleep(0.02)
+        running -= 1
+        return f"done {n}"
+
+    calls = [ToolCall("guarded", {"n": n}, id=f"c{n}") for n in range(4)]
+    model = ScriptedModel([Reply(tool_calls=calls), Reply("All done.")])
+    agent = Agent(client=model.async_client(), model="m", tools=[guarded])
+    paused = await agent.run("go")
+    assert paused.stop_reason == "approval_required"
+    decisions = {f"c{n}": True for n in range(4)}
+    with anyio.fail_after(30):
+        async with agent.resume_stream(
+            paused.state, approvals=decisions, max_concurrent_tools=2
+        ) as run:
+            events = [event async for event in run]
+    assert peak == 2
+    assert [event.id for event in of(events, ToolQueued)] == ["c2", "c3"]
+    assert run.result.output == "All done."
+
+
+@pytest.mark.parametrize(
+    "value",
+    [pytest.param(0, id="zero"), pytest.param("2", id="string"), pytest.param(True, id="bool")],
+)
+def test_a_runs_cap_is_checked_like_the_agents(value: Any) -> None:
+    agent = Agent(client=lambda: None, model="m")  # type: ignore[arg-type,return-value]
+    with pytest.raises(SetupError, match="max_concurrent_tools must be an integer >= 1"):
+        agent.stream("go", max_concurrent_tools=value)
+    with pytest.raises(SetupError, match="max_concurrent_tools must be an integer >= 1"):
+        agent.resume_stream(RunState.start("r", []), max_concurrent_tools=value)

@@ -4,6 +4,7 @@ scripted model's real SSE on both wires, on asyncio and trio."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import anyio
@@ -21,6 +22,7 @@ from agentstream import (
     StepFinished,
     StepStarted,
     ToolCallReady,
+    ToolFinished,
     ToolStarted,
     tool,
 )
@@ -212,3 +214,71 @@ def test_a_sync_run_is_steered_from_its_own_thread() -> None:
                 run.send("Also this.")
     assert model.requests[1].messages[-1] == {"role": "user", "content": "Also this."}
     assert run.result.output == "Done."
+
+
+async def run_steered_from_a_task(agent: Agent, release: Any) -> tuple[list[Any], Any]:
+    """Run `agent`; once its tool has started, a task of its own (a web handler, say)
+    sends two messages; `release()` lets the tool end once the second is reported."""
+    events: list[Any] = []
+    started = anyio.Event()
+    with anyio.fail_after(20):
+        async with agent.stream("go") as run, anyio.create_task_group() as group:
+
+            async def steer() -> None:
+                await started.wait()
+                run.send("First.")
+                await anyio.sleep(0)
+                run.send("Second.")
+
+            group.start_soon(steer)
+            async for event in run:
+                events.append(event)
+                if isinstance(event, ToolStarted):
+                    started.set()
+                if isinstance(event, MessageQueued) and event.text == "Second.":
+                    release()
+    return events, run
+
+
+@pytest.mark.parametrize(
+    ("api", "kind"),
+    [
+        pytest.param("chat", "async", id="async-tool-chat"),
+        pytest.param("responses", "async", id="async-tool-responses"),
+        pytest.param("chat", "thread", id="sync-tool-chat"),
+    ],
+)
+async def test_a_message_sent_while_a_tool_runs_is_reported_before_the_tool_ends(
+    api: str, kind: str
+) -> None:
+    # The tool ends only once the consumer has seen the second `MessageQueued`: were
+    # they reported with the run's next event (the tool's end), the run would hang.
+    gate, thread_gate = anyio.Event(), threading.Event()
+
+    @tool
+    async def slow() -> str:
+        """Work until told."""
+        await gate.wait()
+        return "slow done"
+
+    @tool
+    def blocking() -> str:
+        """Work in a thread until told."""
+        thread_gate.wait(20)
+        return "blocking done"
+
+    name = "slow" if kind == "async" else "blocking"
+    model = ScriptedModel([Reply(tool_calls=[ToolCall(name, id="c1")]), Reply("ok")])
+    agent = Agent(client=model.async_client(), model="m", tools=[slow, blocking], api=api)  # type: ignore[arg-type]
+    try:
+        events, run = await run_steered_from_a_task(
+            agent, gate.set if kind == "async" else thread_gate.set
+        )
+    finally:
+        thread_gate.set()
+    order = [type(event) for event in events]
+    assert [event.text for event in of(events, MessageQueued)] == ["First.", "Second."]
+    last_queued = max(i for i, event in enumerate(order) if event is MessageQueued)
+    assert last_queued < order.index(ToolFinished)
+    assert [m["content"] for m in model.requests[1].messages[-2:]] == ["First.", "Second."]
+    assert run.result.output == "ok"

@@ -100,7 +100,7 @@ async def decide(
         if call.status != "awaiting_approval":
             continue
         if call.subrun is not None:  # an agent tool: the decisions are its inner run's
-            take_up(step, call, decisions)
+            take_up(step, call, decisions, asking=approver is not None)
             continue
         decision, by = decisions.get(call.id), "resume"
         if decision is None and approver is not None:

@@ -8,11 +8,16 @@ early starts included, so calls wait in the order they were started.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 
+from .._events import MessageQueued
 from .._exceptions import CallNotRunning, SetupError
+
+if TYPE_CHECKING:
+    from ..state._approvals import Approver
+    from ._config import RunConfig, RunStart
 
 __all__ = ["CallControl", "Cancellable", "Slots", "cancelled_output"]
 
@@ -21,6 +26,8 @@ class Cancellable(Protocol):
     """What holds a call that may be cancelled (a step's `ToolRunner`)."""
 
     def cancel(self, call_id: str, reason: str | None) -> None: ...
+
+    def nudge(self, news: list[MessageQueued]) -> None: ...
 
 
 def cancelled_output(reason: str | None) -> str:
@@ -94,12 +101,24 @@ class Slots:
 class CallControl:
     """One run's handle on its tool calls: where each live call is, and the run's slots."""
 
-    __slots__ = ("live", "slots")
+    __slots__ = ("approver", "live", "slots")
 
-    def __init__(self, max_concurrent_tools: int | None) -> None:
+    def __init__(self, config: RunConfig, start: RunStart) -> None:
         self.live: dict[str, Cancellable] = {}
         """The runner of each call that was handed to one and whose step is not over."""
-        self.slots = Slots(max_concurrent_tools) if max_concurrent_tools is not None else None
+        cap = start.max_concurrent_tools or config.max_concurrent_tools  # the run's, else
+        self.slots = Slots(cap) if cap is not None else None
+        self.approver: Approver | None = (
+            start.approver if start.approver is not None else config.approver
+        )
+        """The run's approver, else the agent's: agent tools hand it to their inner runs."""
+
+    def nudge(self, news: list[MessageQueued]) -> None:
+        """Messages were sent while calls run: their runner reports them now, rather
+        than with the next event of a call (which may be long in coming)."""
+        runner = next(iter(self.live.values()), None)
+        if runner is not None:
+            runner.nudge(news)
 
     def cancel(self, call_id: str, reason: str | None) -> None:
         """Cancel one call (see `AgentRun.cancel_call`)."""

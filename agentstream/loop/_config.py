@@ -104,3 +104,5 @@ class RunStart:
     """What the tools read as `ctx.deps` (never saved with the state)."""
     limits: UsageLimits | None = None
     """This run's usage limits, in place of the agent's."""
+    max_concurrent_tools: int | None = None
+    """This run's cap on tool calls at once, in place of the agent's."""

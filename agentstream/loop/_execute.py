@@ -20,6 +20,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 from .._convert import clean_text
 from .._events import (
     Event,
+    MessageQueued,
     ToolCancelled,
     ToolFinished,
     ToolPaused,
@@ -39,8 +40,9 @@ from ._failures import (
     only_cancellation,
     tool_error_text,
 )
-from ._nest import SubRunPause, inner_usage, nest
+from ._nest import SubRunPause, nest, step_usage
 from ._observe import RunObserver, observing_tool
+from ._steer import announce
 
 __all__ = ["ToolRun", "ToolRunner", "describe_exception", "run_tools", "truncate"]
 
@@ -135,6 +137,9 @@ class _Progress:
         return latest
 
 
+_Item = Event | ToolRun | None
+"""What the relay's stream carries: an event, a call with fresh progress, a wake-up."""
+
 _POLL = 0.05  # seconds between looks at the progress of tools running in worker threads
 
 
@@ -169,7 +174,8 @@ class ToolRunner:
         self._run_id = run_id
         self._step = step
         self._max_result_size = max_result_size
-        self._send, self._receive = anyio.create_memory_object_stream[Event | ToolRun](math.inf)
+        self._send, self._receive = anyio.create_memory_object_stream[_Item](math.inf)
+        self._news: list[MessageQueued] = []  # messages sent while the calls run (`nudge`)
         self._calls: list[ToolRun] = []
         self._by_index: dict[int, ToolRun] = {}
 
@@ -195,7 +201,7 @@ class ToolRunner:
             _report(self._send, ToolQueued(self._step, call.index, call.id, call.tool.name))
         limits = _Limits(timeout, self._max_result_size, self._max_media_size)
         self._task_group.start_soon(
-            functools.partial(_run_one, deps=self._deps, slots=slots),
+            functools.partial(_run_one, deps=self._deps, slots=slots, control=self._control),
             call, self._run_id, self._step, context, limits, self._send, self._watchers,
         )  # fmt: skip
 
@@ -218,6 +224,11 @@ class ToolRunner:
         else:
             for event in _cancelled(self._step, call):
                 _report(self._send, event)
+
+    def nudge(self, news: list[MessageQueued]) -> None:
+        """Report messages sent (`AgentRun.send`) now: taken from `news` when relayed."""
+        self._news = news
+        _report(self._send, None)
 
     def ready(self) -> list[Event]:
         """The events that have arrived, and fresh progress of the running tools."""
@@ -313,7 +324,10 @@ class ToolRunner:
             if call is not None:
                 _raise_crash(call)
 
-    def _translate(self, item: Event | ToolRun, events: list[Event]) -> None:
+    def _translate(self, item: _Item, events: list[Event]) -> None:
+        if item is None:  # a message was sent (`nudge`)
+            events.extend(announce(self._news))
+            return
         if isinstance(item, ToolRun):  # a progress marker
             if not item.finished and not item.cancelled:
                 self._add_progress(item, events)
@@ -372,11 +386,12 @@ async def _run_one(
     step: int,
     context: tuple[Mapping[str, Any], ...],
     limits: _Limits,
-    send: MemoryObjectSendStream[Event | ToolRun],
+    send: MemoryObjectSendStream[_Item],
     watchers: tuple[RunObserver, ...] = (),
     *,
     deps: Any = None,
     slots: Slots | None = None,
+    control: CallControl | None = None,
 ) -> None:
     assert call.scope is not None
     try:
@@ -392,7 +407,7 @@ async def _run_one(
             relay = functools.partial(_relay, send, step, call)
             call.context = ctx = ToolContext(
                 run_id, call.id, tool.name, step, context, call.early, report, deps, relay,
-                call.resume,
+                call.resume, control.approver if control is not None else None,
             )  # fmt: skip
             if watchers:
                 with observing_tool(watchers, started) as observed:
@@ -429,15 +444,14 @@ def _cancelled(step: int, call: ToolRun) -> tuple[ToolCancelled, ToolFinished]:
     )
 
 
-def _relay(
-    send: MemoryObjectSendStream[Event | ToolRun], step: int, call: ToolRun, event: Event
-) -> None:
-    """Send on an event of the agent run inside `call` (an agent tool), wrapped."""
-    nested = nest(step, call.index, call.id, call.tool.name, event)
-    usage = inner_usage(nested)
+def _relay(send: MemoryObjectSendStream[_Item], step: int, call: ToolRun, event: Any) -> None:
+    """Send on an event of the agent run inside `call` (an agent tool), wrapped; a
+    `Usage` is what a cancelled inner run used unreported: counted, not sent."""
+    usage = event if isinstance(event, Usage) else step_usage(event)
     if usage is not None:
         call.usage = usage if call.usage is None else call.usage + usage
-    _report(send, nested)
+    if not isinstance(event, Usage):
+        _report(send, nest(step, call.index, call.id, call.tool.name, event))
 
 
 async def _invoke(call: ToolRun, ctx: ToolContext, limits: _Limits, step: int) -> ToolFinished:
@@ -510,7 +524,7 @@ def truncate(text: str, limit: int) -> str:
     )
 
 
-def _report(send: MemoryObjectSendStream[Event | ToolRun], event: Event | ToolRun) -> None:
+def _report(send: MemoryObjectSendStream[_Item], event: _Item) -> None:
     """Relay a tool's event; once the run is left, nobody listens and it is dropped.
 
     A sync tool cannot be interrupted in its worker thread, so it may finish after the

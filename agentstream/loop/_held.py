@@ -36,12 +36,15 @@ def after_tools(state: RunState, step: StepState, runnable: Sequence[ToolRun]) -
             call.subrun = None  # taken up and answered (or stopped): nothing left to resume
 
 
-def take_up(step: StepState, call: PendingCall, decisions: Mapping[str, Approval]) -> bool:
+def take_up(
+    step: StepState, call: PendingCall, decisions: Mapping[str, Approval], *, asking: bool
+) -> bool:
     """Hand the decisions for a paused agent tool's inner calls to its next run.
 
     Their ids are the outer call's id, "/", and the inner id; with at least one of them
-    decided the call runs again (the inner run resumes; what stays undecided pauses it
-    again), otherwise it keeps waiting.
+    decided, or an approver to ask (`asking`: the inner run asks it about the others),
+    the call runs again (the inner run resumes; what stays undecided pauses it again),
+    otherwise it keeps waiting.
     """
     assert call.subrun is not None
     prefix = call.id + "/"
@@ -49,7 +52,7 @@ def take_up(step: StepState, call: PendingCall, decisions: Mapping[str, Approval
         key[len(prefix) :]: decision for key, decision in decisions.items()
         if key.startswith(prefix)
     }  # fmt: skip
-    if not forwarded:
+    if not forwarded and not asking:
         return False
     run = next(run for run in step.runnable if run.id == call.id)
     run.resume = (call.subrun["state"], forwarded)

@@ -13,7 +13,7 @@ from .._exceptions import AgentStreamError
 from .._usage import Usage
 from ..state._approvals import ApprovalRequest
 
-__all__ = ["SubRunPause", "inner_usage", "nest", "request_data"]
+__all__ = ["SubRunPause", "nest", "request_data", "step_usage", "unreported"]
 
 
 class SubRunPause(AgentStreamError):
@@ -49,10 +49,18 @@ def nest(step: int, index: int, call_id: str, name: str, event: Event) -> SubRun
     return SubRunEvent(step, index, call_id, name, path, ids, event)
 
 
-def inner_usage(event: SubRunEvent) -> Usage | None:
-    """The usage a step of any run inside the call reported, to add to the outer run's."""
-    inner = event.event
+def step_usage(event: Event) -> Usage | None:
+    """The usage a step of a run (or of any run inside it) reported with `event`."""
+    inner = event.event if type(event) is SubRunEvent else event
     return inner.usage if type(inner) is StepFinished else None
+
+
+def unreported(used: Usage, reported: Usage) -> Usage:
+    """What a cancelled inner run used and no `StepFinished` reported (its step under
+    way); never below zero (a run nested deeper may have reported more than it added)."""
+    names = ("prompt_tokens", "completion_tokens", "total_tokens", "reasoning_tokens",
+             "cached_tokens")  # fmt: skip
+    return Usage(*(max(getattr(used, n) - getattr(reported, n), 0) for n in names))
 
 
 def request_data(request: ApprovalRequest) -> dict[str, Any]:

@@ -97,9 +97,9 @@ class AgentRun(Generic[OutputT]):
         self._rng: random.Random | None = None  # made at the first retry: seeding costs
         self._watchers: tuple[RunObserver, ...] = ()  # the agent's observers of this run
         self._runner: ToolRunner | None = None  # the last relay of early calls
-        self._control = CallControl(config.max_concurrent_tools)  # cancel_call, the cap
+        self._control = CallControl(config, start)  # cancel_call, the cap, nested approvals
         self._start = start
-        self._approver = start.approver if start.approver is not None else config.approver
+        self._approver = self._control.approver  # the run's, else the agent's
         self._keeper = SessionKeeper(start.session) if start.session is not None else None
         self._hooks = RunHooks(config)  # steering, step overrides, guardrails
         self._budget: Budget | None = None  # with usage limits or prices (see `_spending`)
@@ -140,7 +140,7 @@ class AgentRun(Generic[OutputT]):
 
     def send(self, text: str) -> str:
         """Send the run a user message, read before its next request (docs/steering.md); its id."""
-        return queue_message(self._state, text, self._hooks.news)
+        return queue_message(self._state, text, self._hooks.news, self._control.nudge)
 
     async def __aenter__(self) -> AgentRun[OutputT]:
         if self._task_group is not None:

@@ -13,11 +13,12 @@ from collections.abc import Callable
 from typing import Any
 
 from .._exceptions import ToolError
-from ..state._approvals import ApprovalRequest
+from .._usage import Usage
+from ..state._approvals import ApprovalRequest, Approver
 from ..state._state import RunState
 from ..tools._context import ToolContext, nested_hooks
 from ..tools._tool import Tool
-from ._nest import SubRunPause
+from ._nest import SubRunPause, step_usage, unreported
 from ._run import AgentRun
 
 __all__ = ["agent_tool"]
@@ -31,6 +32,7 @@ _INPUT = "input"
 def agent_tool(
     start: Start,
     resume: Start,
+    own_approver: Callable[[], Approver | None],
     *,
     name: str,
     description: str,
@@ -45,16 +47,30 @@ def agent_tool(
     }
 
     async def run_agent(arguments: dict[str, Any], context: ToolContext) -> Any:
-        relay, taken = nested_hooks(context)
+        relay, taken, outer = nested_hooks(context)
+        # The inner agent's own approver decides its calls; else the calling run's,
+        # told which call it is; with neither, the inner run pauses, and the outer too.
+        approver = None if own_approver() is not None else _asking(outer, context)
         if taken is None:
-            run = start(arguments[_INPUT], deps=context.deps)
+            run = start(arguments[_INPUT], deps=context.deps, approver=approver)
         else:
             state, decisions = taken
-            run = resume(RunState.from_dict(state), approvals=decisions, deps=context.deps)
-        async with run:
-            async for event in run:
-                if relay is not None:
-                    relay(event)
+            run = resume(
+                RunState.from_dict(state), approvals=decisions, deps=context.deps,
+                approver=approver,
+            )  # fmt: skip
+        reported, ended = Usage(), False
+        try:
+            async with run:
+                async for event in run:
+                    if (usage := step_usage(event)) is not None:
+                        reported += usage
+                    if relay is not None:
+                        relay(event)
+            ended = True
+        finally:
+            if not ended and relay is not None:  # cancelled or failed: used, unreported
+                relay(unreported(run.state.usage, reported))
         result = run.result
         if result.stop_reason == "approval_required" and result.state is not None:
             waiting = tuple(_qualified(request, context) for request in result.approvals)
@@ -64,6 +80,18 @@ def agent_tool(
         return result.output
 
     return Tool.from_schema(name, parameters, run_agent, description=description)
+
+
+def _asking(outer: Approver | None, context: ToolContext) -> Approver | None:
+    """The calling run's approver, asked about an inner call as the outer run names it."""
+    if outer is None:
+        return None
+    ask = outer
+
+    def inner(request: ApprovalRequest) -> Any:
+        return ask(_qualified(request, context))
+
+    return inner
 
 
 def _qualified(request: ApprovalRequest, context: ToolContext) -> ApprovalRequest:

@@ -25,6 +25,7 @@ class ToolContext(Generic[DepsT]):
     """
 
     __slots__ = (
+        "_approver",
         "_cancelled",
         "_conversation",
         "_copy",
@@ -66,11 +67,13 @@ class ToolContext(Generic[DepsT]):
         deps: Any = None,
         relay: Callable[[Any], None] | None = None,
         resume: Any = None,
+        approver: Any = None,
     ) -> None:
         self._cancelled = False  # set by the run, read by a sync tool in its worker thread
         self.deps = deps
         self._relay = relay  # where an agent tool sends its inner run's events
         self._resume = resume  # what takes a paused agent tool's inner run up again
+        self._approver = approver  # the run's approver, for an agent tool's inner calls
         self.early = early
         self._progress = progress
         self.run_id = run_id
@@ -125,9 +128,10 @@ class ToolContext(Generic[DepsT]):
         )
 
 
-def nested_hooks(context: ToolContext[Any]) -> tuple[Callable[[Any], None] | None, Any]:
-    """The relay of inner events and the paused inner run to take up, for an agent tool."""
-    return context._relay, context._resume
+def nested_hooks(context: ToolContext[Any]) -> tuple[Callable[[Any], None] | None, Any, Any]:
+    """For an agent tool: the relay of inner events, the paused inner run to take up,
+    and the calling run's approver."""
+    return context._relay, context._resume, context._approver
 
 
 def handler_takes_context(handler: Callable[..., Any], label: str) -> bool:

@@ -31,12 +31,30 @@ def _compact(data: Mapping[str, Any]) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
+Field = str | tuple[str, ...]
+"""Where a frame's piece of text is: a key, or the keys down to it in nested objects."""
+
+
+def _get(chunk: Mapping[str, Any], field: Field) -> Any:
+    for key in (field,) if isinstance(field, str) else field:
+        chunk = chunk[key]
+    return chunk
+
+
+def _put(template: Mapping[str, Any], field: Field, text: str) -> dict[str, Any]:
+    """A copy of `template` with `text` at `field` (the objects on the way copied)."""
+    keys = (field,) if isinstance(field, str) else field
+    if len(keys) == 1:
+        return {**template, keys[0]: text}
+    return {**template, keys[0]: _put(template[keys[0]], keys[1:], text)}
+
+
 @dataclass(slots=True)
 class _Open:
     """A part whose pieces are still arriving."""
 
     template: dict[str, Any]
-    field: str
+    field: Field
     numbers: list[int] = default(default_factory=list)
     pieces: list[str] = default(default_factory=list)
 
@@ -46,7 +64,7 @@ class _Merged:
     """A settled part: its frames' numbers, where each piece starts, the joined text."""
 
     template: dict[str, Any]
-    field: str
+    field: Field
     numbers: array[int]
     offsets: array[int]
     text: str
@@ -56,7 +74,7 @@ class _Merged:
         start = bisect_right(self.numbers, sent)
         if start >= len(self.numbers):
             return None
-        return _compact({**self.template, self.field: self.text[self.offsets[start] :]})
+        return _compact(_put(self.template, self.field, self.text[self.offsets[start] :]))
 
 
 class Replay:
@@ -80,9 +98,9 @@ class Replay:
             self._latest[coalesce] = len(self._items)
         self._items.append(data)
 
-    def add_piece(self, part: str, chunk: Mapping[str, Any], piece_field: str) -> None:
+    def add_piece(self, part: str, chunk: Mapping[str, Any], piece_field: Field) -> None:
         """Append a frame that is one piece (`chunk[piece_field]`) of the text of `part`."""
-        piece = str(chunk[piece_field])
+        piece = str(_get(chunk, piece_field))
         current = self._open.get(part)
         if current is None:
             current = self._open[part] = _Open(dict(chunk), piece_field)
@@ -105,7 +123,7 @@ class Replay:
             self._items[number] = None
         last = numbers[-1]
         self._merged[last] = _Merged(current.template, current.field, numbers, offsets, text)
-        self._items[last] = _compact({**current.template, current.field: text})
+        self._items[last] = _compact(_put(current.template, current.field, text))
 
     def settle_all(self, prefix: str = "") -> None:
         """Settle every open part whose key starts with `prefix`."""

@@ -230,6 +230,7 @@ class LiveRun:
 
 _UI_PIECES = {"text-delta": "delta", "reasoning-delta": "delta"}
 _UI_ENDS = {"text-end", "reasoning-end"}
+_INNER_TEXT = ("data", "event", "text")
 _EVENT_PIECES = {"text_delta": "text", "reasoning_delta": "text", "refusal_delta": "text"}
 _STEP_ENDS = {"step_finished", "step_interrupted", "run_finished", "run_failed", "run_stopped"}
 
@@ -243,6 +244,8 @@ def _keep_ui(replay: Replay, chunk: Mapping[str, Any]) -> None:
         replay.add_piece(f"call:{chunk.get('toolCallId')}", chunk, "inputTextDelta")
     elif kind == "data-agentstream" and chunk["data"].get("kind") == "tool_progress":
         replay.add(chunk_of(chunk), coalesce=f"progress:{chunk['data'].get('toolCallId')}")
+    elif kind == "data-agentstream" and "part" in chunk["data"]:  # an agent's inner text
+        replay.add_piece(f"sub:{chunk['data']['part']}", chunk, _INNER_TEXT)
     else:
         replay.add(chunk_of(chunk))
         if kind in _UI_ENDS:
@@ -251,6 +254,8 @@ def _keep_ui(replay: Replay, chunk: Mapping[str, Any]) -> None:
             replay.settle(f"call:{chunk.get('toolCallId')}")
         elif kind in ("reset-step", "finish-step", "finish", "abort"):
             replay.settle_all()
+        elif kind == "data-subrun":  # a stretch of inner text whole: its pieces joined
+            replay.settle(f"sub:{chunk.get('id')}")
 
 
 def _keep_event(replay: Replay, event: Mapping[str, Any]) -> None:
@@ -261,6 +266,10 @@ def _keep_event(replay: Replay, event: Mapping[str, Any]) -> None:
         replay.add_piece(part, event, _EVENT_PIECES[kind])
     elif kind == "tool_call_delta":
         replay.add_piece(f"call:{event.get('step')}:{event.get('index')}", event, "delta")
+    elif kind == "sub_run_event" and event["event"].get("type") in _EVENT_PIECES:
+        inner = event["event"]  # an agent tool's inner text: joined as the outer step ends
+        part = f"sub:{'/'.join(event['call_ids'])}:{inner['type']}:{inner.get('step')}"
+        replay.add_piece(part, event, ("event", "text"))
     elif kind == "tool_progress":
         replay.add(chunk_of(event), coalesce=f"progress:{event.get('id')}")
     else:

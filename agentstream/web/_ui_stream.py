@@ -10,7 +10,8 @@ more `case` there.
 Besides the protocol's parts, the encoder sends transient `data-agentstream` parts
 (`{"kind": ..., "t": seconds since the run started, ...}`) at the edges of each step and
 tool, which the bundled page draws as its timeline. Clients that do not know them drop
-them: transient data parts are never added to the message.
+them: transient data parts are never added to the message. An agent tool's inner run
+also becomes `data-subrun` parts, kept in the message (see `_nested`).
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ from agentstream import (
     UsageLimitReached,
     event_to_dict,
 )
+
+from ._nested import NestedParts
 
 __all__ = ["UI_STREAM_HEADERS", "Chunk", "UIStreamEncoder", "error_text", "usage_dict"]
 
@@ -140,6 +143,7 @@ class UIStreamEncoder:
         self._tool_ids: dict[tuple[int, int], str] = {}  # (step, index) -> UI id
         self._steps: list[dict[str, Any]] = []
         self.finished = False
+        self._subruns = NestedParts(message_id)  # agent tools' inner runs
         self.call_ids: dict[str, str] = {}
         """The run's id of each call that started or queued, by its UI id (they differ
         when the server's id was missing or taken)."""
@@ -192,7 +196,7 @@ class UIStreamEncoder:
                 }
                 return [{"type": "finish", "finishReason": reason, "messageMetadata": meta}]
             case SubRunEvent() | ToolPaused():
-                return [self._nested(event, t)]
+                return self._nested(event, t)
             case MessageQueued() | MessageDelivered():
                 return [*self._close_text(), _steer_part(event)]
             case StepPrepared(step=step, model=model, tools=tools, tool_choice=choice):
@@ -295,25 +299,15 @@ class UIStreamEncoder:
             "data": {"status": status, **data},
         }
 
-    def _nested(self, event: SubRunEvent | ToolPaused, t: float) -> Chunk:
-        """An agent tool's inner event, or its pause, as a transient part on its call.
-
-        Only a short outline of the inner event goes out (its kind, its text or its
-        tool's name): enough for a page to draw a nested card, nothing internal.
-        """
+    def _nested(self, event: SubRunEvent | ToolPaused, t: float) -> list[Chunk]:
+        """An agent tool's inner event, or its pause: a transient outline of the event
+        (its kind, its text or its tool's name), and the nested cards' parts (`_nested`)."""
         call = self._tool_id(event.step, event.index, event.id)
         if isinstance(event, ToolPaused):
             waiting = [request.id for request in event.approvals]
-            return _timing("tool_paused", t, step=event.step, toolCallId=call, approvals=waiting)
-        inner = event.event
-        outline: dict[str, Any] = {"type": inner.type}
-        if isinstance(inner, (TextDelta, ReasoningDelta)):
-            outline["text"] = inner.text
-        elif isinstance(inner, (ToolStarted, ToolFinished, ApprovalRequested)):
-            outline["name"] = inner.name
-        return _timing(
-            "sub_run", t, step=event.step, toolCallId=call, path=list(event.path), event=outline
-        )
+            paused = _timing("tool_paused", t, step=event.step, toolCallId=call, approvals=waiting)
+            return [*self._subruns.end(call), paused]
+        return self._subruns.feed(event, call, t)
 
     def stopped(self, reason: str, t: float = 0.0) -> list[Chunk]:
         """The parts that end a run stopped from outside (the user, a disconnect)."""
@@ -386,7 +380,8 @@ class UIStreamEncoder:
         call = self._tool_id(event.step, event.index, event.id)
         timing = _timing("tool_cancelled", t, step=event.step, toolCallId=call)
         data = {"toolCallId": call, "reason": event.reason}
-        return [timing, {"type": "data-tool-cancelled", "id": f"cancel-{call}", "data": data}]
+        cancelled = {"type": "data-tool-cancelled", "id": f"cancel-{call}", "data": data}
+        return [*self._subruns.end(call, stopped=True), timing, cancelled]
 
     def _tool_finished(self, event: ToolFinished, t: float) -> list[Chunk]:
         call = self._tool_id(event.step, event.index, event.id)
@@ -394,14 +389,15 @@ class UIStreamEncoder:
             "tool_finished", t, step=event.step, toolCallId=call, ok=event.ok,
             duration=event.duration,
         )  # fmt: skip
+        inner = self._subruns.end(call, stopped=True)  # an agent call: what is still open
         if event.error is not None:
             # The output is what the model is told, and it says what went wrong.
             failed = {"type": "tool-output-error", "toolCallId": call, "errorText": event.output}
-            return [failed, timing]
+            return [*inner, failed, timing]
         output = {"type": "tool-output-available", "toolCallId": call, "output": event.output}
         if event.media:
-            return [output, *_media_parts(call, event.media), timing]
-        return [output, timing]
+            return [*inner, output, *_media_parts(call, event.media), timing]
+        return [*inner, output, timing]
 
     def _interrupted(self, event: StepInterrupted, t: float) -> list[Chunk]:
         # `reset-step` removes the step's parts from the message: the retry streams anew.

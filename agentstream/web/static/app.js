@@ -499,6 +499,8 @@ class Renderer {
     this.step = null;       // {box, parts, label, metrics}
     this.texts = {};        // part id -> {node, part}
     this.tools = {};        // toolCallId -> {card, args, state, result, part}
+    this.subs = new Map();  // an agent call's inner call: its key -> its nested card
+    this.subTexts = new Map(); // a stretch of an inner run's text: its id -> its node
     this.timeline = new Timeline();
     this.done = false;
   }
@@ -640,6 +642,7 @@ class Renderer {
       case "data-agentstream": this.timing(chunk.data); break;
       case "data-tool-media": this.toolMedia(chunk.data); break;
       case "data-steer": this.steer(chunk); break;
+      case "data-subrun": this.subrun(chunk); break;
       case "message-metadata": this.message.metadata = chunk.messageMetadata; break;
       case "error": this.box.append(el("div", "error", chunk.errorText)); break;
       case "abort":
@@ -666,6 +669,9 @@ class Renderer {
       if (tool.card.classList.contains("running") || tool.card.classList.contains("streaming")) {
         this.toolState(tool, "error", "cancelled");
       }
+    }
+    for (const card of this.subs.values()) {
+      if (card.box.classList.contains("running")) this.subState(card, "cancelled");
     }
     this.timeline.close();
   }
@@ -775,6 +781,89 @@ class Renderer {
     }
   }
 
+  // ---- an agent called as a tool: its run drawn inside the call's card, nested again
+  // for an agent it calls in turn. Every string is set as text, never as markup.
+
+  // Where the parts of the run reported under `parent` go: the top agent call's card,
+  // or the card of the inner agent call whose key it is.
+  subBody(parent, top) {
+    if (parent === top) {
+      const tool = this.tools[top];
+      if (!tool) return null;
+      if (!tool.body) {
+        tool.body = el("div", "subrun");
+        tool.card.insertBefore(tool.body, tool.result);
+      }
+      return tool.body;
+    }
+    return this.subCard(String(parent), top).body;
+  }
+
+  subCard(key, top, parent) {
+    let card = this.subs.get(key);
+    if (!card) {
+      const box = el("div", "tool nested");
+      const state = el("span", "state", "");
+      const name = el("span", "name", "");
+      const args = el("pre", "args");
+      const body = el("div", "subrun");
+      const result = el("pre", "result");
+      box.append(state, name, args, body, result);
+      card = { box, state, name, args, body, result, placed: false };
+      this.subs.set(key, card);
+    }
+    if (!card.placed && parent !== undefined) {
+      const home = this.subBody(parent, top);
+      if (home) {
+        home.append(card.box);
+        card.placed = true;
+      }
+    }
+    return card;
+  }
+
+  subText(id, parent, top) {
+    let node = this.subTexts.get(id);
+    if (!node) {
+      node = el("div", "text subrun-text");
+      node.append(document.createTextNode(""));
+      const home = this.subBody(parent, top);
+      if (home) home.append(node);
+      this.subTexts.set(id, node);
+    }
+    return node;
+  }
+
+  // The inner run's text as it streams (transient); its stretch's part replaces it.
+  subLive(data) {
+    if (typeof data.part !== "string" || !data.event || typeof data.event.text !== "string") return;
+    this.subText(data.part, data.parent, data.toolCallId).firstChild.appendData(data.event.text);
+  }
+
+  subrun(chunk) {
+    const data = chunk.data || {};
+    const kept = this.message.parts.find((part) => part.type === "data-subrun" && part.id === chunk.id);
+    if (kept) kept.data = data;
+    else this.message.parts.push({ type: "data-subrun", id: chunk.id, data });
+    if (data.kind === "text") {
+      this.subText(chunk.id, data.parent, data.toolCallId).firstChild.data = String(data.text);
+    } else if (data.kind === "tool") {
+      const card = this.subCard(String(data.key), data.toolCallId, data.parent);
+      card.name.textContent = String(data.name);
+      card.args.textContent = String(data.input || "");
+      if (typeof data.output === "string") card.result.textContent = data.output;
+      this.subState(card, String(data.state));
+    }
+  }
+
+  subState(card, state) {
+    const classes = { queued: "running", running: "running", awaiting: "awaiting", done: "done" };
+    const labels = { running: "running…", awaiting: "awaiting approval" };
+    card.box.classList.remove("running", "done", "error", "awaiting");
+    card.box.classList.add(classes[state] || "error");
+    card.state.textContent = labels[state] || state;
+  }
+
   toolState(tool, cls, text) {
     tool.card.classList.remove("streaming", "running", "done", "error", "awaiting");
     tool.card.classList.add(cls);
@@ -837,6 +926,9 @@ class Renderer {
         break;
       case "tool_progress":
         this.toolProgress(data);
+        break;
+      case "sub_run":
+        this.subLive(data);
         break;
       case "run_stopped":
         line.latest = Math.max(line.latest, data.t); // what is still open ends here
@@ -1140,8 +1232,7 @@ async function steer(text) {
     shown.box.append(el("div", "error", "not sent: " + (body.error || "the server could not be reached")));
     return;
   }
-  // Shown at once: the run reports it queued only at its next event (a running tool may
-  // take long); its stream then says where the agent read it.
+  // Shown at once (the run's stream says it too, then where the agent read it).
   shown.steer({ type: "data-steer", id: "steer-" + body.id, data: { status: "queued", text, step: null } });
 }
 $("prompt").addEventListener("keydown", (event) => {

@@ -200,3 +200,16 @@ async def test_the_count_sees_work_per_chunk() -> None:
     bounded = await measure("chat", Timeouts(idle=60, step=600))
     assert bounded.chunk > plain.chunk + 5
     assert plain.chunk > 5
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [
+        pytest.param(Timeouts(first_chunk=60), id="first-chunk-alone"),
+        pytest.param(Timeouts(first_chunk=30, idle=60, step=600), id="first-chunk-below-idle"),
+    ],
+)
+async def test_limits_the_read_timeout_can_keep_cost_nothing_per_chunk(limits: Timeouts) -> None:
+    plain = await measure("chat", None)
+    bounded = await measure("chat", limits)
+    assert bounded.chunk == plain.chunk, (bounded, plain)

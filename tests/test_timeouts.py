@@ -184,12 +184,17 @@ async def test_limits_hold_over_a_real_socket(fault: Fault, limit: str) -> None:
     assert info.value.limit == limit
 
 
-async def test_first_chunk_limit_applies_to_the_first_chunk_only() -> None:
-    # A quick first chunk, then gaps longer than `first_chunk` but within `idle`.
+@pytest.mark.parametrize(
+    "timeouts",
+    [
+        pytest.param(Timeouts(first_chunk=0.2, idle=2.0), id="with-idle"),
+        pytest.param(Timeouts(first_chunk=0.2), id="alone"),
+    ],
+)
+async def test_first_chunk_limit_applies_to_the_first_chunk_only(timeouts: Timeouts) -> None:
+    # A quick first chunk, then gaps longer than `first_chunk` (within `idle`, if set).
     model = ScriptedModel([Reply("a b c d")], tokens_per_second=2.5)
-    agent = Agent(
-        client=model.async_client(), model="m", timeouts=Timeouts(first_chunk=0.2, idle=2.0)
-    )
+    agent = Agent(client=model.async_client(), model="m", timeouts=timeouts)
     _, run = await run_events(agent)
     assert run.result.output == "a b c d"
 

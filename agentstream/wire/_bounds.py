@@ -36,9 +36,10 @@ class StreamBounds:
     can never end a wait too early: when `first` is set and at most `idle` (the wait for
     the first chunk is allowed no longer than a gap) and the caller's own read timeout is
     not shorter. Then a read that starts a wait for a chunk (the last one brought some)
-    and ends before `fixed - idle` is bounded by that timer alone (`free_until`); every
-    other wait (the first one, the sending included; a read after one that brought no
-    whole chunk; the last `idle` seconds before `fixed`) gets a cancel scope.
+    and ends before `fixed - idle` is bounded by that timer alone (`free_until`; with
+    `first` alone, every read after the first chunk is free); every other wait (the
+    first one, the sending included; a read after one that brought no whole chunk; the
+    last `idle` seconds before `fixed`) gets a cancel scope.
     """
 
     __slots__ = (
@@ -70,6 +71,8 @@ class StreamBounds:
         self.free_until = -math.inf
         if self.read_timeout is not None:
             self.free_until = fixed - self.read_timeout
+        elif not idle and fixed == math.inf:
+            self.free_until = math.inf  # `first_chunk` alone: nothing bounds the later reads
         self.fresh = False  # whether the next read starts a new wait for a chunk
         self.since = perf_counter()  # when the current wait began
         self._shift = 0.0  # from `perf_counter()` to the event loop's clock

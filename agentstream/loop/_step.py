@@ -47,6 +47,9 @@ async def within_limits(
 ) -> AsyncGenerator[dict[str, Any], None]:
     """`chunks`, failing with `RunTimeout` when the next one takes too long.
 
+    For background responses only, whose events come from several streams in turn (see
+    `background_events`); a single stream keeps its limits itself (`stream_bounds`).
+
     The stream has one deadline: the nearest of the step's and the run's ends, which
     stay put, and of the wait allowed for the next chunk (`first_chunk`, then `idle`),
     which moves on with each chunk. A cancel scope bounds each wait and never spans a

@@ -145,3 +145,25 @@ def test_the_secret_is_masked_in_the_bytes_wherever_the_reads_cut(
     decoder = SSEDecoder(secret=secret)
     events = _feed_in_reads(decoder, body, read) + decoder.flush()
     assert not any("secret" in event.data or "secret" in event.event for event in events)
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        pytest.param(b"event:done\ndata:{}\n\n", [("done", "{}")], id="no-spaces"),
+        pytest.param(b"event:  two\ndata:  x\n\n", [(" two", " x")], id="one-space-taken"),
+        pytest.param(b"event: e\n: note\n\n", [], id="event-without-data"),
+        pytest.param(b"event: e\nid: 3\n\n", [], id="event-then-other-field"),
+        pytest.param(b"event: e\ndata: a\ndata: b\n\n", [("e", "a\nb")], id="two-data-lines"),
+        pytest.param(
+            "data: a\n\nevent: é\ndata: ü\n\n".encode(), [("", "a"), ("é", "ü")], id="utf-8"
+        ),
+    ],
+)
+def test_event_blocks_read_whole_match_the_line_by_line_reading(
+    body: bytes, expected: list[tuple[str, str]]
+) -> None:
+    # Blocks of `event:` and one `data:` line take a shortcut; read a byte at a time,
+    # the same body goes line by line.
+    assert decode_all([body]) == [ServerSentEvent(*pair) for pair in expected]
+    assert decode_all([body[i : i + 1] for i in range(len(body))]) == decode_all([body])

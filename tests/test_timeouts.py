@@ -6,18 +6,20 @@ import threading
 from typing import Any
 
 import anyio
+import openai
 import pytest
 
 from agentstream import (
     Agent,
     RunTimeout,
+    StreamError,
     TextDelta,
     Timeouts,
     ToolFinished,
     ToolStarted,
     tool,
 )
-from agentstream.testing import Fault, Reply, ScriptedModel, ToolCall
+from agentstream.testing import Fault, Reply, ScriptedModel, ToolCall, serve
 
 from ._helpers import NO_RETRIES, Recorder
 
@@ -48,6 +50,31 @@ async def run_events(agent: Agent, prompt: str = "go") -> tuple[list[Any], Any]:
         ),
         pytest.param(
             Fault(stall_after=2, stall_seconds=30), Timeouts(run=0.3), "run", id="run"
+        ),
+        # `first_chunk` at most `idle`: the gaps are bounded by the HTTP read timeout.
+        pytest.param(
+            Fault(stall_after=2, stall_seconds=30), Timeouts(first_chunk=0.2, idle=0.2),
+            "idle", id="idle-as-read-timeout",
+        ),
+        pytest.param(
+            Fault(stall_after=0, stall_seconds=30), Timeouts(first_chunk=0.2, idle=0.2),
+            "first_chunk", id="first-chunk-with-read-timeout",
+        ),
+        # A stall that begins before the step's end, with an `idle` longer than the test
+        # may last (`run_events`): the step's end ends it, not the read timeout.
+        pytest.param(
+            Fault(stall_after=2, stall_seconds=90),
+            Timeouts(first_chunk=60, idle=60, step=0.4), "step", id="step-before-idle",
+        ),
+        pytest.param(
+            Fault(stall_after=2, stall_seconds=90),
+            Timeouts(first_chunk=60, idle=60, run=0.4), "run", id="run-before-idle",
+        ),
+        # `first_chunk` longer than `idle`: the read timeout would cut the first wait
+        # short, so each wait has a scope; a slow first chunk is allowed its own limit.
+        pytest.param(
+            Fault(stall_after=2, stall_seconds=30), Timeouts(first_chunk=5, idle=0.2),
+            "idle", id="idle-shorter-than-first-chunk",
         ),
     ],
 )  # fmt: skip
@@ -89,12 +116,85 @@ async def test_each_chunk_resets_the_idle_limit_but_not_the_step_limit() -> None
     assert info.value.limit == "step"
 
 
-async def test_first_chunk_limit_applies_to_the_first_chunk_only() -> None:
-    # A quick first chunk, then gaps longer than `first_chunk` but within `idle`.
-    model = ScriptedModel([Reply("a b c d")], tokens_per_second=2.5)
+@pytest.mark.parametrize(
+    "timeouts",
+    [
+        pytest.param(Timeouts(first_chunk=1.0, idle=1.0, step=1.0), id="read-timeout"),
+        pytest.param(Timeouts(idle=1.0, step=1.0), id="scope-per-wait"),
+    ],
+)
+async def test_a_steady_stream_still_ends_at_the_step_limit(timeouts: Timeouts) -> None:
+    # Eight chunks 0.25 s apart: no gap reaches idle, the stream outlasts the step; the
+    # last second before the step's end is read with its deadline, not the read timeout.
+    steady = ScriptedModel([Reply("a b c d e f g h")], tokens_per_second=4)
+    agent = Agent(client=steady.async_client(), model="m", timeouts=timeouts, retries=NO_RETRIES)
+    with pytest.raises(RunTimeout) as info:
+        await run_events(agent)
+    assert info.value.limit == "step"
+
+
+async def test_a_slow_first_chunk_within_its_limit_is_not_cut_by_idle() -> None:
+    # The first chunk takes longer than `idle` but less than `first_chunk`.
+    model = ScriptedModel([Reply("a b", fault=Fault(stall_after=0, stall_seconds=0.6))])
     agent = Agent(
-        client=model.async_client(), model="m", timeouts=Timeouts(first_chunk=0.2, idle=2.0)
-    )
+        client=model.async_client(), model="m", timeouts=Timeouts(first_chunk=5, idle=0.3),
+        retries=NO_RETRIES,
+    )  # fmt: skip
+    _, run = await run_events(agent)
+    assert run.result.output == "a b"
+
+
+async def test_a_shorter_read_timeout_of_the_callers_stays() -> None:
+    # The request's own `timeout` (0.2 s) is shorter than `idle`: it is kept, and ends
+    # the stream as a broken one, as it would without time limits.
+    model = ScriptedModel([Reply("a b c d", fault=Fault(stall_after=2, stall_seconds=30))])
+    agent = Agent(
+        client=model.async_client(), model="m", timeouts=Timeouts(first_chunk=5, idle=5),
+        retries=NO_RETRIES, timeout=0.2,
+    )  # fmt: skip
+    with pytest.raises(StreamError, match="ReadTimeout"):
+        await run_events(agent)
+
+
+@pytest.mark.parametrize(
+    ("fault", "limit"),
+    [
+        pytest.param(Fault(stall_after=0, stall_seconds=30), "first_chunk", id="first-chunk"),
+        pytest.param(Fault(stall_after=2, stall_seconds=30), "idle", id="idle"),
+    ],
+)
+async def test_limits_hold_over_a_real_socket(fault: Fault, limit: str) -> None:
+    # The HTTP client's own read timeout over a real connection, not the scripted transport's.
+    model = ScriptedModel([Reply("a b c d", fault=fault)])
+    async with anyio.create_task_group() as server:
+        port = await server.start(serve, model)
+        client = openai.AsyncOpenAI(
+            api_key="k", base_url=f"http://127.0.0.1:{port}/v1", max_retries=0
+        )
+        agent = Agent(
+            client=client, model="m", timeouts=Timeouts(first_chunk=0.3, idle=0.3),
+            retries=NO_RETRIES,
+        )  # fmt: skip
+        try:
+            with pytest.raises(RunTimeout) as info:
+                await run_events(agent)
+        finally:
+            await client.close()
+            server.cancel_scope.cancel()
+    assert info.value.limit == limit
+
+
+@pytest.mark.parametrize(
+    "timeouts",
+    [
+        pytest.param(Timeouts(first_chunk=0.2, idle=2.0), id="with-idle"),
+        pytest.param(Timeouts(first_chunk=0.2), id="alone"),
+    ],
+)
+async def test_first_chunk_limit_applies_to_the_first_chunk_only(timeouts: Timeouts) -> None:
+    # A quick first chunk, then gaps longer than `first_chunk` (within `idle`, if set).
+    model = ScriptedModel([Reply("a b c d")], tokens_per_second=2.5)
+    agent = Agent(client=model.async_client(), model="m", timeouts=timeouts)
     _, run = await run_events(agent)
     assert run.result.output == "a b c d"
 

@@ -37,7 +37,7 @@ from ..wire.responses._assemble import ResponsesAssembler
 from ..wire.responses._request import chat_messages, responses_params
 from ..wire.responses._stream import ResponsesStream
 from ._config import RunConfig
-from ._step import check_complete, within_limits
+from ._step import check_complete, stream_bounds
 
 __all__ = ["ContextKeeper", "server_fields"]
 
@@ -237,24 +237,21 @@ async def _ask(
     """One request without tools on the agent's wire: its text and its usage."""
     assembler: StreamAssembler | ResponsesAssembler
     stream: ModelStream | ResponsesStream
+    bounds = stream_bounds(config.timeouts, perf_counter(), run_deadline)
     if config.api == "responses":
         params = responses_params(
             fields, conversation, model=config.model, definitions=[], extra_step=False,
             chain=False, background=False,
         )  # fmt: skip
-        assembler, stream = ResponsesAssembler(step=step), ResponsesStream(client, params)
+        stream = ResponsesStream(client, params, bounds=bounds)
+        assembler = ResponsesAssembler(step=step)
     else:
         params = {
             "stream_options": {"include_usage": True}, **fields, "model": config.model,
             "messages": chat_messages(conversation), "stream": True,
         }  # fmt: skip
-        assembler, stream = StreamAssembler(step=step), ModelStream(client, params)
-    source = stream.chunks()
-    limits = config.timeouts
-    if limits.bounds_streams:
-        step_deadline = perf_counter() + limits.step if limits.step else math.inf
-        source = within_limits(source, limits, step_deadline, run_deadline)
-    async with aclosing(source) as chunks:
+        assembler, stream = StreamAssembler(step=step), ModelStream(client, params, bounds=bounds)
+    async with aclosing(stream.chunks()) as chunks:
         async for chunk in chunks:
             assembler.feed(chunk)
     check_complete(assembler, stream)

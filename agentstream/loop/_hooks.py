@@ -57,6 +57,16 @@ class RunHooks:
         """The verdict that stopped the run, if a guardrail did."""
         return None if self.guards is None else self.guards.tripped
 
+    def idle(self, state: RunState) -> bool:
+        """Whether `before_step` has nothing to do (then it is not called: a generator
+        made and ended for nothing costs a dozen calls a step)."""
+        return (
+            not self.news
+            and not state.queued
+            and self.base.prepare_step is None
+            and (self.guards is None or self.guards.checked)
+        )
+
     async def before_step(
         self, step: StepState, state: RunState, task_group: TaskGroup | None, deps: Any
     ) -> AsyncGenerator[Event, None]:

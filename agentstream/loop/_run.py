@@ -253,8 +253,9 @@ class AgentRun(Generic[OutputT]):
                 yield RunFinished(await self._finish(StepState(0), "usage_limit", started))
                 return
             step = self._begin_step()
-            async for event in self._hooks.before_step(step, state, self._task_group, deps):
-                yield event
+            if not self._hooks.idle(state):
+                async for event in self._hooks.before_step(step, state, self._task_group, deps):
+                    yield event
             self._config = self._hooks.config  # this step's (see `prepare_step`)
             if not step.resumed:
                 while True:  # attempts at this step
@@ -325,8 +326,11 @@ class AgentRun(Generic[OutputT]):
         says why the run ends here (`approval_required` while calls wait), or None."""
         if step.stop is not None:  # an input guardrail stopped the run
             return
-        async for event in self._decide(step):
-            yield event
+        if step.resumed is not None or "awaiting_approval" in [c.status for c in step.calls]:
+            async for event in self._decide(step):
+                yield event
+        elif step.calls:  # (no approval to settle: `_decide` would only save the step)
+            await self._checkpoint()
         if step.runnable:
             async with aclosing(self._run_calls(step, run_deadline)) as tool_events:
                 async for event in tool_events:
@@ -336,8 +340,9 @@ class AgentRun(Generic[OutputT]):
         if any(call.status == "awaiting_approval" for call in step.calls):
             step.stop = "approval_required"
             return
-        for event in self._typed_answer(step):
-            yield event
+        if self._typed is not None:  # a response without calls: its typed answer, or a nudge
+            for event in self._typed.judge_answer(step, self._state):
+                yield event
         yield end_step(self._state, step)
         if self._typed is not None:
             self._typed.add_feedback(self._state)
@@ -434,10 +439,13 @@ class AgentRun(Generic[OutputT]):
         take_response(self._state, step, assembler)
         for event in spent(self._budget, self._route, self._state, step):
             yield event
-        for event in self._typed_calls(step, watch):
-            yield event
-        async for event in self._sort_calls(step):
-            yield event
+        if watch is not None:
+            for event in self._typed_calls(step, watch):
+                yield event
+        assert step.message is not None  # (calls to sort, or the guardrails' verdicts)
+        if step.message.tool_calls or step.early is not None or self._hooks.guarding:
+            async for event in self._sort_calls(step):
+                yield event
 
     async def _sort_calls(self, step: StepState) -> AsyncGenerator[Event, None]:
         """Validate each call and check the limits: ready, awaiting approval, or refused."""
@@ -529,8 +537,3 @@ class AgentRun(Generic[OutputT]):
             return
         yield from watch.finish()
         yield from typed.judge_calls(step, self._state)
-
-    def _typed_answer(self, step: StepState) -> Iterator[Event]:
-        """A response without tool calls: its typed answer, or what to tell the model."""
-        if self._typed is not None:
-            yield from self._typed.judge_answer(step, self._state)

@@ -17,7 +17,7 @@ from ..wire.responses._assemble import ResponsesAssembler
 from ..wire.responses._request import chat_messages, responses_params
 from ..wire.responses._stream import ResponsesStream, background_events
 from ._prepare import chat_overrides, responses_overrides
-from ._step import within_limits
+from ._step import stream_bounds, within_limits
 from ._step_state import StepState
 
 if TYPE_CHECKING:
@@ -64,6 +64,7 @@ def open_attempt(
     assembler: StreamAssembler | ResponsesAssembler
     stream: ModelStream | ResponsesStream
     source: AsyncGenerator[dict[str, Any], None] | None = None
+    bounds = stream_bounds(limits, step.sent, run_deadline) if limits.bounds_streams else None
     if config.api == "responses":
         assembler = ResponsesAssembler(
             step=step.number, partial_arguments=partial, max_argument_size=most
@@ -77,9 +78,15 @@ def open_attempt(
         )  # fmt: skip
         if typed is not None:
             typed.request(params, params.get("tools", []), final_only)
-        stream = ResponsesStream(client, params, **options)
-        if config.background:
+        if config.background:  # polled: each wait keeps a scope of its own
+            stream = ResponsesStream(client, params, **options)
             source = background_events(stream, client, **options)
+            bounds = None
+            if limits.bounds_streams:
+                step_deadline = step.sent + limits.step if limits.step else math.inf
+                source = within_limits(source, limits, step_deadline, run_deadline)
+        else:
+            stream = ResponsesStream(client, params, bounds=bounds, **options)
     else:
         assembler = StreamAssembler(
             step=step.number, partial_arguments=partial, max_argument_size=most
@@ -87,12 +94,9 @@ def open_attempt(
         params = chat_params(config, request, state, final_only, typed, view)
         if step.overrides is not None:  # this step's own, from `prepare_step`
             chat_overrides(params, step.overrides, final_only)
-        stream = ModelStream(client, params, **options)
+        stream = ModelStream(client, params, bounds=bounds, **options)
     if source is None:
         source = stream.chunks()
-    if limits.bounds_streams:
-        step_deadline = step.sent + limits.step if limits.step else math.inf
-        source = within_limits(source, limits, step_deadline, run_deadline)
     return assembler, stream, source
 
 

@@ -15,6 +15,7 @@ import anyio
 from .._events import StepInterrupted
 from .._exceptions import RunError, RunTimeout, StreamError
 from .._redact import redact_error
+from ..wire._bounds import StreamBounds
 from ..wire._message import AssembledMessage
 from ..wire._partial_call import new_call_id
 from ..wire.chat._assemble import StreamAssembler
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "attempt_failed",
     "check_complete",
+    "stream_bounds",
     "tool_limit",
     "with_fresh_ids",
     "within_limits",
@@ -44,6 +46,9 @@ async def within_limits(
     run_deadline: float,
 ) -> AsyncGenerator[dict[str, Any], None]:
     """`chunks`, failing with `RunTimeout` when the next one takes too long.
+
+    For background responses only, whose events come from several streams in turn (see
+    `background_events`); a single stream keeps its limits itself (`stream_bounds`).
 
     The stream has one deadline: the nearest of the step's and the run's ends, which
     stay put, and of the wait allowed for the next chunk (`first_chunk`, then `idle`),
@@ -75,6 +80,22 @@ async def within_limits(
                 raise RunTimeout(limit, seconds)
             gap, gap_limit = limits.idle, "idle"
             yield chunk
+
+
+def stream_bounds(limits: Timeouts, sent: float, run_deadline: float) -> StreamBounds | None:
+    """The limits of the waits of a stream sent at `sent` (None: it has none).
+
+    The stream keeps them itself (see `StreamBounds`): `within_limits` would cost a
+    generator hop and a cancel scope per chunk.
+    """
+    if not limits.bounds_streams:
+        return None
+    fixed, fixed_limit, fixed_seconds = math.inf, "", 0.0
+    if limits.run:
+        fixed, fixed_limit, fixed_seconds = run_deadline, "run", limits.run
+    if limits.step and sent + limits.step < fixed:
+        fixed, fixed_limit, fixed_seconds = sent + limits.step, "step", limits.step
+    return StreamBounds(limits.first_chunk, limits.idle, fixed, fixed_limit, fixed_seconds)
 
 
 def tool_limit(limits: Timeouts, run_deadline: float) -> float | None:

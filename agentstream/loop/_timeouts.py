@@ -15,6 +15,10 @@ class Timeouts:
     attempt is abandoned and the step retried (see `Retries`); past `step` or `run` the
     run fails. A tool that runs past `tool` is stopped and the model is told so, as
     for a tool that raised.
+
+    With `first_chunk` set and at most `idle`, the limits cost nothing per chunk: `idle`
+    is sent as the HTTP read timeout (see docs/speed.md); otherwise each wait for a
+    chunk carries a cancel scope.
     """
 
     first_chunk: float | None = None

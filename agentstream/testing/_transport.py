@@ -24,11 +24,18 @@ def _model_request(request: httpx2.Request, content: bytes) -> ModelRequest:
     return ModelRequest.from_http(request.method, request.url.path, headers, content, query)
 
 
+def _read_timeout(request: httpx2.Request) -> float | None:
+    timeout = request.extensions.get("timeout")
+    read = timeout.get("read") if isinstance(timeout, dict) else None
+    return read if isinstance(read, (int, float)) else None
+
+
 class _AsyncBody(httpx2.AsyncByteStream):
     """Yields an answer's events, sleeping with anyio (asyncio or trio) between them.
 
     An iterator object rather than an async generator, so nothing is left to finalize
-    when a consumer stops early.
+    when a consumer stops early. A wait longer than the request's read timeout fails
+    with `httpx2.ReadTimeout` when the timeout is up, as a socket read would.
     """
 
     __slots__ = ("_answer", "_next", "_request")
@@ -47,15 +54,22 @@ class _AsyncBody(httpx2.AsyncByteStream):
             self._next = i + 1
             # Always a checkpoint, as a real socket read is: a flat-out stream must not
             # starve the consumer's other tasks.
-            await anyio.sleep(answer.delays[i])
+            await self._wait(answer.delays[i])
             return answer.events[i]
         if i == len(answer.events):
             self._next = i + 1
             if answer.tail_delay:
-                await anyio.sleep(answer.tail_delay)
+                await self._wait(answer.tail_delay)
             if answer.broken:
                 raise httpx2.RemoteProtocolError(_CUT, request=self._request)
         raise StopAsyncIteration
+
+    async def _wait(self, seconds: float) -> None:
+        read = _read_timeout(self._request)
+        if read is not None and seconds > read:
+            await anyio.sleep(read)
+            raise httpx2.ReadTimeout("timed out", request=self._request)
+        await anyio.sleep(seconds)
 
     async def aclose(self) -> None:
         self._next = len(self._answer.events) + 1

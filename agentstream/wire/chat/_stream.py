@@ -19,6 +19,7 @@ import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from email.utils import parsedate_to_datetime
+from time import perf_counter
 from typing import Any
 
 import anyio
@@ -26,9 +27,10 @@ import httpx2
 import openai
 from openai.resources.chat import AsyncCompletions
 
-from ..._exceptions import ModelError, SetupError, StreamError
+from ..._exceptions import ModelError, RunTimeout, SetupError, StreamError
 from ..._json import TooDeep, loads, repair
 from ..._redact import MASK, clip, secret_of
+from .._bounds import StreamBounds
 from .._media import refused_media
 from .._sse import SSEDecoder, decode_chunk
 
@@ -175,12 +177,14 @@ class ModelStream:
     across the client's own retries of it (the SDK would otherwise make a UUID).
     `max_event_size` bounds, in bytes, one SSE event (or a whole JSON answer): a larger
     one is refused with `StreamError` before it is buffered whole (see `event_limit`).
+    `bounds`: the time limits of the stream's waits (`RunTimeout` past one).
 
     The client's API key is masked in the bytes received before anything is made of
     them, and text that cannot be sent as UTF-8 is repaired (see `_json`).
     """
 
     __slots__ = (
+        "_bounds",
         "_client",
         "_client_retries",
         "_max_event_size",
@@ -197,7 +201,9 @@ class ModelStream:
         client_retries: bool = True,
         request_id: str | None = None,
         max_event_size: int | None = DEFAULT_EVENT_LIMIT,
+        bounds: StreamBounds | None = None,
     ) -> None:
+        self._bounds = bounds
         self._client = client
         self._params = params
         self._client_retries = client_retries
@@ -214,12 +220,17 @@ class ModelStream:
         (`aclosing`) to close the HTTP response.
         """
         secret = secret_of(self._client.api_key)
-        response = await self._send(secret)
+        bounds = self._bounds
+        if bounds is None:
+            response = await self._send(secret)
+        else:
+            response = await bounds.first_wait(self._send(secret), sending=True)
         reader: AsyncGenerator[bytes, None] | None = None
         try:
             content_type = response.headers.get("content-type", "")
             if "json" in content_type and "event-stream" not in content_type:
-                body = await _whole_answer(response, secret, self._max_event_size)
+                whole = _whole_answer(response, secret, self._max_event_size)
+                body = await (whole if bounds is None else bounds.first_wait(whole))
                 yield self._whole_chunk(body)
                 self.done = True
                 return
@@ -233,12 +244,24 @@ class ModelStream:
             reader = response.aiter_bytes()
             while True:
                 try:
-                    raw = await reader.__anext__()
+                    if bounds is None:
+                        raw = await reader.__anext__()
+                    elif bounds.fresh and (now := perf_counter()) <= bounds.free_until:
+                        bounds.since = now  # the HTTP read timeout bounds this read
+                        raw = await reader.__anext__()
+                    else:
+                        raw = await bounds.read(reader)
                 except StopAsyncIteration:
                     break
+                except RunTimeout:
+                    raise
                 except Exception as exc:  # the transport's own errors, whatever its library
+                    if bounds is not None and (limit := bounds.timed_out(exc)) is not None:
+                        raise limit from exc
                     raise StreamError(f"the stream broke: {type(exc).__name__}: {exc}") from exc
                 events = decoder.feed(raw)
+                if bounds is not None and bool(events) is not bounds.fresh:
+                    bounds.turn(bool(events))
                 if sniff is not None:
                     sniff = _sniff(sniff, raw, events, content_type, secret)
                 for event in events:
@@ -278,6 +301,10 @@ class ModelStream:
             options["max_retries"] = 0
         if self._request_id is not None:
             options["idempotency_key"] = self._request_id
+        if self._bounds is not None:
+            given = options.get("timeout", self._client.timeout)
+            if (timeout := self._bounds.request_timeout(given)) is not None:
+                options["timeout"] = timeout
         for attempt in range(2):
             try:
                 response: httpx2.Response = await self._client.post(

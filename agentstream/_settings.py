@@ -28,7 +28,6 @@ __all__ = [
     "RUN_OPTIONS",
     "check_count",
     "check_guardrails",
-    "check_limits",
     "check_request",
     "check_run_options",
     "check_session",
@@ -152,8 +151,15 @@ def check_guardrails(guardrails: object, prepare_step: object) -> tuple[Guardrai
     return given
 
 
-def check_limits(limits: object, prices: PriceTable | None) -> None:
-    """Refuse usage limits of the wrong kind, and a cost limit with nothing to price by."""
+RUN_OPTIONS = ("deps", "limits", "max_concurrent_tools")
+"""What `stream` takes per run besides request fields (`stream_sync` passes them on)."""
+
+
+def check_run_options(limits: object, prices: PriceTable | None, max_concurrent: object) -> None:
+    """Refuse usage limits of the wrong kind, a cost limit with nothing to price by, and
+    a per-run tool cap that is not a positive integer (one call: it runs for every run)."""
+    if max_concurrent is not None:
+        check_count("max_concurrent_tools", max_concurrent, minimum=1)
     if limits is None:
         return
     if not isinstance(limits, UsageLimits):
@@ -163,17 +169,6 @@ def check_limits(limits: object, prices: PriceTable | None) -> None:
             "a cost limit needs prices: Agent(prices=Prices(input=..., output=...)), a "
             "mapping of model names to Prices, or agentstream.prices.GenaiPrices()"
         )
-
-
-RUN_OPTIONS = ("deps", "limits", "max_concurrent_tools")
-"""What `stream` takes per run besides request fields (`stream_sync` passes them on)."""
-
-
-def check_run_options(limits: object, prices: PriceTable | None, max_concurrent: object) -> None:
-    """Refuse usage limits or a per-run tool cap of the wrong kind."""
-    check_limits(limits, prices)
-    if max_concurrent is not None:
-        check_count("max_concurrent_tools", max_concurrent, minimum=1)
 
 
 def check_count(name: str, value: object, *, minimum: int) -> None:

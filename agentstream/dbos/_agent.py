@@ -31,6 +31,7 @@ from agentstream import (
 from ._live import LiveWriter, is_live_request
 from ._log import EventLog
 from ._record import Recorder
+from ._workers import Worker
 
 __all__ = ["APPROVAL_TOPIC", "DurableAgent", "DurableResult"]
 
@@ -68,6 +69,9 @@ class DurableAgent:
     and yields its events, `events` attaches to any run by workflow id, from any
     process, from the start or after the last sequence number a reader saw.
 
+    With `worker` (a `Worker` on the same database), the runs go on on whichever worker
+    is alive, and a worker that another took over runs no further step.
+
     The request step sends over the network, or through `transport` (an
     `httpx2.AsyncBaseTransport`) for a model served in-process: with the offline or a
     scripted model of `agentstream.testing`, give `transport=model.async_transport()`.
@@ -81,6 +85,7 @@ class DurableAgent:
         approval_timeout: float = _WEEK,
         transport: httpx2.AsyncBaseTransport | None = None,
         events_url: str | None = None,
+        worker: Worker | None = None,
     ) -> None:
         if not isinstance(agent, Agent):
             raise SetupError("DurableAgent takes an agentstream.Agent")
@@ -118,6 +123,9 @@ class DurableAgent:
 
         self._request_step = DBOS.step(name=f"{name}.model_request")(model_request)
         self._tool_step = DBOS.step(name=f"{name}.tool_call")(tool_call)
+        if worker is not None:  # a step starts only while no other worker can take the run
+            self._request_step = worker.fence(self._request_step)
+            self._tool_step = worker.fence(self._tool_step)
         self.workflow: Callable[..., Coroutine[Any, Any, DurableResult]] = DBOS.workflow(
             name=f"{name}.run"
         )(run)

@@ -51,7 +51,9 @@ class Worker:
     Give `name` to DBOS as its `executor_id` (without one, a unique name is made). A run
     continues on whichever worker is alive: a worker whose heartbeat is older than
     `stale` seconds is taken over by a live one. `grace` is how long a stopping worker
-    lets its runs in progress finish before it hands the rest off.
+    lets its runs in progress finish before it hands the rest off. Every `beat` seconds
+    (default: a fifth of `stale`, at most 3) it renews its row and looks for workers to
+    take over.
     """
 
     def __init__(
@@ -71,7 +73,7 @@ class Worker:
         self.name = name or f"worker-{uuid.uuid4().hex[:12]}"
         self.stale = float(stale)
         self.grace = float(grace)
-        self.beat = float(beat) if beat is not None else self.stale / 5
+        self.beat = float(beat) if beat is not None else min(self.stale / 5, 3.0)
         self.lost = False
         """Claimed by another worker while alive (it was too slow): it runs no step again."""
         self.fenced = False

@@ -13,13 +13,14 @@ A worker that was only slow (paused, swapped out) and was claimed meanwhile must
 on with its runs. Every step of a `DurableAgent(worker=...)` first waits for a fresh
 lease: the last renewal was sent less than 80% of `stale` ago, so no claimer can have
 seen the row stale yet. A worker whose renewal finds its row claimed is `lost`: its
-steps wait forever and it stops; DBOS itself refuses the record of a step that
-finishes on an execution that lost the workflow.
+steps wait forever and it stops, as on SIGTERM. DBOS itself refuses the record of a
+step that finishes on an execution that lost the workflow.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import signal
 import time
 import uuid
@@ -77,6 +78,7 @@ class Worker:
         self.lost = False
         """Claimed by another worker while alive (it was too slow): it runs no step again."""
         self.fenced = False
+        self.leaving = False
         self.took_over: list[str] = []
         """The workers whose runs this one re-enqueued, in order."""
         self._renewed = -math.inf  # monotonic time the last good renewal was sent
@@ -282,6 +284,10 @@ class Worker:
             except sa.exc.SQLAlchemyError:  # the database away for a moment: the lease ages
                 pass
             await anyio.sleep(self.beat)
+        if not self.leaving:
+            # Taken over while alive: its runs are another's now. It stops as on SIGTERM
+            # (a web server too, whose uvicorn handles that signal), to be started again.
+            os.kill(os.getpid(), signal.SIGTERM)
 
     async def _take_over(self) -> None:
         if self.fenced:  # draining: DBOS is closing
@@ -315,4 +321,5 @@ class Worker:
             )
             self.fenced = True
             group.cancel_scope.cancel()
+        self.leaving = True
         await anyio.to_thread.run_sync(self.leave)

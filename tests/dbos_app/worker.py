@@ -9,8 +9,9 @@ the queue, taking over dead workers' runs, until SIGTERM, which drains it, or SI
 EXECUTOR `-` makes a worker with a name of its own. Tools write to LEDGER: `start NAME
 RUN` before their work, `end NAME RUN` after it. `TOOL_SLEEP` seconds of work per call
 (default 0); with `LEDGER_TIMES` set, each line ends with ` @T`, T the time on the
-machine's monotonic clock. `STALE`, `GRACE`, `BEAT`: the worker's seconds (default 3,
-30, STALE/5); the slow tool of the runs in `LONG_RUNS` (a,b,...) takes `LONG_SLEEP`.
+machine's monotonic clock (the wall clock with `LEDGER_WALL` set). `STALE`, `GRACE`,
+`BEAT`: the worker's seconds (default 3, 30, STALE/5); the slow tool of the runs in
+`LONG_RUNS` (a,b,...) takes `LONG_SLEEP`.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ EXECUTOR = worker.name
 
 def note(line: str) -> None:
     if os.environ.get("LEDGER_TIMES"):  # when, on the machine's monotonic clock
-        line = f"{line} @{time.monotonic():.6f}"
+        at = time.time() if os.environ.get("LEDGER_WALL") else time.monotonic()
+        line = f"{line} @{at:.6f}"
     with Path(LEDGER).open("a") as ledger:
         ledger.write(line + "\n")
         ledger.flush()

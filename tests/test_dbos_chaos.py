@@ -1,7 +1,9 @@
 """The chaos test: three DBOS workers on one real Postgres share a queue of runs with
 slow tools, a client follows each run's event log (dropping its connection now and then
 and coming back after the last seq it saw), and every few seconds one worker is killed
-with SIGKILL and started again. Every run completes; no finished tool runs twice; no
+with SIGKILL and started again under its name, or under a new one, or not at all until
+the next kill (then under a new one): the runs of a name that never comes back go on on
+whichever worker is alive (`Worker`). Every run completes; no finished tool runs twice; no
 model step is asked again once a client has seen it finished; each client's events,
 across its reconnects, run gapless from 0 without a duplicate and end with RunFinished.
 
@@ -41,6 +43,7 @@ WORKERS = 3
 AT_ONCE = 12  # runs each worker takes at a time
 TOOL_SLEEP = 1.5  # seconds of the slow tool
 KILL_EVERY = 3.0  # seconds between kills
+STALE = 3.0  # seconds of silence before a live worker takes a killed one's runs over
 DROP = 0.15  # chance that a client's connection drops after an event
 
 
@@ -140,7 +143,8 @@ async def test_chaos_three_workers_one_killed_every_few_seconds(
 
 
 async def test_chaos_on_sqlite_one_worker_killed_and_restarted(tmp_path: Path) -> None:
-    """The same, smaller, on SQLite: one worker process, killed and started again."""
+    """The same, smaller, on SQLite: one worker process, killed and started again under a
+    new name each time (it takes the runs of the name before over)."""
     # The one worker must get past its start (seconds here) between kills: fewer, later.
     db = f"sqlite:///{tmp_path / 'dbos.sqlite'}"
     await chaos(db, tmp_path, runs=SQLITE_RUNS, workers=1, kill_every=6.0, max_kills=3)
@@ -162,13 +166,15 @@ async def chaos(
     clients = [Client(f"run-{n}") for n in range(runs)]
     names = [f"worker-{n}" for n in range(workers)]
     kills = 0
+    restarts: Counter[str] = Counter()
     async with anyio.create_task_group() as group:
         port = await group.start(serve, ScriptedModel(model))
 
         def start(name: str, enqueue: int) -> Any:
             return spawn(
                 postgres, port, ledger, name, "serve", str(enqueue), sleep=TOOL_SLEEP,
-                at_once=AT_ONCE, more_env={"LEDGER_TIMES": "1"}, log=tmp_path / f"{name}.log",
+                at_once=AT_ONCE, more_env={"LEDGER_TIMES": "1", "STALE": str(STALE)},
+                log=tmp_path / f"{name}.log",
             )  # fmt: skip
 
         processes = {names[0]: start(names[0], runs)}
@@ -184,12 +190,31 @@ async def chaos(
                 async def chaos() -> None:
                     nonlocal kills
                     rng = random.Random(7)
+                    down: list[str] = []  # killed and not started again yet
                     while kills < max_kills:
                         await anyio.sleep(kill_every)
-                        name = rng.choice(names)
-                        kill(processes[name])
-                        processes[name] = start(name, 0)  # DBOS recovers its runs at launch
+                        for name in [n for n, p in processes.items() if p.poll() is not None]:
+                            # It stopped by itself (taken over while too slow): a new one.
+                            del processes[name]
+                            restart(f"{name}.{kills}", "found stopped", restarts)
+                        for name in down:  # its runs were taken over meanwhile
+                            restart(f"{name}.{kills}", "back under a new name", restarts)
+                        down.clear()
+                        name = rng.choice(sorted(processes))
+                        kill(processes.pop(name))
                         kills += 1
+                        # Each way in turn (one worker alone always comes back, renamed).
+                        how = ("new", "later", "same")[kills % 3] if workers > 1 else "new"
+                        if how == "same":  # DBOS recovers its runs at launch
+                            restart(name, "under its name", restarts)
+                        elif how == "new":  # a live worker takes its runs over
+                            restart(f"{name}.{kills}", "under a new name", restarts)
+                        else:  # not at all while the others run
+                            down.append(name)
+
+                def restart(name: str, how: str, counts: Counter[str]) -> None:
+                    processes[name] = start(name, 0)
+                    counts[how] += 1
 
                 group.start_soon(chaos)
                 with anyio.fail_after(170):
@@ -208,7 +233,7 @@ async def chaos(
         f"event p50 {percentile(reattach, 0.5) * 1000:.0f} ms, p99 "
         f"{percentile(reattach, 0.99) * 1000:.0f} ms; {len(catch_up)} with events waiting: "
         f"p50 {percentile(catch_up, 0.5) * 1000:.0f} ms, "
-        f"p99 {percentile(catch_up, 0.99) * 1000:.0f} ms"
+        f"p99 {percentile(catch_up, 0.99) * 1000:.0f} ms; restarted: {dict(restarts)}"
     )
     assert kills >= 1
     for client in clients:

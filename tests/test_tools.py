@@ -1189,3 +1189,25 @@ def test_validate_only_raises_tool_arguments_error(text: str) -> None:
         assert 0 < len(outcome.message) <= 650
     else:
         assert isinstance(outcome["city"], str)
+
+
+def test_invoke_here_runs_a_sync_tool_in_the_calling_thread() -> None:
+    threads: list[threading.Thread] = []
+
+    @tool
+    def add(a: int, b: int, ctx: ToolContext) -> str:
+        """Add."""
+        threads.append(threading.current_thread())
+        return f"{a + b} for {ctx.tool_call_id}"
+
+    @tool
+    async def later(a: int) -> int:
+        """Async."""
+        return a
+
+    assert not add.is_async
+    assert later.is_async
+    assert add.invoke_here({"a": 1, "b": 2}, CONTEXT) == f"3 for {CONTEXT.tool_call_id}"
+    assert threads == [threading.current_thread()]  # no hop to another thread
+    with pytest.raises(ToolDefinitionError):
+        later.invoke_here({"a": 1}, CONTEXT)

@@ -36,16 +36,20 @@ ROOT = Path(__file__).resolve().parent.parent
 TOOLS = ROOT / "tests" / "dbos_app" / "web_tools.py"
 
 
-def start_server(db: Path, model_port: int, port: int, ledger: Path, sleep: float) -> Any:
+def start_server(
+    db: Path, model_port: int, port: int, ledger: Path, sleep: float, *more: str
+) -> Any:
+    """A server named web-1, or as `more` (more flags) says."""
     command = [
         sys.executable, "-m", "agentstream", "web", "--durable", str(db), "--port", str(port),
         "--base-url", f"http://127.0.0.1:{model_port}/v1", "--api-key", "k", "--model", "m",
-        "--tools", str(TOOLS), "--worker", "web-1",
+        "--tools", str(TOOLS), *(more or ("--worker", "web-1")),
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(ROOT), "LEDGER": str(ledger), "TOOL_SLEEP": str(sleep)}
-    return subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT
-    )
+    with (ledger.parent / f"server-{port}.log").open("ab") as errors:  # for a failure
+        return subprocess.Popen(
+            command, env=env, stdout=subprocess.DEVNULL, stderr=errors, cwd=ROOT
+        )
 
 
 async def up(base: str) -> None:
@@ -237,3 +241,44 @@ async def test_web_durable_stop_cancels_the_workflow_and_ends_its_readers(tmp_pa
     parts = chunks_of(ui.text)
     assert parts[-1]["type"] == "abort"
     assert unknown.status_code == 404
+
+
+async def test_web_durable_sigterm_hands_the_run_to_another_server(tmp_path: Path) -> None:
+    """Two servers without names on one database; the one running the chat gets SIGTERM."""
+    db, ledger = tmp_path / "runs.db", tmp_path / "ledger"
+    model = Model()
+    port, other_port = _free_port(), _free_port()
+    body = {**CHAT, "id": "chat-t"}
+    async with anyio.create_task_group() as group:
+        model_port = await group.start(serve, ScriptedModel(model))
+        # Its slow tool outlasts the grace period (1 s) by far: the run is handed off.
+        first = start_server(db, model_port, port, ledger, 120, "--grace", "1")
+        other = start_server(db, model_port, other_port, ledger, 0, "--stale", "3600")
+        try:
+            await up(f"http://127.0.0.1:{port}")
+            await up(f"http://127.0.0.1:{other_port}")
+            async with httpx2.AsyncClient(timeout=120) as http:
+                async with http.stream(
+                    "POST", f"http://127.0.0.1:{port}/api/chat", json=body
+                ) as response:
+                    async for _ in response.aiter_text():
+                        if "start slow job-1" in ledger_lines(ledger):
+                            break
+                await wait_for(lambda: "start slow job-1" in ledger_lines(ledger), 60, "slow")
+                first.terminate()  # SIGTERM
+                await anyio.to_thread.run_sync(first.wait)  # drains, hands off, exits
+                # Silence an hour away: only the `leaving` mark hands the run over.
+                events = await http.get(f"http://127.0.0.1:{other_port}/api/events/chat-t")
+        finally:
+            kill(first)
+            kill(other)
+        group.cancel_scope.cancel()
+    assert first.returncode == 0
+    kinds = [f.json()["type"] for f in parse_sse(events.text) if f.data is not None]
+    assert kinds[-1] == "run_finished"
+    assert kinds.count("tool_finished") == 2
+    seen = Counter(ledger_lines(ledger))
+    assert seen["end record job-1"] == 1  # finished before the hand-off: not again
+    assert seen["start slow job-1"] == 2  # cut by it: run again, on the other server
+    assert seen["end slow job-1"] == 1
+    assert model.asked[("job-1", 1)] == 1

@@ -63,9 +63,19 @@ def _parser() -> Parser:
         "clients reattach after a reload or a restart (needs the dbos extra)",
     )  # fmt: skip
     parser.add_argument(
-        "--worker", default="web", metavar="NAME",
+        "--worker", metavar="NAME",
         help="with --durable: this server's name among those sharing the database (default: "
-        "web); a restarted server recovers the runs of its name",
+        "a name of its own); a restarted server recovers the runs of its name at once, and "
+        "a live one takes over those of a server silent for --stale seconds",
+    )  # fmt: skip
+    parser.add_argument(
+        "--stale", type=seconds, default=15.0, metavar="SECONDS",
+        help="with --durable: a server whose heartbeat is this old is taken over (default: 15)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--grace", type=seconds, default=30.0, metavar="SECONDS",
+        help="with --durable: on SIGTERM, how long the runs in progress may take to finish "
+        "before the rest are handed to another server (default: 30)",
     )  # fmt: skip
     parser.add_argument("--model", help="model name (see OPENAI_MODEL)")
     parser.add_argument("--base-url", metavar="URL", help="see OPENAI_BASE_URL")
@@ -153,12 +163,23 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     durable, contexts = None, list(servers)
     if args.durable:
         url = database_url(args.durable)
-        durable, launched = durable_agent(agent, url, args.worker, transport)
+        durable, launched = durable_agent(
+            agent, url, args.worker, transport, stale=args.stale, grace=args.grace
+        )
         contexts.append(launched)
     with sock:
         serve(
             agent, host=args.host, port=bound, token=token, store=store,
             allowed_hosts=args.allow_host, allowed_origins=args.allow_origin,
             sockets=[sock], contexts=contexts, durable=durable,
+            # Durable: the open streams end at once (their clients reattach, to any
+            # server) while the runs go on here for --grace seconds.
+            graceful=1 if durable is not None else None,
         )  # fmt: skip
+    if durable is not None:
+        # Drained and handed off: end at once, since a tool the hand-off cut may still
+        # be running in a thread, and its run goes on on another server.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     return 0

@@ -20,7 +20,9 @@ Approvals are durable waits (`DurableAgent.approve`, from any process); runs spr
 worker processes through a DBOS queue (`DurableAgent.enqueue`). With `events_url`, every
 event of a run goes to an event log in the same database: `DurableAgent.stream` and
 `DurableAgent.events` (or `EventLog.read`, from any process) yield `(seq, event)`, live
-or late, from the start or after a seq. The package imports only
+or late, from the start or after a seq. With a `Worker` per process (heartbeats in the
+same database), a run goes on on whichever worker is alive, and a worker stopped with
+SIGTERM drains. The package imports only
 the public core; the core never imports it.
 """
 
@@ -44,5 +46,13 @@ from ._agent import DurableAgent as DurableAgent
 from ._agent import DurableResult as DurableResult
 from ._codec import RecordedError as RecordedError
 from ._log import EventLog as EventLog
+from ._workers import Worker as Worker
 
-__all__ = ["APPROVAL_TOPIC", "DurableAgent", "DurableResult", "EventLog", "RecordedError"]
+__all__ = [
+    "APPROVAL_TOPIC",
+    "DurableAgent",
+    "DurableResult",
+    "EventLog",
+    "RecordedError",
+    "Worker",
+]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
 from contextlib import aclosing
@@ -13,7 +14,7 @@ import anyio
 import anyio.to_thread
 import httpx2
 import openai
-from dbos import DBOS, Queue, WorkflowHandleAsync
+from dbos import DBOS, Queue, StepOptions, WorkflowHandleAsync
 
 from agentstream import (
     Agent,
@@ -31,6 +32,7 @@ from agentstream import (
 from ._live import LiveWriter, is_live_request
 from ._log import EventLog
 from ._record import Recorder
+from ._workers import Worker
 
 __all__ = ["APPROVAL_TOPIC", "DurableAgent", "DurableResult"]
 
@@ -68,6 +70,9 @@ class DurableAgent:
     and yields its events, `events` attaches to any run by workflow id, from any
     process, from the start or after the last sequence number a reader saw.
 
+    With `worker` (a `Worker` on the same database), the runs go on on whichever worker
+    is alive, and a worker that another took over runs no further step.
+
     The request step sends over the network, or through `transport` (an
     `httpx2.AsyncBaseTransport`) for a model served in-process: with the offline or a
     scripted model of `agentstream.testing`, give `transport=model.async_transport()`.
@@ -81,6 +86,7 @@ class DurableAgent:
         approval_timeout: float = _WEEK,
         transport: httpx2.AsyncBaseTransport | None = None,
         events_url: str | None = None,
+        worker: Worker | None = None,
     ) -> None:
         if not isinstance(agent, Agent):
             raise SetupError("DurableAgent takes an agentstream.Agent")
@@ -118,6 +124,20 @@ class DurableAgent:
 
         self._request_step = DBOS.step(name=f"{name}.model_request")(model_request)
         self._tool_step = DBOS.step(name=f"{name}.tool_call")(tool_call)
+        options: StepOptions = {"name": f"{name}.tool_call"}  # the async tools' step name
+
+        async def sync_tool_call(tool: str, arguments: dict[str, Any], context: ToolContext) -> Any:
+            # A sync tool's step runs whole in one worker thread: its result is recorded
+            # there the moment the function returns, with no wait for the event loop in
+            # between (a kill in that gap would run the finished tool again).
+            call = self._tools[tool].invoke_here
+            return await DBOS.run_step_async(options, call, arguments, context)
+
+        self._sync_tool_step = sync_tool_call
+        if worker is not None:  # a step starts only while no other worker can take the run
+            self._request_step = worker.fence(self._request_step)
+            self._tool_step = worker.fence(self._tool_step)
+            self._sync_tool_step = worker.fence(self._sync_tool_step)
         self.workflow: Callable[..., Coroutine[Any, Any, DurableResult]] = DBOS.workflow(
             name=f"{name}.run"
         )(run)
@@ -263,6 +283,9 @@ class DurableAgent:
         )
 
     def _tool_handler(self, tool: Tool) -> Callable[[dict[str, Any], ToolContext], Awaitable[Any]]:
+        if not tool.is_async:  # its step records the result in the tool's own thread
+            return functools.partial(self._sync_tool_step, tool.name)
+
         async def handler(arguments: dict[str, Any], context: ToolContext) -> Any:
             return await self._tool_step(tool.name, arguments, context)
 

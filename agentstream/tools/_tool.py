@@ -203,6 +203,22 @@ class Tool:
             result = await result
         return result
 
+    def invoke_here(self, arguments: dict[str, Any], context: ToolContext) -> Any:
+        """Run a sync tool in the calling thread (not the event loop's), as `invoke()` would.
+
+        For a durable step that records the result in the same thread the moment the
+        function returns. An async tool raises `ToolDefinitionError`: `invoke()` it.
+        """
+        if self._is_async:
+            raise ToolDefinitionError(f"tool {self.name!r} is async: invoke() it")
+        args, kwargs = self._bind(arguments, context)
+        return self.function(*args, **kwargs)
+
+    @property
+    def is_async(self) -> bool:
+        """Whether the tool's function is async (a sync one runs in a worker thread)."""
+        return self._is_async
+
     def with_handler(self, handler: Callable[[dict[str, Any], ToolContext], Any]) -> Tool:
         """This tool (name, schema, validation, approval rule) calling `handler` instead.
 

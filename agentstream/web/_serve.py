@@ -88,6 +88,7 @@ def serve(
     sockets: Sequence[socket.socket] | None = None,
     contexts: Sequence[AbstractAsyncContextManager[Any]] = (),
     durable: DurableRuns | None = None,
+    graceful: int | None = None,
 ) -> None:
     """Serve the page and the API for `agent` with uvicorn until interrupted.
 
@@ -97,7 +98,8 @@ def serve(
     printed once on stderr. A request head must arrive within `header_timeout` seconds;
     at most `max_connections` connections are open at once. `sockets`, already
     listening, are served instead of binding `host:port`; `contexts` (MCP servers the
-    agent's tools come from) are entered around serving. With `durable` (a
+    agent's tools come from) are entered around serving; once stopped, open responses
+    get `graceful` seconds to end (None: as long as they take). With `durable` (a
     `DurableAgent` with an event log), every run is a durable workflow.
     """
     import uvicorn
@@ -124,6 +126,7 @@ def serve(
         timeout_keep_alive=5,  # h11 serves one request at a time per connection, so the
         # cap on connections also bounds the requests in progress.
         h11_max_incomplete_event_size=16 * 1024,  # a request head over 16 KiB is refused
+        timeout_graceful_shutdown=graceful,  # then the open responses are cut
     )
     server = uvicorn.Server(config)
 

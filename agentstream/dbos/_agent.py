@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
 from contextlib import aclosing
 from contextvars import ContextVar
@@ -28,9 +29,13 @@ from agentstream import (
     ToolContext,
 )
 
+from ._codec import decode
+from ._control import ControlTable
+from ._drive import drive, started_with
 from ._live import LiveWriter, is_live_request
 from ._log import EventLog
 from ._record import Recorder
+from ._steer import STEER_TOPIC, RunControl
 
 __all__ = ["APPROVAL_TOPIC", "DurableAgent", "DurableResult"]
 
@@ -40,6 +45,8 @@ APPROVAL_TOPIC = "agentstream.approval:"
 _WEEK = 7 * 24 * 3600.0
 # The recorder of the run in this task: its request steps write their pieces live.
 _RECORDER: ContextVar[Recorder | None] = ContextVar("agentstream_dbos_recorder", default=None)
+# The steering of the run in this task: its tool steps watch for their cancellation.
+_CONTROL: ContextVar[RunControl | None] = ContextVar("agentstream_dbos_control", default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +88,7 @@ class DurableAgent:
         approval_timeout: float = _WEEK,
         transport: httpx2.AsyncBaseTransport | None = None,
         events_url: str | None = None,
+        deps: Callable[[Any], Any] | None = None,
     ) -> None:
         if not isinstance(agent, Agent):
             raise SetupError("DurableAgent takes an agentstream.Agent")
@@ -96,6 +104,9 @@ class DurableAgent:
         self._tools = dict(agent.tools)
         self.log = EventLog(events_url) if events_url is not None else None
         """Where the runs' events are written and read (None: the runs keep no events)."""
+        self.control = ControlTable(self.log) if self.log is not None else None
+        """Where stop and cancel requests wait for the process running each run."""
+        self._deps = deps  # makes a run's deps in the worker from what the run was given
 
         # DBOS registers plain functions (by name), not bound methods.
         async def model_request(
@@ -111,10 +122,14 @@ class DurableAgent:
             return await _send(method, url, headers, body, transport, writer)
 
         async def tool_call(name: str, arguments: dict[str, Any], context: ToolContext) -> Any:
-            return await self._tools[name].invoke(arguments, context)
+            control = _CONTROL.get()
+            if control is None:
+                return await self._tools[name].invoke(arguments, context)
+            work = lambda: self._tools[name].invoke(arguments, context)  # noqa: E731
+            return await control.guard(context.tool_call_id, work)
 
-        async def run(prompt: str | list[dict[str, Any]]) -> DurableResult:
-            return await self._run(prompt)
+        async def run(prompt: str | list[dict[str, Any]], deps: Any = None) -> DurableResult:
+            return await self._run(prompt, deps)
 
         self._request_step = DBOS.step(name=f"{name}.model_request")(model_request)
         self._tool_step = DBOS.step(name=f"{name}.tool_call")(tool_call)
@@ -131,26 +146,42 @@ class DurableAgent:
         return result
 
     async def start(
-        self, prompt: str | list[dict[str, Any]], *, workflow_id: str | None = None
+        self,
+        prompt: str | list[dict[str, Any]],
+        *,
+        workflow_id: str | None = None,
+        deps: Any = None,
     ) -> WorkflowHandleAsync[DurableResult]:
-        """Start a run as a workflow in this process; its handle."""
+        """Start a run as a workflow in this process; its handle.
+
+        `deps` is kept with the workflow's input (so it must be plain data DBOS can
+        store); the worker that runs the workflow makes the run's deps of it: see
+        `DurableAgent(deps=...)`.
+        """
         from dbos import SetWorkflowID
 
+        given = () if deps is None else (deps,)  # (runs started before deps existed)
         if workflow_id is None:
-            return await DBOS.start_workflow_async(self.workflow, prompt)
+            return await DBOS.start_workflow_async(self.workflow, prompt, *given)
         with SetWorkflowID(workflow_id):
-            return await DBOS.start_workflow_async(self.workflow, prompt)
+            return await DBOS.start_workflow_async(self.workflow, prompt, *given)
 
     async def enqueue(
-        self, queue: Queue, prompt: str | list[dict[str, Any]], *, workflow_id: str | None = None
+        self,
+        queue: Queue,
+        prompt: str | list[dict[str, Any]],
+        *,
+        workflow_id: str | None = None,
+        deps: Any = None,
     ) -> WorkflowHandleAsync[DurableResult]:
         """Put a run on a DBOS queue, for whichever worker process takes it."""
         from dbos import SetWorkflowID
 
+        given = () if deps is None else (deps,)
         if workflow_id is None:
-            return await queue.enqueue_async(self.workflow, prompt)
+            return await queue.enqueue_async(self.workflow, prompt, *given)
         with SetWorkflowID(workflow_id):
-            return await queue.enqueue_async(self.workflow, prompt)
+            return await queue.enqueue_async(self.workflow, prompt, *given)
 
     async def stream(
         self, prompt: str, *, workflow_id: str | None = None
@@ -181,7 +212,11 @@ class DurableAgent:
                 yield item
 
     async def start_chat(
-        self, chat_id: str, messages: list[dict[str, Any]], holder: str | None = None
+        self,
+        chat_id: str,
+        messages: list[dict[str, Any]],
+        holder: str | None = None,
+        deps: Any = None,
     ) -> str:
         """Start the run of a chat's turn on `messages` (OpenAI message dicts); its id.
 
@@ -192,7 +227,7 @@ class DurableAgent:
         """
         log = self._need_log()
         workflow_id = f"{self.name}:{chat_id}:{len(messages)}"
-        await self.start(messages, workflow_id=workflow_id)
+        await self.start(messages, workflow_id=workflow_id, deps=deps)
         await anyio.to_thread.run_sync(log.set_chat_run, chat_id, workflow_id, holder)
         return workflow_id
 
@@ -200,10 +235,66 @@ class DurableAgent:
         """The workflow id of the chat's latest run and its holder, if it has one."""
         return await anyio.to_thread.run_sync(self._need_log().chat_run, chat_id)
 
-    @staticmethod
-    async def cancel(workflow_id: str) -> None:
-        """Cancel run `workflow_id` (from any process); its readers end."""
+    async def cancel(self, workflow_id: str) -> None:
+        """Stop run `workflow_id` (from any process); its readers end.
+
+        DBOS cancels the workflow for good; with an event log, the process running it
+        also leaves the run at once (its model stream closed, its running tool
+        cancelled), as a live run stopped.
+        """
         await DBOS.cancel_workflow_async(workflow_id)
+        if self.control is not None:
+            await anyio.to_thread.run_sync(self.control.stop, workflow_id)
+
+    async def cancel_call(self, workflow_id: str, call_id: str, reason: str | None = None) -> None:
+        """Cancel one tool call of run `workflow_id`, from any process; the run goes on.
+
+        The call's tool step, running or still to start, is cancelled where the run
+        goes on, and the model is told as after `AgentRun.cancel_call`; a recovery never
+        runs it again. A call that has finished by then is left as it is.
+        """
+        control = self.control
+        if control is None:
+            raise SetupError("cancelling calls needs an event log: give it events_url=...")
+        await anyio.to_thread.run_sync(control.cancel, workflow_id, call_id, reason)
+
+    async def steer(self, workflow_id: str, text: str) -> str:
+        """Send run `workflow_id` a user message, from any process; its id.
+
+        It is delivered once a step has finished, before the next request, as
+        `AgentRun.send` (`MessageQueued`, then `MessageDelivered`, with this id).
+        """
+        if not isinstance(text, str) or not text.strip():
+            raise SetupError("steer() takes the text of a user message (a non-empty string)")
+        self._need_log()
+        status = await DBOS.get_workflow_status_async(workflow_id)
+        if status is None or status.status in _ENDED:
+            raise SetupError("the run has ended: send the message with the next run")
+        message_id = "msg_" + secrets.token_hex(6)
+        message = {"id": message_id, "text": text}
+        await DBOS.send_async(workflow_id, message, topic=STEER_TOPIC)
+        return message_id
+
+    async def events_until_now(self, workflow_id: str) -> list[tuple[int, Event]]:
+        """The `(seq, event)` pairs of run `workflow_id` written so far (no waiting)."""
+        log = self._need_log()
+        pairs: list[tuple[int, Event]] = []
+        while True:
+            after = pairs[-1][0] if pairs else -1
+            rows = await anyio.to_thread.run_sync(log.read_rows, workflow_id, after)
+            if not rows:
+                return pairs
+            pairs.extend((seq, decode(text)) for seq, text in rows)
+
+    async def chat_messages(self, workflow_id: str) -> list[dict[str, Any]] | None:
+        """The conversation of a run as its wire holds it: the whole conversation if it
+        finished, else the one it was started on (None for an unknown run)."""
+        status = await DBOS.get_workflow_status_async(workflow_id)
+        if status is None:
+            return None
+        if status.status == "SUCCESS" and isinstance(status.output, DurableResult):
+            return list(status.output.messages)
+        return started_with(status)  # stopped or failed: what it was given holds
 
     def _need_log(self) -> EventLog:
         if self.log is None:
@@ -228,30 +319,35 @@ class DurableAgent:
 
     # --- the workflow --------------------------------------------------------------------
 
-    async def _run(self, prompt: str | list[dict[str, Any]]) -> DurableResult:
+    async def _run(self, prompt: str | list[dict[str, Any]], given: Any = None) -> DurableResult:
+        deps = self._deps(given) if self._deps is not None else given
         agent = self.agent.replace(
             client=self._client,
             tools=[tool.with_handler(self._tool_handler(tool)) for tool in self._tools.values()],
             approver=self._approver if self.agent.approver is None else self.agent.approver,
         )
         if self.log is None:
-            return _durable(await agent.run(prompt))
+            return _durable(await agent.run(prompt, deps=deps))
         workflow_id = DBOS.workflow_id
         assert workflow_id is not None  # inside a workflow
         recorder = Recorder(self.log, workflow_id)
         token = _RECORDER.set(recorder)  # for the request steps of this run
+        assert self.control is not None  # made with the log
+        control = RunControl(self.control, workflow_id)
+        steering = _CONTROL.set(control)  # for the tool steps of this run
         try:
-            async with agent.stream(prompt) as run:
-                async for event in run:
-                    await recorder.add(event)
+            result = await drive(agent, prompt, deps, recorder, control)
         except AgentStreamError as error:
             if not recorder.ended:  # the run ends in its log, whatever ended it
                 await recorder.add(RunFailed(error))
             raise
         finally:
+            _CONTROL.reset(steering)
             _RECORDER.reset(token)
             await recorder.flush()
-        return _durable(run.result)
+        if result is None:  # stopped: DBOS keeps the workflow cancelled, not this
+            return DurableResult("", "cancelled", started_with_messages(prompt), _NO_USAGE, "")
+        return _durable(result)
 
     def _client(self) -> openai.AsyncOpenAI:
         """A client like the agent's whose requests go through the request step."""
@@ -264,7 +360,9 @@ class DurableAgent:
 
     def _tool_handler(self, tool: Tool) -> Callable[[dict[str, Any], ToolContext], Awaitable[Any]]:
         async def handler(arguments: dict[str, Any], context: ToolContext) -> Any:
-            return await self._tool_step(tool.name, arguments, context)
+            result = await self._tool_step(tool.name, arguments, context)
+            control = _CONTROL.get()  # a call cancelled from outside: the run is told
+            return result if control is None else await control.answered(result, context)
 
         return handler
 
@@ -281,6 +379,15 @@ class DurableAgent:
         if not isinstance(message, dict):
             return Approval.deny("no decision arrived in time")
         return Approval(bool(message.get("approved")), message.get("reason"))
+
+
+_NO_USAGE = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+
+
+def started_with_messages(prompt: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if isinstance(prompt, str):
+        return [{"role": "user", "content": prompt}]
+    return [dict(message) for message in prompt]
 
 
 _ENDED = frozenset({"SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"})

@@ -40,11 +40,12 @@ class DurableRuns(Protocol):
     """What the app needs of a durable engine (`agentstream.dbos.DurableAgent` fits)."""
 
     async def start_chat(
-        self, chat_id: str, messages: list[dict[str, Any]], holder: str | None, /
+        self, chat_id: str, messages: list[dict[str, Any]], holder: str | None, deps: Any = None, /
     ) -> str:
         """Start the chat's run on `messages`, kept with `holder`; the run's id.
 
         The same turn sent again finds its run rather than starting a second one.
+        `deps` (plain data) goes with the run to whichever worker runs it.
         """
         ...
 
@@ -64,6 +65,23 @@ class DurableRuns(Protocol):
 
     async def cancel(self, run_id: str, /) -> None:
         """Stop the run."""
+        ...
+
+    async def cancel_call(self, run_id: str, call_id: str, reason: str | None, /) -> None:
+        """Cancel one tool call of the run, wherever it runs; the run goes on."""
+        ...
+
+    async def steer(self, run_id: str, text: str, /) -> str:
+        """Send the run a user message for its next step; its id (`AgentStreamError`
+        if the run has ended)."""
+        ...
+
+    async def events_until_now(self, run_id: str, /) -> list[tuple[int, Event]]:
+        """The run's `(seq, event)` pairs written so far."""
+        ...
+
+    async def chat_messages(self, run_id: str, /) -> list[dict[str, Any]] | None:
+        """The run's conversation with its wire fields (as finished, or as started)."""
         ...
 
 

@@ -142,7 +142,8 @@ async def test_steer_and_cancel_a_durable_run_then_kill_and_recover_it(tmp_path:
     assert late.status_code == 409  # the run has ended
     # The model was told of the cancel, then read the message, after the tool results.
     told = model.seen[2]
-    assert told[-2]["role"] == "tool" and told[-2]["tool_call_id"] == "c-1"
+    assert told[-2]["role"] == "tool"
+    assert told[-2]["tool_call_id"] == "c-1"
     assert told[-2]["content"].startswith("Cancelled by the user")
     assert "not needed" in told[-2]["content"]
     assert told[-1] == {"role": "user", "content": STEER}
@@ -206,7 +207,8 @@ async def test_steer_cancel_and_stop_from_another_server_on_postgres(
     assert model.seen[2][-1] == {"role": "user", "content": STEER}
     assert model.asked == Counter({1: 1, 2: 1})  # stopped: no third request
     kinds = [e["type"] for e in events_of(events.text)]
-    assert "run_finished" not in kinds and "tool_cancelled" in kinds
+    assert "run_finished" not in kinds
+    assert "tool_cancelled" in kinds
     assert "message_delivered" in kinds
     parts = [f.json() for f in parse_sse(ui.text) if f.data not in (None, "[DONE]")]
     assert parts[-1]["type"] == "abort"  # as a stopped live run's stream ends

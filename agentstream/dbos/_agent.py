@@ -78,6 +78,12 @@ class DurableAgent:
     The request step sends over the network, or through `transport` (an
     `httpx2.AsyncBaseTransport`) for a model served in-process: with the offline or a
     scripted model of `agentstream.testing`, give `transport=model.async_transport()`.
+
+    A run's `deps` (`run`, `stream`, `start`, `start_chat`) is kept with the workflow's
+    input, so it must be plain data DBOS can store (a user id, not a connection); with
+    `deps=factory`, the worker that runs the workflow (or recovers it) gives its tools
+    `factory(data)`, made there: a pool or a client of that process. With an event
+    log, a run can be steered from any process: `steer`, `cancel_call`, `cancel`.
     """
 
     def __init__(
@@ -139,9 +145,11 @@ class DurableAgent:
 
     # --- starting runs -----------------------------------------------------------------
 
-    async def run(self, prompt: str, *, workflow_id: str | None = None) -> DurableResult:
+    async def run(
+        self, prompt: str, *, workflow_id: str | None = None, deps: Any = None
+    ) -> DurableResult:
         """Run to the end as a workflow and return its result."""
-        handle = await self.start(prompt, workflow_id=workflow_id)
+        handle = await self.start(prompt, workflow_id=workflow_id, deps=deps)
         result: DurableResult = await handle.get_result()
         return result
 
@@ -184,7 +192,7 @@ class DurableAgent:
             return await queue.enqueue_async(self.workflow, prompt, *given)
 
     async def stream(
-        self, prompt: str, *, workflow_id: str | None = None
+        self, prompt: str, *, workflow_id: str | None = None, deps: Any = None
     ) -> AsyncGenerator[tuple[int, Event], None]:
         """Start a run as a workflow and yield its `(seq, event)` pairs to its end.
 
@@ -192,7 +200,7 @@ class DurableAgent:
         second run under one id). Leaving the loop early stops the reading, not the run.
         """
         log = self._need_log()
-        handle = await self.start(prompt, workflow_id=workflow_id)
+        handle = await self.start(prompt, workflow_id=workflow_id, deps=deps)
         async with aclosing(log.read(handle.workflow_id)) as reading:
             async for item in reading:
                 yield item

@@ -91,7 +91,7 @@ async def open_chat(
 
 
 def events_of(text: str) -> list[dict[str, Any]]:
-    frames = [f for f in parse_sse(text) if f.data is not None]
+    frames = [f for f in parse_sse(text) if f.data is not None and f.id is not None]
     assert [f.id for f in frames] == list(range(len(frames)))  # no gap, no duplicate
     return [f.json() for f in frames]
 
@@ -206,6 +206,8 @@ async def test_steer_cancel_and_stop_from_another_server_on_postgres(
     assert seen["end wait first"] == seen["end wait second"] == 0
     assert model.seen[2][-1] == {"role": "user", "content": STEER}
     assert model.asked == Counter({1: 1, 2: 1})  # stopped: no third request
+    stopped_events = [f.json() for f in parse_sse(events.text) if f.data and f.id is None]
+    assert stopped_events == [{"type": "run_stopped", "reason": "stopped"}]  # as a live run's
     kinds = [e["type"] for e in events_of(events.text)]
     assert "run_finished" not in kinds
     assert "tool_cancelled" in kinds

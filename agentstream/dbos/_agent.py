@@ -354,7 +354,7 @@ class DurableAgent:
             _RECORDER.reset(token)
             await recorder.flush()
         if result is None:  # stopped: DBOS keeps the workflow cancelled, not this
-            return DurableResult("", "cancelled", started_with_messages(prompt), _NO_USAGE, "")
+            return DurableResult("", "cancelled", _given_messages(prompt), _NO_USAGE, "")
         return _durable(result)
 
     def _client(self) -> openai.AsyncOpenAI:
@@ -392,7 +392,7 @@ class DurableAgent:
 _NO_USAGE = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
 
 
-def started_with_messages(prompt: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _given_messages(prompt: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
     if isinstance(prompt, str):
         return [{"role": "user", "content": prompt}]
     return [dict(message) for message in prompt]

@@ -37,7 +37,7 @@ __all__ = ["STEER_TOPIC", "CancelledCall", "RunControl"]
 STEER_TOPIC = "agentstream.steer"
 """The DBOS topic of the messages sent to a durable run (`{"id": ..., "text": ...}`)."""
 
-_POLL = 0.25  # seconds between looks at a running workflow's control rows
+_POLL = 0.5  # seconds between looks at a running workflow's control rows (one query)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
 from contextlib import aclosing
 from contextvars import ContextVar
@@ -29,13 +28,13 @@ from agentstream import (
     ToolContext,
 )
 
-from ._codec import decode
 from ._control import ControlTable
-from ._drive import drive, started_with
+from ._drive import NO_USAGE, drive, given_messages
 from ._live import LiveWriter, is_live_request
 from ._log import EventLog
+from ._outside import ENDED, FromOutside
 from ._record import Recorder
-from ._steer import STEER_TOPIC, RunControl
+from ._steer import RunControl
 
 __all__ = ["APPROVAL_TOPIC", "DurableAgent", "DurableResult"]
 
@@ -61,7 +60,7 @@ class DurableResult:
     """The run's final `RunState` as JSON."""
 
 
-class DurableAgent:
+class DurableAgent(FromOutside):
     """Runs `agent` as DBOS workflows named after `name`; make it before `DBOS.launch()`.
 
     Each model request is a step (its whole response is recorded, then assembled as
@@ -243,72 +242,6 @@ class DurableAgent:
         """The workflow id of the chat's latest run and its holder, if it has one."""
         return await anyio.to_thread.run_sync(self._need_log().chat_run, chat_id)
 
-    async def cancel(self, workflow_id: str) -> None:
-        """Stop run `workflow_id` (from any process); its readers end.
-
-        DBOS cancels the workflow for good; with an event log, the process running it
-        also leaves the run at once (its model stream closed, its running tool
-        cancelled), as a live run stopped.
-        """
-        await DBOS.cancel_workflow_async(workflow_id)
-        if self.control is not None:
-            await anyio.to_thread.run_sync(self.control.stop, workflow_id)
-
-    async def cancel_call(self, workflow_id: str, call_id: str, reason: str | None = None) -> None:
-        """Cancel one tool call of run `workflow_id`, from any process; the run goes on.
-
-        The call's tool step, running or still to start, is cancelled where the run
-        goes on, and the model is told as after `AgentRun.cancel_call`; a recovery never
-        runs it again. A call that has finished by then is left as it is.
-        """
-        control = self.control
-        if control is None:
-            raise SetupError("cancelling calls needs an event log: give it events_url=...")
-        await anyio.to_thread.run_sync(control.cancel, workflow_id, call_id, reason)
-
-    async def steer(self, workflow_id: str, text: str) -> str:
-        """Send run `workflow_id` a user message, from any process; its id.
-
-        It is delivered once a step has finished, before the next request, as
-        `AgentRun.send` (`MessageQueued`, then `MessageDelivered`, with this id).
-        """
-        if not isinstance(text, str) or not text.strip():
-            raise SetupError("steer() takes the text of a user message (a non-empty string)")
-        self._need_log()
-        status = await DBOS.get_workflow_status_async(workflow_id)
-        if status is None or status.status in _ENDED:
-            raise SetupError("the run has ended: send the message with the next run")
-        message_id = "msg_" + secrets.token_hex(6)
-        message = {"id": message_id, "text": text}
-        await DBOS.send_async(workflow_id, message, topic=STEER_TOPIC)
-        return message_id
-
-    async def events_until_now(self, workflow_id: str) -> list[tuple[int, Event]]:
-        """The `(seq, event)` pairs of run `workflow_id` written so far (no waiting)."""
-        log = self._need_log()
-        pairs: list[tuple[int, Event]] = []
-        while True:
-            after = pairs[-1][0] if pairs else -1
-            rows = await anyio.to_thread.run_sync(log.read_rows, workflow_id, after)
-            if not rows:
-                return pairs
-            pairs.extend((seq, decode(text)) for seq, text in rows)
-
-    async def chat_messages(self, workflow_id: str) -> list[dict[str, Any]] | None:
-        """The conversation of a run as its wire holds it: the whole conversation if it
-        finished, else the one it was started on (None for an unknown run)."""
-        status = await DBOS.get_workflow_status_async(workflow_id)
-        if status is None:
-            return None
-        if status.status == "SUCCESS" and isinstance(status.output, DurableResult):
-            return list(status.output.messages)
-        return started_with(status)  # stopped or failed: what it was given holds
-
-    def _need_log(self) -> EventLog:
-        if self.log is None:
-            raise SetupError("this DurableAgent keeps no events: give it events_url=...")
-        return self.log
-
     @staticmethod
     async def approve(
         workflow_id: str, call_id: str, approved: bool = True, reason: str | None = None
@@ -354,7 +287,7 @@ class DurableAgent:
             _RECORDER.reset(token)
             await recorder.flush()
         if result is None:  # stopped: DBOS keeps the workflow cancelled, not this
-            return DurableResult("", "cancelled", _given_messages(prompt), _NO_USAGE, "")
+            return DurableResult("", "cancelled", given_messages(prompt), NO_USAGE, "")
         return _durable(result)
 
     def _client(self) -> openai.AsyncOpenAI:
@@ -389,25 +322,13 @@ class DurableAgent:
         return Approval(bool(message.get("approved")), message.get("reason"))
 
 
-_NO_USAGE = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
-
-
-def _given_messages(prompt: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
-    if isinstance(prompt, str):
-        return [{"role": "user", "content": prompt}]
-    return [dict(message) for message in prompt]
-
-
-_ENDED = frozenset({"SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"})
-
-
 async def _ended(workflow_id: str) -> bool:
     """Whether the workflow has ended (a cancelled one writes no RunFinished)."""
     try:
         status = await DBOS.get_workflow_status_async(workflow_id)
     except Exception:  # DBOS not launched in this process: rely on the events alone
         return False
-    return status is not None and status.status in _ENDED
+    return status is not None and status.status in ENDED
 
 
 def _check_reachable(agent: Agent) -> None:

@@ -11,7 +11,9 @@ from agentstream import Agent, RunResult, StepFinished
 from ._record import Recorder
 from ._steer import RunControl
 
-__all__ = ["drive", "started_with"]
+__all__ = ["NO_USAGE", "drive", "given_messages", "started_with"]
+
+NO_USAGE = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
 
 
 async def drive(
@@ -51,3 +53,10 @@ def started_with(status: Any) -> list[dict[str, Any]] | None:
     given = status.input["args"] if status.input is not None else ()
     first = given[0] if given else None
     return [dict(m) for m in first] if isinstance(first, list) else None
+
+
+def given_messages(prompt: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The conversation a run was given (what a stopped run's result holds)."""
+    if isinstance(prompt, str):
+        return [{"role": "user", "content": prompt}]
+    return [dict(message) for message in prompt]

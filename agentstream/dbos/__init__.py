@@ -20,9 +20,10 @@ Approvals are durable waits (`DurableAgent.approve`, from any process); runs spr
 worker processes through a DBOS queue (`DurableAgent.enqueue`). With `events_url`, every
 event of a run goes to an event log in the same database: `DurableAgent.stream` and
 `DurableAgent.events` (or `EventLog.read`, from any process) yield `(seq, event)`, live
-or late, from the start or after a seq. With a `Worker` per process (heartbeats in the
-same database), a run goes on on whichever worker is alive, and a worker stopped with
-SIGTERM drains. The package imports only
+or late, from the start or after a seq; a run can be stopped (`cancel`), sent a message
+(`steer`) or have one tool call cancelled (`cancel_call`) from any process. With a
+`Worker` per process (heartbeats in the same database), a run goes on on whichever
+worker is alive, and a worker stopped with SIGTERM drains. The package imports only
 the public core; the core never imports it.
 """
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
 from contextlib import aclosing
@@ -29,9 +28,13 @@ from agentstream import (
     ToolContext,
 )
 
+from ._control import ControlTable
+from ._drive import NO_USAGE, drive, given_messages
 from ._live import LiveWriter, is_live_request
 from ._log import EventLog
+from ._outside import ENDED, FromOutside
 from ._record import Recorder
+from ._steer import RunControl
 from ._workers import Worker
 
 __all__ = ["APPROVAL_TOPIC", "DurableAgent", "DurableResult"]
@@ -42,6 +45,8 @@ APPROVAL_TOPIC = "agentstream.approval:"
 _WEEK = 7 * 24 * 3600.0
 # The recorder of the run in this task: its request steps write their pieces live.
 _RECORDER: ContextVar[Recorder | None] = ContextVar("agentstream_dbos_recorder", default=None)
+# The steering of the run in this task: its tool steps watch for their cancellation.
+_CONTROL: ContextVar[RunControl | None] = ContextVar("agentstream_dbos_control", default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +61,7 @@ class DurableResult:
     """The run's final `RunState` as JSON."""
 
 
-class DurableAgent:
+class DurableAgent(FromOutside):
     """Runs `agent` as DBOS workflows named after `name`; make it before `DBOS.launch()`.
 
     Each model request is a step (its whole response is recorded, then assembled as
@@ -76,6 +81,12 @@ class DurableAgent:
     The request step sends over the network, or through `transport` (an
     `httpx2.AsyncBaseTransport`) for a model served in-process: with the offline or a
     scripted model of `agentstream.testing`, give `transport=model.async_transport()`.
+
+    A run's `deps` (`run`, `stream`, `start`, `start_chat`) is kept with the workflow's
+    input, so it must be plain data DBOS can store (a user id, not a connection); with
+    `deps=factory`, the worker that runs the workflow (or recovers it) gives its tools
+    `factory(data)`, made there: a pool or a client of that process. With an event
+    log, a run can be steered from any process: `steer`, `cancel_call`, `cancel`.
     """
 
     def __init__(
@@ -86,6 +97,7 @@ class DurableAgent:
         approval_timeout: float = _WEEK,
         transport: httpx2.AsyncBaseTransport | None = None,
         events_url: str | None = None,
+        deps: Callable[[Any], Any] | None = None,
         worker: Worker | None = None,
     ) -> None:
         if not isinstance(agent, Agent):
@@ -102,6 +114,9 @@ class DurableAgent:
         self._tools = dict(agent.tools)
         self.log = EventLog(events_url) if events_url is not None else None
         """Where the runs' events are written and read (None: the runs keep no events)."""
+        self.control = ControlTable(self.log) if self.log is not None else None
+        """Where stop and cancel requests wait for the process running each run."""
+        self._deps = deps  # makes a run's deps in the worker from what the run was given
 
         # DBOS registers plain functions (by name), not bound methods.
         async def model_request(
@@ -117,10 +132,14 @@ class DurableAgent:
             return await _send(method, url, headers, body, transport, writer)
 
         async def tool_call(name: str, arguments: dict[str, Any], context: ToolContext) -> Any:
-            return await self._tools[name].invoke(arguments, context)
+            control = _CONTROL.get()
+            if control is None:
+                return await self._tools[name].invoke(arguments, context)
+            work = lambda: self._tools[name].invoke(arguments, context)  # noqa: E731
+            return await control.guard(context.tool_call_id, work)
 
-        async def run(prompt: str | list[dict[str, Any]]) -> DurableResult:
-            return await self._run(prompt)
+        async def run(prompt: str | list[dict[str, Any]], deps: Any = None) -> DurableResult:
+            return await self._run(prompt, deps)
 
         self._request_step = DBOS.step(name=f"{name}.model_request")(model_request)
         self._tool_step = DBOS.step(name=f"{name}.tool_call")(tool_call)
@@ -131,7 +150,15 @@ class DurableAgent:
             # there the moment the function returns, with no wait for the event loop in
             # between (a kill in that gap would run the finished tool again).
             call = self._tools[tool].invoke_here
-            return await DBOS.run_step_async(options, call, arguments, context)
+            control = _CONTROL.get()
+            if control is None:
+                return await DBOS.run_step_async(options, call, arguments, context)
+            async with anyio.create_task_group() as group:  # a cancel from outside: its flag
+                group.start_soon(control.flag, context)
+                checked = control.checked(context.tool_call_id, call)
+                result = await DBOS.run_step_async(options, checked, arguments, context)
+                group.cancel_scope.cancel()
+            return result
 
         self._sync_tool_step = sync_tool_call
         if worker is not None:  # a step starts only while no other worker can take the run
@@ -144,36 +171,54 @@ class DurableAgent:
 
     # --- starting runs -----------------------------------------------------------------
 
-    async def run(self, prompt: str, *, workflow_id: str | None = None) -> DurableResult:
+    async def run(
+        self, prompt: str, *, workflow_id: str | None = None, deps: Any = None
+    ) -> DurableResult:
         """Run to the end as a workflow and return its result."""
-        handle = await self.start(prompt, workflow_id=workflow_id)
+        handle = await self.start(prompt, workflow_id=workflow_id, deps=deps)
         result: DurableResult = await handle.get_result()
         return result
 
     async def start(
-        self, prompt: str | list[dict[str, Any]], *, workflow_id: str | None = None
+        self,
+        prompt: str | list[dict[str, Any]],
+        *,
+        workflow_id: str | None = None,
+        deps: Any = None,
     ) -> WorkflowHandleAsync[DurableResult]:
-        """Start a run as a workflow in this process; its handle."""
+        """Start a run as a workflow in this process; its handle.
+
+        `deps` is kept with the workflow's input (so it must be plain data DBOS can
+        store); the worker that runs the workflow makes the run's deps of it: see
+        `DurableAgent(deps=...)`.
+        """
         from dbos import SetWorkflowID
 
+        given = () if deps is None else (deps,)  # (runs started before deps existed)
         if workflow_id is None:
-            return await DBOS.start_workflow_async(self.workflow, prompt)
+            return await DBOS.start_workflow_async(self.workflow, prompt, *given)
         with SetWorkflowID(workflow_id):
-            return await DBOS.start_workflow_async(self.workflow, prompt)
+            return await DBOS.start_workflow_async(self.workflow, prompt, *given)
 
     async def enqueue(
-        self, queue: Queue, prompt: str | list[dict[str, Any]], *, workflow_id: str | None = None
+        self,
+        queue: Queue,
+        prompt: str | list[dict[str, Any]],
+        *,
+        workflow_id: str | None = None,
+        deps: Any = None,
     ) -> WorkflowHandleAsync[DurableResult]:
         """Put a run on a DBOS queue, for whichever worker process takes it."""
         from dbos import SetWorkflowID
 
+        given = () if deps is None else (deps,)
         if workflow_id is None:
-            return await queue.enqueue_async(self.workflow, prompt)
+            return await queue.enqueue_async(self.workflow, prompt, *given)
         with SetWorkflowID(workflow_id):
-            return await queue.enqueue_async(self.workflow, prompt)
+            return await queue.enqueue_async(self.workflow, prompt, *given)
 
     async def stream(
-        self, prompt: str, *, workflow_id: str | None = None
+        self, prompt: str, *, workflow_id: str | None = None, deps: Any = None
     ) -> AsyncGenerator[tuple[int, Event], None]:
         """Start a run as a workflow and yield its `(seq, event)` pairs to its end.
 
@@ -181,7 +226,7 @@ class DurableAgent:
         second run under one id). Leaving the loop early stops the reading, not the run.
         """
         log = self._need_log()
-        handle = await self.start(prompt, workflow_id=workflow_id)
+        handle = await self.start(prompt, workflow_id=workflow_id, deps=deps)
         async with aclosing(log.read(handle.workflow_id)) as reading:
             async for item in reading:
                 yield item
@@ -201,7 +246,11 @@ class DurableAgent:
                 yield item
 
     async def start_chat(
-        self, chat_id: str, messages: list[dict[str, Any]], holder: str | None = None
+        self,
+        chat_id: str,
+        messages: list[dict[str, Any]],
+        holder: str | None = None,
+        deps: Any = None,
     ) -> str:
         """Start the run of a chat's turn on `messages` (OpenAI message dicts); its id.
 
@@ -212,23 +261,13 @@ class DurableAgent:
         """
         log = self._need_log()
         workflow_id = f"{self.name}:{chat_id}:{len(messages)}"
-        await self.start(messages, workflow_id=workflow_id)
+        await self.start(messages, workflow_id=workflow_id, deps=deps)
         await anyio.to_thread.run_sync(log.set_chat_run, chat_id, workflow_id, holder)
         return workflow_id
 
     async def chat_run(self, chat_id: str) -> tuple[str, str | None] | None:
         """The workflow id of the chat's latest run and its holder, if it has one."""
         return await anyio.to_thread.run_sync(self._need_log().chat_run, chat_id)
-
-    @staticmethod
-    async def cancel(workflow_id: str) -> None:
-        """Cancel run `workflow_id` (from any process); its readers end."""
-        await DBOS.cancel_workflow_async(workflow_id)
-
-    def _need_log(self) -> EventLog:
-        if self.log is None:
-            raise SetupError("this DurableAgent keeps no events: give it events_url=...")
-        return self.log
 
     @staticmethod
     async def approve(
@@ -248,30 +287,35 @@ class DurableAgent:
 
     # --- the workflow --------------------------------------------------------------------
 
-    async def _run(self, prompt: str | list[dict[str, Any]]) -> DurableResult:
+    async def _run(self, prompt: str | list[dict[str, Any]], given: Any = None) -> DurableResult:
+        deps = self._deps(given) if self._deps is not None else given
         agent = self.agent.replace(
             client=self._client,
             tools=[tool.with_handler(self._tool_handler(tool)) for tool in self._tools.values()],
             approver=self._approver if self.agent.approver is None else self.agent.approver,
         )
         if self.log is None:
-            return _durable(await agent.run(prompt))
+            return _durable(await agent.run(prompt, deps=deps))
         workflow_id = DBOS.workflow_id
         assert workflow_id is not None  # inside a workflow
         recorder = Recorder(self.log, workflow_id)
         token = _RECORDER.set(recorder)  # for the request steps of this run
+        assert self.control is not None  # made with the log
+        control = RunControl(self.control, workflow_id)
+        steering = _CONTROL.set(control)  # for the tool steps of this run
         try:
-            async with agent.stream(prompt) as run:
-                async for event in run:
-                    await recorder.add(event)
+            result = await drive(agent, prompt, deps, recorder, control)
         except AgentStreamError as error:
             if not recorder.ended:  # the run ends in its log, whatever ended it
                 await recorder.add(RunFailed(error))
             raise
         finally:
+            _CONTROL.reset(steering)
             _RECORDER.reset(token)
             await recorder.flush()
-        return _durable(run.result)
+        if result is None:  # stopped: DBOS keeps the workflow cancelled, not this
+            return DurableResult("", "cancelled", given_messages(prompt), NO_USAGE, "")
+        return _durable(result)
 
     def _client(self) -> openai.AsyncOpenAI:
         """A client like the agent's whose requests go through the request step."""
@@ -283,11 +327,13 @@ class DurableAgent:
         )
 
     def _tool_handler(self, tool: Tool) -> Callable[[dict[str, Any], ToolContext], Awaitable[Any]]:
-        if not tool.is_async:  # its step records the result in the tool's own thread
-            return functools.partial(self._sync_tool_step, tool.name)
+        # A sync tool's step records its result in the tool's own thread.
+        step = self._tool_step if tool.is_async else self._sync_tool_step
 
         async def handler(arguments: dict[str, Any], context: ToolContext) -> Any:
-            return await self._tool_step(tool.name, arguments, context)
+            result = await step(tool.name, arguments, context)
+            control = _CONTROL.get()  # a call cancelled from outside: the run is told
+            return result if control is None else await control.answered(result, context)
 
         return handler
 
@@ -306,16 +352,13 @@ class DurableAgent:
         return Approval(bool(message.get("approved")), message.get("reason"))
 
 
-_ENDED = frozenset({"SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"})
-
-
 async def _ended(workflow_id: str) -> bool:
     """Whether the workflow has ended (a cancelled one writes no RunFinished)."""
     try:
         status = await DBOS.get_workflow_status_async(workflow_id)
     except Exception:  # DBOS not launched in this process: rely on the events alone
         return False
-    return status is not None and status.status in _ENDED
+    return status is not None and status.status in ENDED
 
 
 def _check_reachable(agent: Agent) -> None:

@@ -19,6 +19,8 @@ from agentstream import (
     ApprovalRequested,
     Event,
     MaxStepsReached,
+    MessageDelivered,
+    MessageQueued,
     OutputDelta,
     OutputInvalid,
     OutputReady,
@@ -45,6 +47,7 @@ from agentstream import (
     ToolCancelled,
     ToolFinished,
     ToolProgress,
+    ToolQueued,
     ToolStarted,
     Usage,
     event_to_dict,
@@ -73,7 +76,7 @@ _CLASSES: dict[str, type[Any]] = {
         ToolCallStarted, ToolCallDelta, ServerError, OutputDelta, OutputReady, OutputInvalid,
         ToolCallReady, ToolCallInvalid, ApprovalRequested, ToolCallApproved, ToolCallDenied,
         ToolStarted, ToolProgress, ToolFinished, ToolCancelled, StepFinished, MaxStepsReached,
-        RunFinished, RunFailed,
+        RunFinished, RunFailed, MessageQueued, MessageDelivered, ToolQueued,
     )
 }  # fmt: skip
 

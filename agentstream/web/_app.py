@@ -32,7 +32,6 @@ import logging
 import secrets
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
-from importlib import resources
 from typing import Any
 
 import anyio
@@ -56,8 +55,10 @@ from agentstream import (
 
 from ._checkpoints import Checkpoints, Paused
 from ._durable import DurableRuns, DurableStream, held_by, holder_of
+from ._durable_control import durable_cancel_call, durable_steer, durable_wire
 from ._guard import Guard, valid_key
 from ._messages import MessageError, approvals_of, last_assistant_id, restore_wire, to_openai
+from ._page import no_content, page_file
 from ._runs import Frame, LiveRun, NotHolder, RegistryFull, RunRegistry
 from ._ui_stream import UI_STREAM_HEADERS
 
@@ -65,11 +66,6 @@ __all__ = ["create_app"]
 
 logger = logging.getLogger("agentstream.web")
 
-_PAGE_FILES = {"index.html": "text/html", "app.js": "text/javascript", "app.css": "text/css"}
-_CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-    "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-)
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 _SECRET_HEADER = "x-agentstream-chat-secret"
 _MAX_SECRET = 256
@@ -126,9 +122,9 @@ def create_app(
     api.deps = deps
     api.durable = durable
     routes = [
-        Route("/", _page_file),
-        Route("/static/{name}", _page_file),
-        Route("/favicon.ico", _no_content),
+        Route("/", page_file),
+        Route("/static/{name}", page_file),
+        Route("/favicon.ico", no_content),
         Route("/api/chat", api.chat, methods=["POST"]),
         Route("/api/chat/{key}/stream", api.reattach_ui),
         Route("/api/chat/{key}/stop", api.stop, methods=["POST"]),
@@ -202,7 +198,10 @@ class _Api:
             messages = restore_wire(messages, await self.checkpoints.wire(chat_id))
         decisions = approvals_of(ui_messages)
         if self.durable is not None:
-            return await self._durable_chat(self.durable, chat_id, messages, decisions, secret)
+            deps = await self.deps_of(request)  # plain data: it goes with the workflow
+            return await self._durable_chat(
+                self.durable, chat_id, messages, decisions, secret, deps
+            )
         message_id = None
         if decisions:
             paused = await self._paused(chat_id, decisions)
@@ -229,6 +228,7 @@ class _Api:
         messages: list[dict[str, Any]],
         decisions: Mapping[str, object],
         secret: str | None,
+        deps: Any = None,
     ) -> Response:
         if decisions:
             run_id = None if chat_id is None else await self._durable_held(durable, chat_id, secret)
@@ -242,7 +242,8 @@ class _Api:
             return DurableStream(durable, run_id, "ui", -1, self.keep_alive, headers, resume)
         chat_id = chat_id or "chat_" + secrets.token_hex(8)
         await self._durable_held(durable, chat_id, secret)
-        run_id = await durable.start_chat(chat_id, messages, holder_of(secret))
+        messages = await durable_wire(durable, chat_id, messages)  # reasoning, signatures
+        run_id = await durable.start_chat(chat_id, messages, holder_of(secret), deps)
         headers = {"x-agentstream-run": chat_id}
         return DurableStream(durable, run_id, "ui", -1, self.keep_alive, headers)
 
@@ -255,6 +256,9 @@ class _Api:
         if not held_by(holder, secret):
             raise NotHolder("this chat's run was started by another client")
         return run_id
+
+    def _durable_key(self, durable: DurableRuns, request: Request) -> Any:
+        return lambda key: self._durable_held(durable, key, _secret(request))
 
     async def _paused(self, chat_id: str | None, decisions: Mapping[str, object]) -> Paused:
         """The chat's paused run, which must be waiting for each decided call."""
@@ -296,7 +300,10 @@ class _Api:
             raise _BadRequest(400, "send a 'prompt' text or a list of OpenAI 'messages'")
         if self.durable is not None:
             chat_id = "run_" + secrets.token_hex(8)
-            run_id = await self.durable.start_chat(chat_id, messages, holder_of(_secret(request)))
+            deps = await self.deps_of(request)
+            run_id = await self.durable.start_chat(
+                chat_id, messages, holder_of(_secret(request)), deps
+            )
             headers = {"x-agentstream-run": chat_id}
             return DurableStream(self.durable, run_id, "events", -1, self.keep_alive, headers)
         run = self.start(messages, await self.deps_of(request))
@@ -345,6 +352,10 @@ class _Api:
         return Response(status_code=204)
 
     async def cancel_call(self, request: Request) -> Response:
+        if self.durable is not None:  # the run may be on another server: see the module
+            body = await _json_body(request, self.max_body_size)
+            held = self._durable_key(self.durable, request)
+            return await durable_cancel_call(self.durable, held, request.path_params["key"], body)
         live = self._held(request)
         body = await _json_body(request, self.max_body_size)
         if live is None:
@@ -364,6 +375,9 @@ class _Api:
         """A user message for the run in progress, delivered at its next step boundary."""
         body = await _json_body(request, self.max_body_size)
         text = body.get("text")
+        if self.durable is not None:
+            held = self._durable_key(self.durable, request)
+            return await durable_steer(self.durable, held, request.path_params["key"], text)
         if not isinstance(text, str) or not text.strip():
             raise _BadRequest(400, "send the message as {'text': '...'}")
         live = self._held(request)
@@ -392,19 +406,6 @@ def _secret(request: Request) -> str | None:
     if secret is not None and not 0 < len(secret) <= _MAX_SECRET:
         raise _BadRequest(400, f"{_SECRET_HEADER} must be 1 to {_MAX_SECRET} characters")
     return secret
-
-
-async def _page_file(request: Request) -> Response:
-    name = request.path_params.get("name", "index.html")
-    if name not in _PAGE_FILES:
-        return Response("not found", status_code=404, media_type="text/plain")
-    content = resources.files(__package__).joinpath("static").joinpath(name).read_bytes()
-    headers = {"content-security-policy": _CSP, "x-content-type-options": "nosniff"}
-    return Response(content, media_type=_PAGE_FILES[name], headers=headers)
-
-
-async def _no_content(request: Request) -> Response:
-    return Response(status_code=204)
 
 
 async def _bad_request(request: Request, exc: Exception) -> Response:

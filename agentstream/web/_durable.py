@@ -25,7 +25,14 @@ import anyio
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from agentstream import ApprovalRequested, Event, ToolCallApproved, ToolCallDenied
+from agentstream import (
+    ApprovalRequested,
+    Event,
+    RunFailed,
+    RunFinished,
+    ToolCallApproved,
+    ToolCallDenied,
+)
 
 from ._runs import safe_event_dict
 from ._ui_stream import UI_STREAM_HEADERS, UIStreamEncoder, chunk_of
@@ -40,11 +47,12 @@ class DurableRuns(Protocol):
     """What the app needs of a durable engine (`agentstream.dbos.DurableAgent` fits)."""
 
     async def start_chat(
-        self, chat_id: str, messages: list[dict[str, Any]], holder: str | None, /
+        self, chat_id: str, messages: list[dict[str, Any]], holder: str | None, deps: Any = None, /
     ) -> str:
         """Start the chat's run on `messages`, kept with `holder`; the run's id.
 
         The same turn sent again finds its run rather than starting a second one.
+        `deps` (plain data) goes with the run to whichever worker runs it.
         """
         ...
 
@@ -64,6 +72,23 @@ class DurableRuns(Protocol):
 
     async def cancel(self, run_id: str, /) -> None:
         """Stop the run."""
+        ...
+
+    async def cancel_call(self, run_id: str, call_id: str, reason: str | None, /) -> None:
+        """Cancel one tool call of the run, wherever it runs; the run goes on."""
+        ...
+
+    async def steer(self, run_id: str, text: str, /) -> str:
+        """Send the run a user message for its next step; its id (`AgentStreamError`
+        if the run has ended)."""
+        ...
+
+    async def events_until_now(self, run_id: str, /) -> list[tuple[int, Event]]:
+        """The run's `(seq, event)` pairs written so far."""
+        ...
+
+    async def chat_messages(self, run_id: str, /) -> list[dict[str, Any]] | None:
+        """The run's conversation with its wire fields (as finished, or as started)."""
         ...
 
 
@@ -164,8 +189,10 @@ class DurableStream(Response):
         # A UI stream reads from the start: its encoder needs every event.
         after = -1 if encoder is not None else self.after
         hidden = set(self.resume) if encoder is not None else set()
+        ended = False  # with its own event: a stopped run has none
         async with aclosing(self.runs.events(self.run_id, after=after)) as events:
             async for seq, event in events:
+                ended = isinstance(event, (RunFinished, RunFailed))
                 if encoder is None:
                     if seq > self.after:
                         yield _frame(chunk_of(safe_event_dict(event)), seq)
@@ -185,6 +212,8 @@ class DurableStream(Response):
                     # Only an event's last part carries its seq: a client cut inside
                     # an event gets that whole event again.
                     yield _frame(chunk_of(chunk), seq if n == len(chunks) - 1 else None)
+        if encoder is None and not ended:  # stopped: as a stopped live run's events end
+            yield _frame(chunk_of({"type": "run_stopped", "reason": "stopped"}), None)
         if encoder is not None and not encoder.finished:  # cancelled: no RunFinished came
             now = time.perf_counter() - started
             for chunk in encoder.stopped("stopped", now):

@@ -1,7 +1,8 @@
 """Tools for the durable web server of tests/test_web_durable.py (`--tools` loads them).
 
 Each writes `start NAME TOPIC` before its work and `end NAME TOPIC` after it to the file
-named by `LEDGER`; `slow` works `TOOL_SLEEP` seconds.
+named by `LEDGER`; `slow` works `TOOL_SLEEP` seconds (in a thread), `wait` waits as
+long (async: a cancelled `wait` notes `cancelled wait TOPIC`).
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+
+import anyio
 
 from agentstream import tool
 
@@ -43,3 +46,16 @@ def book(topic: str) -> str:
     _note(f"start book {topic}")
     _note(f"end book {topic}")
     return f"booked {topic}"
+
+
+@tool
+async def wait(topic: str) -> str:
+    """Wait on a topic."""
+    _note(f"start wait {topic}")
+    try:
+        await anyio.sleep(float(os.environ.get("TOOL_SLEEP", "0")))
+    except anyio.get_cancelled_exc_class():
+        _note(f"cancelled wait {topic}")
+        raise
+    _note(f"end wait {topic}")
+    return f"waited on {topic}"

@@ -152,6 +152,7 @@ async def test_steer_and_cancel_a_durable_run_then_kill_and_recover_it(tmp_path:
     seen = Counter(ledger_lines(ledger))
     assert seen["start slow first"] == 1  # cancelled: never run again by the recovery
     assert seen["end slow first"] == 0
+    assert seen["stopped slow first"] == 1  # the sync tool saw ctx.cancelled and returned
     assert seen["start slow second"] == 2  # cut by the kill: run again
     assert seen["end slow second"] == 1
     events = events_of(whole.text)

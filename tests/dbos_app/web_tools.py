@@ -1,8 +1,9 @@
 """Tools for the durable web server of tests/test_web_durable.py (`--tools` loads them).
 
 Each writes `start NAME TOPIC` before its work and `end NAME TOPIC` after it to the file
-named by `LEDGER`; `slow` works `TOOL_SLEEP` seconds (in a thread), `wait` waits as
-long (async: a cancelled `wait` notes `cancelled wait TOPIC`).
+named by `LEDGER`; `slow` works `TOOL_SLEEP` seconds (sync, in a thread: cancelled, it
+sees `ctx.cancelled`, notes `stopped slow TOPIC` and returns), `wait` waits as long
+(async: a cancelled `wait` notes `cancelled wait TOPIC`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import anyio
 
-from agentstream import tool
+from agentstream import ToolContext, tool
 
 
 def _note(line: str) -> None:
@@ -32,10 +33,15 @@ def record(topic: str) -> str:
 
 
 @tool
-def slow(topic: str) -> str:
+def slow(topic: str, ctx: ToolContext) -> str:
     """Slow work on a topic."""
     _note(f"start slow {topic}")
-    time.sleep(float(os.environ.get("TOOL_SLEEP", "0")))
+    end = time.monotonic() + float(os.environ.get("TOOL_SLEEP", "0"))
+    while time.monotonic() < end:
+        if ctx.cancelled:
+            _note(f"stopped slow {topic}")
+            return "stopped"
+        time.sleep(min(0.05, max(0.0, end - time.monotonic())))
     _note(f"end slow {topic}")
     return f"worked on {topic}"
 

@@ -28,6 +28,7 @@ pytest.importorskip("dbos", reason="the dbos extra is not installed (pip install
 
 from dbos import DBOSClient
 
+from agentstream.dbos._agent import NOT_RUN_AGAIN
 from agentstream.testing import ModelRequest, Reply, ScriptedModel, ToolCall, serve
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,18 +48,23 @@ class Model:
 
     def __init__(self) -> None:
         self.asked: Counter[tuple[str, int]] = Counter()
+        self.told: dict[str, dict[str, str]] = {}  # prompt -> tool results the model read
 
     def __call__(self, request: ModelRequest) -> Reply:
         prompt = next(m["content"] for m in request.messages if m["role"] == "user")
         step = sum(1 for m in request.messages if m["role"] == "assistant") + 1
         self.asked[(prompt, step)] += 1
+        second = "charge" if prompt.startswith("pay") else "slow"  # `charge`: not idempotent
         if step == 1:
             return Reply(
                 tool_calls=[
                     ToolCall("record", {"topic": prompt}, id=f"r-{prompt}"),
-                    ToolCall("slow", {"topic": prompt}, id=f"s-{prompt}"),
+                    ToolCall(second, {"topic": prompt}, id=f"s-{prompt}"),
                 ]
             )
+        self.told[prompt] = {
+            m["tool_call_id"]: m["content"] for m in request.messages if m["role"] == "tool"
+        }
         return Reply(f"done {prompt}")
 
 
@@ -138,6 +144,42 @@ async def test_sqlite_a_run_killed_mid_tool_completes_once_restarted(tmp_path: P
     assert seen["end slow job-1"] == 1
     assert model.asked[("job-1", 1)] == 1  # the finished model step was not asked again
     assert model.asked[("job-1", 2)] == 1
+
+
+async def test_sqlite_a_tool_not_idempotent_cut_by_a_kill_is_not_run_again(
+    tmp_path: Path,
+) -> None:
+    ledger = tmp_path / "ledger"
+    db = f"sqlite:///{tmp_path / 'dbos.sqlite'}"
+    model = Model()
+    async with anyio.create_task_group() as server:
+        port = await server.start(serve, ScriptedModel(model))
+        first = spawn(db, port, ledger, "worker-1", "run", "pay-1", sleep=120)
+        try:
+            await wait_for(lambda: "start charge pay-1" in lines(ledger), 90, "the charge")
+        finally:
+            kill(first)
+        again = spawn(db, port, ledger, "worker-1", "recover", sleep=0)
+        try:
+            client = DBOSClient(system_database_url=db)
+            try:
+                result: Any = await anyio.to_thread.run_sync(
+                    lambda: client.retrieve_workflow("pay-1").get_result()
+                )
+            finally:
+                client.destroy()
+        finally:
+            kill(again)
+        server.cancel_scope.cancel()
+    assert result.output == "done pay-1"
+    seen = Counter(lines(ledger))
+    assert seen["start charge pay-1"] == 1  # begun before the crash: never begun again
+    assert seen["end charge pay-1"] == 0
+    assert seen["end record pay-1"] == 1
+    told = model.told["pay-1"]  # the model reads that the outcome is unknown
+    assert told["s-pay-1"] == NOT_RUN_AGAIN
+    assert told["r-pay-1"] == "recorded pay-1"
+    assert model.asked[("pay-1", 1)] == model.asked[("pay-1", 2)] == 1
 
 
 # --- Postgres: two workers, one queue, one of them killed ------------------------------

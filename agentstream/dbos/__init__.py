@@ -14,8 +14,9 @@ result = await weather.run("Weather in Paris?")
 After a crash, `DBOS.launch()` in the restarted process recovers the runs that were going
 on: every model request and tool call that had finished is replayed from the database
 (the model is not asked again, the tool does not run again) and the run goes on from
-there. A tool call that was running when the process died runs again (a DBOS step is
-at least once), so tools with effects should be idempotent or check for themselves.
+there. A tool call that was running when the process died runs again if its tool is
+idempotent (a DBOS step is at least once); any other is not run again, and the model is
+told its outcome is unknown.
 Approvals are durable waits (`DurableAgent.approve`, from any process); runs spread over
 worker processes through a DBOS queue (`DurableAgent.enqueue`). With `events_url`, every
 event of a run goes to an event log in the same database: `DurableAgent.stream` and

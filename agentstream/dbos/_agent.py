@@ -43,6 +43,11 @@ APPROVAL_TOPIC = "agentstream.approval:"
 """Messages deciding call `ID` are sent on topic `APPROVAL_TOPIC + ID`."""
 
 _WEEK = 7 * 24 * 3600.0
+NOT_RUN_AGAIN = (
+    "outcome unknown: the run stopped while this call was running, and it was not run "
+    "again because its tool is not idempotent"
+)
+"""The result of a call whose tool (not idempotent) a crash cut before its record."""
 # The recorder of the run in this task: its request steps write their pieces live.
 _RECORDER: ContextVar[Recorder | None] = ContextVar("agentstream_dbos_recorder", default=None)
 # The steering of the run in this task: its tool steps watch for their cancellation.
@@ -160,11 +165,16 @@ class DurableAgent(FromOutside):
                 group.cancel_scope.cancel()
             return result
 
+        async def tool_started(began: list[bool]) -> None:
+            began.append(True)  # runs the first time only: a replay returns the record
+
+        self._started_step = DBOS.step(name=f"{name}.tool_started")(tool_started)
         self._sync_tool_step = sync_tool_call
         if worker is not None:  # a step starts only while no other worker can take the run
             self._request_step = worker.fence(self._request_step)
             self._tool_step = worker.fence(self._tool_step)
             self._sync_tool_step = worker.fence(self._sync_tool_step)
+            self._started_step = worker.fence(self._started_step)
         self.workflow: Callable[..., Coroutine[Any, Any, DurableResult]] = DBOS.workflow(
             name=f"{name}.run"
         )(run)
@@ -331,6 +341,11 @@ class DurableAgent(FromOutside):
         step = self._tool_step if tool.is_async else self._sync_tool_step
 
         async def handler(arguments: dict[str, Any], context: ToolContext) -> Any:
+            if not tool.idempotent:  # a call is begun once: cut by a crash, it stays cut
+                began: list[bool] = []
+                await self._started_step(began)
+                if not began:  # begun before, its result never recorded: it may have acted
+                    return NOT_RUN_AGAIN
             result = await step(tool.name, arguments, context)
             control = _CONTROL.get()  # a call cancelled from outside: the run is told
             return result if control is None else await control.answered(result, context)

@@ -3,7 +3,8 @@
 Each writes `start NAME TOPIC` before its work and `end NAME TOPIC` after it to the file
 named by `LEDGER`; `slow` works `TOOL_SLEEP` seconds (sync, in a thread: cancelled, it
 sees `ctx.cancelled`, notes `stopped slow TOPIC` and returns), `wait` waits as long
-(async: a cancelled `wait` notes `cancelled wait TOPIC`).
+(async: a cancelled `wait` notes `cancelled wait TOPIC`). They are idempotent: a kill
+cuts them and the recovery runs them again.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ def _note(line: str) -> None:
         os.fsync(ledger.fileno())
 
 
-@tool
+@tool(idempotent=True)
 def record(topic: str) -> str:
     """Record a topic."""
     _note(f"start record {topic}")
@@ -32,7 +33,7 @@ def record(topic: str) -> str:
     return f"recorded {topic}"
 
 
-@tool
+@tool(idempotent=True)
 def slow(topic: str, ctx: ToolContext) -> str:
     """Slow work on a topic."""
     _note(f"start slow {topic}")
@@ -54,7 +55,7 @@ def book(topic: str) -> str:
     return f"booked {topic}"
 
 
-@tool
+@tool(idempotent=True)
 async def wait(topic: str) -> str:
     """Wait on a topic."""
     _note(f"start wait {topic}")

@@ -51,7 +51,7 @@ def note(line: str) -> None:
         os.fsync(ledger.fileno())
 
 
-@tool
+@tool(idempotent=True)  # cut by a kill, run again (the tests count the runs)
 def record(topic: str, ctx: ToolContext) -> str:
     """Record a topic."""
     note(f"start record {topic} {EXECUTOR}")
@@ -59,7 +59,7 @@ def record(topic: str, ctx: ToolContext) -> str:
     return f"recorded {topic}"
 
 
-@tool
+@tool(idempotent=True)
 def slow(topic: str, ctx: ToolContext) -> str:
     """Slow work on a topic."""
     note(f"start slow {topic} {EXECUTOR}")
@@ -67,6 +67,15 @@ def slow(topic: str, ctx: ToolContext) -> str:
     time.sleep(float(os.environ.get("LONG_SLEEP" if long else "TOOL_SLEEP", "0")))
     note(f"end slow {topic} {EXECUTOR}")
     return f"worked on {topic}"
+
+
+@tool
+def charge(topic: str, ctx: ToolContext) -> str:
+    """Charge for a topic (not idempotent: cut by a kill, it is not run again)."""
+    note(f"start charge {topic} {EXECUTOR}")
+    time.sleep(float(os.environ.get("TOOL_SLEEP", "0")))
+    note(f"end charge {topic} {EXECUTOR}")
+    return f"charged {topic}"
 
 
 DBOS(
@@ -78,7 +87,7 @@ DBOS(
     }
 )
 client = openai.AsyncOpenAI(api_key="k", base_url=f"http://127.0.0.1:{PORT}/v1", max_retries=0)
-agent = Agent(client=client, model="m", tools=[record, slow])
+agent = Agent(client=client, model="m", tools=[record, slow, charge])
 # Every run keeps its events; the `serve` workers fence their steps with their lease.
 durable = DurableAgent(
     agent, name="tester", events_url=DB_URL, worker=worker if ACTION == "serve" else None

@@ -158,7 +158,6 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     suffix = f"/#token={token}" if token else "/"
     bound = sock.getsockname()[1]
-    print(f"agentstream web: http://{shown}:{bound}{suffix} (model {model})", file=sys.stderr)
     store = SQLiteStore(args.session) if args.session else None
     durable, contexts = None, list(servers)
     if args.durable:
@@ -167,6 +166,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             agent, url, args.worker, transport, stale=args.stale, grace=args.grace
         )
         contexts.append(launched)
+    # Printed once the server can start (a missing extra is said first, alone).
+    print(f"agentstream web: http://{shown}:{bound}{suffix} (model {model})", file=sys.stderr)
     with sock:
         serve(
             agent, host=args.host, port=bound, token=token, store=store,

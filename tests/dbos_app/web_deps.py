@@ -35,7 +35,7 @@ class Deps:
     worker: str
 
 
-@tool
+@tool(idempotent=True)  # cut by the kill, it runs again on the worker that recovers
 async def whoami(ctx: ToolContext[Deps]) -> str:
     """Say who the user is."""
     await asyncio.sleep(float(os.environ.get("TOOL_SLEEP", "0")))

@@ -167,3 +167,46 @@ def test_event_blocks_read_whole_match_the_line_by_line_reading(
     # the same body goes line by line.
     assert decode_all([body]) == [ServerSentEvent(*pair) for pair in expected]
     assert decode_all([body[i : i + 1] for i in range(len(body))]) == decode_all([body])
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        pytest.param(b'data: {"a": 1}\n\n', id="data"),
+        pytest.param(b"data: \n\n", id="empty-data"),
+        pytest.param(b"data:x\n\n", id="no-space"),
+        pytest.param(b"data: a\ndata: b\n\n", id="two-data-lines"),
+        pytest.param(b"data: a\nid: 3\n\n", id="data-then-id"),
+        pytest.param(b"data: a\rb\n\n", id="cr-inside"),
+        pytest.param(b"event: e\ndata: x\n\n", id="event-and-data"),
+        pytest.param(b"event: \ndata: x\n\n", id="empty-name"),
+        pytest.param(b"event: e\n\n", id="event-alone"),
+        pytest.param(b"event: e\ndata: x\ndata: y\n\n", id="event-two-data-lines"),
+        pytest.param(b"event: e\nid: 1\ndata: x\n\n", id="event-id-data"),
+        pytest.param(b"data: x\n\ndata: y\n\n", id="two-events"),
+        pytest.param(b": comment\n\n", id="comment"),
+        pytest.param("event: é\ndata: ü sk-key\n\n".encode(), id="utf-8-and-secret"),
+    ],
+)
+@pytest.mark.parametrize("before", [b"", b"data: left", b"event: x\n", b"data: y\r"])
+def test_a_read_that_is_one_whole_event_matches_the_line_by_line_reading(
+    read: bytes, before: bytes
+) -> None:
+    # Most reads of a stream are one whole event: they take the shortest path, unless
+    # something is left over from the reads before (a line, a name, a `\r`).
+    def events(pieces: list[bytes]) -> list[ServerSentEvent]:
+        decoder = SSEDecoder(secret="sk-key")
+        found = [event for piece in pieces for event in decoder.feed(piece)]
+        return found + decoder.flush()
+
+    body = b"data: 0\n\n" + before + read + read
+    one_by_one = events([body[i : i + 1] for i in range(len(body))])
+    assert events([b"data: 0\n\n", before, read, read]) == one_by_one
+    assert all("sk-key" not in event.data for event in one_by_one)
+
+
+def test_a_read_that_is_one_whole_event_past_the_limit_is_refused() -> None:
+    decoder = SSEDecoder(max_event_size=100)
+    assert decoder.feed(b"data: " + b"y" * 80 + b"\n\n") == [ServerSentEvent("", "y" * 80)]
+    with pytest.raises(StreamError, match="more than 100 bytes"):
+        decoder.feed(b"event: e\ndata: " + b"y" * 120 + b"\n\n")

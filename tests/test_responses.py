@@ -16,6 +16,7 @@ from agentstream import (
     ToolCallStarted,
 )
 from agentstream.wire._partial_call import _SMALL_ARGUMENTS
+from agentstream.wire.responses._assemble import ResponsesAssembler
 from agentstream.wire.responses._output import reduce_output
 
 from ._assembly import arguments_told, assemble, joined
@@ -201,3 +202,18 @@ def test_resumed_background_stream_takes_id_from_the_first_response() -> None:
     first = next(e["response"] for e in events if "response" in e)
     assert output.id == first["id"]
     assert reduce_output(output)["output"] == RESPONSES_INDEX[name]["final"]["output"]
+
+
+@pytest.mark.parametrize("name", responses_params())
+def test_the_stream_error_is_told_without_assembling_the_output(name: str) -> None:
+    # `check_complete` asks the assembler, which does not build the output for it:
+    # the same answer as the output's, whole, cut anywhere, or failed.
+    events = load_events(name)
+    failed = {"type": "error", "error": {"message": "overloaded", "code": "server_error"}}
+    for stream in (events, events[: len(events) // 2], events[:1], [], [*events[:3], failed]):
+        assembler = ResponsesAssembler()
+        for event in stream:
+            assembler.feed(event)
+        told, whole = assembler.stream_error(), assembler.finish().stream_error()
+        assert (told and (str(told), told.body)) == (whole and (str(whole), whole.body))
+    assert ResponsesAssembler().stream_error() is not None

@@ -167,3 +167,80 @@ def test_event_blocks_read_whole_match_the_line_by_line_reading(
     # the same body goes line by line.
     assert decode_all([body]) == [ServerSentEvent(*pair) for pair in expected]
     assert decode_all([body[i : i + 1] for i in range(len(body))]) == decode_all([body])
+
+
+def _chunks_one_way(pieces: list[bytes]) -> list[object]:
+    """The chunks of `pieces` read as `ModelStream` reads them, or the error raised."""
+    decoder = SSEDecoder(secret="sk-key")
+    held: dict[tuple[object, ...], str] = {}
+    found: list[object] = []
+    try:
+        for piece in pieces:
+            found.extend(decoder.chunks(piece, held))
+        found.extend(decode_chunk(event, held) for event in decoder.flush())
+    except StreamError as exc:
+        found.append(("error", str(exc)))
+    return found
+
+
+def _chunks_the_long_way(pieces: list[bytes]) -> list[object]:
+    """The same, through the general path: `feed` and `decode_chunk`, a byte at a time."""
+    decoder = SSEDecoder(secret="sk-key")
+    held: dict[tuple[object, ...], str] = {}
+    found: list[object] = []
+    try:
+        for piece in pieces:
+            for byte in range(len(piece)):
+                for event in decoder.feed(piece[byte : byte + 1]):
+                    found.append(decode_chunk(event, held))
+        found.extend(decode_chunk(event, held) for event in decoder.flush())
+    except StreamError as exc:
+        found.append(("error", str(exc)))
+    return found
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        pytest.param(b'data: {"a": 1}\n\n', id="data"),
+        pytest.param(b"data: [DONE]\n\n", id="done"),
+        pytest.param(b'data:{"a": 1}\n\n', id="no-space"),
+        pytest.param(b'data: {"a":\ndata: 1}\n\n', id="two-data-lines"),
+        pytest.param(b'data: {"a": 1}\nid: 3\n\n', id="data-then-id"),
+        pytest.param(b'data: {"a": 1}\r\n\r\n', id="crlf"),
+        pytest.param(b'event: e\ndata: {"a": 1}\n\n', id="event-and-data"),
+        pytest.param(b'event: \ndata: {"a": 1}\n\n', id="empty-name"),
+        pytest.param(b'event: error\ndata: "overloaded"\n\n', id="error-event"),
+        pytest.param(b'event: error\ndata: {"error": {"message": "x"}}\n\n', id="error-object"),
+        pytest.param(b'event: error\ndata: {"message": "x"}\n\n', id="error-as-an-object"),
+        pytest.param(b'event: errors\ndata: {"a": 1}\n\n', id="not-quite-error"),
+        pytest.param(b"event: e\n\n", id="event-alone"),
+        pytest.param(b'event: e\nid: 1\ndata: {"a": 1}\n\n', id="event-id-data"),
+        pytest.param(b'data: {"a": 1}\n\ndata: {"b": 2}\n\n', id="two-events"),
+        pytest.param(b": comment\n\n", id="comment"),
+        pytest.param('data: {"t": "é sk-key"}\n\n'.encode(), id="utf-8-and-secret"),
+        pytest.param(b'data: {"t": "\xff"}\n\n', id="not-utf-8"),
+        pytest.param(b'data: {"t": "\\ud800"}\n\n', id="lone-surrogate"),
+        pytest.param(b'data: {"t": "a\\ud83d"}\n\n', id="first-half-of-a-pair"),
+        pytest.param(b'data: {"t": "\\ude00b"}\n\n', id="second-half-of-a-pair"),
+        pytest.param(b"data: [1, 2]\n\n", id="not-an-object"),
+        pytest.param(b'data: {"a": \n\n', id="not-json"),
+        pytest.param(b'data: {"a": 1}\n\ndata: [1]\n\ndata: {"b": 2}\n\n', id="bad-in-the-middle"),
+    ],
+)
+@pytest.mark.parametrize("before", [b"", b'data: {"left": ', b"event: x\n", b'data: {"y": 1}\r'])
+def test_chunks_of_a_read_match_the_general_path(read: bytes, before: bytes) -> None:
+    # Most reads of a stream are one whole event: `chunks` takes a shorter path for
+    # them, unless something is left from the reads before (a line, a name, a `\r`) or
+    # it cannot read them (an error event, text that is not UTF-8, a lone surrogate).
+    pieces = [b'data: {"n": 0}\n\n', before, read, read]
+    found = _chunks_one_way(pieces)
+    assert found == _chunks_the_long_way(pieces)
+    assert "sk-key" not in repr(found)
+
+
+def test_chunks_of_one_whole_event_past_the_limit_are_refused() -> None:
+    decoder = SSEDecoder(max_event_size=100)
+    assert list(decoder.chunks(b'data: {"y": "' + b"y" * 60 + b'"}\n\n', {})) == [{"y": "y" * 60}]
+    with pytest.raises(StreamError, match="more than 100 bytes"):
+        list(decoder.chunks(b'event: e\ndata: {"y": "' + b"y" * 120 + b'"}\n\n', {}))

@@ -11,7 +11,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from contextlib import aclosing
 from time import perf_counter
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic
+from typing import TYPE_CHECKING, Any, Generic, Literal
 
 import anyio
 import openai
@@ -197,129 +197,137 @@ class AgentRun(Generic[OutputT]):
         return await self._events.__anext__()
 
     async def _run(self) -> AsyncGenerator[Event, None]:
+        """Step after step until the model answers, a limit ends the run, or it pauses:
+        request until a whole response arrives, settle its calls (`_settle`), repeat.
+        One generator, the chunk loop inline: each generator between the socket and
+        the consumer would cost a hop per event."""
         config = self._config
         started = perf_counter()
         given = config.client
         client = given if isinstance(given, openai.AsyncOpenAI) else given()
         try:
-            if self._keeper is not None:
-                start = self._start
-                self._state = await self._keeper.load(
-                    self._state, resume=start.resume, added=start.added
-                )
-                self.run_id = self._state.run_id
+            await self._load()
             yield RunStarted(self.run_id, config.model, tuple(config.tools))
             self._secret = secret = secret_of(client.api_key)
             self._budget, self._route = spending(config, self._start, self._state, client)
-            async with aclosing(self._steps(client, started, secret)) as steps:
-                async for event in steps:
-                    yield event
+            state, limits, typed, deps = self._state, config.timeouts, self._typed, self._start.deps
+            run_deadline = started + limits.run if limits.run else math.inf
+            while True:
+                if self._budget and (reached := self._budget.before_request(state, self._config)):
+                    yield reached  # the request is not sent
+                    yield RunFinished(await self._finish(StepState(0), "usage_limit", started))
+                    return
+                step = self._begin_step()
+                if not self._hooks.idle(state):
+                    async for event in self._hooks.before_step(step, state, self._task_group, deps):
+                        yield event
+                self._config = self._hooks.config  # this step's (see `prepare_step`)
+                if not step.resumed:
+                    while True:  # attempts at this step
+                        if limits.run and perf_counter() >= run_deadline:
+                            raise RunTimeout("run", limits.run)
+                        if self._context is not None:  # the view this request sends
+                            compacting = self._context.prepare(
+                                state, step.number, client, secret, run_deadline
+                            )
+                            async with aclosing(compacting) as compactions:
+                                async for compacted in compactions:
+                                    yield compacted
+                        yield StepStarted(step.number, step.attempt)
+                        assembler, stream, source = self._send(step, client, run_deadline)
+                        watch = typed.watch(step.number) if typed is not None else None
+                        early = step.early
+                        try:
+                            async with aclosing(source) as chunks:
+                                if early is None:
+                                    async for chunk in chunks:
+                                        if secret is not None and "error" in chunk:
+                                            chunk = redact(chunk, secret)
+                                        events = assembler.feed(chunk)
+                                        if events:
+                                            if step.first_token is None:
+                                                step.first_token = perf_counter()
+                                            for stream_event in events:
+                                                yield stream_event
+                                            if watch is not None:
+                                                for output_event in watch.feed(events):
+                                                    yield output_event
+                                else:  # the same, and start each call that has become final
+                                    starting = early_chunks(
+                                        chunks, assembler, step, early, watch, secret
+                                    )
+                                    async with aclosing(starting) as early_events:
+                                        async for event in early_events:
+                                            yield event
+                            if not self._hooks.cut:  # (an input guardrail's trip cuts it)
+                                check_complete(assembler, stream)
+                        except RunError as exc:  # told, then asked again (or raised)
+                            retrying = self._retry(step, assembler, exc, run_deadline)
+                            async with aclosing(retrying) as told:
+                                async for event in told:
+                                    yield event
+                        else:
+                            break
+                    async with aclosing(self._take(step, assembler, watch)) as taking:
+                        async for event in taking:
+                            yield event
+                async with aclosing(self._settle(step, run_deadline)) as settling:
+                    async for event in settling:
+                        yield event
+                if step.stop is not None:
+                    break
+                await self._checkpoint()
+            yield RunFinished(await self._finish(step, step.stop, started))
         except Exception as exc:
             yield RunFailed(exc)
             raise
         finally:
-            keeper = self._keeper
-            if keeper is not None and keeper.claim is not None and self._result is None:
-                with anyio.CancelScope(shield=True):  # failed or left: free the session
-                    await keeper.release()
-            if self._runner is not None:
-                self._runner.close()  # the early calls' relay, if the run is left mid-step
-            if client is not given:
-                with anyio.CancelScope(shield=True):
-                    await client.close()
+            await self._close(client is not given and client)
+
+    async def _load(self) -> None:
+        """Take the run up from its session, if it has one."""
+        if self._keeper is not None:
+            start = self._start
+            self._state = await self._keeper.load(
+                self._state, resume=start.resume, added=start.added
+            )
+            self.run_id = self._state.run_id
+
+    async def _close(self, made: openai.AsyncOpenAI | Literal[False]) -> None:
+        """The run's end, or its block left: free the session, close what it `made`."""
+        keeper = self._keeper
+        if keeper is not None and keeper.claim is not None and self._result is None:
+            with anyio.CancelScope(shield=True):  # failed or left: free the session
+                await keeper.release()
+        if self._runner is not None:
+            self._runner.close()  # the early calls' relay, if the run is left mid-step
+        if made:
+            with anyio.CancelScope(shield=True):
+                await made.close()
 
     async def _checkpoint(self) -> None:
         if self._keeper is not None:
             await self._keeper.save(self._state)
 
-    async def _steps(
-        self, client: openai.AsyncOpenAI, started: float, secret: str | None
+    async def _retry(
+        self,
+        step: StepState,
+        assembler: StreamAssembler | ResponsesAssembler,
+        exc: RunError,
+        run_deadline: float,
     ) -> AsyncGenerator[Event, None]:
-        """Step after step until the model answers, a limit ends the run, or it pauses.
-
-        A step: request until a whole response arrives (retrying broken attempts),
-        decide the fate of each call (approvals included), run the runnable ones,
-        record the step. A step saved with calls pending is taken up where it stopped.
-        The chunk loop stays inline here: every generator between the socket and the
-        consumer costs a hop per event, as much as a third of merging a chunk.
-        """
-        state = self._state
-        limits = self._config.timeouts
-        typed, deps = self._typed, self._start.deps
-        run_deadline = started + limits.run if limits.run else math.inf
-        while True:
-            if self._budget and (reached := self._budget.before_request(state, self._config)):
-                yield reached  # the request is not sent
-                yield RunFinished(await self._finish(StepState(0), "usage_limit", started))
-                return
-            step = self._begin_step()
-            if not self._hooks.idle(state):
-                async for event in self._hooks.before_step(step, state, self._task_group, deps):
-                    yield event
-            self._config = self._hooks.config  # this step's (see `prepare_step`)
-            if not step.resumed:
-                while True:  # attempts at this step
-                    if limits.run and perf_counter() >= run_deadline:
-                        raise RunTimeout("run", limits.run)
-                    if self._context is not None:  # the view this request sends
-                        compacting = self._context.prepare(
-                            state, step.number, client, secret, run_deadline
-                        )
-                        async with aclosing(compacting) as compactions:
-                            async for compacted in compactions:
-                                yield compacted
-                    yield StepStarted(step.number, step.attempt)
-                    assembler, stream, source = self._send(step, client, run_deadline)
-                    watch = typed.watch(step.number) if typed is not None else None
-                    early = step.early
-                    try:
-                        async with aclosing(source) as chunks:
-                            if early is None:
-                                async for chunk in chunks:
-                                    if secret is not None and "error" in chunk:
-                                        chunk = redact(chunk, secret)
-                                    events = assembler.feed(chunk)
-                                    if events:
-                                        if step.first_token is None:
-                                            step.first_token = perf_counter()
-                                        for stream_event in events:
-                                            yield stream_event
-                                        if watch is not None:
-                                            for output_event in watch.feed(events):
-                                                yield output_event
-                            else:  # the same, and start each call that has become final
-                                starting = early_chunks(
-                                    chunks, assembler, step, early, watch, secret
-                                )
-                                async with aclosing(starting) as early_events:
-                                    async for event in early_events:
-                                        yield event
-                        if not self._hooks.cut:  # (an input guardrail's trip cuts it)
-                            check_complete(assembler, stream)
-                    except RunError as exc:
-                        told, delay = self._after_failure(step, assembler, exc, run_deadline)
-                        for event in told:
-                            yield event
-                        if delay is None:
-                            continue  # asked again at once (another form, another model)
-                        if delay < 0:  # no retry left
-                            if len(step.failures) > 1:
-                                raise RetriesExhausted(tuple(step.failures)) from exc
-                            raise
-                        state.retries_used += 1
-                        await anyio.sleep(delay)
-                    else:
-                        break
-                async with aclosing(self._take(step, assembler, watch)) as taking:
-                    async for event in taking:
-                        yield event
-            async with aclosing(self._settle(step, run_deadline)) as settling:
-                async for event in settling:
-                    yield event
-            if step.stop is not None:
-                break
-            await self._checkpoint()
-        yield RunFinished(await self._finish(step, step.stop, started))
+        """A broken attempt: its events, the wait before the next; raised if none is left."""
+        told, delay = self._after_failure(step, assembler, exc, run_deadline)
+        for event in told:
+            yield event
+        if delay is None:
+            return  # asked again at once (another form, another model)
+        if delay < 0:  # no retry left
+            if len(step.failures) > 1:
+                raise RetriesExhausted(tuple(step.failures)) from exc
+            raise exc
+        self._state.retries_used += 1
+        await anyio.sleep(delay)
 
     async def _settle(self, step: StepState, run_deadline: float) -> AsyncGenerator[Event, None]:
         """After a whole response: decisions, the tools, the step's record; `step.stop`

@@ -112,7 +112,7 @@ def check_complete(
     """Raise `StreamError` unless the stream ended as a whole, error-free response."""
     if isinstance(assembler, ResponsesAssembler):
         # A terminal event is the Responses API's whole answer; `[DONE]` alone is not.
-        error = assembler.finish().stream_error()
+        error = assembler.stream_error()
         if error is not None:
             raise error
         return

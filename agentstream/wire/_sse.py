@@ -7,6 +7,7 @@ payload. Comment lines (`: PROCESSING`), `id` and `retry` fields are skipped.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from pydantic_core import from_json
@@ -50,6 +51,7 @@ class SSEDecoder:
         "_data",
         "_data_size",
         "_event",
+        "_fresh",
         "_limit",
         "_pending",
         "_pending_cr",
@@ -66,9 +68,52 @@ class SSEDecoder:
         self._pending_cr = False
         self._secret = secret.encode() if secret else None
         self._limit = sys.maxsize if max_event_size is None else max_event_size
+        self._fresh = True  # nothing kept between reads: no line, event or `\r` pending
 
     def feed(self, raw: bytes) -> list[ServerSentEvent]:
         """Decode `raw` and return the events it completes."""
+        events = self._feed(raw)
+        self._fresh = not (self._pending or self._data or self._event or self._pending_cr)
+        return events
+
+    def chunks(
+        self, raw: bytes, held: dict[tuple[Any, ...], str]
+    ) -> list[dict[str, Any] | None] | Iterator[dict[str, Any] | None]:
+        """Decode `raw`: the chunk of each event it completes, as `decode_chunk` reads it
+        (None for `[DONE]`), with `held` the stream's; a malformed one raises when reached.
+
+        A read that is one whole event of one `data:` line (after an `event:` line or
+        not), as servers write them, one chunk at a time, is read on a path of its own:
+        no `ServerSentEvent`, no text, the JSON parsed from the bytes. It saves a third
+        of reading a chunk, on most reads of a stream (see docs/speed.md). Anything
+        else, or anything that path cannot parse, takes the general one.
+        """
+        if self._fresh and not held and raw.endswith(b"\n\n") and b"\r" not in raw:
+            secret = self._secret
+            if secret is not None and secret in raw:
+                raw = raw.replace(secret, _MASK)
+            start = 0
+            if raw.startswith(b"data: "):
+                start = 6
+            elif raw.startswith(b"event: ") and not raw.startswith(b"event: error\n"):
+                cut = raw.find(b"\n", 7) + 1
+                if raw.startswith(b"data: ", cut):
+                    start = cut + 6
+            end = len(raw) - 2
+            if start and raw.find(b"\n", start) == end and len(raw) <= self._limit:
+                if raw.startswith(b"[DONE]", start):
+                    return [None]
+                try:
+                    chunk = from_json(raw[start:end])
+                except ValueError:
+                    pass  # not UTF-8, a lone surrogate, not JSON: see `decode_chunk`
+                else:
+                    if type(chunk) is dict:
+                        return [chunk]
+        events = self.feed(raw)
+        return (decode_chunk(event, held) for event in events) if events else []
+
+    def _feed(self, raw: bytes) -> list[ServerSentEvent]:
         if self._pending_cr and raw.startswith(b"\n"):
             raw = raw[1:]  # the \n of a \r\n pair split across reads
         self._pending_cr = raw.endswith(b"\r")
@@ -135,6 +180,7 @@ class SSEDecoder:
                 line = line.replace(self._secret, _MASK)
             self._line(line.decode("utf-8", "replace"), events)
         self._line("", events)
+        self._fresh = not self._pending_cr
         return events
 
     def _check(self, size: int) -> None:

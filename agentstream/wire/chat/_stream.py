@@ -259,13 +259,12 @@ class ModelStream:
                     if bounds is not None and (limit := bounds.timed_out(exc)) is not None:
                         raise limit from exc
                     raise StreamError(f"the stream broke: {type(exc).__name__}: {exc}") from exc
-                events = decoder.feed(raw)
-                if bounds is not None and bool(events) is not bounds.fresh:
-                    bounds.turn(bool(events))
+                decoded = decoder.chunks(raw, held)
+                if bounds is not None and bool(decoded) is not bounds.fresh:
+                    bounds.turn(bool(decoded))
                 if sniff is not None:
-                    sniff = _sniff(sniff, raw, events, content_type, secret)
-                for event in events:
-                    chunk = decode_chunk(event, held)
+                    sniff = _sniff(sniff, raw, decoded, content_type, secret)
+                for chunk in decoded:
                     if chunk is None:
                         self.done = True
                         await _drain(reader)
@@ -340,7 +339,7 @@ def _is_sse(content_type: str) -> bool:
 def _sniff(
     kept: list[bytes],
     raw: bytes,
-    events: list[Any],
+    events: object,
     content_type: str,
     secret: str | None,
     *,

@@ -41,6 +41,7 @@ from ._output import (
     ResponseFailure,
     error_text,
     finish_reason,
+    stream_error,
 )
 
 __all__ = ["ResponsesAssembler"]
@@ -150,6 +151,10 @@ class ResponsesAssembler(ItemMerger):
         `AssembledResponsesOutput.finish_reason`): None until a terminal event."""
         calls = any(item.kind == "function_call" for item in self._items.values())
         return finish_reason(self._status if self._ended else None, self._incomplete, calls)
+
+    def stream_error(self) -> StreamError | None:
+        """`finish().stream_error()`, without assembling the output."""
+        return stream_error(self._failure, self._ended)
 
     def settled(self) -> list[AssembledToolCall]:
         """The function calls that became final since the last call of this.

@@ -24,6 +24,7 @@ __all__ = [
     "part_texts",
     "reduce_output",
     "responses_usage",
+    "stream_error",
 ]
 
 _FAILED = "the server reported an error"
@@ -126,17 +127,20 @@ class AssembledResponsesOutput:
         without a terminal event (the body may have been cut). `incomplete` is not an
         error: its cut calls are listed in `cut_calls`.
         """
-        if self.failure is not None:
-            return StreamError(
-                f"the server reported an error in the stream: {self.failure.message}",
-                body=self.failure.body,
-            )
-        if not self.ended:
-            return StreamError(
-                "the stream ended early: no response.completed, response.incomplete "
-                "or response.failed"
-            )
-        return None
+        return stream_error(self.failure, self.ended)
+
+
+def stream_error(failure: ResponseFailure | None, ended: bool) -> StreamError | None:
+    """The error to raise for a stream that ended so (see `stream_error` above)."""
+    if failure is not None:
+        return StreamError(
+            f"the server reported an error in the stream: {failure.message}", body=failure.body
+        )
+    if not ended:
+        return StreamError(
+            "the stream ended early: no response.completed, response.incomplete or response.failed"
+        )
+    return None
 
 
 def finish_reason(status: str | None, incomplete: str | None, calls: bool) -> str | None:

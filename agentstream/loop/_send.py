@@ -116,8 +116,9 @@ def chat_params(
         "messages": chat_media(chat_messages(state.messages if view is None else view)),
         "stream": True,
     }
-    if config.tools:
-        params["tools"] = config.catalog.definitions()
+    definitions = config.catalog.definitions()
+    if definitions:
+        params["tools"] = definitions
         if extra_step:
             params["tool_choice"] = "none"
     if typed is not None:

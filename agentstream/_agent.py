@@ -376,7 +376,8 @@ class Agent(Generic[OutputT]):
         _check_session(session)
         _check_run_options(limits, self._price_table, max_concurrent_tools)
         start = RunStart(
-            messages=_conversation(prompt, self.instructions), added=_conversation(prompt, None),
+            messages=_conversation(prompt, self.instructions),
+            added=_conversation(prompt, None) if session is not None else [],  # (for its store)
             session=session, approver=approver, deps=deps, limits=limits,
             max_concurrent_tools=max_concurrent_tools,
         )  # fmt: skip

@@ -84,11 +84,14 @@ class AgentRun(Generic[OutputT]):
         typed: TypedRun | None = None,
     ) -> None:
         self._config = config
-        self._request = {**config.request, **request}
+        # The agent's request settings as they are, unless this run adds to them.
+        self._request: Mapping[str, Any] = config.request
         self._context: ContextKeeper | None = None  # with `Agent(context=...)` only
+        if request or config.context is not None:
+            self._request = {**config.request, **request}
         if config.context is not None:
             self._context = ContextKeeper(config, config.context)
-            self._request.update(server_fields(config))
+            self._request = {**self._request, **server_fields(config)}
         self._typed = typed
         self._result: RunResult[OutputT] | None = None
         self._task_group: TaskGroup | None = None

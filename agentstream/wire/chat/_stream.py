@@ -20,6 +20,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from email.utils import parsedate_to_datetime
 from time import perf_counter
+from types import MappingProxyType
 from typing import Any
 
 import anyio
@@ -225,6 +226,7 @@ class ModelStream:
             response = await self._send(secret)
         else:
             response = await bounds.first_wait(self._send(secret), sending=True)
+        self._params = _SENT  # the request holds its encoded body: the dicts can go
         reader: AsyncIterator[bytes] | None = None
         try:
             content_type = response.headers.get("content-type", "")
@@ -331,6 +333,10 @@ class ModelStream:
             else:
                 return response
         raise AssertionError("unreachable")
+
+
+_SENT: Mapping[str, Any] = MappingProxyType({})
+"""A stream's parameters once its request is sent (see `ModelStream.chunks`)."""
 
 
 def _is_sse(content_type: str) -> bool:

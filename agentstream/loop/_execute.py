@@ -6,7 +6,7 @@ import functools
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from time import perf_counter
-from typing import Any
+from typing import Any, TypeAlias
 
 import anyio
 import anyio.from_thread
@@ -35,7 +35,7 @@ from ._failures import (
     only_cancellation,
     tool_error_text,
 )
-from ._inbox import Inbox, Item, Progress
+from ._inbox import Inbox, Progress
 from ._nest import SubRunPause, nest, step_usage
 from ._observe import RunObserver, observing_tool
 from ._steer import announce
@@ -92,6 +92,10 @@ class ToolRun:
 _POLL = 0.05  # seconds between looks at the progress of tools running in worker threads
 
 
+Item: TypeAlias = Event | ToolRun | None
+"""What a runner's inbox holds: an event, a call with fresh progress, a wake-up."""
+
+
 class ToolRunner:
     """Runs one step's tool calls in the run's task group and relays their events.
 
@@ -124,7 +128,7 @@ class ToolRunner:
         self._run_id = run_id
         self._step = step
         self._max_result_size = max_result_size
-        self._inbox = Inbox()
+        self._inbox: Inbox[Item] = Inbox()
         self._news: list[MessageQueued] = []  # messages sent while the calls run (`nudge`)
         self._calls: list[ToolRun] = []
         self._by_index: dict[int, ToolRun] = {}
@@ -303,6 +307,11 @@ class ToolRunner:
     def close(self) -> None:
         """Stop relaying: events of tools still running (abandoned threads) are dropped."""
         self._inbox.close()
+        for call in self._calls:
+            # A call and its progress slot or context refer to each other (through the
+            # slot's wake-up and the context's relay): let go here, the step leaves no
+            # cycle for the garbage collector, whose full passes stall a busy process.
+            call.progress = call.context = None
         if self._control is not None:
             live = self._control.live
             for call_id in self._known:
@@ -344,7 +353,7 @@ async def _run_one(
     step: int,
     context: tuple[Mapping[str, Any], ...],
     limits: _Limits,
-    inbox: Inbox,
+    inbox: Inbox[Item],
     watchers: tuple[RunObserver, ...] = (),
     *,
     deps: Any = None,
@@ -402,7 +411,7 @@ def _cancelled(step: int, call: ToolRun) -> tuple[ToolCancelled, ToolFinished]:
     )
 
 
-def _relay(inbox: Inbox, step: int, call: ToolRun, event: Any) -> None:
+def _relay(inbox: Inbox[Item], step: int, call: ToolRun, event: Any) -> None:
     """Send on an event of the agent run inside `call` (an agent tool), wrapped; a
     `Usage` is what a cancelled inner run used unreported: counted, not sent."""
     usage = event if isinstance(event, Usage) else step_usage(event)

@@ -6,19 +6,15 @@ import collections
 import contextlib
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeAlias
+from typing import Generic, TypeVar
 
 import anyio
 import anyio.from_thread
 
-if TYPE_CHECKING:
-    from .._events import Event
-    from ._execute import ToolRun
+__all__ = ["Inbox", "Progress"]
 
-Item: TypeAlias = "Event | ToolRun | None"
-"""What an inbox holds: an event, a call with fresh progress, a wake-up."""
-
-__all__ = ["Inbox", "Item", "Progress"]
+ItemT = TypeVar("ItemT")
+"""What an inbox holds (a runner's: an event, a call with fresh progress, a wake-up)."""
 
 
 class Progress:
@@ -65,7 +61,7 @@ class Progress:
         return latest
 
 
-class Inbox:
+class Inbox(Generic[ItemT]):
     """What the step's calls report, in order, until the runner takes it (`ToolRunner`).
 
     Written from the event loop's thread alone (a worker thread's report makes its hop
@@ -78,11 +74,11 @@ class Inbox:
     __slots__ = ("closed", "items", "waiter")
 
     def __init__(self) -> None:
-        self.items: collections.deque[Item] = collections.deque()
+        self.items: collections.deque[ItemT] = collections.deque()
         self.waiter: anyio.Event | None = None
         self.closed = False
 
-    def put(self, item: Item) -> None:
+    def put(self, item: ItemT) -> None:
         if self.closed:
             return
         self.items.append(item)

@@ -372,11 +372,13 @@ class Agent(Generic[OutputT]):
         `limits` and `max_concurrent_tools` replace the agent's for this run.
         Keyword arguments override the agent's request fields for this run.
         """
-        _check_request(request, self.api)
+        if request:  # (the agent's own were checked when it was made)
+            _check_request(request, self.api)
         _check_session(session)
         _check_run_options(limits, self._price_table, max_concurrent_tools)
         start = RunStart(
-            messages=_conversation(prompt, self.instructions), added=_conversation(prompt, None),
+            messages=_conversation(prompt, self.instructions),
+            added=_conversation(prompt, None) if session is not None else [],  # (for its store)
             session=session, approver=approver, deps=deps, limits=limits,
             max_concurrent_tools=max_concurrent_tools,
         )  # fmt: skip

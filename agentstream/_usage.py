@@ -9,14 +9,14 @@ from typing import Any
 __all__ = ["Usage"]
 
 
-def _count(data: Mapping[str, Any], key: str) -> int:
-    value = data.get(key)
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def _detail(data: Mapping[str, Any], group: str, key: str) -> int:
-    details = data.get(group)
-    return _count(details, key) if isinstance(details, Mapping) else 0
+_FIELDS = (
+    (None, "prompt_tokens"),
+    (None, "completion_tokens"),
+    (None, "total_tokens"),
+    ("completion_tokens_details", "reasoning_tokens"),
+    ("prompt_tokens_details", "cached_tokens"),
+)
+"""Where each count of `Usage` is in a chunk's `usage` object: (group, key)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,17 +33,19 @@ class Usage:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Usage:
-        """Read the `usage` object of a chunk; missing or odd fields count as 0."""
-        prompt = _count(data, "prompt_tokens")
-        completion = _count(data, "completion_tokens")
-        total = _count(data, "total_tokens") or prompt + completion
-        return cls(
-            prompt_tokens=prompt,
-            completion_tokens=completion,
-            total_tokens=total,
-            reasoning_tokens=_detail(data, "completion_tokens_details", "reasoning_tokens"),
-            cached_tokens=_detail(data, "prompt_tokens_details", "cached_tokens"),
-        )
+        """Read the `usage` object of a chunk; missing or odd fields count as 0.
+
+        One loop without helpers: it runs for each response.
+        """
+        counts = [0, 0, 0, 0, 0]
+        for position, (group, key) in enumerate(_FIELDS):
+            where = data if group is None else data.get(group)
+            if where is not None and (type(where) is dict or isinstance(where, Mapping)):
+                value = where.get(key)
+                if isinstance(value, int) and not isinstance(value, bool):
+                    counts[position] = value
+        prompt, completion, total, reasoning, cached = counts
+        return cls(prompt, completion, total or prompt + completion, reasoning, cached)
 
     def __add__(self, other: Usage) -> Usage:
         if not isinstance(other, Usage):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import threading
 from typing import Any
@@ -886,3 +887,34 @@ async def test_a_slow_consumer_still_gets_every_tool_end() -> None:
             await anyio.sleep(0.02)  # a consumer slower than the tools
     assert sorted(finished) == ["a", "b"]
     assert run.result.output == "Both sunny."
+
+
+async def test_a_run_with_tools_leaves_no_reference_cycle_of_its_own() -> None:
+    # Cycles wait for the garbage collector, whose full passes stall a busy process:
+    # a step's calls, their progress slots and contexts must be let go by refcount.
+    @tool
+    async def slow(n: int, ctx: ToolContext) -> str:
+        """Report, wait, answer."""
+        ctx.progress(0.5, "half")
+        await anyio.sleep(0)
+        return str(n)
+
+    script = [Reply(tool_calls=[ToolCall("slow", {"n": 1}), ToolCall("slow", {"n": 2})])]
+    for _ in range(2):  # the first run fills the caches that live as long as the process
+        model = ScriptedModel([*script, Reply("done")])
+        async with model.async_client() as client:
+            agent = Agent(client=client, model="m", tools=[slow])
+            gc.collect()
+            gc.disable()
+            gc.set_debug(gc.DEBUG_SAVEALL)
+            try:
+                result = await agent.run("go")
+                del result
+                gc.collect()
+                left = [type(o).__qualname__ for o in gc.garbage]
+            finally:
+                gc.set_debug(0)
+                gc.garbage.clear()
+                gc.enable()
+    ours = {"ToolRun", "Progress", "ToolContext", "Inbox", "ToolRunner", "AgentRun"}
+    assert not ours & set(left), left

@@ -258,6 +258,34 @@ async def test_a_tool_asking_the_program_to_stop_ends_the_run_with_tool_crashed(
 
 
 @pytest.mark.anyio
+async def test_a_crash_ends_the_run_right_after_its_tools_end_is_reported() -> None:
+    # Both calls end before the run looks: their ends arrive together, and the run stops
+    # once the crashed call's end is out, not after reporting what came later.
+    @tool
+    async def exits() -> str:
+        """Exit."""
+        raise SystemExit(3)
+
+    @tool
+    async def fine() -> str:
+        """Answer."""
+        return "fine"
+
+    model = ScriptedModel(
+        [Reply(tool_calls=[ToolCall("exits", {}), ToolCall("fine", {})]), Reply("done")]
+    )
+    agent = Agent(client=model.async_client(), model="m", tools=[exits, fine])
+    events: list[Any] = []
+    with pytest.raises(ToolCrashed, match="exits"):
+        async with agent.stream("go") as run:
+            async for event in run:
+                events.append(event)
+    crashed = next(e for e in of(events, ToolFinished) if e.name == "exits")
+    assert events[events.index(crashed) + 1 :] == of(events, RunFailed)
+    assert len(model.requests) == 1
+
+
+@pytest.mark.anyio
 async def test_a_keyboard_interrupt_in_the_event_loop_stays_a_keyboard_interrupt() -> None:
     @tool
     async def ctrl_c() -> str:

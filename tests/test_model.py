@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zlib
 from typing import Any
 
 import httpx2
@@ -120,3 +121,62 @@ async def test_a_request_that_cannot_be_encoded_is_a_setup_error(
     ) as client:
         with pytest.raises(SetupError, match=message):
             await Agent(client=client, model="m", **extra).run("hi")
+
+
+# --- the body's bytes: read straight from the transport unless they are compressed
+
+
+def _sse_answer(words: list[str]) -> bytes:
+    chunks = [{"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}]
+    chunks += [{"choices": [{"index": 0, "delta": {"content": word}}]} for word in words]
+    chunks.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    events = [f"data: {json.dumps({'id': 'c', 'model': 'm', **c})}\n\n" for c in chunks]
+    return ("".join(events) + "data: [DONE]\n\n").encode()
+
+
+class _Pieces(httpx2.AsyncByteStream):
+    """A body sent in small pieces by a plain async iterator (no `aclose`, no generator)."""
+
+    def __init__(self, body: bytes, size: int) -> None:
+        self._pieces = [body[i : i + size] for i in range(0, len(body), size)]
+        self.closed = False
+
+    def __aiter__(self) -> _Pieces:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if not self._pieces:
+            raise StopAsyncIteration
+        return self._pieces.pop(0)
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+@pytest.mark.parametrize("encoding", [None, "identity", "gzip", "deflate"])
+async def test_a_body_is_read_whole_whatever_its_content_encoding(encoding: str | None) -> None:
+    words = [f" w{i}" for i in range(40)]
+    body = _sse_answer(words)
+    headers = {"content-type": "text/event-stream"}
+    if encoding == "gzip":
+        packer = zlib.compressobj(wbits=31)
+        body = packer.compress(body) + packer.flush()
+    elif encoding == "deflate":
+        body = zlib.compress(body)
+    if encoding is not None:
+        headers["content-encoding"] = encoding
+    streams: list[_Pieces] = []
+
+    def handle(request: httpx2.Request) -> httpx2.Response:
+        streams.append(_Pieces(body, 7))  # pieces cut across events and compressed blocks
+        return httpx2.Response(200, headers=headers, stream=streams[-1])
+
+    transport = httpx2.MockTransport(handle)
+    async with openai.AsyncOpenAI(
+        api_key="k",
+        base_url="http://sse.test/v1",
+        http_client=httpx2.AsyncClient(transport=transport),
+    ) as client:
+        result = await Agent(client=client, model="m").run("hi")
+    assert result.output == "".join(words)
+    assert streams[0].closed

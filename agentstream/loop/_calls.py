@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._events import ApprovalRequested, Event, ToolCallInvalid, ToolCallReady
@@ -116,16 +116,21 @@ async def sort_calls(
     answered: Mapping[int, str],
     run_id: str,
     deps: Any = None,
-) -> AsyncGenerator[Event, None]:
+) -> list[Event]:
     """Validate each call of a whole response and check the limits: ready to run,
     awaiting approval, or refused and why (told to the model). Calls already answered
-    (a typed final answer, or beside one) keep their answer."""
+    (a typed final answer, or beside one) keep their answer. The events, in call order.
+
+    A coroutine rather than a generator: the calls are sorted at once (only a rule of
+    `needs_approval` may wait), and a generator relayed costs more than the sorting.
+    """
     assert step.message is not None
+    events: list[Event] = []
     context = (*state.messages, step.assistant)
     for call in step.message.tool_calls:
         pending = PendingCall(call.id, call.index, call.name or "", call.arguments, "ready")
         step.calls.append(pending)
-        if call.index in answered:  # a final answer, or beside one (see `_typed_calls`)
+        if call.index in answered:  # a final answer, or beside one (see `judge_calls`)
             pending.status, pending.output = "finished", answered[call.index]
             continue
         if step.not_run is not None:
@@ -138,40 +143,46 @@ async def sort_calls(
                 error = over_limit(config, len(step.runnable), state.calls_run)
                 if not error and step.early is not None:
                     ready, withdrawn = step.early.claim(call, ready)
-                    for event in withdrawn:
-                        yield event
+                    events.extend(withdrawn)
                     if ready.early:  # never needs approval; its ToolCallReady was sent
                         step.runnable.append(ready)
                         continue
                 if not error:
                     step.runnable.append(ready)
-                    asked: ToolContext = ToolContext(
-                        run_id, ready.id, ready.tool.name, step.number, context, deps=deps
-                    )
-                    if await needs_approval(ready.tool, ready.arguments, asked):
+                    rule = ready.tool.needs_approval
+                    if not isinstance(rule, bool):  # a rule: asked with the call's context
+                        asked: ToolContext = ToolContext(
+                            run_id, ready.id, ready.tool.name, step.number, context, deps=deps
+                        )
+                        rule = await needs_approval(ready.tool, ready.arguments, asked)
+                    if rule:
                         pending.status = "awaiting_approval"
-                        yield ApprovalRequested(
-                            step.number, call.index, call.id, ready.tool.name, ready.arguments
+                        events.append(
+                            ApprovalRequested(
+                                step.number, call.index, call.id, ready.tool.name, ready.arguments
+                            )
                         )
                     else:
-                        yield ToolCallReady(
+                        events.append(ToolCallReady(
                             step.number, call.index, call.id, ready.tool.name,
                             ready.arguments, call.arguments,
-                        )  # fmt: skip
+                        ))  # fmt: skip
                     continue
                 if error == NOT_RUN["max_tool_calls"] and state.final_only is None:
                     state.final_only = "max_tool_calls"
         pending.status, pending.output = "finished", f"Invalid tool call: {error}"
-        yield ToolCallInvalid(step.number, call.index, call.id, call.name, call.arguments, error)
+        events.append(
+            ToolCallInvalid(step.number, call.index, call.id, call.name, call.arguments, error)
+        )
     if step.early is not None:
         reason = NOT_RUN[step.not_run] if step.not_run else "the whole response did not keep it"
-        for event in step.early.unclaimed(reason):
-            yield event
+        events.extend(step.early.unclaimed(reason))
     if step.calls:
         state.pending = PendingStep(
             step.number, step.assistant, step.calls, step.finish_reason, step.info(),
             step.response_id, step.response_model,
         )  # fmt: skip
+    return events
 
 
 def stop_after(

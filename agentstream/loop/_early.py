@@ -22,8 +22,7 @@ tool runs again, since the model never saw the first result.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
-from contextlib import aclosing
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -186,21 +185,6 @@ class EarlyStarts:
         events += [self._withdraw(call, reason) for call in self.calls.values()]
         self.calls.clear()
         return events
-
-    async def run(
-        self,
-        calls: list[ToolRun],
-        context: tuple[Mapping[str, Any], ...],
-        timeout: float | None,
-        before_batch: Callable[[list[ToolRun]], Awaitable[None]] | None = None,
-    ) -> AsyncGenerator[Event, None]:
-        """Run the rest of the step's calls; relay every call's events until all end."""
-        try:
-            async with aclosing(self.runner.run(calls, context, timeout, before_batch)) as events:
-                async for event in events:
-                    yield event
-        finally:
-            self.runner.close()
 
     def _withdraw(self, call: ToolRun, reason: str) -> ToolCancelled:
         if call.scope is not None and not call.finished:

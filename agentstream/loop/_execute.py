@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import math
-import threading
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
-from contextlib import aclosing
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from time import perf_counter
-from typing import Any
+from typing import Any, TypeAlias
 
 import anyio
 import anyio.from_thread
 from anyio.abc import TaskGroup
-from anyio.streams.memory import MemoryObjectSendStream
 
 from .._convert import clean_text
 from .._events import (
@@ -40,11 +35,12 @@ from ._failures import (
     only_cancellation,
     tool_error_text,
 )
+from ._inbox import Inbox, Progress
 from ._nest import SubRunPause, nest, step_usage
 from ._observe import RunObserver, observing_tool
 from ._steer import announce
 
-__all__ = ["ToolRun", "ToolRunner", "describe_exception", "run_tools", "truncate"]
+__all__ = ["ToolRun", "ToolRunner", "describe_exception", "truncate"]
 
 
 @dataclass(slots=True)
@@ -68,7 +64,7 @@ class ToolRun:
     """Holds the result of the same call from a broken attempt; it does not run."""
     scope: anyio.CancelScope | None = None
     """Set when the call starts: cancelling it stops this call alone."""
-    progress: _Progress | None = None
+    progress: Progress | None = None
     crash: BaseException | None = None
     """Set when the tool raised what must end the run (`ToolCrashed`, a Ctrl-C)."""
     cancel_asked: bool = False
@@ -93,65 +89,23 @@ class ToolRun:
         return self.scope is not None and self.scope.cancel_called
 
 
-class _Progress:
-    """The latest progress report of one call, written by its tool from any thread.
-
-    Reports are coalesced: each replaces the last. From the event loop's thread the
-    first report after a delivery wakes the relay (one marker in its stream at most).
-    A worker thread cannot touch the stream without waiting for the loop: its first
-    report makes that one hop (so the relay learns of it), later ones only fill the
-    slot, which the relay reads every `_POLL` seconds while that tool runs. Tools that
-    never report cost the relay nothing.
-    """
-
-    __slots__ = ("emitted", "latest", "loop_thread", "pending", "threaded", "wake")
-
-    def __init__(self, wake: Callable[[], None]) -> None:
-        self.latest: tuple[float | None, str | None, str | None] | None = None
-        self.emitted: object = None
-        self.pending = False
-        self.threaded = False  # has reported from a worker thread: the relay polls it
-        self.wake = wake
-        self.loop_thread = threading.get_ident()
-
-    def report(self, fraction: float | None, message: str | None, output: str | None) -> None:
-        self.latest = (fraction, message, output)  # one assignment: safe from a thread
-        if threading.get_ident() == self.loop_thread:
-            if not self.pending:
-                self.pending = True
-                self.wake()
-        elif not self.threaded:
-            self.threaded = True
-            # Not an anyio worker thread, or the run is over: the slot is read anyway
-            # when the tool ends.
-            with contextlib.suppress(Exception):
-                anyio.from_thread.run_sync(self.wake)
-
-    def take(self) -> tuple[float | None, str | None, str | None] | None:
-        """The latest report if it has not been delivered yet."""
-        self.pending = False
-        latest = self.latest
-        if latest is None or latest is self.emitted:
-            return None
-        self.emitted = latest
-        return latest
-
-
-_Item = Event | ToolRun | None
-"""What the relay's stream carries: an event, a call with fresh progress, a wake-up."""
-
 _POLL = 0.05  # seconds between looks at the progress of tools running in worker threads
+
+
+Item: TypeAlias = Event | ToolRun | None
+"""What a runner's inbox holds: an event, a call with fresh progress, a wake-up."""
 
 
 class ToolRunner:
     """Runs one step's tool calls in the run's task group and relays their events.
 
     Calls may be started one by one (`start`, for early starts while the response
-    streams) and the rest run with `run()`, which also relays the events of the calls
-    started before. `ready()` hands over the events that have arrived, without waiting.
-    `close()` when the step is done. Each call's results are set on its `ToolRun`: its
-    `output` cut to `max_result_size` characters with a note saying so; a call still
-    running after its timeout is stopped and reported as a `TimeoutError`.
+    streams) and the rest are handed over with `begin()`; `next()` starts them and
+    relays the events of every call, those started before included. `ready()` hands
+    over the events that have arrived, without waiting. `close()` when the step is
+    done. Each call's results are set on its `ToolRun`: its `output` cut to
+    `max_result_size` characters with a note saying so; a call still running after its
+    timeout is stopped and reported as a `TimeoutError`.
     """
 
     def __init__(
@@ -174,10 +128,17 @@ class ToolRunner:
         self._run_id = run_id
         self._step = step
         self._max_result_size = max_result_size
-        self._send, self._receive = anyio.create_memory_object_stream[_Item](math.inf)
+        self._inbox: Inbox[Item] = Inbox()
         self._news: list[MessageQueued] = []  # messages sent while the calls run (`nudge`)
         self._calls: list[ToolRun] = []
         self._by_index: dict[int, ToolRun] = {}
+        # What `begin` takes and `next` works through: the batches not started yet (the
+        # next at the end), one that waits for the calls before it, the calls waited for.
+        self._batches: list[list[ToolRun]] = []
+        self._next_batch: list[ToolRun] | None = None
+        self._waiting: list[ToolRun] = []
+        self._start_args: tuple[Any, float | None, Any] = ((), None, None)
+        self._doomed: ToolRun | None = None  # a call whose crash `next` raises
 
     def start(
         self,
@@ -187,22 +148,23 @@ class ToolRunner:
     ) -> None:
         """Start one call now (a reused call reports its kept result instead)."""
         call.scope = anyio.CancelScope()
-        call.progress = _Progress(functools.partial(_report, self._send, call))
+        call.progress = Progress(functools.partial(self._inbox.put, call))
         self._calls.append(call)
         self._by_index[call.index] = call
-        self._register(call)
+        if self._known.get(call.id) is not call:  # (`begin` registers the calls it takes)
+            self._register(call)
         if call.reused:
             step, tool = self._step, call.tool
-            _report(self._send, ToolStarted(step, call.index, call.id, tool.name, call.arguments))
-            _report(self._send, _finished(step, call, reused=True))
+            self._inbox.put(ToolStarted(step, call.index, call.id, tool.name, call.arguments))
+            self._inbox.put(_finished(step, call, reused=True))
             return
         slots = self._control.slots if self._control is not None else None
         if slots is not None and not slots.ask(call.id):  # asked in call order
-            _report(self._send, ToolQueued(self._step, call.index, call.id, call.tool.name))
+            self._inbox.put(ToolQueued(self._step, call.index, call.id, call.tool.name))
         limits = _Limits(timeout, self._max_result_size, self._max_media_size)
         self._task_group.start_soon(
             functools.partial(_run_one, deps=self._deps, slots=slots, control=self._control),
-            call, self._run_id, self._step, context, limits, self._send, self._watchers,
+            call, self._run_id, self._step, context, limits, self._inbox, self._watchers,
         )  # fmt: skip
 
     def _register(self, call: ToolRun) -> None:
@@ -223,35 +185,39 @@ class ToolRunner:
             call.scope.cancel()  # started (maybe queued): `_run_one` reports its end
         else:
             for event in _cancelled(self._step, call):
-                _report(self._send, event)
+                self._inbox.put(event)
 
     def nudge(self, news: list[MessageQueued]) -> None:
         """Report messages sent (`AgentRun.send`) now: taken from `news` when relayed."""
         self._news = news
-        _report(self._send, None)
+        self._inbox.put(None)
 
     def ready(self) -> list[Event]:
         """The events that have arrived, and fresh progress of the running tools."""
         events: list[Event] = []
-        while True:
-            try:
-                item = self._receive.receive_nowait()
-            except anyio.WouldBlock:
-                break
-            self._translate(item, events)
+        items = self._inbox.items
+        while items:
+            item = items.popleft()
+            if item is None or isinstance(item, ToolRun | ToolFinished):
+                self._translate(item, events)
+            else:  # an event to pass on as it is
+                events.append(item)
         for call in self._calls:
-            if not call.finished and not call.cancelled:
+            progress = call.progress  # (looked at inline: most calls never report)
+            fresh = progress is not None and progress.latest is not progress.emitted
+            if fresh and not call.finished and not call.cancelled:
                 self._add_progress(call, events)
         return events
 
-    async def run(
+    def begin(
         self,
         calls: list[ToolRun],
         context: tuple[Mapping[str, Any], ...],
         timeout: float | None,
         before_batch: Callable[[list[ToolRun]], Awaitable[None]] | None = None,
-    ) -> AsyncGenerator[Event, None]:
-        """Run the calls not started yet and yield every call's events until all end.
+    ) -> None:
+        """Take the step's calls: those not started yet start in batches as `next()`
+        relays the events of every call.
 
         Consecutive concurrent calls run together; a call whose tool opted out of
         concurrency runs alone, after every call started before it has ended.
@@ -268,63 +234,91 @@ class ToolRunner:
                 batches[-1].append(call)
             else:
                 batches.append([call])
-        for batch in batches:
+        batches.reverse()  # taken from the end
+        self._batches = batches
+        self._start_args = (context, timeout, before_batch)
+
+    async def next(self) -> list[Event]:
+        """The events that arrive next, waiting for them; [] once all calls have ended.
+
+        A list, not a generator: a hop per event through each layer would cost more
+        than the relay. What a tool raised that must end the run is raised at the next
+        call, once its `ToolFinished` has been handed over.
+        """
+        if self._doomed is not None:
+            _raise_crash(self._doomed)
+        while True:
+            # Whatever has arrived first: while the consumer handles one list, the
+            # calls may finish and report their ends; those must be relayed, not dropped.
+            events = self.ready()
+            if events:
+                return events if self._doomed is None else self._up_to_crash(events)
+            if self._waiting:
+                self._waiting = [call for call in self._waiting if not call.finished]
+            if not self._waiting:
+                if self._next_batch is None and not self._batches:
+                    return events  # every call has ended
+                await self._advance()
+                continue
+            poll = False  # a tool reports progress from a thread: looked at in turns
+            for call in self._calls:
+                progress = call.progress
+                threaded = progress is not None and progress.threaded
+                if threaded and not call.finished and not call.cancelled:
+                    poll = True
+            # Nothing in the inbox (`ready` took it all): wait for what comes next.
+            self._inbox.waiter = waiter = anyio.Event()
+            try:
+                if poll:
+                    with anyio.move_on_after(_POLL):
+                        await waiter.wait()
+                else:
+                    await waiter.wait()
+            finally:
+                self._inbox.waiter = None
+
+    async def _advance(self) -> None:
+        """Start the next batch, or wait for the calls started before it first."""
+        context, timeout, before_batch = self._start_args
+        batch = self._next_batch
+        if batch is None:
+            batch = self._batches.pop()
             if not batch[0].tool.concurrent:
                 running = [c for c in self._calls if not c.finished and not c.cancelled]
-                async with aclosing(self._wait(running)) as events:
-                    async for event in events:
-                        yield event
-            starting = [call for call in batch if not call.started and not call.finished]
-            if before_batch is not None and starting:
-                await before_batch(starting)
-            for call in starting:
-                self.start(call, context, timeout)
-            async with aclosing(self._wait(batch)) as events:
-                async for event in events:
-                    yield event
+                if running:  # it runs alone: first the calls started before it end
+                    self._next_batch, self._waiting = batch, running
+                    return
+        self._next_batch = None
+        starting = [call for call in batch if not call.started and not call.finished]
+        if before_batch is not None and starting:
+            await before_batch(starting)
+        for call in starting:
+            self.start(call, context, timeout)
+        self._waiting = batch
+
+    def _up_to_crash(self, events: list[Event]) -> list[Event]:
+        """`events` up to the end of the call whose crash ends the run (raised next)."""
+        doomed = self._doomed
+        for position, event in enumerate(events):
+            if isinstance(event, ToolFinished) and self._by_index.get(event.index) is doomed:
+                return events[: position + 1]
+        return events
 
     def close(self) -> None:
         """Stop relaying: events of tools still running (abandoned threads) are dropped."""
-        self._send.close()
-        self._receive.close()
+        self._inbox.close()
+        for call in self._calls:
+            # A call and its progress slot or context refer to each other (through the
+            # slot's wake-up and the context's relay): let go here, the step leaves no
+            # cycle for the garbage collector, whose full passes stall a busy process.
+            call.progress = call.context = None
         if self._control is not None:
             live = self._control.live
             for call_id in self._known:
                 if live.get(call_id) is self:
                     del live[call_id]
 
-    async def _wait(self, calls: list[ToolRun]) -> AsyncGenerator[Event, None]:
-        while True:
-            # Loop until nothing is waiting: while a slow consumer holds one `yield`, the
-            # calls may finish and report their ends; those must be relayed, not dropped.
-            arrived = self.ready()
-            while arrived:
-                for event in arrived:
-                    yield event
-                    self._check(event)
-                arrived = self.ready()
-            if all(call.finished for call in calls):
-                return
-            threads = any(
-                c.progress is not None and c.progress.threaded and not c.finished
-                and not c.cancelled
-                for c in self._calls
-            )  # fmt: skip
-            events: list[Event] = []
-            with anyio.move_on_after(_POLL if threads else math.inf):
-                self._translate(await self._receive.receive(), events)
-            for event in events:
-                yield event
-                self._check(event)
-
-    def _check(self, event: Event) -> None:
-        """Raise what a tool raised that must end the run, once its end is relayed."""
-        if isinstance(event, ToolFinished):
-            call = self._by_index.get(event.index)
-            if call is not None:
-                _raise_crash(call)
-
-    def _translate(self, item: _Item, events: list[Event]) -> None:
+    def _translate(self, item: Item, events: list[Event]) -> None:
         if item is None:  # a message was sent (`nudge`)
             events.extend(announce(self._news))
             return
@@ -335,7 +329,11 @@ class ToolRunner:
         if isinstance(item, ToolFinished):
             call = self._by_index.get(item.index)
             if call is not None:
-                self._add_progress(call, events)  # the last report comes before the end
+                progress = call.progress
+                if progress is not None and progress.latest is not progress.emitted:
+                    self._add_progress(call, events)  # the last report comes before the end
+                if call.crash is not None and self._doomed is None:
+                    self._doomed = call  # what it raised ends the run once this is out
         events.append(item)
 
     def _add_progress(self, call: ToolRun, events: list[Event]) -> None:
@@ -349,44 +347,13 @@ class ToolRunner:
             )
 
 
-async def run_tools(
-    task_group: TaskGroup,
-    calls: list[ToolRun],
-    run_id: str,
-    step: int,
-    context: tuple[Mapping[str, Any], ...],
-    timeout: float | None = None,
-    max_result_size: int | None = None,
-    watchers: tuple[RunObserver, ...] = (),
-    before_batch: Callable[[list[ToolRun]], Awaitable[None]] | None = None,
-    deps: Any = None,
-    control: CallControl | None = None,
-    max_media_size: int | None = None,
-) -> AsyncGenerator[Event, None]:
-    """Run the calls in `task_group` and yield their events as they happen (see `ToolRunner`).
-
-    The tools belong to the run's task group, so they are cancelled when the run is
-    left; this generator only relays their events to the consumer's task. Each call
-    runs inside the `tool_call` context of every watcher (the run's observers).
-    """
-    runner = ToolRunner(
-        task_group, run_id, step, max_result_size, watchers, deps, control, max_media_size
-    )
-    try:
-        async with aclosing(runner.run(calls, context, timeout, before_batch)) as events:
-            async for event in events:
-                yield event
-    finally:
-        runner.close()
-
-
 async def _run_one(
     call: ToolRun,
     run_id: str,
     step: int,
     context: tuple[Mapping[str, Any], ...],
     limits: _Limits,
-    send: MemoryObjectSendStream[_Item],
+    inbox: Inbox[Item],
     watchers: tuple[RunObserver, ...] = (),
     *,
     deps: Any = None,
@@ -402,9 +369,9 @@ async def _run_one(
                 await slots.take(call.id)
             tool = call.tool
             started = ToolStarted(step, call.index, call.id, tool.name, call.arguments)
-            _report(send, started)
+            inbox.put(started)
             report = call.progress.report if call.progress is not None else None
-            relay = functools.partial(_relay, send, step, call)
+            relay = functools.partial(_relay, inbox, step, call)
             call.context = ctx = ToolContext(
                 run_id, call.id, tool.name, step, context, call.early, report, deps, relay,
                 call.resume, control.approver if control is not None else None,
@@ -419,9 +386,9 @@ async def _run_one(
                 return  # it ended before the cancel reached it: answered as cancelled below
             if call.pause is not None:
                 requests = call.pause.requests
-                _report(send, ToolPaused(step, call.index, call.id, tool.name, requests))
+                inbox.put(ToolPaused(step, call.index, call.id, tool.name, requests))
                 return
-            _report(send, finished)
+            inbox.put(finished)
     finally:
         if slots is not None:
             slots.give_back(call.id)
@@ -429,7 +396,7 @@ async def _run_one(
             call.context._mark_cancelled()
         if call.cancel_asked:
             for event in _cancelled(step, call):
-                _report(send, event)
+                inbox.put(event)
 
 
 def _cancelled(step: int, call: ToolRun) -> tuple[ToolCancelled, ToolFinished]:
@@ -444,14 +411,14 @@ def _cancelled(step: int, call: ToolRun) -> tuple[ToolCancelled, ToolFinished]:
     )
 
 
-def _relay(send: MemoryObjectSendStream[_Item], step: int, call: ToolRun, event: Any) -> None:
+def _relay(inbox: Inbox[Item], step: int, call: ToolRun, event: Any) -> None:
     """Send on an event of the agent run inside `call` (an agent tool), wrapped; a
     `Usage` is what a cancelled inner run used unreported: counted, not sent."""
     usage = event if isinstance(event, Usage) else step_usage(event)
     if usage is not None:
         call.usage = usage if call.usage is None else call.usage + usage
     if not isinstance(event, Usage):
-        _report(send, nest(step, call.index, call.id, call.tool.name, event))
+        inbox.put(nest(step, call.index, call.id, call.tool.name, event))
 
 
 async def _invoke(call: ToolRun, ctx: ToolContext, limits: _Limits, step: int) -> ToolFinished:
@@ -522,13 +489,3 @@ def truncate(text: str, limit: int) -> str:
         f"{text[:limit]}\n[truncated: the result has {len(text)} characters; "
         f"only the first {limit} are shown]"
     )
-
-
-def _report(send: MemoryObjectSendStream[_Item], event: _Item) -> None:
-    """Relay a tool's event; once the run is left, nobody listens and it is dropped.
-
-    A sync tool cannot be interrupted in its worker thread, so it may finish after the
-    run that started it was cancelled.
-    """
-    with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
-        send.send_nowait(event)

@@ -87,8 +87,10 @@ def add_step(state: RunState, step: StepState) -> None:
     """Append the assistant message and one tool message per call, in call order."""
     state.messages.append(step.assistant)
     state.messages.extend(
-        {"role": "tool", "tool_call_id": call.id, "content": tool_content(call)}
-        for call in step.calls
+        [
+            {"role": "tool", "tool_call_id": call.id, "content": tool_content(call)}
+            for call in step.calls
+        ]
     )
     state.pending = None
 
@@ -105,9 +107,8 @@ def answer_calls(
         if run.media and run.finished and call.media is None:
             call.media = media_parts(run.media)
     after_tools(state, step, runnable)  # agent tools: usage, paused inner runs
-    if not all(run.finished for run in runnable) and not any(
-        call.status == "awaiting_approval" for call in step.calls
-    ):
+    unfinished = [run for run in runnable if not run.finished]
+    if unfinished and "awaiting_approval" not in [call.status for call in step.calls]:
         add_step(state, step)
 
 

@@ -7,7 +7,7 @@ import functools
 import math
 import random
 import secrets
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
 from time import perf_counter
 from types import TracebackType
@@ -29,7 +29,7 @@ from .._exceptions import RetriesExhausted, RunError, RunTimeout, SetupError
 from .._redact import redact, redact_error, secret_of
 from .._result import OutputT, RunResult
 from ..output._watch import OutputWatch
-from ..state._state import RunState, StopReason
+from ..state._state import PendingCall, RunState, StopReason
 from ..wire.chat._assemble import StreamAssembler
 from ..wire.responses._assemble import ResponsesAssembler
 from ._approval import check_decisions, decide
@@ -43,7 +43,7 @@ from ._cancel import CallControl
 from ._context import ContextKeeper, server_fields
 from ._early import EarlyStarts
 from ._early_stream import early_chunks
-from ._execute import ToolRunner, run_tools
+from ._execute import ToolRunner
 from ._hooks import RunHooks
 from ._observe import RunObserver, observed
 from ._record import answer_calls, end_step, run_result, take_response
@@ -84,11 +84,14 @@ class AgentRun(Generic[OutputT]):
         typed: TypedRun | None = None,
     ) -> None:
         self._config = config
-        self._request = {**config.request, **request}
+        # The agent's request settings as they are, unless this run adds to them.
+        self._request: Mapping[str, Any] = config.request
         self._context: ContextKeeper | None = None  # with `Agent(context=...)` only
+        if request or config.context is not None:
+            self._request = {**config.request, **request}
         if config.context is not None:
             self._context = ContextKeeper(config, config.context)
-            self._request.update(server_fields(config))
+            self._request = {**self._request, **server_fields(config)}
         self._typed = typed
         self._result: RunResult[OutputT] | None = None
         self._task_group: TaskGroup | None = None
@@ -259,7 +262,8 @@ class AgentRun(Generic[OutputT]):
                                     async with aclosing(starting) as early_events:
                                         async for event in early_events:
                                             yield event
-                            if not self._hooks.cut:  # (an input guardrail's trip cuts it)
+                            # (an input guardrail's trip cuts the first response)
+                            if self._hooks.guards is None or not self._hooks.cut:
                                 check_complete(assembler, stream)
                         except RunError as exc:  # told, then asked again (or raised)
                             retrying = self._retry(step, assembler, exc, run_deadline)
@@ -268,15 +272,15 @@ class AgentRun(Generic[OutputT]):
                                     yield event
                         else:
                             break
-                    async with aclosing(self._take(step, assembler, watch)) as taking:
-                        async for event in taking:
-                            yield event
+                    for event in self._take(step, assembler, watch):
+                        yield event
                 async with aclosing(self._settle(step, run_deadline)) as settling:
                     async for event in settling:
                         yield event
                 if step.stop is not None:
                     break
-                await self._checkpoint()
+                if self._keeper is not None:
+                    await self._keeper.save(state)
             yield RunFinished(await self._finish(step, step.stop, started))
         except Exception as exc:
             yield RunFailed(exc)
@@ -330,22 +334,55 @@ class AgentRun(Generic[OutputT]):
         await anyio.sleep(delay)
 
     async def _settle(self, step: StepState, run_deadline: float) -> AsyncGenerator[Event, None]:
-        """After a whole response: decisions, the tools, the step's record; `step.stop`
-        says why the run ends here (`approval_required` while calls wait), or None."""
+        """After a whole response: its calls sorted (a fresh step's), decisions, the
+        tools, the step's record; `step.stop` says why the run ends here
+        (`approval_required` while calls wait), or None."""
+        hooks, message = self._hooks, step.message
+        guarding = hooks.guards is not None and hooks.guarding
+        asked = message is not None and (
+            bool(message.tool_calls) or step.early is not None or guarding
+        )
+        if not step.resumed and asked:
+            if guarding:  # the first response: the input guardrails' verdicts first
+                async with aclosing(hooks.input_verdict(step)) as verdicts:
+                    async for event in verdicts:
+                        yield event
+            if step.stop is None:  # validated, checked against the limits: sorted
+                answered = self._typed.answered if self._typed is not None else {}
+                sorted_calls = await sort_calls(
+                    self._config, self._state, step, answered, self.run_id, self._start.deps
+                )
+                for event in sorted_calls:
+                    yield event
         if step.stop is not None:  # an input guardrail stopped the run
             return
         if step.resumed is not None or "awaiting_approval" in [c.status for c in step.calls]:
             async for event in self._decide(step):
                 yield event
-        elif step.calls:  # (no approval to settle: `_decide` would only save the step)
-            await self._checkpoint()
+        elif step.calls and self._keeper is not None:  # (`_decide` would only save it)
+            await self._keeper.save(self._state)
         if step.runnable:
-            async with aclosing(self._run_calls(step, run_deadline)) as tool_events:
-                async for event in tool_events:
-                    yield event
+            runner, by_id, keeper, started = self._start_tools(step, run_deadline)
+            try:
+                try:  # each call's events, relayed; the state saved as calls start and end
+                    while tool_events := await runner.next():
+                        for tool_event in tool_events:
+                            yield tool_event
+                            if hooks.news:  # messages sent while the tools run
+                                for event in hooks.announce():
+                                    yield event
+                            if keeper is not None and worth_saving(tool_event, by_id):
+                                await keeper.save(self._state)
+                finally:
+                    runner.close()
+            finally:
+                # Also when the run is left or cancelled mid-way: every call gets an
+                # answer, so the conversation stays consistent and can be continued.
+                answer_calls(self._state, step, step.runnable, by_id)
+            step.tool_time = perf_counter() - started
         elif step.early is not None:
-            step.early.runner.close()  # else `_run_calls` closes it
-        if any(call.status == "awaiting_approval" for call in step.calls):
+            step.early.runner.close()  # else closed once the calls have run
+        if "awaiting_approval" in [call.status for call in step.calls]:
             step.stop = "approval_required"
             return
         if self._typed is not None:  # a response without calls: its typed answer, or a nudge
@@ -358,7 +395,7 @@ class AgentRun(Generic[OutputT]):
         if at_step_limit:
             yield MaxStepsReached(step.number, self._config.max_steps)
         if step.stop is not None:  # a message sent meanwhile, or the output guardrails
-            async with aclosing(self._hooks.answered(self._state, step, self._typed)) as more:
+            async with aclosing(hooks.answered(self._state, step, self._typed)) as more:
                 async for event in more:
                     yield event
 
@@ -387,7 +424,8 @@ class AgentRun(Generic[OutputT]):
         )  # fmt: skip
         if self._config.early_tools:
             step.early = self._early_starts(step, run_deadline)
-        return attempt if not self._hooks.guarding else self._hooks.watch(attempt)
+        hooks = self._hooks
+        return attempt if hooks.guards is None or not hooks.guarding else hooks.watch(attempt)
 
     def _early_starts(self, step: StepState, run_deadline: float) -> EarlyStarts | None:
         """What starts the calls of this attempt early, if any tool may start early."""
@@ -437,39 +475,22 @@ class AgentRun(Generic[OutputT]):
             return events, None
         return events, -1.0 if delay is None else delay
 
-    async def _take(
+    def _take(
         self,
         step: StepState,
         assembler: StreamAssembler | ResponsesAssembler,
         watch: OutputWatch | None,
-    ) -> AsyncGenerator[Event, None]:
-        """A whole response: keep it, price it, judge its typed answer, sort its calls."""
+    ) -> list[Event]:
+        """A whole response: keep it, price it, judge its typed answer (its calls are
+        sorted as the step settles)."""
         take_response(self._state, step, assembler)
-        for event in spent(self._budget, self._route, self._state, step):
-            yield event
-        if watch is not None:
-            for event in self._typed_calls(step, watch):
-                yield event
-        assert step.message is not None  # (calls to sort, or the guardrails' verdicts)
-        if step.message.tool_calls or step.early is not None or self._hooks.guarding:
-            async for event in self._sort_calls(step):
-                yield event
-
-    async def _sort_calls(self, step: StepState) -> AsyncGenerator[Event, None]:
-        """Validate each call and check the limits: ready, awaiting approval, or refused."""
-        if self._hooks.guarding:  # the first response: the input guardrails' verdicts first
-            async with aclosing(self._hooks.input_verdict(step)) as verdicts:
-                async for event in verdicts:
-                    yield event
-            if step.stop is not None:
-                return
-        answered = self._typed.answered if self._typed is not None else {}
-        sorting = sort_calls(
-            self._config, self._state, step, answered, self.run_id, self._start.deps
-        )
-        async with aclosing(sorting) as events:
-            async for event in events:
-                yield event
+        events: list[Event] = []
+        if self._budget is not None or self._route is not None:
+            events.extend(spent(self._budget, self._route, self._state, step))
+        if watch is not None and self._typed is not None:  # typed output (see `_typed`)
+            events.extend(watch.finish())  # the last partial value of the answer
+            events.extend(self._typed.judge_calls(step, self._state))  # the final-answer call
+        return events
 
     async def _decide(self, step: StepState) -> AsyncGenerator[Event, None]:
         """Settle the calls awaiting approval (see `decide`); then save the step's state,
@@ -483,8 +504,11 @@ class AgentRun(Generic[OutputT]):
         if step.calls:
             await self._checkpoint()
 
-    async def _run_calls(self, step: StepState, run_deadline: float) -> AsyncGenerator[Event, None]:
-        """Run the step's runnable calls, relaying their events; every call gets an answer.
+    def _start_tools(
+        self, step: StepState, run_deadline: float
+    ) -> tuple[ToolRunner, dict[str, PendingCall], SessionKeeper | None, float]:
+        """Hand the step's runnable calls to a runner (the early starts' own, if any):
+        the runner, the calls by id, the keeper that saves the state, the start time.
 
         With a session, the state is saved before each batch of calls starts and as each
         finishes, so after a crash a finished call is never run again and a started one
@@ -497,33 +521,19 @@ class AgentRun(Generic[OutputT]):
         runnable = step.runnable
         state.calls_run += len(runnable)
         by_id = {call.id: call for call in step.calls}
-        context = (*state.messages, step.assistant)
-        timeout = tool_limit(config.timeouts, run_deadline)
         keeper = self._keeper
         starting = None if keeper is None else functools.partial(keeper.starting, state)
-        batch = (
-            step.early.run(runnable, context, timeout, starting)
+        runner = (
+            step.early.runner
             if step.early is not None
-            else run_tools(
-                self._task_group, runnable, self.run_id, step.number, context, timeout,
-                config.max_result_size, self._watchers, starting, self._start.deps,
-                self._control, config.max_media_size,
+            else ToolRunner(
+                self._task_group, self.run_id, step.number, config.max_result_size,
+                self._watchers, self._start.deps, self._control, config.max_media_size,
             )
         )  # fmt: skip
-        try:
-            async with aclosing(batch) as tool_events:
-                async for tool_event in tool_events:
-                    yield tool_event
-                    if self._hooks.news:  # messages sent while the tools run
-                        for event in self._hooks.announce():
-                            yield event
-                    if keeper is not None and worth_saving(tool_event, by_id):
-                        await keeper.save(state)
-        finally:
-            # Also when the run is left or cancelled mid-way: every call gets an answer,
-            # so the conversation stays consistent and can be continued.
-            answer_calls(state, step, runnable, by_id)
-        step.tool_time = perf_counter() - started
+        context = (*state.messages, step.assistant)
+        runner.begin(runnable, context, tool_limit(config.timeouts, run_deadline), starting)
+        return runner, by_id, keeper, started
 
     async def _finish(
         self, step: StepState, stop: StopReason, started: float
@@ -535,13 +545,3 @@ class AgentRun(Generic[OutputT]):
             result_fields(self._budget),
         )  # fmt: skip
         return self._result
-
-    # --- typed output (see `_typed`): phases of their own, skipped without an output type
-
-    def _typed_calls(self, step: StepState, watch: OutputWatch | None) -> Iterator[Event]:
-        """The last partial value of the answer; in the tool mode, the final-answer call."""
-        typed = self._typed
-        if typed is None or watch is None:
-            return
-        yield from watch.finish()
-        yield from typed.judge_calls(step, self._state)

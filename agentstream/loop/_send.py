@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -39,7 +39,7 @@ def open_attempt(
     state: RunState,
     step: StepState,
     client: openai.AsyncOpenAI,
-    request: dict[str, Any],
+    request: Mapping[str, Any],
     run_id: str,
     run_deadline: float,
     typed: TypedRun | None,
@@ -102,7 +102,7 @@ def open_attempt(
 
 def chat_params(
     config: RunConfig,
-    request: dict[str, Any],
+    request: Mapping[str, Any],
     state: RunState,
     extra_step: bool,
     typed: TypedRun | None,
@@ -116,8 +116,9 @@ def chat_params(
         "messages": chat_media(chat_messages(state.messages if view is None else view)),
         "stream": True,
     }
-    if config.tools:
-        params["tools"] = config.catalog.definitions()
+    definitions = config.catalog.definitions()
+    if definitions:
+        params["tools"] = definitions
         if extra_step:
             params["tool_choice"] = "none"
     if typed is not None:

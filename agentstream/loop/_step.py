@@ -166,6 +166,7 @@ def attempt_failed(
     if secret is not None:
         redact_error(exc, secret)
     step.failures.append(exc)
+    step.attempt += 1
     delay = retries.delay(exc, len(step.failures) - tried, rng) if retries_left else None
     if delay is not None and perf_counter() + delay >= run_deadline:
         delay = None

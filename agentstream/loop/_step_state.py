@@ -27,6 +27,9 @@ class StepState:
     number: int
     failures: list[RunError] = field(default_factory=list)
     """The errors of its failed attempts, in order."""
+    attempt: int = 1
+    """The number of the attempt under way (1 for the first request): one more than
+    `failures` holds (see `attempt_failed`)."""
     sent: float = 0.0
     first_token: float | None = None
     finished: float = 0.0
@@ -61,11 +64,6 @@ class StepState:
     """The model asked for the attempt under way, when the agent has fallback models."""
     cost: float | None = None
     """The response's cost in USD, when the run has prices."""
-
-    @property
-    def attempt(self) -> int:
-        """The number of the attempt under way (1 for the first request)."""
-        return len(self.failures) + 1
 
     def info(self) -> StepInfo:
         """The step's figures so far."""

@@ -21,7 +21,7 @@ NOT_RUN: dict[StopReason, str] = {
 
 def validate_call(config: RunConfig, call: AssembledToolCall) -> tuple[ToolRun | None, str]:
     """The call ready to run, or `None` and what is wrong with it (for the model)."""
-    tools = config.tools
+    tools = config.catalog.tools
     if call.oversized is not None:
         return None, (
             f"the arguments were {call.oversized} characters long; at most "

@@ -20,6 +20,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from email.utils import parsedate_to_datetime
 from time import perf_counter
+from types import MappingProxyType
 from typing import Any
 
 import anyio
@@ -225,7 +226,8 @@ class ModelStream:
             response = await self._send(secret)
         else:
             response = await bounds.first_wait(self._send(secret), sending=True)
-        reader: AsyncGenerator[bytes, None] | None = None
+        self._params = _SENT  # the request holds its encoded body: the dicts can go
+        reader: AsyncIterator[bytes] | None = None
         try:
             content_type = response.headers.get("content-type", "")
             if "json" in content_type and "event-stream" not in content_type:
@@ -241,7 +243,7 @@ class ModelStream:
             # case the server only mislabels it; its first bytes are kept to say what it
             # was if no event comes.
             sniff: list[bytes] | None = None if _is_sse(content_type) else []
-            reader = response.aiter_bytes()
+            reader = _body(response)
             while True:
                 try:
                     if bounds is None:
@@ -280,10 +282,11 @@ class ModelStream:
                     return
                 yield chunk
         finally:
-            if reader is not None:
-                # Closed here rather than left to the collector, which warns under trio.
+            # Closed here rather than left to the collector, which warns under trio (a
+            # transport's own byte stream may be a plain iterator, without `aclose`).
+            if (close := getattr(reader, "aclose", None)) is not None:
                 with contextlib.suppress(Exception):
-                    await reader.aclose()
+                    await close()
             await response.aclose()
 
     _path = "/chat/completions"
@@ -332,6 +335,10 @@ class ModelStream:
         raise AssertionError("unreachable")
 
 
+_SENT: Mapping[str, Any] = MappingProxyType({})
+"""A stream's parameters once its request is sent (see `ModelStream.chunks`)."""
+
+
 def _is_sse(content_type: str) -> bool:
     return not content_type or "event-stream" in content_type
 
@@ -366,6 +373,22 @@ def _sniff(
             should_retry=False,
         )
     return kept
+
+
+def _body(response: httpx2.Response) -> AsyncIterator[bytes]:
+    """The body's bytes as they arrive.
+
+    Without a content encoding (as servers send event streams), straight from the
+    response's byte stream: `aiter_bytes` would pass each read through a decoder and a
+    chunker that leave it as it is, two Python calls a read. Compressed bodies are
+    read through `aiter_bytes`, which decompresses them.
+    """
+    stream = response.stream
+    if isinstance(stream, httpx2.AsyncByteStream):
+        encoding = response.headers.get("content-encoding")
+        if encoding is None or encoding.strip().lower() in ("", "identity"):
+            return stream.__aiter__()
+    return response.aiter_bytes()
 
 
 async def _drain(reader: AsyncIterator[bytes]) -> None:
